@@ -1,0 +1,56 @@
+/**
+ * The adapter interface: one CondConv implementation on one backend.
+ *
+ * Adapters are plain records (like tfjs's kernel configs), one per file in `impls/`, listed
+ * by hand in `impls/registry.ts`. They use web APIs only, never `Deno.*`, so the same files
+ * run in a browser page.
+ * @module
+ */
+import type { CondConvSpec, CondConvWeights, Tensor } from "../spec/condconv_spec.ts";
+
+/**
+ * Which tolerance an adapter is held to (see `spec/tolerance.ts`): `exact` for float64
+ * accumulation, `cpu` and `wasm` for float32 on the CPU, `webgpu` for float32 on a GPU.
+ */
+export type ToleranceClass = "exact" | "cpu" | "wasm" | "webgpu";
+
+/** Whether an adapter can run here; when it cannot, the reason, never a fallback. */
+export type Availability =
+  | {
+    available: true;
+    /** the backend that will really run, e.g. `"tfjs:webgpu"` */
+    backend: string;
+    /** versions, GPU adapter info, thread counts: recorded with every result */
+    info: Record<string, unknown>;
+  }
+  | { available: false; reason: string };
+
+/** A CondConv layer prepared on a backend: weights uploaded, kernels compiled. */
+export interface PreparedCondConv {
+  /** the backend that actually ran, checked after prepare (no silent fallback) */
+  readonly backend: string;
+  /**
+   * Runs the layer on an NCHW input. `routingWeights` `(B, E)` is required exactly when
+   * the spec's routing is `"supplied"`. Resolves once the output is read back to the CPU.
+   */
+  run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor>;
+  /** Releases everything prepare and run allocated. */
+  dispose(): Promise<void>;
+}
+
+/** One CondConv implementation on one backend. */
+export interface CondConvAdapter {
+  /** stable id used by `--adapter`, e.g. `"tfjs-webgpu"` */
+  readonly id: string;
+  readonly description: string;
+  readonly toleranceClass: ToleranceClass;
+  /** Says whether this adapter can run here and, if not, why. Never throws. */
+  availability(): Promise<Availability>;
+  /** Validates and uploads one layer's weights; the result is reused for many runs. */
+  prepare(spec: CondConvSpec, weights: CondConvWeights): Promise<PreparedCondConv>;
+  /**
+   * Counts of live backend resources (tensors, GPU buffers, sessions, workers), for leak
+   * tests: equal counts before prepare and after dispose, flat across runs.
+   */
+  resourceCounts?(): Record<string, number>;
+}

@@ -1,0 +1,74 @@
+/**
+ * Command-line helpers shared by the tasks: flag parsing with clear errors, id filters.
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** A bad flag or filter: printed without a stack, exit status 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** Parses `args` strictly: an unknown flag or a missing value is a `UsageError`. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
+  args: string[],
+  options: T,
+) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    const known = Object.keys(options).map((name) => `--${name}`).join(", ");
+    throw new UsageError(`${(error as Error).message} (known flags: ${known})`);
+  }
+}
+
+/** A glob with `*` and `?` as a whole-string regular expression. */
+export function globToRegExp(glob: string): RegExp {
+  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(
+    /\?/g,
+    ".",
+  );
+  return new RegExp(`^${escaped}$`);
+}
+
+/**
+ * The items whose id matches any of `patterns` (ids or globs), in their original order;
+ * all items when there are no patterns. A pattern that matches nothing is a `UsageError`
+ * naming the flag and listing what exists.
+ */
+export function selectByIds<T extends { id: string }>(
+  items: readonly T[],
+  patterns: readonly string[],
+  flag: string,
+): T[] {
+  if (patterns.length === 0) return [...items];
+  const regexps = patterns.map((p) => [p, globToRegExp(p)] as const);
+  for (const [pattern, regexp] of regexps) {
+    if (!items.some((item) => regexp.test(item.id))) {
+      const ids = items.map((i) => i.id);
+      const shown = ids.length > 12 ? `${ids.slice(0, 12).join(", ")}, ...` : ids.join(", ");
+      throw new UsageError(`Unknown ${flag} "${pattern}": it matches none of ${shown}`);
+    }
+  }
+  return items.filter((item) => regexps.some(([, regexp]) => regexp.test(item.id)));
+}
+
+/** Runs `main`, printing a `UsageError` or a known error class without a stack. */
+export async function runMain(
+  main: () => Promise<number>,
+  quiet: (new (...args: never[]) => Error)[] = [],
+): Promise<never> {
+  try {
+    Deno.exit(await main());
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`error: ${error.message}`);
+      Deno.exit(2);
+    }
+    if (quiet.some((cls) => error instanceof cls)) {
+      console.error(`error: ${(error as Error).message}`);
+      Deno.exit(2);
+    }
+    throw error;
+  }
+}

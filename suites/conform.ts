@@ -1,0 +1,337 @@
+/**
+ * `deno task conform`: every adapter against every golden case, with tolerance checks.
+ *
+ * ```
+ * deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path>]
+ * ```
+ * Exit status: 0 when nothing failed (skips are explained, not failures), 1 on any fail or
+ * error, 2 on a bad flag or an unusable fixture.
+ * @module
+ */
+import type { CondConvAdapter } from "../impls/adapter.ts";
+import { ADAPTERS } from "../impls/registry.ts";
+import type { Tensor } from "../spec/condconv_spec.ts";
+import {
+  compareWithTruth,
+  TOLERANCE_CLASSES,
+  toleranceFor,
+  TORCH_ERROR_FACTOR,
+} from "../spec/tolerance.ts";
+import { parseFlags, runMain, selectByIds } from "./cli.ts";
+import { describeEnvironment, type Environment } from "./environment.ts";
+import {
+  type Fixture,
+  FixtureError,
+  type FixtureSet,
+  loadCaseTensors,
+  loadFixtureSet,
+  loadGolden,
+} from "./fixtures.ts";
+import { writeJsonAtomic } from "./report_file.ts";
+
+/** Where the report goes unless `--json` says otherwise. */
+export const DEFAULT_REPORT_PATH = "reports/conformance.json";
+/** The longest one availability check, prepare or run may take before it counts as an error. */
+export const CALL_TIMEOUT_MS = 300_000;
+
+/** The verdict of one adapter on one case. */
+export interface ConformResult {
+  adapter: string;
+  case: string;
+  status: "pass" | "fail" | "skip" | "error";
+  maxAbsErr?: number;
+  maxRelErr?: number;
+  /** the largest error as a fraction of what the tolerance allows (pass: at most 1) */
+  worstRatio?: number;
+  atol?: number;
+  rtol?: number;
+  /** PyTorch's own float32 max abs error on this case, which anchors `atol` */
+  torchFloat32MaxAbsErr?: number;
+  /** the backend that really ran */
+  backend?: string;
+  reason?: string;
+  prepareMs?: number;
+  runMs?: number;
+}
+
+/** What an adapter said about itself before the cases ran. */
+export interface AdapterSummary {
+  id: string;
+  description: string;
+  toleranceClass: string;
+  available: boolean;
+  backend?: string;
+  reason?: string;
+  info?: Record<string, unknown>;
+}
+
+/** The machine-readable result of a conformance run. */
+export interface ConformReport {
+  kind: "conformance";
+  environment: Environment;
+  tolerancePolicy: {
+    classes: typeof TOLERANCE_CLASSES;
+    torchErrorFactor: number;
+    rule: string;
+  };
+  adapters: AdapterSummary[];
+  results: ConformResult[];
+  summary: Record<ConformResult["status"], number>;
+}
+
+/** Rejects with a clear reason when `promise` takes longer than `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** Case data shared by all adapters: generated and verified once. */
+interface LoadedCase {
+  fixture: Fixture;
+  input: Tensor;
+  weights: Awaited<ReturnType<typeof loadCaseTensors>>["weights"];
+  routingWeights?: Float32Array;
+  truth: Float64Array;
+}
+
+async function checkCase(
+  adapter: CondConvAdapter,
+  backend: string,
+  loaded: LoadedCase,
+  timeoutMs: number,
+): Promise<ConformResult> {
+  const { fixture } = loaded;
+  const base = { adapter: adapter.id, case: fixture.goldenCase.id };
+  const torchErr = fixture.entry.torchFloat32.maxAbsErr;
+  const tolerance = toleranceFor(adapter.toleranceClass, torchErr);
+  let prepared;
+  const t0 = performance.now();
+  try {
+    prepared = await withTimeout(
+      adapter.prepare(fixture.goldenCase.spec, loaded.weights),
+      timeoutMs,
+      "prepare",
+    );
+  } catch (error) {
+    return { ...base, status: "error", reason: `prepare failed: ${messageOf(error)}` };
+  }
+  const t1 = performance.now();
+  try {
+    if (prepared.backend !== backend) {
+      return {
+        ...base,
+        status: "error",
+        backend: prepared.backend,
+        reason: `ran on backend "${prepared.backend}", not "${backend}" as announced`,
+      };
+    }
+    const output = await withTimeout(
+      prepared.run(loaded.input, loaded.routingWeights),
+      timeoutMs,
+      "run",
+    );
+    const runMs = performance.now() - t1;
+    const expected = fixture.entry.outputShape;
+    if (output.shape.join() !== expected.join() || output.data.length !== loaded.truth.length) {
+      return {
+        ...base,
+        status: "fail",
+        backend,
+        reason: `output shape [${output.shape}] (${output.data.length} values), expected ` +
+          `[${expected}]`,
+      };
+    }
+    const comparison = compareWithTruth(output.data, loaded.truth, tolerance);
+    const result: ConformResult = {
+      ...base,
+      status: comparison.pass ? "pass" : "fail",
+      maxAbsErr: comparison.maxAbsErr,
+      maxRelErr: comparison.maxRelErr,
+      worstRatio: comparison.worstRatio,
+      atol: tolerance.atol,
+      rtol: tolerance.rtol,
+      torchFloat32MaxAbsErr: torchErr,
+      backend,
+      prepareMs: t1 - t0,
+      runMs,
+    };
+    if (!comparison.pass) {
+      const i = comparison.worstIndex;
+      result.reason = comparison.nonFiniteMismatches > 0
+        ? `${comparison.nonFiniteMismatches} values non-finite where the truth is not ` +
+          `(first at index ${i}: ${output.data[i]} vs ${loaded.truth[i]})`
+        : `worst element ${i}: ${output.data[i]} vs truth ${loaded.truth[i]}, ` +
+          `${comparison.worstRatio.toFixed(2)}x the tolerance`;
+    }
+    return result;
+  } catch (error) {
+    return { ...base, status: "error", backend, reason: `run failed: ${messageOf(error)}` };
+  } finally {
+    await withTimeout(prepared.dispose(), timeoutMs, "dispose").catch(() => {});
+  }
+}
+
+/** Options of one conformance run. */
+export interface ConformOptions {
+  adapters: readonly CondConvAdapter[];
+  set: FixtureSet;
+  fixtures: readonly Fixture[];
+  onResult?: (result: ConformResult) => void;
+  timeoutMs?: number;
+}
+
+/** Runs every adapter over every fixture; fixture problems throw, adapter problems are results. */
+export async function runConformance(
+  options: ConformOptions,
+): Promise<Pick<ConformReport, "adapters" | "results" | "summary">> {
+  const timeoutMs = options.timeoutMs ?? CALL_TIMEOUT_MS;
+  const cache = new Map<string, LoadedCase>();
+  const load = async (fixture: Fixture): Promise<LoadedCase> => {
+    let loaded = cache.get(fixture.entry.id);
+    if (!loaded) {
+      const tensors = await loadCaseTensors(fixture);
+      loaded = { fixture, ...tensors, truth: await loadGolden(options.set, fixture) };
+      cache.set(fixture.entry.id, loaded);
+    }
+    return loaded;
+  };
+  // Load every fixture before any adapter runs: a corrupt fixture stops the run at once.
+  for (const fixture of options.fixtures) await load(fixture);
+
+  const adapters: AdapterSummary[] = [];
+  const results: ConformResult[] = [];
+  const emit = (result: ConformResult) => {
+    results.push(result);
+    options.onResult?.(result);
+  };
+  for (const adapter of options.adapters) {
+    const summary: AdapterSummary = {
+      id: adapter.id,
+      description: adapter.description,
+      toleranceClass: adapter.toleranceClass,
+      available: false,
+    };
+    adapters.push(summary);
+    let availability;
+    try {
+      availability = await withTimeout(adapter.availability(), timeoutMs, "availability check");
+    } catch (error) {
+      summary.reason = `availability check failed: ${messageOf(error)}`;
+      for (const fixture of options.fixtures) {
+        emit({
+          adapter: adapter.id,
+          case: fixture.entry.id,
+          status: "error",
+          reason: summary.reason,
+        });
+      }
+      continue;
+    }
+    if (!availability.available) {
+      summary.reason = availability.reason;
+      for (const fixture of options.fixtures) {
+        emit({
+          adapter: adapter.id,
+          case: fixture.entry.id,
+          status: "skip",
+          reason: availability.reason,
+        });
+      }
+      continue;
+    }
+    Object.assign(summary, {
+      available: true,
+      backend: availability.backend,
+      info: availability.info,
+    });
+    for (const fixture of options.fixtures) {
+      emit(await checkCase(adapter, availability.backend, await load(fixture), timeoutMs));
+    }
+  }
+  const summary = { pass: 0, fail: 0, skip: 0, error: 0 };
+  for (const r of results) summary[r.status]++;
+  return { adapters, results, summary };
+}
+
+function formatNumber(value: number | undefined): string {
+  return value === undefined ? "-" : value.toExponential(2);
+}
+
+/** One line of the progress table. */
+export function formatResultRow(r: ConformResult): string {
+  const status = r.status.toUpperCase().padEnd(5);
+  const numbers = r.maxAbsErr === undefined
+    ? ""
+    : `abs ${formatNumber(r.maxAbsErr)}  rel ${formatNumber(r.maxRelErr)}  ` +
+      `${(r.worstRatio ?? 0).toFixed(3)} of tol`;
+  const reason = r.reason ? `  ${r.reason}` : "";
+  return `${r.adapter.padEnd(13)} ${r.case.padEnd(36)} ${status} ${numbers}${reason}`;
+}
+
+const USAGE =
+  `deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path>]
+
+Checks every registered adapter against the PyTorch goldens in fixtures/.
+  --adapter  only adapters whose id matches (repeatable; * and ? are wildcards)
+  --case     only cases whose id matches (repeatable)
+  --json     where to write the report (default ${DEFAULT_REPORT_PATH})`;
+
+async function main(): Promise<number> {
+  const flags = parseFlags(Deno.args, {
+    adapter: { type: "string", multiple: true },
+    case: { type: "string", multiple: true },
+    json: { type: "string" },
+    help: { type: "boolean" },
+  });
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const adapters = selectByIds(ADAPTERS, flags.adapter ?? [], "adapter");
+  const set = await loadFixtureSet();
+  const fixtures = selectByIds(
+    set.fixtures.map((f) => ({ ...f, id: f.entry.id })),
+    flags.case ?? [],
+    "case",
+  );
+  console.log(
+    `conform: ${adapters.length} adapters x ${fixtures.length} cases ` +
+      `(fixtures made with torch ${set.manifest.generator.torch})`,
+  );
+  const environment = await describeEnvironment();
+  const run = await runConformance({
+    adapters,
+    set,
+    fixtures,
+    onResult: (r) => console.log(formatResultRow(r)),
+  });
+  const report: ConformReport = {
+    kind: "conformance",
+    environment,
+    tolerancePolicy: {
+      classes: TOLERANCE_CLASSES,
+      torchErrorFactor: TORCH_ERROR_FACTOR,
+      rule: "|actual - truth| <= atol + rtol * |truth|, atol = max(class atol, " +
+        "torchErrorFactor * PyTorch float32 max abs error) except for class exact",
+    },
+    ...run,
+  };
+  const path = flags.json ?? DEFAULT_REPORT_PATH;
+  await writeJsonAtomic(path, report);
+  for (const a of run.adapters.filter((a) => !a.available)) {
+    console.log(`skipped ${a.id}: ${a.reason}`);
+  }
+  const { pass, fail, skip, error } = run.summary;
+  console.log(`conform: ${pass} passed, ${fail} failed, ${skip} skipped, ${error} errors`);
+  console.log(`report: ${path}`);
+  return fail + error > 0 ? 1 : 0;
+}
+
+if (import.meta.main) await runMain(main, [FixtureError]);
