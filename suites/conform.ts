@@ -283,8 +283,15 @@ Checks every registered adapter against the PyTorch goldens in fixtures/.
   --case     only cases whose id matches (repeatable)
   --json     where to write the report (default ${DEFAULT_REPORT_PATH})`;
 
-async function main(): Promise<number> {
-  const flags = parseFlags(Deno.args, {
+/**
+ * The `conform` command: parses `args`, runs, prints, writes the report. Resolves to the exit
+ * status; throws `UsageError` or `FixtureError` (before any report is written) on bad input.
+ */
+export async function conformMain(
+  args: string[],
+  options: { fixturesDir?: string; adapters?: readonly CondConvAdapter[] } = {},
+): Promise<number> {
+  const flags = parseFlags(args, {
     adapter: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
     json: { type: "string" },
@@ -294,8 +301,8 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const adapters = selectByIds(ADAPTERS, flags.adapter ?? [], "adapter");
-  const set = await loadFixtureSet();
+  const adapters = selectByIds(options.adapters ?? ADAPTERS, flags.adapter ?? [], "adapter");
+  const set = await loadFixtureSet(options.fixturesDir);
   const fixtures = selectByIds(
     set.fixtures.map((f) => ({ ...f, id: f.entry.id })),
     flags.case ?? [],
@@ -334,4 +341,4 @@ async function main(): Promise<number> {
   return fail + error > 0 ? 1 : 0;
 }
 
-if (import.meta.main) await runMain(main, [FixtureError]);
+if (import.meta.main) await runMain(() => conformMain(Deno.args), [FixtureError]);

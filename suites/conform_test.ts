@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import type { CondConvAdapter } from "../impls/adapter.ts";
+import { referenceAdapter } from "../impls/reference.ts";
+import { UsageError } from "./cli.ts";
+import { conformMain, runConformance } from "./conform.ts";
+import { FixtureError, loadFixtureSet } from "./fixtures.ts";
+import { copyFixtures } from "./_testing.ts";
+
+/** An adapter that wraps the reference and changes one thing about it. */
+function variant(id: string, overrides: Partial<CondConvAdapter>): CondConvAdapter {
+  return { ...referenceAdapter, id, toleranceClass: "cpu", ...overrides };
+}
+
+const perturbed = variant("perturbed", {
+  async prepare(spec, weights) {
+    const inner = await referenceAdapter.prepare(spec, weights);
+    return {
+      backend: inner.backend,
+      async run(input, routing) {
+        const out = await inner.run(input, routing);
+        out.data[3] += 1e-2;
+        return out;
+      },
+      dispose: () => inner.dispose(),
+    };
+  },
+});
+const throwing = variant("throwing", {
+  prepare: () => Promise.reject(new TypeError("Cannot compile: shader error")),
+});
+const hanging = variant("hanging", {
+  async prepare(spec, weights) {
+    const inner = await referenceAdapter.prepare(spec, weights);
+    return {
+      backend: inner.backend,
+      run: () => new Promise(() => {}),
+      dispose: () => inner.dispose(),
+    };
+  },
+});
+const unavailable = variant("unavailable", {
+  availability: () => Promise.resolve({ available: false, reason: "no WebGPU adapter" }),
+});
+const fallingBack = variant("falling-back", {
+  async prepare(spec, weights) {
+    const inner = await referenceAdapter.prepare(spec, weights);
+    return { backend: "cpu", run: inner.run.bind(inner), dispose: () => inner.dispose() };
+  },
+});
+
+Deno.test("runConformance gives pass, fail, error and skip, each with its reason", async () => {
+  const set = await loadFixtureSet();
+  const fixtures = set.fixtures.filter((f) => ["control", "routing-supplied"].includes(f.entry.id));
+  const run = await runConformance({
+    adapters: [referenceAdapter, perturbed, throwing, hanging, unavailable, fallingBack],
+    set,
+    fixtures,
+    timeoutMs: 500,
+  });
+  const status = (adapter: string) => run.results.filter((r) => r.adapter === adapter);
+  assert.deepEqual(status("reference").map((r) => r.status), ["pass", "pass"]);
+  for (const r of status("perturbed")) {
+    assert.equal(r.status, "fail");
+    assert.match(r.reason!, /worst element 3: .* the tolerance/);
+    assert.ok(r.maxAbsErr! > 9e-3 && r.maxAbsErr! < 1.1e-2);
+  }
+  for (const r of status("throwing")) {
+    assert.equal(r.status, "error");
+    assert.match(r.reason!, /prepare failed: TypeError: Cannot compile: shader error/);
+  }
+  for (const r of status("hanging")) {
+    assert.equal(r.status, "error");
+    assert.match(r.reason!, /run took longer than 500 ms/);
+  }
+  for (const r of status("unavailable")) {
+    assert.equal(r.status, "skip");
+    assert.equal(r.reason, "no WebGPU adapter");
+  }
+  for (const r of status("falling-back")) {
+    assert.equal(r.status, "error");
+    assert.match(r.reason!, /ran on backend "cpu", not "typescript:float64"/);
+  }
+  assert.deepEqual(run.summary, { pass: 2, fail: 2, skip: 2, error: 6 });
+});
+
+Deno.test("conform writes a complete report and exits 0 when everything passes", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/conformance.json`;
+  const status = await conformMain(["--adapter", "reference", "--case", "control", "--json", path]);
+  assert.equal(status, 0);
+  const report = JSON.parse(await Deno.readTextFile(path));
+  assert.equal(report.results.length, 1);
+  assert.equal(report.results[0].status, "pass");
+  assert.equal(typeof report.results[0].maxAbsErr, "number");
+  assert.equal(typeof report.results[0].maxRelErr, "number");
+  assert.equal(report.environment.deno, Deno.version.deno);
+  assert.equal(report.adapters[0].backend, "typescript:float64");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("conform exits 1 when an adapter fails", async () => {
+  const dir = await Deno.makeTempDir();
+  const status = await conformMain(["--case", "control", "--json", `${dir}/r.json`], {
+    adapters: [referenceAdapter, perturbed],
+  });
+  assert.equal(status, 1);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("conform rejects unknown flags, adapters and cases by name", async () => {
+  await assert.rejects(conformMain(["--adaptor", "x"]), UsageError);
+  await assert.rejects(conformMain(["--adapter", "tfjs-gpu"]), /Unknown adapter "tfjs-gpu"/);
+  await assert.rejects(conformMain(["--case", "nope*"]), /Unknown case "nope\*"/);
+  await assert.rejects(conformMain(["--json"]), /--json/);
+});
+
+Deno.test("a run stopped by a bad fixture leaves the previous report untouched", async () => {
+  const dir = await copyFixtures(["control"]);
+  const path = `${dir}/report.json`;
+  await Deno.writeTextFile(path, "previous report");
+  const golden = `${dir}/goldens/control.f64`;
+  await Deno.writeFile(golden, (await Deno.readFile(golden)).subarray(0, 16));
+  await assert.rejects(
+    conformMain(["--adapter", "reference", "--json", path], { fixturesDir: dir }),
+    FixtureError,
+  );
+  assert.equal(await Deno.readTextFile(path), "previous report");
+  await Deno.remove(dir, { recursive: true });
+});
