@@ -36,6 +36,11 @@ export interface PreparedCondConv {
   run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor>;
   /** Releases everything prepare and run allocated. */
   dispose(): Promise<void>;
+  /**
+   * GPU time of the last run in milliseconds, from timestamp queries, where the device
+   * offers them; `undefined` or `null` elsewhere.
+   */
+  readonly lastGpuTimeMs?: number | null;
 }
 
 /** One CondConv implementation on one backend. */
@@ -48,6 +53,17 @@ export interface CondConvAdapter {
   availability(): Promise<Availability>;
   /** Validates and uploads one layer's weights; the result is reused for many runs. */
   prepare(spec: CondConvSpec, weights: CondConvWeights): Promise<PreparedCondConv>;
+  /**
+   * Optional: a plain convolution of the same shape on the same backend, with one kernel
+   * `(O, C/groups, kh, kw)` and an optional bias `(O)`: no routing, no mixing. The benchmark
+   * measures CondConv's overhead against it. The prepared layer's `run(input)` takes no
+   * routing weights. An adapter without it has its overhead reported as not measured.
+   */
+  prepareStatic?(
+    spec: CondConvSpec,
+    kernel: Float32Array,
+    bias?: Float32Array,
+  ): Promise<PreparedCondConv>;
   /**
    * Counts of live backend resources (tensors, GPU buffers, sessions, workers), for leak
    * tests: equal counts before prepare and after dispose, flat across runs.

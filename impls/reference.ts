@@ -151,6 +151,19 @@ class ReferenceCondConv implements PreparedCondConv {
   }
 }
 
+/**
+ * The spec of a static convolution with the same geometry as `spec`: one expert whose
+ * routing weight the caller supplies as 1, so `K = 1 * W` exactly.
+ */
+export function staticConvSpec(spec: CondConvSpec): CondConvSpec {
+  return {
+    ...spec,
+    numExperts: 1,
+    routing: { kind: "supplied" },
+    bias: spec.bias === "none" ? "none" : "shared",
+  };
+}
+
 /** The `reference` adapter. */
 export const referenceAdapter: CondConvAdapter = {
   id: "reference",
@@ -166,5 +179,16 @@ export const referenceAdapter: CondConvAdapter = {
   prepare(spec: CondConvSpec, weights: CondConvWeights) {
     checkWeights(spec, weights);
     return Promise.resolve(new ReferenceCondConv(spec, weights));
+  },
+  prepareStatic(spec: CondConvSpec, kernel: Float32Array, bias?: Float32Array) {
+    const staticSpec = staticConvSpec(spec);
+    const weights = bias ? { expertKernels: kernel, bias } : { expertKernels: kernel };
+    checkWeights(staticSpec, weights);
+    const layer = new ReferenceCondConv(staticSpec, weights);
+    return Promise.resolve({
+      backend: layer.backend,
+      run: (input: Tensor) => layer.run(input, new Float32Array(input.shape[0]).fill(1)),
+      dispose: () => layer.dispose(),
+    });
   },
 };

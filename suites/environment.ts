@@ -2,6 +2,7 @@
  * The environment a run happened in, recorded beside every result.
  * @module
  */
+import os from "node:os";
 
 /** Runtime, machine and version facts of one run. */
 export interface Environment {
@@ -53,8 +54,12 @@ async function packageVersions(): Promise<Record<string, string>> {
 
 /** Describes this machine and runtime. */
 export async function describeEnvironment(): Promise<Environment> {
-  const cpuinfo = await readTextOrNull("/proc/cpuinfo");
-  const cpuModel = cpuinfo?.match(/^model name\s*:\s*(.+)$/m)?.[1] ?? null;
+  let cpuModel: string | null = null;
+  try {
+    cpuModel = os.cpus()[0]?.model ?? null; // needs --allow-sys=cpus
+  } catch {
+    cpuModel = null;
+  }
   return {
     date: new Date().toISOString(),
     deno: Deno.version.deno,

@@ -1,0 +1,527 @@
+/**
+ * `deno task bench`: mitata benchmarks, adapter by adapter, case by case.
+ *
+ * ```
+ * deno task bench [--set effnet-b0|smoke]... [--case <id or glob>]... [--batch N]...
+ *                 [--adapter <id or glob>]... [--json <path>] [--markdown <path>]
+ *                 [--min-samples N] [--budget-ms MS] [--torch-threads N] [--no-torch]
+ * ```
+ * Before an adapter is timed on a case, its output is checked against the golden (or, at a
+ * batch the goldens do not have, against the `reference` adapter): a wrong adapter is
+ * reported as wrong and never timed. Wall times include reading the output back to the CPU.
+ * @module
+ */
+import { measure } from "mitata";
+import process from "node:process";
+import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
+import { referenceAdapter } from "../impls/reference.ts";
+import { ADAPTERS } from "../impls/registry.ts";
+import type { Tensor } from "../spec/condconv_spec.ts";
+import { type FlopCount, flops } from "../spec/geometry.ts";
+import { type CaseTensors, caseTensors } from "../spec/seeded.ts";
+import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
+import { type BenchCase, CASE_SETS, selectBenchCases } from "./bench_cases.ts";
+import { formatBenchRow, renderBenchMarkdown } from "./bench_report.ts";
+import { parseFlags, runMain, selectByIds, UsageError } from "./cli.ts";
+import { type AdapterSummary, withTimeout } from "./conform.ts";
+import { describeEnvironment, type Environment } from "./environment.ts";
+import { FixtureError, loadCaseTensors, loadFixtureSet, loadGolden } from "./fixtures.ts";
+import { writeJsonAtomic, writeTextAtomic } from "./report_file.ts";
+import { runTorchBaseline, type TorchBaseline } from "./torch_baseline.ts";
+
+/** Defaults, applied in one place. */
+export const BENCH_DEFAULTS = {
+  jsonPath: "reports/bench.json",
+  markdownPath: "reports/bench.md",
+  sets: ["effnet-b0"],
+  /** mitata: at least this many warm samples */
+  minSamples: 8,
+  /** mitata: keep sampling until this much time was measured (ms) */
+  budgetMs: 400,
+  maxSamples: 2000,
+  /** a single prepare, run or measurement taking longer is an error */
+  timeoutMs: 600_000,
+} as const;
+
+/** Warm timing statistics, milliseconds; `samplesMs` are mitata's samples, sorted. */
+export interface TimingStats {
+  p50Ms: number;
+  p99Ms: number;
+  minMs: number;
+  maxMs: number;
+  avgMs: number;
+  samples: number;
+  samplesMs: number[];
+}
+
+/** The static-convolution baseline of one adapter on one case. */
+export interface StaticBaseline {
+  status: "timed" | "wrong" | "not-measured" | "error";
+  reason?: string;
+  maxAbsErr?: number;
+  warm?: TimingStats;
+  gflops?: number;
+}
+
+/** One adapter on one case. */
+export interface BenchResult {
+  adapter: string;
+  case: string;
+  goldenCase: string;
+  batch: number;
+  /** `wrong`: failed the correctness check, so not timed */
+  status: "timed" | "wrong" | "skip" | "error";
+  reason?: string;
+  backend?: string;
+  softwareGpu: boolean;
+  correctness?: {
+    checkedAgainst: "golden" | "reference";
+    pass: boolean;
+    maxAbsErr: number;
+    maxRelErr: number;
+    worstRatio: number;
+  };
+  flops: FlopCount;
+  /** the first prepare (weights upload, shader compilation, session creation) and first run */
+  cold?: { prepareMs: number; firstRunMs: number };
+  /** warm wall time per run, output read back to the CPU included */
+  warm?: TimingStats;
+  /** total FLOPs / warm p50 */
+  gflops?: number;
+  /** GPU time per run from timestamp queries, where the device offers them */
+  gpu?: { p50Ms: number; minMs: number; maxMs: number; samples: number } | null;
+  static?: StaticBaseline;
+  /** warm p50 of CondConv / warm p50 of the static convolution, same adapter */
+  overVsStatic?: number;
+  memory?: { rssBytes: number; heapUsedBytes: number; peakRssBytes: number | null };
+  readbackIncluded: true;
+}
+
+/** The machine-readable result of a benchmark run. */
+export interface BenchReport {
+  kind: "bench";
+  environment: Environment;
+  settings: {
+    sets: string[];
+    cases: string[];
+    minSamples: number;
+    budgetMs: number;
+    torchThreads: number | null;
+    readback: string;
+  };
+  adapters: (AdapterSummary & { softwareGpu: boolean })[];
+  results: BenchResult[];
+  torch: TorchBaseline;
+}
+
+/** True when an adapter's info describes a software (fallback) GPU adapter. */
+export function isSoftwareGpu(info: unknown): boolean {
+  if (typeof info !== "object" || info === null) return false;
+  for (const [key, value] of Object.entries(info)) {
+    if (key === "isFallbackAdapter" && value === true) return true;
+    if (typeof value === "string" && /llvmpipe|swiftshader|lavapipe/i.test(value)) return true;
+    if (typeof value === "object" && isSoftwareGpu(value)) return true;
+  }
+  return false;
+}
+
+/** The process's peak resident set so far (getrusage's maxRSS), where the runtime has it. */
+function peakRssBytes(): number | null {
+  try {
+    return process.resourceUsage().maxRSS * 1024;
+  } catch {
+    return null;
+  }
+}
+
+function toStats(samplesNs: number[]): TimingStats {
+  const sorted = [...samplesNs].sort((a, b) => a - b).map((ns) => ns / 1e6);
+  const at = (q: number) => sorted[Math.floor(q * (sorted.length - 1))];
+  return {
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    minMs: sorted[0],
+    maxMs: sorted[sorted.length - 1],
+    avgMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+    samples: sorted.length,
+    samplesMs: sorted,
+  };
+}
+
+interface TimingOptions {
+  minSamples: number;
+  budgetMs: number;
+  timeoutMs: number;
+}
+
+/** Times `run` with mitata: one call per sample (no batching), so GPU times line up. */
+async function timeRuns(
+  run: () => Promise<unknown>,
+  options: TimingOptions,
+  afterEach?: () => void,
+): Promise<TimingStats> {
+  const stats = await withTimeout(
+    measure(async () => {
+      await run();
+      afterEach?.();
+    }, {
+      min_samples: options.minSamples,
+      max_samples: BENCH_DEFAULTS.maxSamples,
+      min_cpu_time: options.budgetMs * 1e6,
+      batch_threshold: 0,
+    }),
+    options.timeoutMs,
+    "the warm measurement",
+  );
+  return toStats(stats.samples);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** The data of one bench case, shared by every adapter. */
+interface LoadedBenchCase {
+  benchCase: BenchCase;
+  tensors: CaseTensors;
+  truth: Float64Array;
+  staticKernel: Float32Array;
+  staticBias?: Float32Array;
+  staticTruth?: Float64Array;
+}
+
+async function loadBenchCase(
+  benchCase: BenchCase,
+  set: Awaited<ReturnType<typeof loadFixtureSet>>,
+): Promise<LoadedBenchCase> {
+  const { goldenCase } = benchCase;
+  const tensors = benchCase.hasGolden
+    ? await loadCaseTensors(benchCase.fixture)
+    : caseTensors(goldenCase);
+  let truth: Float64Array;
+  if (benchCase.hasGolden) {
+    truth = await loadGolden(set, benchCase.fixture);
+  } else {
+    const layer = await referenceAdapter.prepare(goldenCase.spec, tensors.weights);
+    truth = Float64Array.from((await layer.run(tensors.input, tensors.routingWeights)).data);
+  }
+  const { spec } = goldenCase;
+  const kernelLength = tensors.weights.expertKernels.length / spec.numExperts;
+  const staticKernel = tensors.weights.expertKernels.slice(0, kernelLength);
+  const staticBias = tensors.weights.bias?.slice(0, spec.outChannels);
+  return { benchCase, tensors, truth, staticKernel, staticBias };
+}
+
+async function staticTruth(loaded: LoadedBenchCase): Promise<Float64Array> {
+  if (!loaded.staticTruth) {
+    const layer = await referenceAdapter.prepareStatic!(
+      loaded.benchCase.goldenCase.spec,
+      loaded.staticKernel,
+      loaded.staticBias,
+    );
+    loaded.staticTruth = Float64Array.from((await layer.run(loaded.tensors.input)).data);
+  }
+  return loaded.staticTruth;
+}
+
+async function benchStatic(
+  adapter: CondConvAdapter,
+  loaded: LoadedBenchCase,
+  options: TimingOptions,
+  tolerance: ReturnType<typeof toleranceFor>,
+  flopCount: FlopCount,
+): Promise<StaticBaseline> {
+  if (!adapter.prepareStatic) {
+    return { status: "not-measured", reason: "the adapter has no static convolution path" };
+  }
+  let layer: PreparedCondConv | undefined;
+  try {
+    const { spec } = loaded.benchCase.goldenCase;
+    layer = await withTimeout(
+      adapter.prepareStatic(spec, loaded.staticKernel, loaded.staticBias),
+      options.timeoutMs,
+      "prepareStatic",
+    );
+    const input = loaded.tensors.input;
+    const out = await withTimeout(layer.run(input), options.timeoutMs, "static run");
+    const comparison = compareWithTruth(out.data, await staticTruth(loaded), tolerance);
+    if (!comparison.pass) {
+      return {
+        status: "wrong",
+        maxAbsErr: comparison.maxAbsErr,
+        reason: `static convolution off by ${comparison.maxAbsErr.toExponential(2)}`,
+      };
+    }
+    const prepared = layer;
+    const warm = await timeRuns(() => prepared.run(input), options);
+    return {
+      status: "timed",
+      maxAbsErr: comparison.maxAbsErr,
+      warm,
+      gflops: flopCount.staticConv / warm.p50Ms / 1e6,
+    };
+  } catch (error) {
+    return { status: "error", reason: messageOf(error) };
+  } finally {
+    await layer?.dispose().catch(() => {});
+  }
+}
+
+async function benchOne(
+  adapter: CondConvAdapter,
+  backend: string,
+  softwareGpu: boolean,
+  loaded: LoadedBenchCase,
+  options: TimingOptions,
+): Promise<BenchResult> {
+  const { benchCase, tensors } = loaded;
+  const spec = benchCase.goldenCase.spec;
+  const flopCount = flops(spec, tensors.input.shape);
+  const result: BenchResult = {
+    adapter: adapter.id,
+    case: benchCase.id,
+    goldenCase: benchCase.fixture.entry.id,
+    batch: benchCase.batch,
+    status: "error",
+    backend,
+    softwareGpu,
+    flops: flopCount,
+    readbackIncluded: true,
+  };
+  const tolerance = toleranceFor(
+    adapter.toleranceClass,
+    benchCase.fixture.entry.torchFloat32.maxAbsErr,
+  );
+  let prepared: PreparedCondConv | undefined;
+  try {
+    const t0 = performance.now();
+    prepared = await withTimeout(
+      adapter.prepare(spec, tensors.weights),
+      options.timeoutMs,
+      "prepare",
+    );
+    const t1 = performance.now();
+    if (prepared.backend !== backend) {
+      result.reason = `ran on backend "${prepared.backend}", not "${backend}" as announced`;
+      return result;
+    }
+    const layer = prepared;
+    const run = (): Promise<Tensor> => layer.run(tensors.input, tensors.routingWeights);
+    const first = await withTimeout(run(), options.timeoutMs, "first run");
+    result.cold = { prepareMs: t1 - t0, firstRunMs: performance.now() - t1 };
+    const comparison = first.data.length === loaded.truth.length
+      ? compareWithTruth(first.data, loaded.truth, tolerance)
+      : undefined;
+    if (!comparison) {
+      result.status = "wrong";
+      result.reason = `output has ${first.data.length} values, expected ${loaded.truth.length}`;
+      return result;
+    }
+    result.correctness = {
+      checkedAgainst: benchCase.hasGolden ? "golden" : "reference",
+      pass: comparison.pass,
+      maxAbsErr: comparison.maxAbsErr,
+      maxRelErr: comparison.maxRelErr,
+      worstRatio: comparison.worstRatio,
+    };
+    if (!comparison.pass) {
+      result.status = "wrong";
+      result.reason = `output off by ${comparison.maxAbsErr.toExponential(2)} ` +
+        `(${comparison.worstRatio.toFixed(1)}x the tolerance): not timed`;
+      return result;
+    }
+    const gpuTimes: number[] = [];
+    result.warm = await timeRuns(run, options, () => {
+      const gpu = layer.lastGpuTimeMs;
+      if (typeof gpu === "number") gpuTimes.push(gpu);
+    });
+    result.gflops = flopCount.total / result.warm.p50Ms / 1e6;
+    if (gpuTimes.length > 0) {
+      const g = toStats(gpuTimes.map((ms) => ms * 1e6));
+      result.gpu = { p50Ms: g.p50Ms, minMs: g.minMs, maxMs: g.maxMs, samples: g.samples };
+    } else {
+      result.gpu = null;
+    }
+    const memory = Deno.memoryUsage();
+    result.memory = {
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      peakRssBytes: peakRssBytes(),
+    };
+    result.status = "timed";
+  } catch (error) {
+    result.status = "error";
+    result.reason = messageOf(error);
+    return result;
+  } finally {
+    await prepared?.dispose().catch(() => {});
+  }
+  result.static = await benchStatic(adapter, loaded, options, tolerance, flopCount);
+  if (result.static.warm && result.warm) {
+    result.overVsStatic = result.warm.p50Ms / result.static.warm.p50Ms;
+  }
+  return result;
+}
+
+function positiveInt(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new UsageError(`Invalid --${flag} "${value}": expected a positive integer`);
+  }
+  return n;
+}
+
+const USAGE = `deno task bench [--set NAME]... [--case ID]... [--batch N]... [--adapter ID]...
+                [--json PATH] [--markdown PATH] [--min-samples N] [--budget-ms MS]
+                [--torch-threads N] [--no-torch]
+
+Times every available adapter that passes the correctness check, case by case.
+  --set            ${Object.entries(CASE_SETS).map(([k, v]) => `${k}: ${v.about}`).join("; ")}
+                   (default ${BENCH_DEFAULTS.sets.join(", ")} when no --case is given)
+  --case           golden cases by id or glob, at their own batch
+  --batch          run the chosen cases at these batch sizes instead
+  --adapter        adapters by id or glob (default: all registered)
+  --json           report path (default ${BENCH_DEFAULTS.jsonPath})
+  --markdown       summary path (default ${BENCH_DEFAULTS.markdownPath})
+  --min-samples    warm samples at least (default ${BENCH_DEFAULTS.minSamples})
+  --budget-ms      measure at least this long per adapter and case (default ${BENCH_DEFAULTS.budgetMs})
+  --torch-threads  PyTorch CPU threads (default: the logical cores)
+  --no-torch       skip the PyTorch baseline`;
+
+/** The `bench` command; resolves to the exit status. */
+export async function benchMain(
+  args: string[],
+  options: { adapters?: readonly CondConvAdapter[]; fixturesDir?: string } = {},
+): Promise<number> {
+  const flags = parseFlags(args, {
+    set: { type: "string", multiple: true },
+    case: { type: "string", multiple: true },
+    batch: { type: "string", multiple: true },
+    adapter: { type: "string", multiple: true },
+    json: { type: "string" },
+    markdown: { type: "string" },
+    "min-samples": { type: "string" },
+    "budget-ms": { type: "string" },
+    "torch-threads": { type: "string" },
+    "no-torch": { type: "boolean" },
+    help: { type: "boolean" },
+  });
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const adapters = selectByIds(options.adapters ?? ADAPTERS, flags.adapter ?? [], "adapter");
+  const batches = (flags.batch ?? []).map((b) => positiveInt(b, "batch", 1));
+  const timing: TimingOptions = {
+    minSamples: positiveInt(flags["min-samples"], "min-samples", BENCH_DEFAULTS.minSamples),
+    budgetMs: positiveInt(flags["budget-ms"], "budget-ms", BENCH_DEFAULTS.budgetMs),
+    timeoutMs: BENCH_DEFAULTS.timeoutMs,
+  };
+  const torchThreads = positiveInt(
+    flags["torch-threads"],
+    "torch-threads",
+    navigator.hardwareConcurrency,
+  );
+  const set = await loadFixtureSet(options.fixturesDir);
+  const withIds = set.fixtures.map((f) => ({ ...f, id: f.entry.id }));
+  const picked = flags.case ? selectByIds(withIds, flags.case, "case") : [];
+  const sets = flags.set ?? (flags.case ? [] : [...BENCH_DEFAULTS.sets]);
+  const cases = selectBenchCases(set.fixtures, sets, picked, batches);
+  console.log(
+    `bench: ${adapters.length} adapters x ${cases.length} cases; wall times include readback`,
+  );
+
+  const environment = await describeEnvironment();
+  const loaded = new Map<string, LoadedBenchCase>();
+  for (const c of cases) loaded.set(c.id, await loadBenchCase(c, set));
+
+  const torch = flags["no-torch"]
+    ? { status: "not-measured" as const, reason: "--no-torch" }
+    : await runTorchBaseline(cases, torchThreads, timing);
+  if (torch.status !== "measured") console.log(`PyTorch baseline not measured: ${torch.reason}`);
+
+  const summaries: BenchReport["adapters"] = [];
+  const results: BenchResult[] = [];
+  for (const adapter of adapters) {
+    const summary = {
+      id: adapter.id,
+      description: adapter.description,
+      toleranceClass: adapter.toleranceClass,
+      available: false,
+      softwareGpu: false,
+    } as BenchReport["adapters"][number];
+    summaries.push(summary);
+    let availability;
+    try {
+      availability = await withTimeout(adapter.availability(), timing.timeoutMs, "availability");
+    } catch (error) {
+      availability = { available: false as const, reason: messageOf(error) };
+    }
+    if (!availability.available) {
+      summary.reason = availability.reason;
+      console.log(`${adapter.id.padEnd(13)} skipped: ${availability.reason}`);
+      for (const c of cases) {
+        results.push({
+          adapter: adapter.id,
+          case: c.id,
+          goldenCase: c.fixture.entry.id,
+          batch: c.batch,
+          status: "skip",
+          reason: availability.reason,
+          softwareGpu: false,
+          flops: flops(c.goldenCase.spec, loaded.get(c.id)!.tensors.input.shape),
+          readbackIncluded: true,
+        });
+      }
+      continue;
+    }
+    const softwareGpu = isSoftwareGpu(availability.info);
+    Object.assign(summary, {
+      available: true,
+      backend: availability.backend,
+      info: availability.info,
+      softwareGpu,
+    });
+    for (const c of cases) {
+      const result = await benchOne(
+        adapter,
+        availability.backend,
+        softwareGpu,
+        loaded.get(c.id)!,
+        timing,
+      );
+      results.push(result);
+      console.log(formatBenchRow(result));
+    }
+  }
+
+  const report: BenchReport = {
+    kind: "bench",
+    environment,
+    settings: {
+      sets,
+      cases: cases.map((c) => c.id),
+      minSamples: timing.minSamples,
+      budgetMs: timing.budgetMs,
+      torchThreads: torch.status === "measured" ? torch.threads : null,
+      readback: "every wall time includes reading the output back to the CPU",
+    },
+    adapters: summaries,
+    results,
+    torch,
+  };
+  const jsonPath = flags.json ?? BENCH_DEFAULTS.jsonPath;
+  const markdownPath = flags.markdown ?? BENCH_DEFAULTS.markdownPath;
+  await writeJsonAtomic(jsonPath, report);
+  await writeTextAtomic(markdownPath, renderBenchMarkdown(report));
+  const count = (s: BenchResult["status"]) => results.filter((r) => r.status === s).length;
+  console.log(
+    `bench: ${count("timed")} timed, ${count("wrong")} wrong, ${count("skip")} skipped, ` +
+      `${count("error")} errors`,
+  );
+  console.log(`report: ${jsonPath}, summary: ${markdownPath}`);
+  return count("wrong") + count("error") > 0 ? 1 : 0;
+}
+
+if (import.meta.main) await runMain(() => benchMain(Deno.args), [FixtureError]);

@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import type { CondConvAdapter } from "../impls/adapter.ts";
+import { referenceAdapter } from "../impls/reference.ts";
+import { benchMain, type BenchReport, isSoftwareGpu } from "./bench.ts";
+import { selectBenchCases } from "./bench_cases.ts";
+import { loadFixtureSet } from "./fixtures.ts";
+
+const wrong: CondConvAdapter = {
+  ...referenceAdapter,
+  id: "wrong",
+  toleranceClass: "cpu",
+  async prepare(spec, weights) {
+    const inner = await referenceAdapter.prepare(spec, weights);
+    return {
+      backend: inner.backend,
+      async run(input, routing) {
+        const out = await inner.run(input, routing);
+        out.data[0] += 1;
+        return out;
+      },
+      dispose: () => inner.dispose(),
+    };
+  },
+};
+const unavailable: CondConvAdapter = {
+  ...referenceAdapter,
+  id: "gpu-less",
+  availability: () => Promise.resolve({ available: false, reason: "no WebGPU adapter" }),
+};
+
+Deno.test("bench times what is correct, never what is wrong, and explains skips", async () => {
+  const dir = await Deno.makeTempDir();
+  const json = `${dir}/bench.json`;
+  const status = await benchMain([
+    "--case",
+    "control",
+    "--batch",
+    "1",
+    "--batch",
+    "3",
+    "--min-samples",
+    "3",
+    "--budget-ms",
+    "1",
+    "--no-torch",
+    "--json",
+    json,
+    "--markdown",
+    `${dir}/bench.md`,
+  ], { adapters: [referenceAdapter, wrong, unavailable] });
+  assert.equal(status, 1, "a wrong adapter makes the run fail");
+  const report: BenchReport = JSON.parse(await Deno.readTextFile(json));
+  assert.deepEqual(report.settings.cases, ["control@b1", "control@b3"]);
+  for (const r of report.results.filter((r) => r.adapter === "reference")) {
+    assert.equal(r.status, "timed");
+    assert.equal(r.correctness?.checkedAgainst, "reference", "batch 1 and 3 have no golden");
+    assert.ok(r.warm!.samples >= 3 && r.warm!.samplesMs.length === r.warm!.samples);
+    assert.ok(r.warm!.minMs <= r.warm!.p50Ms && r.warm!.p50Ms <= r.warm!.p99Ms);
+    assert.ok(r.warm!.p99Ms <= r.warm!.maxMs);
+    assert.ok(r.gflops! > 0 && r.cold!.prepareMs >= 0 && r.cold!.firstRunMs > 0);
+    assert.equal(r.static?.status, "timed");
+    assert.ok(r.overVsStatic! > 0);
+    assert.ok(r.flops.total > r.flops.staticConv);
+    assert.equal(r.readbackIncluded, true);
+    assert.equal(r.gpu, null);
+  }
+  for (const r of report.results.filter((r) => r.adapter === "wrong")) {
+    assert.equal(r.status, "wrong");
+    assert.equal(r.warm, undefined);
+    assert.match(r.reason!, /not timed/);
+  }
+  for (const r of report.results.filter((r) => r.adapter === "gpu-less")) {
+    assert.equal(r.status, "skip");
+    assert.equal(r.reason, "no WebGPU adapter");
+  }
+  assert.equal(report.torch.status, "not-measured");
+  assert.equal(report.environment.deno, Deno.version.deno);
+  const markdown = await Deno.readTextFile(`${dir}/bench.md`);
+  assert.match(markdown, /\| control@b1 \| [0-9.]+ \([0-9.]+, [0-9.]+x static\) \| wrong \|/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("bench at a golden's own batch checks against the golden", async () => {
+  const dir = await Deno.makeTempDir();
+  await benchMain([
+    "--case",
+    "depthwise",
+    "--min-samples",
+    "2",
+    "--budget-ms",
+    "1",
+    "--no-torch",
+    "--json",
+    `${dir}/b.json`,
+    "--markdown",
+    `${dir}/b.md`,
+  ], { adapters: [referenceAdapter] });
+  const report: BenchReport = JSON.parse(await Deno.readTextFile(`${dir}/b.json`));
+  assert.equal(report.results[0].correctness?.checkedAgainst, "golden");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("bench rejects unknown sets and bad numbers by name", async () => {
+  await assert.rejects(benchMain(["--set", "resnet"]), /Unknown set "resnet": the sets are/);
+  await assert.rejects(benchMain(["--batch", "0"]), /Invalid --batch "0"/);
+  await assert.rejects(benchMain(["--min-samples", "many"]), /Invalid --min-samples "many"/);
+});
+
+Deno.test("selectBenchCases: effnet-b0 is 13 layers at batch 1 and 8", async () => {
+  const set = await loadFixtureSet();
+  const cases = selectBenchCases(set.fixtures, ["effnet-b0"], [], []);
+  assert.equal(cases.length, 26);
+  assert.equal(cases.filter((c) => c.hasGolden).length, 13);
+  assert.ok(selectBenchCases(set.fixtures, ["smoke"], [], []).length >= 3);
+});
+
+Deno.test("isSoftwareGpu finds a fallback adapter anywhere in an adapter's info", () => {
+  assert.ok(isSoftwareGpu({ gpu: { isFallbackAdapter: true } }));
+  assert.ok(isSoftwareGpu({ gpu: { description: "llvmpipe (LLVM 15.0.6, 256 bits)" } }));
+  assert.ok(!isSoftwareGpu({ gpu: { isFallbackAdapter: false, vendor: "nvidia" } }));
+  assert.ok(!isSoftwareGpu({ threads: 1 }));
+});
