@@ -5,6 +5,7 @@
  * deno task bench [--set effnet-b0|smoke]... [--case <id or glob>]... [--batch N]...
  *                 [--adapter <id or glob>]... [--json <path>] [--markdown <path>]
  *                 [--min-samples N] [--budget-ms MS] [--torch-threads N] [--no-torch]
+ *                 [--no-static]
  * ```
  * Before an adapter is timed on a case, its output is checked against the golden (or, at a
  * batch the goldens do not have, against the `reference` adapter): a wrong adapter is
@@ -272,7 +273,7 @@ async function benchOne(
   backend: string,
   softwareGpu: boolean,
   loaded: LoadedBenchCase,
-  options: TimingOptions,
+  options: TimingOptions & { static: boolean },
 ): Promise<BenchResult> {
   const { benchCase, tensors } = loaded;
   const spec = benchCase.goldenCase.spec;
@@ -356,6 +357,10 @@ async function benchOne(
   } finally {
     await prepared?.dispose().catch(() => {});
   }
+  if (!options.static) {
+    result.static = { status: "not-measured", reason: "--no-static" };
+    return result;
+  }
   result.static = await benchStatic(adapter, loaded, options, tolerance, flopCount);
   if (result.static.warm && result.warm) {
     result.overVsStatic = result.warm.p50Ms / result.static.warm.p50Ms;
@@ -387,7 +392,8 @@ Times every available adapter that passes the correctness check, case by case.
   --min-samples    warm samples at least (default ${BENCH_DEFAULTS.minSamples})
   --budget-ms      measure at least this long per adapter and case (default ${BENCH_DEFAULTS.budgetMs})
   --torch-threads  PyTorch CPU threads (default: the logical cores)
-  --no-torch       skip the PyTorch baseline`;
+  --no-torch       skip the PyTorch baseline
+  --no-static      skip the static-convolution baseline`;
 
 /** The `bench` command; resolves to the exit status. */
 export async function benchMain(
@@ -405,6 +411,7 @@ export async function benchMain(
     "budget-ms": { type: "string" },
     "torch-threads": { type: "string" },
     "no-torch": { type: "boolean" },
+    "no-static": { type: "boolean" },
     help: { type: "boolean" },
   });
   if (flags.help) {
@@ -489,7 +496,7 @@ export async function benchMain(
         availability.backend,
         softwareGpu,
         loaded.get(c.id)!,
-        timing,
+        { ...timing, static: !flags["no-static"] },
       );
       results.push(result);
       console.log(formatBenchRow(result));

@@ -18,6 +18,15 @@ export interface BenchCase {
   hasGolden: boolean;
 }
 
+/** The gate's cases (`deno task gate`): small, but one of each layer type that matters. */
+export const GATE_CASES: readonly string[] = [
+  "control",
+  "depthwise",
+  "effnet-b0.expand-192-1152-7",
+  "effnet-b0.dw5-480-14",
+  "effnet-b0.project-672-112-14",
+];
+
 /** The named case sets. */
 export const CASE_SETS: Readonly<
   Record<string, { about: string; select: (f: Fixture) => number[] }>
@@ -25,6 +34,10 @@ export const CASE_SETS: Readonly<
   "effnet-b0": {
     about: "the 13 CondConv-EfficientNet-B0 layers at batch 1 and 8",
     select: (f) => f.goldenCase.tags.includes("effnet-b0") ? [1, 8] : [],
+  },
+  gate: {
+    about: "the regression gate's cases: one of each layer type, at their golden batch",
+    select: (f) => GATE_CASES.includes(f.entry.id) ? [f.goldenCase.input.batch] : [],
   },
   smoke: {
     about: "a few tiny cases, seconds in all",
