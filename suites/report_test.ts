@@ -1,0 +1,424 @@
+import assert from "node:assert/strict";
+import type { z } from "zod";
+import { benchMain, type BenchReport } from "./bench.ts";
+import { UsageError } from "./cli.ts";
+import { conformMain, type ConformReport } from "./conform.ts";
+import { reportMain } from "./report.ts";
+import type { BencherMetrics, BenchmarkActionEntry } from "./report_export.ts";
+import {
+  type BenchFileSchema,
+  buildMachines,
+  type ConformFileSchema,
+  findGpus,
+  parseResultFile,
+  ReportInputError,
+} from "./report_input.ts";
+import { fmtMs, mdTable, README_MARKERS, replaceReadmeBlock, wrap } from "./report_markdown.ts";
+
+// The report's schemas accept what the bench and conform tasks write (checked by deno check).
+const _benchFits = (r: BenchReport): z.input<typeof BenchFileSchema> => r;
+const _conformFits = (r: ConformReport): z.input<typeof ConformFileSchema> => r;
+
+const README = `# Project
+
+Intro text.
+
+## Latest results
+
+${README_MARKERS.start}
+${README_MARKERS.end}
+
+## After
+
+Kept as it is.
+`;
+
+interface RealRun {
+  dir: string;
+  bench: string;
+  conformance: string;
+  benchReport: BenchReport;
+}
+
+let realRun: Promise<RealRun> | undefined;
+
+/** Real result files: the reference adapter on the control case, fast settings. */
+function makeRealRun(): Promise<RealRun> {
+  realRun ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "condconv-report-" });
+    // Set CONDCONV_KEEP_REPORT_TMP=1 to keep the rendered pages and the screenshot.
+    if (!Deno.env.get("CONDCONV_KEEP_REPORT_TMP")) {
+      globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    }
+    const bench = `${dir}/bench.json`;
+    const conformance = `${dir}/conformance.json`;
+    const benchStatus = await benchMain([
+      "--adapter",
+      "reference",
+      "--case",
+      "control",
+      "--no-torch",
+      "--min-samples",
+      "2",
+      "--budget-ms",
+      "1",
+      "--json",
+      bench,
+      "--markdown",
+      `${dir}/bench.md`,
+    ]);
+    assert.equal(benchStatus, 0);
+    const conformStatus = await conformMain([
+      "--adapter",
+      "reference",
+      "--case",
+      "control",
+      "--json",
+      conformance,
+    ]);
+    assert.equal(conformStatus, 0);
+    const benchReport: BenchReport = JSON.parse(await Deno.readTextFile(bench));
+    return { dir, bench, conformance, benchReport };
+  })();
+  return realRun;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("report renders RESULTS.md, both export formats, the page and the README block", async () => {
+  const { dir, bench, conformance, benchReport } = await makeRealRun();
+  const out = `${dir}/out`;
+  const readme = `${dir}/README.md`;
+  await Deno.writeTextFile(readme, README);
+  const args = ["--input", bench, "--input", conformance, "--out-dir", out, "--readme", readme];
+  assert.equal(await reportMain(args), 0);
+
+  const timed = benchReport.results[0];
+  assert.equal(timed.case, "control@b2");
+  assert.equal(timed.status, "timed");
+  const p50 = timed.warm!.p50Ms;
+
+  const results = await Deno.readTextFile(`${out}/RESULTS.md`);
+  const env = benchReport.environment;
+  assert.match(results, /^# condconv-bench results/);
+  assert.ok(results.includes(`## machine-1: ${env.cpuModel}, ${env.logicalCores} logical cores`));
+  assert.ok(results.includes(`Deno ${Deno.version.deno}, V8 ${Deno.version.v8}`));
+  assert.ok(results.includes(`zod ${env.packages.zod}`), "package versions are listed");
+  assert.match(results, /\*\*PyTorch CPU baseline\*\*: not measured \(--no-torch\)/);
+  assert.match(
+    results,
+    /\| case +\| adapter +\| +p50 ms \| +p99 ms \| +GFLOP\/s \| vs reference \|/,
+  );
+  const row = results.split("\n").find((l) => l.startsWith("| control@b2 "));
+  assert.ok(row, "the control case has a row");
+  const cells = row.split("|").slice(1, -1).map((c) => c.trim());
+  assert.equal(cells[1], "reference");
+  assert.equal(cells[2], fmtMs(p50));
+  assert.ok(Number(cells[4]) > 0, "GFLOP/s");
+  assert.equal(cells[5], "1.00x", "reference against itself");
+  assert.equal(cells[6], "-", "no ts adapter measured");
+  assert.match(cells[7], /^[0-9.]+x$/, "over static");
+  assert.match(cells[9], /^pass \([0-9.]+ of tol\)$/, "conformance from the conformance file");
+  assert.match(cells[10], /^[0-9.]+e[-+][0-9]+$/, "max abs err");
+  assert.ok(!results.includes("software GPU"), "no software GPU on this run");
+
+  const action: BenchmarkActionEntry[] = JSON.parse(
+    await Deno.readTextFile(`${out}/benchmark-action.json`),
+  );
+  assert.equal(action.length, 1);
+  assert.equal(action[0].name, "reference/control@b2");
+  assert.equal(action[0].unit, "ms");
+  assert.equal(action[0].value, p50);
+  assert.match(action[0].range!, /^± [0-9.]+$/);
+  assert.match(action[0].extra!, /p99 .* ms/);
+  assert.deepEqual(Object.keys(action[0]).sort(), ["extra", "name", "range", "unit", "value"]);
+
+  const bencher: BencherMetrics = JSON.parse(await Deno.readTextFile(`${out}/bencher.json`));
+  assert.deepEqual(Object.keys(bencher), ["reference/control@b2"]);
+  const latency = bencher["reference/control@b2"].latency;
+  assert.deepEqual(Object.keys(latency).sort(), ["lower_value", "upper_value", "value"]);
+  assert.ok(Math.abs(latency.value - p50 * 1e6) < 1, "nanoseconds");
+  assert.ok(latency.lower_value! <= latency.value && latency.value <= latency.upper_value!);
+  assert.ok(Math.abs(latency.upper_value! - timed.warm!.p99Ms * 1e6) < 1);
+
+  const html = await Deno.readTextFile(`${out}/index.html`);
+  assert.ok(html.includes(`<tr data-adapter="reference" data-case="control@b2"`));
+  for (const lib of ["vega.min.js", "vega-lite.min.js", "vega-embed.min.js"]) {
+    assert.ok(html.includes(`<script src="vendor/${lib}"></script>`));
+    assert.ok((await Deno.stat(`${out}/vendor/${lib}`)).size > 10_000, `vendor/${lib} copied`);
+  }
+  const data = JSON.parse(/id="report-data">(.*?)<\/script>/s.exec(html)![1]);
+  assert.equal(data.charts.length, 1);
+  assert.equal(data.charts[0].spec.data.values[0].p50Ms, p50);
+  assert.ok(!/(src|href)="(https?:)?\/\//.test(html), "nothing is loaded from the network");
+
+  const first = await Deno.readTextFile(readme);
+  assert.ok(first.startsWith("# Project\n\nIntro text.\n\n## Latest results\n\n"));
+  assert.ok(first.endsWith(`${README_MARKERS.end}\n\n## After\n\nKept as it is.\n`));
+  const block = first.slice(
+    first.indexOf(README_MARKERS.start) + README_MARKERS.start.length,
+    first.indexOf(README_MARKERS.end),
+  );
+  assert.ok(block.includes(`Newest bench run: ${env.cpuModel}`), "names the machine");
+  assert.match(block, /\*\*selected cases\*\*: warm p50 per run in ms/);
+  assert.match(block, /\| case +\| reference \|\n\| -+ \| -+: \|\n\| control@b2 \| +[0-9.]+ \|/);
+  assert.ok(block.split("\n").every((l) => l.startsWith("|") || l.length <= 100));
+
+  // Idempotent: a second run leaves the README as it is.
+  assert.equal(await reportMain(args), 0);
+  assert.equal(await Deno.readTextFile(readme), first);
+});
+
+Deno.test("report tells machines apart and labels software-GPU figures loudly", async () => {
+  const { dir, bench, conformance } = await makeRealRun();
+  const other = JSON.parse(await Deno.readTextFile(bench));
+  // The same run as seen from another machine, one with a software WebGPU adapter.
+  other.environment.cpuModel = "Other CPU";
+  other.environment.date = "2999-01-01T00:00:00.000Z";
+  other.adapters[0].softwareGpu = true;
+  other.adapters[0].info = {
+    gpu: { vendor: "mesa", architecture: "", device: "0", description: "llvmpipe (LLVM 15)" },
+  };
+  for (const r of other.results) r.softwareGpu = true;
+  const otherPath = `${dir}/bench-other.json`;
+  await Deno.writeTextFile(otherPath, JSON.stringify(other));
+  const out = `${dir}/out-two`;
+  assert.equal(
+    await reportMain([
+      "--input",
+      bench,
+      "--input",
+      conformance,
+      "--input",
+      otherPath,
+      "--out-dir",
+      out,
+      "--no-readme",
+    ]),
+    0,
+  );
+  const results = await Deno.readTextFile(`${out}/RESULTS.md`);
+  const first = results.indexOf("## machine-1: Other CPU");
+  const second = results.indexOf(`## machine-2: ${
+    JSON.parse(await Deno.readTextFile(bench))
+      .environment.cpuModel
+  }`);
+  assert.ok(first > 0 && second > first, "newest bench run first");
+  const section1 = results.slice(first, second);
+  assert.match(section1, /Warning: software GPU/);
+  assert.match(section1, /GPU: llvmpipe \(LLVM 15\) \(software adapter\)/);
+  assert.match(section1, /\| control@b2 +\| reference \(software GPU\) \|/);
+  assert.match(section1, /\| not run +\|/, "no conformance file from that machine");
+  assert.ok(!results.slice(second).includes("software GPU"));
+  assert.match(results.slice(second), /\| pass \(/);
+
+  const action: BenchmarkActionEntry[] = JSON.parse(
+    await Deno.readTextFile(`${out}/benchmark-action.json`),
+  );
+  assert.equal(action.length, 2);
+  assert.equal(new Set(action.map((a) => a.name)).size, 2, "names stay unique");
+  assert.ok(action.some((a) => a.name.includes("[Other CPU") && /software GPU/.test(a.extra!)));
+  const html = await Deno.readTextFile(`${out}/index.html`);
+  assert.match(html, /<div class="warning" role="alert"><strong>Warning: software GPU/);
+  assert.match(html, /reference <span class="badge">software GPU<\/span>/);
+});
+
+Deno.test("report refuses a missing or invalid input and overwrites nothing", async () => {
+  const { dir, bench, conformance } = await makeRealRun();
+  const out = `${dir}/out-errors`;
+  const readme = `${dir}/README-errors.md`;
+  await Deno.writeTextFile(readme, README);
+  const run = (...inputs: string[]) =>
+    reportMain([...inputs.flatMap((i) => ["--input", i]), "--out-dir", out, "--readme", readme]);
+
+  await assert.rejects(
+    run(bench, `${dir}/missing.json`),
+    (e: Error) =>
+      e instanceof ReportInputError &&
+      e.message === `Read result file "${dir}/missing.json": the file does not exist ` +
+          "(run `deno task bench` or `deno task conform` first)",
+  );
+  const broken = JSON.parse(await Deno.readTextFile(bench));
+  broken.results[0].warm.p50Ms = "fast";
+  await Deno.writeTextFile(`${dir}/broken.json`, JSON.stringify(broken));
+  await assert.rejects(
+    run(conformance, `${dir}/broken.json`),
+    (e: Error) =>
+      e instanceof ReportInputError &&
+      e.message.startsWith(`Fix result file "${dir}/broken.json": it is not a valid bench`) &&
+      e.message.includes("→ at results[0].warm.p50Ms"),
+  );
+  await Deno.writeTextFile(`${dir}/kindless.json`, JSON.stringify({ results: [] }));
+  await assert.rejects(
+    run(`${dir}/kindless.json`),
+    /Fix result file ".*kindless.json": its "kind" is missing, expected "bench"/,
+  );
+  await Deno.writeTextFile(`${dir}/truncated.json`, '{"kind": "bench"');
+  await assert.rejects(run(`${dir}/truncated.json`), /Fix result file ".*": it is not JSON/);
+  assert.equal(await exists(out), false, "nothing was written");
+  assert.equal(await Deno.readTextFile(readme), README);
+
+  // With earlier outputs present, a failing run leaves them alone.
+  assert.equal(await run(bench), 0);
+  const before = await Deno.readTextFile(`${out}/RESULTS.md`);
+  const readmeBefore = await Deno.readTextFile(readme);
+  await Deno.writeTextFile(`${dir}/README-no-markers.md`, "# Nothing to replace\n");
+  await assert.rejects(
+    reportMain([
+      "--input",
+      conformance,
+      "--out-dir",
+      out,
+      "--readme",
+      `${dir}/README-no-markers.md`,
+    ]),
+    /Add the results markers to README ".*README-no-markers.md": the markers/,
+  );
+  await assert.rejects(run(`${dir}/broken.json`), ReportInputError);
+  assert.equal(await Deno.readTextFile(`${out}/RESULTS.md`), before);
+  assert.equal(await Deno.readTextFile(readme), readmeBefore);
+
+  await assert.rejects(reportMain(["--inptu", bench]), UsageError);
+  await assert.rejects(
+    reportMain(["--input", bench, "--readme", readme, "--no-readme"]),
+    /Choose one of --readme ".*" and --no-readme: not both/,
+  );
+});
+
+Deno.test("README markers are replaced in place, and only when they are sound", () => {
+  const { start, end } = README_MARKERS;
+  const once = replaceReadmeBlock(`a\n${start}\nold\n${end}\nb\n`, "new");
+  assert.equal(once, `a\n${start}\n\nnew\n\n${end}\nb\n`);
+  assert.equal(replaceReadmeBlock(once, "new"), once);
+  assert.throws(() => replaceReadmeBlock("no markers", "x"), /are not both there/);
+  assert.throws(() => replaceReadmeBlock(`${end}\n${start}`, "x"), /comes before/);
+  assert.throws(() => replaceReadmeBlock(`${start}${start}${end}`, "x"), /once each/);
+});
+
+Deno.test("markdown tables and prose come out as deno fmt writes them", () => {
+  assert.equal(
+    mdTable(["case", "p50"], [["a", "1.5"], ["longer|x", "10.25"]], ["left", "right"]),
+    "| case      |   p50 |\n| --------- | ----: |\n| a         |   1.5 |\n| longer\\|x | 10.25 |",
+  );
+  const text = Array.from({ length: 40 }, (_, i) => `word${i}`).join(" ");
+  const lines = wrap(text).split("\n");
+  assert.ok(lines.every((l) => l.length <= 100));
+  assert.ok(lines.slice(0, -1).every((l, i) => `${l} ${lines[i + 1].split(" ")[0]}`.length > 100));
+});
+
+Deno.test("GPU adapters are found wherever an adapter's info puts them", () => {
+  const gpu = { vendor: "v", architecture: "a", device: "d", description: "llvmpipe" };
+  assert.deepEqual(findGpus({ gpu }), [{ ...gpu, software: true }]);
+  assert.deepEqual(findGpus({ gpuAdapter: { ...gpu, description: "NVIDIA H100" } }), [
+    { ...gpu, description: "NVIDIA H100", software: false },
+  ]);
+  assert.equal(findGpus({ ...gpu, isFallbackAdapter: true })[0].software, true);
+  assert.deepEqual(findGpus({ threads: 1, wasm: { simd: true } }), []);
+});
+
+Deno.test("a conformance file alone makes a machine without bench rows", async () => {
+  const { conformance } = await makeRealRun();
+  const file = parseResultFile(conformance, await Deno.readTextFile(conformance));
+  const [machine] = buildMachines([file]);
+  assert.equal(machine.rows.length, 0);
+  assert.equal(machine.latestBenchDate, null);
+});
+
+Deno.test("an unknown CPU model joins a known one; two known models are two machines", async () => {
+  const { bench, conformance } = await makeRealRun();
+  const benchFile = parseResultFile(bench, await Deno.readTextFile(bench));
+  const withCpu = (model: string | null) => {
+    const file = parseResultFile(conformance, Deno.readTextFileSync(conformance));
+    file.report.environment.cpuModel = model;
+    return file;
+  };
+  const merged = buildMachines([benchFile, withCpu(null)]);
+  assert.equal(merged.length, 1);
+  assert.equal(merged[0].cpuModel, benchFile.report.environment.cpuModel);
+  assert.equal(merged[0].rows[0].conformance?.status, "pass");
+  assert.equal(buildMachines([benchFile, withCpu("Another CPU")]).length, 2);
+});
+
+const CHROMIUM = "/usr/bin/chromium";
+
+async function chromium(args: string[]): Promise<Deno.CommandOutput | string> {
+  const permission = await Deno.permissions.query({ name: "run", command: CHROMIUM });
+  if (permission.state !== "granted") return `no --allow-run=${CHROMIUM}`;
+  try {
+    return await new Deno.Command(CHROMIUM, {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(120_000),
+    }).output();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return `${CHROMIUM} is absent (apt-get install -y chromium)`;
+    }
+    throw error;
+  }
+}
+
+Deno.test("index.html renders its table and vega-lite charts in headless Chromium", async () => {
+  const { dir, bench, conformance } = await makeRealRun();
+  const out = `${dir}/out-browser`;
+  assert.equal(
+    await reportMain(["--input", bench, "--input", conformance, "--out-dir", out, "--no-readme"]),
+    0,
+  );
+  const page = `file://${await Deno.realPath(`${out}/index.html`)}`;
+  const common = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--virtual-time-budget=5000",
+  ];
+  const dom = await chromium([
+    ...common,
+    `--user-data-dir=${dir}/chromium-dom`,
+    "--dump-dom",
+    page,
+  ]);
+  if (typeof dom === "string") {
+    console.log(`skipped: ${dom}`);
+    return;
+  }
+  const html = new TextDecoder().decode(dom.stdout);
+  assert.ok(dom.success, new TextDecoder().decode(dom.stderr));
+  assert.match(
+    html,
+    /<tr data-adapter="reference" data-case="control@b2"[^>]*><td[^>]*>control@b2/,
+  );
+  assert.match(html, /<div class="chart vega-embed" id="chart-machine-1-0"/, "vega-embed ran");
+  assert.ok(!/class="[^"]*chart-error/.test(html), "no chart failed");
+  const marks = /<g class="mark-rect role-mark[^"]*"[^>]*>(.*?)<\/g>/s.exec(html);
+  assert.ok(marks, "the chart has a bar mark group");
+  assert.ok(/<path [^>]*aria-roledescription="bar" d="M[^"]+"/.test(marks[1]), "with bars");
+  assert.match(html, /mark-rule role-mark/, "and p99 lines");
+
+  const png = `${dir}/index.png`;
+  const shot = await chromium([
+    ...common,
+    `--user-data-dir=${dir}/chromium-shot`,
+    "--window-size=1280,1000",
+    `--screenshot=${png}`,
+    page,
+  ]);
+  assert.ok(typeof shot !== "string" && shot.success);
+  const bytes = await Deno.readFile(png);
+  assert.deepEqual([...bytes.subarray(1, 4)], [0x50, 0x4e, 0x47], "a PNG");
+  assert.ok(bytes.length > 20_000, "with something drawn on it");
+  console.log(`screenshot: ${png} (kept with CONDCONV_KEEP_REPORT_TMP=1)`);
+});
