@@ -1,0 +1,418 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import {
+  activateBackend,
+  chooseRoute,
+  createTfjsAdapter,
+  GpuErrorGuard,
+  isPointwise,
+  TFJS_ROUTES,
+  type TfjsAdapter,
+  type TfjsMixing,
+  type TfjsRoute,
+} from "./_tfjs_condconv.ts";
+import { referenceAdapter } from "./reference.ts";
+import { TFJS_ADAPTERS, tfjsCpuAdapter, tfjsWasmAdapter, tfjsWebGpuAdapter } from "./tfjs.ts";
+import {
+  CondConvSpec,
+  type CondConvSpecInput,
+  type CondConvWeights,
+  type Tensor,
+} from "../spec/condconv_spec.ts";
+import { sizeOf, weightShapes } from "../spec/geometry.ts";
+import { fanInScale, seededUniform, STREAMS } from "../spec/seeded.ts";
+import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
+
+// The tfjs engine keeps each initialised backend (wasm module, GPU device) for the life of
+// the process, by design; the op and resource sanitizers would count those as leaks of
+// whichever test first touched the backend. Tensor leaks are checked explicitly instead.
+const sanitizers = { sanitizeOps: false, sanitizeResources: false } as const;
+
+const webgpu = await tfjsWebGpuAdapter.availability();
+const ignoreWebGpu = !webgpu.available;
+if (!webgpu.available) console.warn(`tfjs-webgpu tests ignored: ${webgpu.reason}`);
+
+interface Layer {
+  spec: CondConvSpec;
+  weights: CondConvWeights;
+  input: Tensor;
+  routingWeights?: Float32Array;
+}
+
+/** A layer with seeded tensors, like the golden cases but from any spec. */
+function seededLayer(seed: number, input: CondConvSpecInput, shape: number[]): Layer {
+  const spec = CondConvSpec.parse(input);
+  const shapes = weightShapes(spec);
+  const expertShape = shapes.expertKernels!;
+  const fanIn = expertShape[2] * expertShape[3] * expertShape[4];
+  const weights: CondConvWeights = {
+    expertKernels: seededUniform(
+      seed,
+      STREAMS.expertKernels,
+      sizeOf(expertShape),
+      fanInScale(fanIn),
+    ),
+  };
+  if (shapes.bias) weights.bias = seededUniform(seed, STREAMS.bias, sizeOf(shapes.bias), 0.5);
+  if (shapes.routingWeight && shapes.routingBias) {
+    weights.routingWeight = seededUniform(
+      seed,
+      STREAMS.routingWeight,
+      sizeOf(shapes.routingWeight),
+      2 * fanInScale(spec.inChannels),
+    );
+    weights.routingBias = seededUniform(
+      seed,
+      STREAMS.routingBias,
+      sizeOf(shapes.routingBias),
+      0.5,
+    );
+  }
+  const layer: Layer = {
+    spec,
+    weights,
+    input: { shape, data: seededUniform(seed, STREAMS.input, sizeOf(shape)) },
+  };
+  if (spec.routing.kind === "supplied") {
+    layer.routingWeights = seededUniform(
+      seed,
+      STREAMS.suppliedRouting,
+      shape[0] * spec.numExperts,
+      0.5,
+      0.5,
+    );
+  }
+  return layer;
+}
+
+/** Specs that combine options the golden cases test one at a time. */
+const LAYERS: Record<string, Layer> = {
+  "grouped reflect perExpert supplied": seededLayer(11, {
+    inChannels: 6,
+    outChannels: 4,
+    kernelSize: 3,
+    padding: 1,
+    groups: 2,
+    paddingMode: "reflect",
+    bias: "perExpert",
+    routing: { kind: "supplied" },
+  }, [2, 6, 7, 9]),
+  "depthwise x2 replicate stride 2 dilation 2 softmax": seededLayer(12, {
+    inChannels: 3,
+    outChannels: 6,
+    kernelSize: [3, 2],
+    padding: [3, 1],
+    groups: 3,
+    stride: 2,
+    dilation: [2, 3],
+    paddingMode: "replicate",
+    routing: { kind: "softmax", temperature: 0.5 },
+    numExperts: 4,
+  }, [3, 3, 8, 10]),
+  "pointwise groups 2 stride 2 circular": seededLayer(13, {
+    inChannels: 4,
+    outChannels: 6,
+    kernelSize: 1,
+    stride: [2, 1],
+    padding: [1, 2],
+    groups: 2,
+    paddingMode: "circular",
+    bias: "none",
+    // more than one tf.addN takes at once (elementwise mixing)
+    numExperts: 9,
+  }, [2, 4, 5, 6]),
+  "general same dilated strided": seededLayer(14, {
+    inChannels: 5,
+    outChannels: 3,
+    kernelSize: [2, 3],
+    padding: "same",
+    stride: [2, 3],
+    dilation: 2,
+    numExperts: 2,
+  }, [2, 5, 9, 11]),
+};
+
+async function referenceOutput(layer: Layer): Promise<Float64Array> {
+  const prepared = await referenceAdapter.prepare(layer.spec, layer.weights);
+  const out = await prepared.run(layer.input, layer.routingWeights);
+  return Float64Array.from(out.data);
+}
+
+const MIXINGS: readonly TfjsMixing[] = ["matmul", "elementwise"];
+
+/** Every route that applies, with both mixings, against the reference. */
+async function checkAgainstReference(adapter: TfjsAdapter) {
+  for (const [name, layer] of Object.entries(LAYERS)) {
+    const truth = await referenceOutput(layer);
+    const candidates: TfjsRoute[] = TFJS_ROUTES.filter((r) =>
+      r !== "depthwise" || layer.spec.groups === layer.spec.inChannels
+    );
+    for (const [route, mixing] of candidates.flatMap((r) => MIXINGS.map((m) => [r, m] as const))) {
+      const prepared = await adapter.prepareWith(layer.spec, layer.weights, { route, mixing });
+      try {
+        assert.equal(prepared.backend, `tfjs:${adapter.backendName}`);
+        const out = await prepared.run(layer.input, layer.routingWeights);
+        const comparison = compareWithTruth(
+          out.data,
+          truth,
+          toleranceFor(adapter.toleranceClass, 0),
+        );
+        assert.ok(
+          comparison.pass,
+          `${adapter.id} route ${route}, mixing ${mixing}, on "${name}": worst ${comparison.worstRatio}x tolerance ` +
+            `at ${comparison.worstIndex}, max abs err ${comparison.maxAbsErr}`,
+        );
+      } finally {
+        await prepared.dispose();
+      }
+    }
+  }
+}
+
+Deno.test({
+  name: "tfjs-cpu matches the reference on every route",
+  ...sanitizers,
+  fn: () => checkAgainstReference(tfjsCpuAdapter),
+});
+
+Deno.test({
+  name: "tfjs-wasm matches the reference on every route",
+  ...sanitizers,
+  fn: () => checkAgainstReference(tfjsWasmAdapter),
+});
+
+Deno.test({
+  name: "tfjs-webgpu matches the reference on every route",
+  ignore: ignoreWebGpu,
+  ...sanitizers,
+  fn: () => checkAgainstReference(tfjsWebGpuAdapter),
+});
+
+for (const adapter of TFJS_ADAPTERS) {
+  Deno.test({
+    name: `${adapter.id} keeps the tensor count flat over 100 runs and frees all on dispose`,
+    ignore: adapter === tfjsWebGpuAdapter && ignoreWebGpu,
+    ...sanitizers,
+    async fn() {
+      const layer = LAYERS["grouped reflect perExpert supplied"];
+      const computed = seededLayer(21, {
+        inChannels: 4,
+        outChannels: 4,
+        kernelSize: 3,
+        padding: 1,
+        groups: 4,
+        bias: "perExpert",
+        routing: { kind: "softmax", temperature: 2 },
+      }, [2, 4, 6, 6]);
+      assert.equal(adapter.resourceCounts().tfjsTensors, 0, "tensors alive before the test");
+      for (const { spec, weights, input, routingWeights } of [layer, computed]) {
+        const prepared = await adapter.prepare(spec, weights);
+        const afterPrepare = adapter.resourceCounts();
+        assert.ok(afterPrepare.tfjsTensors > 0, "prepare should upload the weights");
+        await prepared.run(input, routingWeights);
+        const afterFirst = adapter.resourceCounts();
+        assert.deepEqual(afterFirst, afterPrepare, "the first run left tensors behind");
+        for (let i = 1; i < 100; i++) await prepared.run(input, routingWeights);
+        assert.deepEqual(adapter.resourceCounts(), afterFirst, "runs leaked tensors");
+        await prepared.dispose();
+        assert.deepEqual(adapter.resourceCounts(), { tfjsTensors: 0, tfjsDataBuffers: 0 });
+        await assert.rejects(prepared.run(input, routingWeights), /disposed/);
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "a backend that fails to initialise is reported unavailable, never replaced",
+  ...sanitizers,
+  async fn() {
+    tf.registerBackend("test-broken-sync", () => {
+      throw new Error("no device for the test");
+    });
+    tf.registerBackend("test-broken-async", () => Promise.reject(new Error("async failure")));
+    try {
+      for (const backendName of ["test-broken-sync", "test-broken-async", "test-missing"]) {
+        const adapter = createTfjsAdapter({
+          id: `tfjs-${backendName}`,
+          description: "a backend that cannot run",
+          toleranceClass: "cpu",
+          backendName,
+        });
+        const availability = await adapter.availability();
+        assert.equal(availability.available, false, `${backendName} announced as available`);
+        assert.match(
+          (availability as { reason: string }).reason,
+          backendName === "test-missing" ? /not registered/ : /resolved false/,
+        );
+        const layer = LAYERS["general same dilated strided"];
+        await assert.rejects(
+          adapter.prepare(layer.spec, layer.weights),
+          /Cannot (initialise|use) the tfjs backend/,
+        );
+      }
+      // tfjs now has "test-broken-async" as its backend name with no instance: its next op
+      // would silently run on the best other backend. The adapters must still be honest.
+      assert.equal(tf.getBackend(), "test-broken-async");
+      const layer = LAYERS["grouped reflect perExpert supplied"];
+      const prepared = await tfjsCpuAdapter.prepare(layer.spec, layer.weights);
+      const out = await prepared.run(layer.input, layer.routingWeights);
+      await prepared.dispose();
+      assert.equal(tf.getBackend(), "cpu");
+      assert.ok(
+        compareWithTruth(out.data, await referenceOutput(layer), toleranceFor("cpu", 0)).pass,
+      );
+    } finally {
+      tf.removeBackend("test-broken-sync");
+      tf.removeBackend("test-broken-async");
+      await activateBackend("cpu");
+    }
+  },
+});
+
+Deno.test({
+  name: "tfjs-webgpu is unavailable, with a reason, when navigator.gpu is missing",
+  ...sanitizers,
+  async fn() {
+    Object.defineProperty(navigator, "gpu", { value: undefined, configurable: true });
+    try {
+      const availability = await tfjsWebGpuAdapter.availability();
+      assert.deepEqual(availability, {
+        available: false,
+        reason: "no WebGPU adapter: navigator.gpu is undefined (Deno needs --unstable-webgpu)",
+      });
+    } finally {
+      // drop the own property so the prototype's getter shows again
+      delete (navigator as unknown as Record<string, unknown>).gpu;
+    }
+  },
+});
+
+Deno.test({
+  name: "each layer runs on its own backend when another adapter switched it",
+  ...sanitizers,
+  async fn() {
+    const layer = LAYERS["depthwise x2 replicate stride 2 dilation 2 softmax"];
+    const truth = await referenceOutput(layer);
+    const onCpu = await tfjsCpuAdapter.prepare(layer.spec, layer.weights);
+    const onWasm = await tfjsWasmAdapter.prepare(layer.spec, layer.weights);
+    try {
+      assert.equal(tf.getBackend(), "wasm");
+      const cpuOut = await onCpu.run(layer.input);
+      assert.equal(tf.getBackend(), "cpu", "the cpu layer did not activate its backend");
+      // interleaved: each run must activate its backend in the same turn as its ops
+      const outputs = await Promise.all([
+        onWasm.run(layer.input),
+        onCpu.run(layer.input),
+        onWasm.run(layer.input),
+      ]);
+      for (const out of [cpuOut, ...outputs]) {
+        assert.ok(compareWithTruth(out.data, truth, toleranceFor("cpu", 0)).pass);
+      }
+    } finally {
+      await onCpu.dispose();
+      await onWasm.dispose();
+    }
+    assert.equal(tf.memory().numTensors, 0);
+  },
+});
+
+Deno.test({
+  name: "prepare and run reject bad inputs with the spec's checks",
+  ...sanitizers,
+  async fn() {
+    const layer = LAYERS["grouped reflect perExpert supplied"];
+    await assert.rejects(
+      tfjsCpuAdapter.prepare(layer.spec, { expertKernels: new Float32Array(3) }),
+      TypeError,
+    );
+    await assert.rejects(
+      tfjsCpuAdapter.prepareWith(layer.spec, layer.weights, { route: "depthwise" }),
+      RangeError,
+    );
+    const prepared = await tfjsCpuAdapter.prepare(layer.spec, layer.weights);
+    try {
+      await assert.rejects(prepared.run(layer.input), TypeError);
+      await assert.rejects(
+        prepared.run({ shape: [2, 5, 7, 9], data: new Float32Array(630) }, layer.routingWeights),
+        RangeError,
+      );
+    } finally {
+      await prepared.dispose();
+    }
+    assert.equal(tf.memory().numTensors, 0);
+  },
+});
+
+Deno.test("chooseRoute picks the measured fastest route per backend", () => {
+  const depthwise = CondConvSpec.parse({
+    inChannels: 8,
+    outChannels: 16,
+    kernelSize: 5,
+    groups: 8,
+    padding: "same",
+  });
+  const pointwise = CondConvSpec.parse({ inChannels: 8, outChannels: 16, kernelSize: 1 });
+  const strided = CondConvSpec.parse({ inChannels: 8, outChannels: 16, kernelSize: 1, stride: 2 });
+  const general = CondConvSpec.parse({ inChannels: 8, outChannels: 16, kernelSize: 3, groups: 2 });
+  assert.ok(isPointwise(pointwise));
+  assert.ok(isPointwise(CondConvSpec.parse({ ...pointwise, padding: "same" })));
+  assert.ok(!isPointwise(strided));
+  assert.ok(!isPointwise(CondConvSpec.parse({ ...pointwise, padding: [0, 1] })));
+  for (const backend of ["cpu", "wasm", "webgpu"]) {
+    assert.equal(chooseRoute(depthwise, backend), "depthwise");
+    assert.equal(chooseRoute(pointwise, backend), "matmul");
+  }
+  assert.equal(chooseRoute(general, "cpu"), "per-example");
+  assert.equal(chooseRoute(strided, "wasm"), "per-example");
+  assert.equal(chooseRoute(general, "webgpu"), "matmul");
+});
+
+Deno.test({
+  name: "tfjs-webgpu runs fail on GPU errors that tfjs itself ignores",
+  ignore: ignoreWebGpu,
+  ...sanitizers,
+  async fn() {
+    await activateBackend("webgpu");
+    // tfjs-webgpu's AddN binds all inputs and the output as storage buffers: 8 inputs exceed
+    // WebGPU's default of 8 per stage, the pipeline is invalid and the output is stale.
+    const terms = Array.from({ length: 8 }, (_, i) => tf.fill([1, 16], i + 1));
+    const guard = GpuErrorGuard.open(tf.backend());
+    assert.ok(guard, "the webgpu backend has no GPU device to guard");
+    const sum = tf.addN(terms);
+    try {
+      await sum.data();
+    } finally {
+      tf.dispose([sum, ...terms]);
+    }
+    await assert.rejects(guard.close("tfjs:webgpu"), /Cannot trust the tfjs:webgpu output/);
+    // and the guard stays quiet on a valid run
+    const quiet = GpuErrorGuard.open(tf.backend())!;
+    const ok = tf.tidy(() => tf.addN([tf.ones([1, 4]), tf.ones([1, 4])]));
+    await ok.data();
+    tf.dispose(ok);
+    await quiet.close("tfjs:webgpu");
+    assert.equal(tf.memory().numTensors, 0);
+  },
+});
+
+Deno.test({
+  name: "availability records versions, backend and the adapter facts",
+  ...sanitizers,
+  async fn() {
+    const wasm = await tfjsWasmAdapter.availability();
+    assert.ok(wasm.available);
+    assert.equal(wasm.backend, "tfjs:wasm");
+    assert.equal(wasm.info.tfjsVersion, tf.version_core);
+    assert.equal(typeof wasm.info.simd, "boolean");
+    assert.equal(typeof wasm.info.threadsCount, "number");
+    const cpu = await tfjsCpuAdapter.availability();
+    assert.ok(cpu.available);
+    assert.equal(cpu.backend, "tfjs:cpu");
+    if (webgpu.available) {
+      const gpu = webgpu.info.gpu as Record<string, unknown>;
+      assert.equal(typeof gpu.description, "string");
+      assert.equal(typeof gpu.isFallbackAdapter, "boolean");
+      assert.equal(webgpu.info.cpuForward, false);
+    }
+  },
+});

@@ -1,0 +1,71 @@
+/**
+ * `tfjs-webgpu`: CondConv on TensorFlow.js's WebGPU backend (`@tensorflow/tfjs-backend-webgpu`).
+ * See `_tfjs_condconv.ts`.
+ *
+ * tfjs-webgpu runs small ops on the CPU when all their inputs are still CPU-side
+ * (`WEBGPU_CPU_FORWARD`, below 1000 elements). This adapter turns that off, so that every op
+ * of a run executes on the GPU; `availability()` records it. The backend registers itself
+ * only when `navigator.gpu` exists at import time.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-webgpu";
+import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs_condconv.ts";
+
+/** The GPU adapter, as requested the way tfjs-webgpu requests it. */
+let gpuInfo: Record<string, unknown> | undefined;
+
+async function setUpWebGpu(): Promise<string | undefined> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) return "no WebGPU adapter: navigator.gpu is undefined (Deno needs --unstable-webgpu)";
+  if (gpuInfo === undefined) {
+    const powerPreference = tf.env().getBool("WEBGPU_USE_LOW_POWER_GPU")
+      ? "low-power"
+      : "high-performance";
+    let adapter: GPUAdapter | null;
+    try {
+      adapter = await gpu.requestAdapter({ powerPreference });
+    } catch (error) {
+      return `no WebGPU adapter: requestAdapter() threw ${
+        error instanceof Error ? error.message : error
+      }`;
+    }
+    if (adapter === null) return "no WebGPU adapter: navigator.gpu.requestAdapter() returned null";
+    // GPUAdapterInfo fields are getters: read each one.
+    const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+    const fallback = info.isFallbackAdapter ??
+      (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? null;
+    gpuInfo = {
+      vendor: info.vendor,
+      architecture: info.architecture,
+      device: info.device,
+      description: info.description,
+      isFallbackAdapter: fallback,
+      adapterKind: fallback ? "software (fallback adapter): timings are not a GPU's" : "hardware",
+      powerPreference,
+      timestampQuery: adapter.features.has("timestamp-query"),
+    };
+  }
+  if (tf.findBackendFactory("webgpu") === null) {
+    return "tfjs webgpu backend is not registered: navigator.gpu was missing when it was imported";
+  }
+  // Every op on the GPU, even the small ones tfjs would hand to the CPU.
+  tf.env().set("WEBGPU_CPU_FORWARD", false);
+  return undefined;
+}
+
+/** The `tfjs-webgpu` adapter. */
+export const tfjsWebGpuAdapter: TfjsAdapter = createTfjsAdapter({
+  id: "tfjs-webgpu",
+  description: "TensorFlow.js 4.22, webgpu backend (WGSL shaders, float32)",
+  toleranceClass: "webgpu",
+  backendName: "webgpu",
+  // tfjs-webgpu's matmul is 20-60x slower than addN of products for r @ W here (TfjsMixing)
+  mixing: "elementwise",
+  setup: setUpWebGpu,
+  describe: () =>
+    Promise.resolve({
+      gpu: gpuInfo,
+      cpuForward: tf.env().getBool("WEBGPU_CPU_FORWARD"),
+    }),
+});
