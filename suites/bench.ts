@@ -27,7 +27,7 @@ import { parseFlags, runMain, selectByIds, UsageError } from "./cli.ts";
 import { type AdapterSummary, withTimeout } from "./conform.ts";
 import { describeEnvironment, type Environment } from "./environment.ts";
 import { FixtureError, loadCaseTensors, loadFixtureSet, loadGolden } from "./fixtures.ts";
-import { writeJsonAtomic, writeTextAtomic } from "./report_file.ts";
+import { assertWritable, writeJsonAtomic, writeTextAtomic } from "./report_file.ts";
 import { runTorchBaseline, type TorchBaseline } from "./torch_baseline.ts";
 
 /** Defaults, applied in one place. */
@@ -430,6 +430,10 @@ export async function benchMain(
     "torch-threads",
     navigator.hardwareConcurrency,
   );
+  const jsonPath = flags.json ?? BENCH_DEFAULTS.jsonPath;
+  const markdownPath = flags.markdown ?? BENCH_DEFAULTS.markdownPath;
+  await assertWritable(jsonPath, "json");
+  await assertWritable(markdownPath, "markdown");
   const set = await loadFixtureSet(options.fixturesDir);
   const withIds = set.fixtures.map((f) => ({ ...f, id: f.entry.id }));
   const picked = flags.case ? selectByIds(withIds, flags.case, "case") : [];
@@ -518,8 +522,6 @@ export async function benchMain(
     results,
     torch,
   };
-  const jsonPath = flags.json ?? BENCH_DEFAULTS.jsonPath;
-  const markdownPath = flags.markdown ?? BENCH_DEFAULTS.markdownPath;
   await writeJsonAtomic(jsonPath, report);
   await writeTextAtomic(markdownPath, renderBenchMarkdown(report));
   const count = (s: BenchResult["status"]) => results.filter((r) => r.status === s).length;

@@ -17,7 +17,7 @@ import {
   toleranceFor,
   TORCH_ERROR_FACTOR,
 } from "../spec/tolerance.ts";
-import { parseFlags, runMain, selectByIds } from "./cli.ts";
+import { parseFlags, runMain, selectByIds, UsageError } from "./cli.ts";
 import { describeEnvironment, type Environment } from "./environment.ts";
 import {
   type Fixture,
@@ -27,12 +27,15 @@ import {
   loadFixtureSet,
   loadGolden,
 } from "./fixtures.ts";
-import { writeJsonAtomic } from "./report_file.ts";
+import { runAdapterInChild } from "./isolation.ts";
+import { assertWritable, writeJsonAtomic } from "./report_file.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
 export const DEFAULT_REPORT_PATH = "reports/conformance.json";
 /** The longest one availability check, prepare or run may take before it counts as an error. */
 export const CALL_TIMEOUT_MS = 300_000;
+/** The child process that runs one adapter in an isolated run. */
+export const CHILD_SCRIPT = "suites/_conform_child.ts";
 
 /** The verdict of one adapter on one case. */
 export interface ConformResult {
@@ -277,11 +280,24 @@ export function formatResultRow(r: ConformResult): string {
 
 const USAGE =
   `deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path>]
+                  [--timeout-ms MS] [--in-process]
 
 Checks every registered adapter against the PyTorch goldens in fixtures/.
-  --adapter  only adapters whose id matches (repeatable; * and ? are wildcards)
-  --case     only cases whose id matches (repeatable)
-  --json     where to write the report (default ${DEFAULT_REPORT_PATH})`;
+  --adapter     only adapters whose id matches (repeatable; * and ? are wildcards)
+  --case        only cases whose id matches (repeatable)
+  --json        where to write the report (default ${DEFAULT_REPORT_PATH})
+  --timeout-ms  time limit of one availability check, prepare or run (default ${CALL_TIMEOUT_MS})
+  --in-process  run the adapters in this process instead of one child process each
+                (faster to start; a crashing adapter then stops the whole run)`;
+
+/** Options of `conformMain` beyond its flags (tests use them). */
+export interface ConformMainOptions {
+  fixturesDir?: string;
+  /** adapters to choose from instead of the registry; run in-process unless `childScript` */
+  adapters?: readonly CondConvAdapter[];
+  /** run each adapter in a child process started from this module */
+  childScript?: string;
+}
 
 /**
  * The `conform` command: parses `args`, runs, prints, writes the report. Resolves to the exit
@@ -289,12 +305,14 @@ Checks every registered adapter against the PyTorch goldens in fixtures/.
  */
 export async function conformMain(
   args: string[],
-  options: { fixturesDir?: string; adapters?: readonly CondConvAdapter[] } = {},
+  options: ConformMainOptions = {},
 ): Promise<number> {
   const flags = parseFlags(args, {
     adapter: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
     json: { type: "string" },
+    "timeout-ms": { type: "string" },
+    "in-process": { type: "boolean" },
     help: { type: "boolean" },
   });
   if (flags.help) {
@@ -312,13 +330,46 @@ export async function conformMain(
     `conform: ${adapters.length} adapters x ${fixtures.length} cases ` +
       `(fixtures made with torch ${set.manifest.generator.torch})`,
   );
+  const timeoutMs = flags["timeout-ms"] === undefined
+    ? CALL_TIMEOUT_MS
+    : Number(flags["timeout-ms"]);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
+    throw new UsageError(
+      `Invalid --timeout-ms "${flags["timeout-ms"]}": expected a positive integer`,
+    );
+  }
+  const reportPath = flags.json ?? DEFAULT_REPORT_PATH;
+  await assertWritable(reportPath, "json");
+  const isolate = !flags["in-process"] &&
+    (options.childScript !== undefined || options.adapters === undefined);
   const environment = await describeEnvironment();
-  const run = await runConformance({
-    adapters,
-    set,
-    fixtures,
-    onResult: (r) => console.log(formatResultRow(r)),
-  });
+  const onResult = (r: ConformResult) => console.log(formatResultRow(r));
+  let run: Pick<ConformReport, "adapters" | "results" | "summary">;
+  if (isolate) {
+    // Verify every fixture here first: a corrupt one stops the run before any adapter starts.
+    for (const fixture of fixtures) {
+      await loadCaseTensors(fixture);
+      await loadGolden(set, fixture);
+    }
+    const caseIds = fixtures.map((f) => f.entry.id);
+    run = { adapters: [], results: [], summary: { pass: 0, fail: 0, skip: 0, error: 0 } };
+    for (const adapter of adapters) {
+      const child = await runAdapterInChild({
+        script: options.childScript ?? CHILD_SCRIPT,
+        adapterId: adapter.id,
+        caseIds,
+        fixturesDir: set.dir,
+        callTimeoutMs: timeoutMs,
+        processTimeoutMs: timeoutMs * (2 * caseIds.length + 2),
+        onResult,
+      });
+      run.adapters.push(child.summary);
+      run.results.push(...child.results);
+    }
+    for (const r of run.results) run.summary[r.status]++;
+  } else {
+    run = await runConformance({ adapters, set, fixtures, onResult, timeoutMs });
+  }
   const report: ConformReport = {
     kind: "conformance",
     environment,
@@ -330,7 +381,7 @@ export async function conformMain(
     },
     ...run,
   };
-  const path = flags.json ?? DEFAULT_REPORT_PATH;
+  const path = reportPath;
   await writeJsonAtomic(path, report);
   for (const a of run.adapters.filter((a) => !a.available)) {
     console.log(`skipped ${a.id}: ${a.reason}`);

@@ -127,3 +127,29 @@ Deno.test("a run stopped by a bad fixture leaves the previous report untouched",
   assert.equal(await Deno.readTextFile(path), "previous report");
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("an isolated run survives an adapter that crashes, hangs or throws", async () => {
+  const { TESTING_ADAPTERS } = await import("./_testing_child.ts");
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/report.json`;
+  const status = await conformMain(
+    ["--case", "control", "--case", "depthwise", "--timeout-ms", "1000", "--json", path],
+    { adapters: TESTING_ADAPTERS, childScript: "suites/_testing_child.ts" },
+  );
+  assert.equal(status, 1);
+  const report = JSON.parse(await Deno.readTextFile(path));
+  const of = (adapter: string) =>
+    report.results.filter((r: { adapter: string }) => r.adapter === adapter);
+  assert.deepEqual(of("reference").map((r: { status: string }) => r.status), ["pass", "pass"]);
+  for (const r of of("crashing")) {
+    assert.equal(r.status, "error");
+    assert.match(r.reason, /the adapter's process exited with code 134 before finishing/);
+  }
+  for (const r of of("hanging")) {
+    assert.equal(r.status, "error");
+    assert.match(r.reason, /run took longer than 1000 ms/);
+  }
+  for (const r of of("throwing")) assert.match(r.reason, /RangeError: Cannot run: out of memory/);
+  assert.deepEqual(report.summary, { pass: 2, fail: 0, skip: 0, error: 6 });
+  await Deno.remove(dir, { recursive: true });
+});

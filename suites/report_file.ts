@@ -2,6 +2,7 @@
  * Writing reports so that an interrupted run never leaves a truncated one.
  * @module
  */
+import { UsageError } from "./cli.ts";
 
 /** Writes `text` to `path` through a temporary file and a rename (atomic on one filesystem). */
 export async function writeTextAtomic(path: string, text: string): Promise<void> {
@@ -21,4 +22,18 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
 /** Writes `value` as indented JSON, atomically. */
 export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   return writeTextAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+/**
+ * Checks before a run that `path` may be written, so a long run does not end in a permission
+ * error. Throws a `UsageError` naming the flag.
+ */
+export async function assertWritable(path: string, flag: string): Promise<void> {
+  const { state } = await Deno.permissions.query({ name: "write", path });
+  if (state !== "granted") {
+    throw new UsageError(
+      `Cannot write --${flag} "${path}": this task may write only where its --allow-write ` +
+        "permission allows (reports/); choose a path there",
+    );
+  }
 }

@@ -1,0 +1,38 @@
+/**
+ * The child process of an isolated conformance run: one adapter over the given cases,
+ * results sent to the parent as protocol lines (see `isolation.ts`).
+ * @module
+ */
+import type { CondConvAdapter } from "../impls/adapter.ts";
+import { ADAPTERS } from "../impls/registry.ts";
+import { parseFlags } from "./cli.ts";
+import { runConformance } from "./conform.ts";
+import { loadFixtureSet } from "./fixtures.ts";
+import { sendToParent } from "./isolation.ts";
+
+/** Runs `adapters` (one, found by the `--adapter` flag) as a child and exits. */
+export async function conformChild(args: string[], adapters: readonly CondConvAdapter[]) {
+  const flags = parseFlags(args, {
+    adapter: { type: "string" },
+    case: { type: "string", multiple: true },
+    fixtures: { type: "string" },
+    "timeout-ms": { type: "string" },
+  });
+  const adapter = adapters.find((a) => a.id === flags.adapter);
+  if (!adapter) throw new TypeError(`Cannot run adapter "${flags.adapter}": not registered`);
+  const set = await loadFixtureSet(flags.fixtures);
+  const wanted = new Set(flags.case ?? []);
+  const run = await runConformance({
+    adapters: [adapter],
+    set,
+    fixtures: set.fixtures.filter((f) => wanted.has(f.entry.id)),
+    timeoutMs: Number(flags["timeout-ms"]),
+    onResult: (result) => sendToParent({ type: "result", result }),
+  });
+  sendToParent({ type: "adapter", summary: run.adapters[0] });
+  sendToParent({ type: "done" });
+  // Exit now: a hung call that timed out may still hold the event loop open.
+  Deno.exit(0);
+}
+
+if (import.meta.main) await conformChild(Deno.args, ADAPTERS);
