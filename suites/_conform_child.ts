@@ -6,9 +6,10 @@
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
 import { parseFlags } from "./cli.ts";
-import { runConformance } from "./conform.ts";
+import { loadTargets, runConformance } from "./conform.ts";
 import { loadFixtureSet } from "./fixtures.ts";
 import { sendToParent } from "./isolation.ts";
+import { loadWeightsFile, userLayerTarget } from "./weights_file.ts";
 
 /** Runs `adapters` (one, found by the `--adapter` flag) as a child and exits. */
 export async function conformChild(args: string[], adapters: readonly CondConvAdapter[]) {
@@ -16,16 +17,22 @@ export async function conformChild(args: string[], adapters: readonly CondConvAd
     adapter: { type: "string" },
     case: { type: "string", multiple: true },
     fixtures: { type: "string" },
+    weights: { type: "string" },
     "timeout-ms": { type: "string" },
   });
   const adapter = adapters.find((a) => a.id === flags.adapter);
   if (!adapter) throw new TypeError(`Cannot run adapter "${flags.adapter}": not registered`);
-  const set = await loadFixtureSet(flags.fixtures);
-  const wanted = new Set(flags.case ?? []);
+  let targets;
+  if (flags.weights !== undefined) {
+    targets = [userLayerTarget(await loadWeightsFile(flags.weights))];
+  } else {
+    const set = await loadFixtureSet(flags.fixtures);
+    const wanted = new Set(flags.case ?? []);
+    targets = await loadTargets(set, set.fixtures.filter((f) => wanted.has(f.entry.id)));
+  }
   const run = await runConformance({
     adapters: [adapter],
-    set,
-    fixtures: set.fixtures.filter((f) => wanted.has(f.entry.id)),
+    targets,
     timeoutMs: Number(flags["timeout-ms"]),
     onResult: (result) => sendToParent({ type: "result", result }),
   });

@@ -65,3 +65,33 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
 export function knownFailure(adapter: string, layer: string): KnownFailure | undefined {
   return KNOWN_FAILURES.find((k) => k.adapter === adapter && k.layer === layer);
 }
+
+/**
+ * Exports a freshly initialised layer of the user's reference module (seeded) to
+ * `<dir>/layer.safetensors` with scripts/export_weights.py; returns the file's path.
+ */
+export async function exportReferenceLayer(
+  dir: string,
+  spec: { inChannels: number; outChannels: number; kernelSize: number; padding: number },
+): Promise<string> {
+  const { inChannels, outChannels, kernelSize, padding } = spec;
+  await runPython([
+    "-c",
+    "import torch, sys; sys.path.insert(0, 'scripts'); import make_goldens as g; " +
+    "m = g.load_reference_module(); torch.manual_seed(0); " +
+    `layer = m.CondConv2D(${inChannels}, ${outChannels}, ${kernelSize}, padding=${padding}); ` +
+    `torch.save(layer.state_dict(), '${dir}/layer.pt')`,
+  ]);
+  const out = `${dir}/layer.safetensors`;
+  await runPython([
+    "scripts/export_weights.py",
+    `${dir}/layer.pt`,
+    "--spec",
+    JSON.stringify(spec),
+    "--layout",
+    "reference",
+    "--out",
+    out,
+  ]);
+  return out;
+}

@@ -17,7 +17,7 @@ import process from "node:process";
 import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
 import { referenceAdapter } from "../impls/reference.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import type { Tensor } from "../spec/condconv_spec.ts";
+import type { CondConvSpec, CondConvWeights, Tensor } from "../spec/condconv_spec.ts";
 import { type FlopCount, flops } from "../spec/geometry.ts";
 import { type CaseTensors, caseTensors } from "../spec/seeded.ts";
 import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
@@ -27,6 +27,12 @@ import { parseFlags, runMain, selectByIds, UsageError } from "./cli.ts";
 import { type AdapterSummary, withTimeout } from "./conform.ts";
 import { describeEnvironment, type Environment } from "./environment.ts";
 import { FixtureError, loadCaseTensors, loadFixtureSet, loadGolden } from "./fixtures.ts";
+import {
+  loadWeightsFile,
+  type UserLayer,
+  userLayerTarget,
+  WeightsFileError,
+} from "./weights_file.ts";
 import { assertWritable, writeJsonAtomic, writeTextAtomic } from "./report_file.ts";
 import { runTorchBaseline, type TorchBaseline } from "./torch_baseline.ts";
 
@@ -76,7 +82,7 @@ export interface BenchResult {
   backend?: string;
   softwareGpu: boolean;
   correctness?: {
-    checkedAgainst: "golden" | "reference";
+    checkedAgainst: "golden" | "reference" | "pytorch";
     pass: boolean;
     maxAbsErr: number;
     maxRelErr: number;
@@ -181,14 +187,28 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-/** The data of one bench case, shared by every adapter. */
+/** The data of one bench case (a golden case at a batch, or a user's layer), shared by every adapter. */
 interface LoadedBenchCase {
-  benchCase: BenchCase;
+  id: string;
+  /** the golden case id, or the user's layer id */
+  goldenCase: string;
+  batch: number;
+  spec: CondConvSpec;
   tensors: CaseTensors;
   truth: Float64Array;
+  checkedAgainst: "golden" | "reference" | "pytorch";
+  torchFloat32MaxAbsErr: number;
   staticKernel: Float32Array;
   staticBias?: Float32Array;
   staticTruth?: Float64Array;
+}
+
+function staticWeights(spec: CondConvSpec, weights: CondConvWeights) {
+  const kernelLength = weights.expertKernels.length / spec.numExperts;
+  return {
+    staticKernel: weights.expertKernels.slice(0, kernelLength),
+    staticBias: weights.bias?.slice(0, spec.outChannels),
+  };
 }
 
 async function loadBenchCase(
@@ -206,17 +226,39 @@ async function loadBenchCase(
     const layer = await referenceAdapter.prepare(goldenCase.spec, tensors.weights);
     truth = Float64Array.from((await layer.run(tensors.input, tensors.routingWeights)).data);
   }
-  const { spec } = goldenCase;
-  const kernelLength = tensors.weights.expertKernels.length / spec.numExperts;
-  const staticKernel = tensors.weights.expertKernels.slice(0, kernelLength);
-  const staticBias = tensors.weights.bias?.slice(0, spec.outChannels);
-  return { benchCase, tensors, truth, staticKernel, staticBias };
+  return {
+    id: benchCase.id,
+    goldenCase: benchCase.fixture.entry.id,
+    batch: benchCase.batch,
+    spec: goldenCase.spec,
+    tensors,
+    truth,
+    checkedAgainst: benchCase.hasGolden ? "golden" : "reference",
+    torchFloat32MaxAbsErr: benchCase.fixture.entry.torchFloat32.maxAbsErr,
+    ...staticWeights(goldenCase.spec, tensors.weights),
+  };
+}
+
+/** A user's layer as a bench case, at the batch of its PyTorch check input. */
+function userLayerBenchCase(layer: UserLayer): LoadedBenchCase {
+  const target = userLayerTarget(layer);
+  return {
+    id: `${layer.id}@b${target.input.shape[0]}`,
+    goldenCase: layer.id,
+    batch: target.input.shape[0],
+    spec: layer.spec,
+    tensors: { input: target.input, weights: layer.weights, routingWeights: target.routingWeights },
+    truth: target.truth,
+    checkedAgainst: "pytorch",
+    torchFloat32MaxAbsErr: target.torchFloat32MaxAbsErr,
+    ...staticWeights(layer.spec, layer.weights),
+  };
 }
 
 async function staticTruth(loaded: LoadedBenchCase): Promise<Float64Array> {
   if (!loaded.staticTruth) {
     const layer = await referenceAdapter.prepareStatic!(
-      loaded.benchCase.goldenCase.spec,
+      loaded.spec,
       loaded.staticKernel,
       loaded.staticBias,
     );
@@ -237,7 +279,7 @@ async function benchStatic(
   }
   let layer: PreparedCondConv | undefined;
   try {
-    const { spec } = loaded.benchCase.goldenCase;
+    const { spec } = loaded;
     layer = await withTimeout(
       adapter.prepareStatic(spec, loaded.staticKernel, loaded.staticBias),
       options.timeoutMs,
@@ -275,14 +317,13 @@ async function benchOne(
   loaded: LoadedBenchCase,
   options: TimingOptions & { static: boolean },
 ): Promise<BenchResult> {
-  const { benchCase, tensors } = loaded;
-  const spec = benchCase.goldenCase.spec;
+  const { tensors, spec } = loaded;
   const flopCount = flops(spec, tensors.input.shape);
   const result: BenchResult = {
     adapter: adapter.id,
-    case: benchCase.id,
-    goldenCase: benchCase.fixture.entry.id,
-    batch: benchCase.batch,
+    case: loaded.id,
+    goldenCase: loaded.goldenCase,
+    batch: loaded.batch,
     status: "error",
     backend,
     softwareGpu,
@@ -291,7 +332,7 @@ async function benchOne(
   };
   const tolerance = toleranceFor(
     adapter.toleranceClass,
-    benchCase.fixture.entry.torchFloat32.maxAbsErr,
+    loaded.torchFloat32MaxAbsErr,
   );
   let prepared: PreparedCondConv | undefined;
   try {
@@ -319,7 +360,7 @@ async function benchOne(
       return result;
     }
     result.correctness = {
-      checkedAgainst: benchCase.hasGolden ? "golden" : "reference",
+      checkedAgainst: loaded.checkedAgainst,
       pass: comparison.pass,
       maxAbsErr: comparison.maxAbsErr,
       maxRelErr: comparison.maxRelErr,
@@ -393,7 +434,9 @@ Times every available adapter that passes the correctness check, case by case.
   --budget-ms      measure at least this long per adapter and case (default ${BENCH_DEFAULTS.budgetMs})
   --torch-threads  PyTorch CPU threads (default: the logical cores)
   --no-torch       skip the PyTorch baseline
-  --no-static      skip the static-convolution baseline`;
+  --no-static      skip the static-convolution baseline
+  --weights        time your own trained layer (a safetensors file from
+                   scripts/export_weights.py with check tensors) instead of golden cases`;
 
 /** The `bench` command; resolves to the exit status. */
 export async function benchMain(
@@ -412,6 +455,7 @@ export async function benchMain(
     "torch-threads": { type: "string" },
     "no-torch": { type: "boolean" },
     "no-static": { type: "boolean" },
+    weights: { type: "string" },
     help: { type: "boolean" },
   });
   if (flags.help) {
@@ -434,22 +478,35 @@ export async function benchMain(
   const markdownPath = flags.markdown ?? BENCH_DEFAULTS.markdownPath;
   await assertWritable(jsonPath, "json");
   await assertWritable(markdownPath, "markdown");
-  const set = await loadFixtureSet(options.fixturesDir);
-  const withIds = set.fixtures.map((f) => ({ ...f, id: f.entry.id }));
-  const picked = flags.case ? selectByIds(withIds, flags.case, "case") : [];
-  const sets = flags.set ?? (flags.case ? [] : [...BENCH_DEFAULTS.sets]);
-  const cases = selectBenchCases(set.fixtures, sets, picked, batches);
+  const loaded: LoadedBenchCase[] = [];
+  let sets: string[] = [];
+  let goldenCases: BenchCase[] = [];
+  if (flags.weights !== undefined) {
+    if (flags.case || flags.set || flags.batch) {
+      throw new UsageError(
+        "Cannot combine --weights with --case, --set or --batch: --weights times the file's layer " +
+          "at the batch of its check input",
+      );
+    }
+    loaded.push(userLayerBenchCase(await loadWeightsFile(flags.weights)));
+  } else {
+    const set = await loadFixtureSet(options.fixturesDir);
+    const withIds = set.fixtures.map((f) => ({ ...f, id: f.entry.id }));
+    const picked = flags.case ? selectByIds(withIds, flags.case, "case") : [];
+    sets = flags.set ?? (flags.case ? [] : [...BENCH_DEFAULTS.sets]);
+    goldenCases = selectBenchCases(set.fixtures, sets, picked, batches);
+    for (const c of goldenCases) loaded.push(await loadBenchCase(c, set));
+  }
   console.log(
-    `bench: ${adapters.length} adapters x ${cases.length} cases; wall times include readback`,
+    `bench: ${adapters.length} adapters x ${loaded.length} cases; wall times include readback`,
   );
-
   const environment = await describeEnvironment();
-  const loaded = new Map<string, LoadedBenchCase>();
-  for (const c of cases) loaded.set(c.id, await loadBenchCase(c, set));
 
-  const torch = flags["no-torch"]
-    ? { status: "not-measured" as const, reason: "--no-torch" }
-    : await runTorchBaseline(cases, torchThreads, timing);
+  const torch: TorchBaseline = flags["no-torch"]
+    ? { status: "not-measured", reason: "--no-torch" }
+    : flags.weights !== undefined
+    ? { status: "not-measured", reason: "not measured for a --weights layer" }
+    : await runTorchBaseline(goldenCases, torchThreads, timing);
   if (torch.status !== "measured") console.log(`PyTorch baseline not measured: ${torch.reason}`);
 
   const summaries: BenchReport["adapters"] = [];
@@ -472,16 +529,16 @@ export async function benchMain(
     if (!availability.available) {
       summary.reason = availability.reason;
       console.log(`${adapter.id.padEnd(13)} skipped: ${availability.reason}`);
-      for (const c of cases) {
+      for (const c of loaded) {
         results.push({
           adapter: adapter.id,
           case: c.id,
-          goldenCase: c.fixture.entry.id,
+          goldenCase: c.goldenCase,
           batch: c.batch,
           status: "skip",
           reason: availability.reason,
           softwareGpu: false,
-          flops: flops(c.goldenCase.spec, loaded.get(c.id)!.tensors.input.shape),
+          flops: flops(c.spec, c.tensors.input.shape),
           readbackIncluded: true,
         });
       }
@@ -494,12 +551,12 @@ export async function benchMain(
       info: availability.info,
       softwareGpu,
     });
-    for (const c of cases) {
+    for (const c of loaded) {
       const result = await benchOne(
         adapter,
         availability.backend,
         softwareGpu,
-        loaded.get(c.id)!,
+        c,
         { ...timing, static: !flags["no-static"] },
       );
       results.push(result);
@@ -512,7 +569,7 @@ export async function benchMain(
     environment,
     settings: {
       sets,
-      cases: cases.map((c) => c.id),
+      cases: loaded.map((c) => c.id),
       minSamples: timing.minSamples,
       budgetMs: timing.budgetMs,
       torchThreads: torch.status === "measured" ? torch.threads : null,
@@ -533,4 +590,6 @@ export async function benchMain(
   return count("wrong") + count("error") > 0 ? 1 : 0;
 }
 
-if (import.meta.main) await runMain(() => benchMain(Deno.args), [FixtureError]);
+if (import.meta.main) {
+  await runMain(() => benchMain(Deno.args), [FixtureError, WeightsFileError]);
+}

@@ -120,3 +120,46 @@ Deno.test("isSoftwareGpu finds a fallback adapter anywhere in an adapter's info"
   assert.ok(!isSoftwareGpu({ gpu: { isFallbackAdapter: false, vendor: "nvidia" } }));
   assert.ok(!isSoftwareGpu({ threads: 1 }));
 });
+
+Deno.test("bench --weights times a user's layer after checking it against PyTorch", async () => {
+  const { torchMissingReason, exportReferenceLayer } = await import("./_user_layer_testing.ts");
+  const missing = await torchMissingReason();
+  if (missing) {
+    console.log(`skipped: ${missing}`);
+    return;
+  }
+  const dir = await Deno.makeTempDir();
+  const file = await exportReferenceLayer(dir, {
+    inChannels: 4,
+    outChannels: 6,
+    kernelSize: 3,
+    padding: 1,
+  });
+  const status = await benchMain(
+    [
+      "--weights",
+      file,
+      "--min-samples",
+      "2",
+      "--budget-ms",
+      "1",
+      "--json",
+      `${dir}/b.json`,
+      "--markdown",
+      `${dir}/b.md`,
+    ],
+    { adapters: [referenceAdapter, wrong] },
+  );
+  assert.equal(status, 1, "the wrong adapter fails the run");
+  const report: BenchReport = JSON.parse(await Deno.readTextFile(`${dir}/b.json`));
+  const [ok, bad] = report.results;
+  assert.equal(ok.status, "timed");
+  assert.equal(ok.correctness?.checkedAgainst, "pytorch");
+  assert.equal(ok.goldenCase, "layer");
+  assert.equal(bad.status, "wrong");
+  await assert.rejects(
+    benchMain(["--weights", file, "--set", "smoke"]),
+    /Cannot combine --weights/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});

@@ -10,7 +10,7 @@
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import type { Tensor } from "../spec/condconv_spec.ts";
+import type { CondConvSpec, CondConvWeights, Tensor } from "../spec/condconv_spec.ts";
 import {
   compareWithTruth,
   TOLERANCE_CLASSES,
@@ -28,6 +28,7 @@ import {
   loadGolden,
 } from "./fixtures.ts";
 import { runAdapterInChild } from "./isolation.ts";
+import { loadWeightsFile, userLayerTarget, WeightsFileError } from "./weights_file.ts";
 import { assertWritable, writeJsonAtomic } from "./report_file.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
@@ -95,30 +96,60 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-/** Case data shared by all adapters: generated and verified once. */
-interface LoadedCase {
-  fixture: Fixture;
+/**
+ * One thing to check an adapter on: a golden case, or a user's layer with its PyTorch check
+ * tensors. Loaded and verified once, shared by every adapter.
+ */
+export interface CheckTarget {
+  id: string;
+  spec: CondConvSpec;
+  weights: CondConvWeights;
   input: Tensor;
-  weights: Awaited<ReturnType<typeof loadCaseTensors>>["weights"];
   routingWeights?: Float32Array;
   truth: Float64Array;
+  outputShape: readonly number[];
+  /** PyTorch's own float32 max abs error on this target, which anchors `atol` */
+  torchFloat32MaxAbsErr: number;
 }
 
-async function checkCase(
+/**
+ * The golden cases as check targets, each verified (tensor checksum, golden length and
+ * checksum). Throws a `FixtureError` on the first bad fixture.
+ */
+export async function loadTargets(
+  set: FixtureSet,
+  fixtures: readonly Fixture[],
+): Promise<CheckTarget[]> {
+  const targets: CheckTarget[] = [];
+  for (const fixture of fixtures) {
+    const tensors = await loadCaseTensors(fixture);
+    targets.push({
+      id: fixture.entry.id,
+      spec: fixture.goldenCase.spec,
+      ...tensors,
+      truth: await loadGolden(set, fixture),
+      outputShape: fixture.entry.outputShape,
+      torchFloat32MaxAbsErr: fixture.entry.torchFloat32.maxAbsErr,
+    });
+  }
+  return targets;
+}
+
+/** Checks one adapter (whose availability said `backend`) on one target. Never throws. */
+export async function checkTarget(
   adapter: CondConvAdapter,
   backend: string,
-  loaded: LoadedCase,
+  target: CheckTarget,
   timeoutMs: number,
 ): Promise<ConformResult> {
-  const { fixture } = loaded;
-  const base = { adapter: adapter.id, case: fixture.goldenCase.id };
-  const torchErr = fixture.entry.torchFloat32.maxAbsErr;
+  const base = { adapter: adapter.id, case: target.id };
+  const torchErr = target.torchFloat32MaxAbsErr;
   const tolerance = toleranceFor(adapter.toleranceClass, torchErr);
   let prepared;
   const t0 = performance.now();
   try {
     prepared = await withTimeout(
-      adapter.prepare(fixture.goldenCase.spec, loaded.weights),
+      adapter.prepare(target.spec, target.weights),
       timeoutMs,
       "prepare",
     );
@@ -136,13 +167,13 @@ async function checkCase(
       };
     }
     const output = await withTimeout(
-      prepared.run(loaded.input, loaded.routingWeights),
+      prepared.run(target.input, target.routingWeights),
       timeoutMs,
       "run",
     );
     const runMs = performance.now() - t1;
-    const expected = fixture.entry.outputShape;
-    if (output.shape.join() !== expected.join() || output.data.length !== loaded.truth.length) {
+    const expected = target.outputShape;
+    if (output.shape.join() !== expected.join() || output.data.length !== target.truth.length) {
       return {
         ...base,
         status: "fail",
@@ -151,7 +182,7 @@ async function checkCase(
           `[${expected}]`,
       };
     }
-    const comparison = compareWithTruth(output.data, loaded.truth, tolerance);
+    const comparison = compareWithTruth(output.data, target.truth, tolerance);
     const result: ConformResult = {
       ...base,
       status: comparison.pass ? "pass" : "fail",
@@ -169,8 +200,8 @@ async function checkCase(
       const i = comparison.worstIndex;
       result.reason = comparison.nonFiniteMismatches > 0
         ? `${comparison.nonFiniteMismatches} values non-finite where the truth is not ` +
-          `(first at index ${i}: ${output.data[i]} vs ${loaded.truth[i]})`
-        : `worst element ${i}: ${output.data[i]} vs truth ${loaded.truth[i]}, ` +
+          `(first at index ${i}: ${output.data[i]} vs ${target.truth[i]})`
+        : `worst element ${i}: ${output.data[i]} vs truth ${target.truth[i]}, ` +
           `${comparison.worstRatio.toFixed(2)}x the tolerance`;
     }
     return result;
@@ -184,30 +215,16 @@ async function checkCase(
 /** Options of one conformance run. */
 export interface ConformOptions {
   adapters: readonly CondConvAdapter[];
-  set: FixtureSet;
-  fixtures: readonly Fixture[];
+  targets: readonly CheckTarget[];
   onResult?: (result: ConformResult) => void;
   timeoutMs?: number;
 }
 
-/** Runs every adapter over every fixture; fixture problems throw, adapter problems are results. */
+/** Runs every adapter over every target; adapter problems are results, never throws. */
 export async function runConformance(
   options: ConformOptions,
 ): Promise<Pick<ConformReport, "adapters" | "results" | "summary">> {
   const timeoutMs = options.timeoutMs ?? CALL_TIMEOUT_MS;
-  const cache = new Map<string, LoadedCase>();
-  const load = async (fixture: Fixture): Promise<LoadedCase> => {
-    let loaded = cache.get(fixture.entry.id);
-    if (!loaded) {
-      const tensors = await loadCaseTensors(fixture);
-      loaded = { fixture, ...tensors, truth: await loadGolden(options.set, fixture) };
-      cache.set(fixture.entry.id, loaded);
-    }
-    return loaded;
-  };
-  // Load every fixture before any adapter runs: a corrupt fixture stops the run at once.
-  for (const fixture of options.fixtures) await load(fixture);
-
   const adapters: AdapterSummary[] = [];
   const results: ConformResult[] = [];
   const emit = (result: ConformResult) => {
@@ -227,25 +244,15 @@ export async function runConformance(
       availability = await withTimeout(adapter.availability(), timeoutMs, "availability check");
     } catch (error) {
       summary.reason = `availability check failed: ${messageOf(error)}`;
-      for (const fixture of options.fixtures) {
-        emit({
-          adapter: adapter.id,
-          case: fixture.entry.id,
-          status: "error",
-          reason: summary.reason,
-        });
+      for (const target of options.targets) {
+        emit({ adapter: adapter.id, case: target.id, status: "error", reason: summary.reason });
       }
       continue;
     }
     if (!availability.available) {
       summary.reason = availability.reason;
-      for (const fixture of options.fixtures) {
-        emit({
-          adapter: adapter.id,
-          case: fixture.entry.id,
-          status: "skip",
-          reason: availability.reason,
-        });
+      for (const target of options.targets) {
+        emit({ adapter: adapter.id, case: target.id, status: "skip", reason: availability.reason });
       }
       continue;
     }
@@ -254,8 +261,8 @@ export async function runConformance(
       backend: availability.backend,
       info: availability.info,
     });
-    for (const fixture of options.fixtures) {
-      emit(await checkCase(adapter, availability.backend, await load(fixture), timeoutMs));
+    for (const target of options.targets) {
+      emit(await checkTarget(adapter, availability.backend, target, timeoutMs));
     }
   }
   const summary = { pass: 0, fail: 0, skip: 0, error: 0 };
@@ -280,12 +287,14 @@ export function formatResultRow(r: ConformResult): string {
 
 const USAGE =
   `deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path>]
-                  [--timeout-ms MS] [--in-process]
+                  [--weights <file>] [--timeout-ms MS] [--in-process]
 
 Checks every registered adapter against the PyTorch goldens in fixtures/.
   --adapter     only adapters whose id matches (repeatable; * and ? are wildcards)
   --case        only cases whose id matches (repeatable)
   --json        where to write the report (default ${DEFAULT_REPORT_PATH})
+  --weights     check your own trained layer (a safetensors file from
+                scripts/export_weights.py) instead of the golden cases
   --timeout-ms  time limit of one availability check, prepare or run (default ${CALL_TIMEOUT_MS})
   --in-process  run the adapters in this process instead of one child process each
                 (faster to start; a crashing adapter then stops the whole run)`;
@@ -311,6 +320,7 @@ export async function conformMain(
     adapter: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
     json: { type: "string" },
+    weights: { type: "string" },
     "timeout-ms": { type: "string" },
     "in-process": { type: "boolean" },
     help: { type: "boolean" },
@@ -320,16 +330,6 @@ export async function conformMain(
     return 0;
   }
   const adapters = selectByIds(options.adapters ?? ADAPTERS, flags.adapter ?? [], "adapter");
-  const set = await loadFixtureSet(options.fixturesDir);
-  const fixtures = selectByIds(
-    set.fixtures.map((f) => ({ ...f, id: f.entry.id })),
-    flags.case ?? [],
-    "case",
-  );
-  console.log(
-    `conform: ${adapters.length} adapters x ${fixtures.length} cases ` +
-      `(fixtures made with torch ${set.manifest.generator.torch})`,
-  );
   const timeoutMs = flags["timeout-ms"] === undefined
     ? CALL_TIMEOUT_MS
     : Number(flags["timeout-ms"]);
@@ -338,29 +338,50 @@ export async function conformMain(
       `Invalid --timeout-ms "${flags["timeout-ms"]}": expected a positive integer`,
     );
   }
+  if (flags.weights !== undefined && flags.case !== undefined) {
+    throw new UsageError("Cannot combine --weights and --case: --weights checks the file's layer");
+  }
   const reportPath = flags.json ?? DEFAULT_REPORT_PATH;
   await assertWritable(reportPath, "json");
+
+  // Load and verify what to check before any adapter starts: a bad fixture or weights file
+  // stops the run here, and no report is written.
+  let targets: CheckTarget[];
+  let childArgs: string[];
+  if (flags.weights !== undefined) {
+    targets = [userLayerTarget(await loadWeightsFile(flags.weights))];
+    childArgs = ["--weights", flags.weights];
+    console.log(`conform: ${adapters.length} adapters x the layer in "${flags.weights}"`);
+  } else {
+    const set = await loadFixtureSet(options.fixturesDir);
+    const fixtures = selectByIds(
+      set.fixtures.map((f) => ({ ...f, id: f.entry.id })),
+      flags.case ?? [],
+      "case",
+    );
+    targets = await loadTargets(set, fixtures);
+    childArgs = ["--fixtures", set.dir, ...targets.flatMap((t) => ["--case", t.id])];
+    console.log(
+      `conform: ${adapters.length} adapters x ${fixtures.length} cases ` +
+        `(fixtures made with torch ${set.manifest.generator.torch})`,
+    );
+  }
   const isolate = !flags["in-process"] &&
     (options.childScript !== undefined || options.adapters === undefined);
   const environment = await describeEnvironment();
   const onResult = (r: ConformResult) => console.log(formatResultRow(r));
   let run: Pick<ConformReport, "adapters" | "results" | "summary">;
   if (isolate) {
-    // Verify every fixture here first: a corrupt one stops the run before any adapter starts.
-    for (const fixture of fixtures) {
-      await loadCaseTensors(fixture);
-      await loadGolden(set, fixture);
-    }
-    const caseIds = fixtures.map((f) => f.entry.id);
     run = { adapters: [], results: [], summary: { pass: 0, fail: 0, skip: 0, error: 0 } };
     for (const adapter of adapters) {
       const child = await runAdapterInChild({
         script: options.childScript ?? CHILD_SCRIPT,
         adapterId: adapter.id,
-        caseIds,
-        fixturesDir: set.dir,
+        targetIds: targets.map((t) => t.id),
+        childArgs,
+        extraReads: flags.weights === undefined ? [] : [flags.weights],
         callTimeoutMs: timeoutMs,
-        processTimeoutMs: timeoutMs * (2 * caseIds.length + 2),
+        processTimeoutMs: timeoutMs * (2 * targets.length + 2),
         onResult,
       });
       run.adapters.push(child.summary);
@@ -368,7 +389,7 @@ export async function conformMain(
     }
     for (const r of run.results) run.summary[r.status]++;
   } else {
-    run = await runConformance({ adapters, set, fixtures, onResult, timeoutMs });
+    run = await runConformance({ adapters, targets, onResult, timeoutMs });
   }
   const report: ConformReport = {
     kind: "conformance",
@@ -392,4 +413,6 @@ export async function conformMain(
   return fail + error > 0 ? 1 : 0;
 }
 
-if (import.meta.main) await runMain(() => conformMain(Deno.args), [FixtureError]);
+if (import.meta.main) {
+  await runMain(() => conformMain(Deno.args), [FixtureError, WeightsFileError]);
+}

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { referenceAdapter } from "../impls/reference.ts";
 import { UsageError } from "./cli.ts";
-import { conformMain, runConformance } from "./conform.ts";
+import { conformMain, loadTargets, runConformance } from "./conform.ts";
 import { FixtureError, loadFixtureSet } from "./fixtures.ts";
 import { copyFixtures } from "./_testing.ts";
 
@@ -53,8 +53,7 @@ Deno.test("runConformance gives pass, fail, error and skip, each with its reason
   const fixtures = set.fixtures.filter((f) => ["control", "routing-supplied"].includes(f.entry.id));
   const run = await runConformance({
     adapters: [referenceAdapter, perturbed, throwing, hanging, unavailable, fallingBack],
-    set,
-    fixtures,
+    targets: await loadTargets(set, fixtures),
     timeoutMs: 500,
   });
   const status = (adapter: string) => run.results.filter((r) => r.adapter === adapter);
@@ -151,5 +150,42 @@ Deno.test("an isolated run survives an adapter that crashes, hangs or throws", a
   }
   for (const r of of("throwing")) assert.match(r.reason, /RangeError: Cannot run: out of memory/);
   assert.deepEqual(report.summary, { pass: 2, fail: 0, skip: 0, error: 6 });
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("conform --weights checks a user's exported layer in child processes", async (t) => {
+  const { torchMissingReason, exportReferenceLayer } = await import("./_user_layer_testing.ts");
+  const missing = await torchMissingReason();
+  if (missing) {
+    console.log(`skipped: ${missing}`);
+    return;
+  }
+  const dir = await Deno.makeTempDir();
+  await exportReferenceLayer(dir, { inChannels: 4, outChannels: 6, kernelSize: 3, padding: 1 });
+  await t.step("every listed adapter passes on the layer", async () => {
+    const status = await conformMain([
+      "--weights",
+      `${dir}/layer.safetensors`,
+      "--adapter",
+      "reference",
+      "--json",
+      `${dir}/report.json`,
+    ]);
+    assert.equal(status, 0);
+    const report = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
+    assert.equal(report.results.length, 1);
+    assert.equal(report.results[0].status, "pass");
+    assert.equal(report.results[0].case, "layer");
+  });
+  await t.step("--weights and --case do not combine; a missing file is named", async () => {
+    await assert.rejects(
+      conformMain(["--weights", `${dir}/layer.safetensors`, "--case", "control"]),
+      /Cannot combine --weights and --case/,
+    );
+    await assert.rejects(
+      conformMain(["--weights", `${dir}/nope.safetensors`]),
+      /Cannot load weights ".*nope.safetensors": file not found/,
+    );
+  });
   await Deno.remove(dir, { recursive: true });
 });

@@ -49,8 +49,12 @@ export interface ChildOptions {
   /** the child's entry module, relative to the working directory */
   script: string;
   adapterId: string;
-  caseIds: readonly string[];
-  fixturesDir: string;
+  /** the ids of the targets the child checks, in order */
+  targetIds: readonly string[];
+  /** flags that tell the child what to check (`--case`s and `--fixtures`, or `--weights`) */
+  childArgs: readonly string[];
+  /** paths outside the working directory the child must read (a weights file) */
+  extraReads?: readonly string[];
   /** per call (availability, prepare, run) inside the child */
   callTimeoutMs: number;
   /** for the whole child; it is killed after that */
@@ -66,17 +70,15 @@ export async function runAdapterInChild(options: ChildOptions): Promise<ChildRun
   const child = new Deno.Command("deno", {
     args: [
       "run",
-      "--allow-read=.",
+      `--allow-read=${[".", ...(options.extraReads ?? [])].join(",")}`,
       "--allow-sys=cpus",
       "--allow-env",
       options.script,
       "--adapter",
       options.adapterId,
-      "--fixtures",
-      options.fixturesDir,
       "--timeout-ms",
       String(options.callTimeoutMs),
-      ...options.caseIds.flatMap((id) => ["--case", id]),
+      ...options.childArgs,
     ],
     stdin: "null",
     stdout: "piped",
@@ -125,7 +127,7 @@ export async function runAdapterInChild(options: ChildOptions): Promise<ChildRun
   const reason = `the adapter's process ${how} before finishing` +
     (tail.length ? `: ${tail.join(" | ")}` : "");
   const reported = new Set(results.map((r) => r.case));
-  for (const id of options.caseIds) {
+  for (const id of options.targetIds) {
     if (reported.has(id)) continue;
     const result: ConformResult = {
       adapter: options.adapterId,
