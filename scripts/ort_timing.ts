@@ -1,0 +1,290 @@
+/**
+ * Warm timings of the onnxruntime-web adapters: not the benchmark suite, just the numbers
+ * behind the choices in `impls/onnx_graph.ts` and `impls/_ort.ts`.
+ *
+ * ```
+ * deno run --allow-read=. --allow-sys=cpus --allow-env scripts/ort_timing.ts \
+ *   [--adapter <glob>]... [--case <glob>]... [--batch 1,8] [--runs 5] [--budget-ms 4000] \
+ *   [--formulations [--ep wasm|webgpu]...]
+ * ```
+ * Default: each adapter (`ort-*`) on each case (default `effnet-b0.*`) and batch: prepare,
+ * 2 warm-up runs, then up to `--runs` timed runs or `--budget-ms` of them, whichever ends
+ * first; prints the median and the fastest. A run is the whole `run()`: input copy, routing,
+ * mixing, convolution and readback. The batch-B input is the case's seeded input stream, so
+ * its first example is the golden input and the first example's output is checked against
+ * the golden.
+ *
+ * `--formulations [--ep wasm|webgpu]...`: per execution provider, case and batch, sessions made
+ * here for `grouped-conv` (a model and session per batch size) and `im2col-matmul` (one
+ * dynamic-batch model for every batch), with each session's creation time; after 2 warm-up
+ * runs each, their `--runs` timed runs alternate so that both see the same machine load.
+ * @module
+ */
+import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
+import { ortSessionOptions } from "../impls/_ort.ts";
+import {
+  buildCondConvOnnx,
+  type CondConvOnnxModel,
+  type ConvFormulation,
+  INPUT_NAME,
+  type KernelMixing,
+  OUTPUT_NAME,
+} from "../impls/onnx_graph.ts";
+import { ortWasmAdapter } from "../impls/ort_wasm.ts";
+import { ortWebgpuAdapter } from "../impls/ort_webgpu.ts";
+import type { Tensor } from "../spec/condconv_spec.ts";
+import { seededUniform, STREAMS } from "../spec/seeded.ts";
+import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
+import { parseFlags, runMain, selectByIds, UsageError } from "../suites/cli.ts";
+import {
+  type Fixture,
+  type FixtureSet,
+  loadCaseTensors,
+  loadFixtureSet,
+  loadGolden,
+} from "../suites/fixtures.ts";
+
+const ADAPTERS: CondConvAdapter[] = [ortWasmAdapter, ortWebgpuAdapter];
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** 2 warm-up calls, then up to `runs` timed calls or `budgetMs` of them. */
+async function time(
+  call: () => Promise<unknown>,
+  runs: number,
+  budgetMs: number,
+): Promise<{ median: number; min: number; runs: number }> {
+  await call();
+  await call();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < runs && (times.length === 0 || performance.now() - start < budgetMs)) {
+    const t0 = performance.now();
+    await call();
+    times.push(performance.now() - t0);
+  }
+  return { median: median(times), min: Math.min(...times), runs: times.length };
+}
+
+/** The case's input at another batch size: the seeded stream, longer. */
+function batchInput(fixture: Fixture, batch: number): Tensor {
+  const { goldenCase } = fixture;
+  const { height, width } = goldenCase.input;
+  const shape = [batch, goldenCase.spec.inChannels, height, width];
+  const { data } = goldenCase;
+  const length = shape.reduce((a, b) => a * b, 1);
+  const values = data.input === "zeros" ? new Float32Array(length) : seededUniform(
+    goldenCase.seed,
+    STREAMS.input,
+    length,
+    data.inputScale,
+    data.inputOffset,
+  );
+  return { shape, data: values };
+}
+
+function routingFor(fixture: Fixture, batch: number): Float32Array | undefined {
+  const { spec, seed } = fixture.goldenCase;
+  if (spec.routing.kind !== "supplied") return undefined;
+  return seededUniform(seed, STREAMS.suppliedRouting, batch * spec.numExperts, 0.5, 0.5);
+}
+
+function checkFirst(
+  output: Float32Array,
+  truth: Float64Array,
+  adapter: CondConvAdapter,
+  fixture: Fixture,
+): string {
+  const tolerance = toleranceFor(adapter.toleranceClass, fixture.entry.torchFloat32.maxAbsErr);
+  const result = compareWithTruth(output.subarray(0, truth.length), truth, tolerance);
+  return result.pass ? "ok" : `FAIL (${result.worstRatio.toFixed(2)}x tol)`;
+}
+
+function ms(value: number): string {
+  return value.toFixed(2).padStart(10);
+}
+
+async function timeAdapters(
+  set: FixtureSet,
+  fixtures: Fixture[],
+  adapters: CondConvAdapter[],
+  batches: number[],
+  runs: number,
+  budgetMs: number,
+): Promise<void> {
+  console.log(
+    "adapter      case                             batch   median ms     min ms  runs  check",
+  );
+  for (const adapter of adapters) {
+    const availability = await adapter.availability();
+    if (!availability.available) {
+      console.log(`${adapter.id}: skipped: ${availability.reason}`);
+      continue;
+    }
+    console.log(`${adapter.id}: ${availability.backend} ${JSON.stringify(availability.info)}`);
+    const totals = new Map<number, number>();
+    for (const fixture of fixtures) {
+      const { weights } = await loadCaseTensors(fixture);
+      const truth = await loadGolden(set, fixture);
+      let prepared: PreparedCondConv | undefined;
+      try {
+        prepared = await adapter.prepare(fixture.goldenCase.spec, weights);
+        for (const batch of batches) {
+          const input = batchInput(fixture, batch);
+          const routing = routingFor(fixture, batch);
+          let last: Tensor | undefined;
+          const t = await time(
+            async () => {
+              last = await prepared!.run(input, routing);
+            },
+            runs,
+            budgetMs,
+          );
+          totals.set(batch, (totals.get(batch) ?? 0) + t.median);
+          console.log(
+            `${adapter.id.padEnd(12)} ${fixture.entry.id.padEnd(32)} ${String(batch).padStart(5)}` +
+              ` ${ms(t.median)} ${ms(t.min)} ${String(t.runs).padStart(5)}  ` +
+              checkFirst(last!.data, truth, adapter, fixture),
+          );
+        }
+      } finally {
+        await prepared?.dispose();
+      }
+    }
+    for (const [batch, total] of totals) {
+      console.log(`${adapter.id}: sum of medians at batch ${batch}: ${total.toFixed(1)} ms`);
+    }
+  }
+}
+
+async function timeFormulations(
+  set: FixtureSet,
+  fixtures: Fixture[],
+  eps: ("wasm" | "webgpu")[],
+  batches: number[],
+  runs: number,
+): Promise<void> {
+  const adapters = { wasm: ortWasmAdapter, webgpu: ortWebgpuAdapter };
+  console.log(
+    "ep      case                             batch  grouped: create ms  median ms" +
+      "   im2col: create ms  median ms  faster   check",
+  );
+  for (const ep of eps) {
+    const adapter = adapters[ep];
+    // availability() initialises the runtime (and for WebGPU holds the EP's device)
+    const availability = await adapter.availability();
+    if (!availability.available) {
+      console.log(`${ep}: skipped: ${availability.reason}`);
+      continue;
+    }
+    // mix the experts as the adapter does on this EP
+    const kernelMixing = availability.info.kernelMixing as KernelMixing;
+    const ort = ep === "wasm"
+      ? await import("onnxruntime-web/wasm")
+      : await import("onnxruntime-web/webgpu");
+    type Session = Awaited<ReturnType<typeof ort.InferenceSession.create>>;
+    const create = async (model: CondConvOnnxModel) => {
+      const t0 = performance.now();
+      const session = await ort.InferenceSession.create(model.bytes, ortSessionOptions(ep));
+      return { session, createMs: performance.now() - t0 };
+    };
+    const totals = new Map<string, number>();
+    const add = (key: string, value: number) => totals.set(key, (totals.get(key) ?? 0) + value);
+    for (const fixture of fixtures) {
+      const { spec } = fixture.goldenCase;
+      if (spec.routing.kind === "supplied") {
+        throw new UsageError("--formulations times computed-routing cases only");
+      }
+      const { weights } = await loadCaseTensors(fixture);
+      const truth = await loadGolden(set, fixture);
+      const { height, width } = fixture.goldenCase.input;
+      const build = (batch: number | "dynamic", formulation: ConvFormulation) =>
+        buildCondConvOnnx(spec, weights, { height, width, batch, formulation, kernelMixing });
+      const dynamic = await create(build("dynamic", "im2col-matmul"));
+      try {
+        for (const batch of batches) {
+          const grouped = await create(build(batch, "grouped-conv"));
+          try {
+            const input = batchInput(fixture, batch);
+            const feeds = { [INPUT_NAME]: new ort.Tensor("float32", input.data, input.shape) };
+            const outputs: Float32Array[] = [];
+            const runOnce = async (session: Session) => {
+              const t0 = performance.now();
+              const result = await session.run(feeds);
+              outputs.push(result[OUTPUT_NAME].data as Float32Array);
+              return performance.now() - t0;
+            };
+            // warm-up, then the two alternate so that both see the same machine load
+            for (let i = 0; i < 2; i++) {
+              await runOnce(grouped.session);
+              await runOnce(dynamic.session);
+            }
+            const groupedTimes: number[] = [], dynamicTimes: number[] = [];
+            for (let i = 0; i < runs; i++) {
+              groupedTimes.push(await runOnce(grouped.session));
+              dynamicTimes.push(await runOnce(dynamic.session));
+            }
+            const g = median(groupedTimes), d = median(dynamicTimes);
+            add(`grouped-conv batch ${batch}`, g);
+            add(`im2col-matmul batch ${batch}`, d);
+            const checks = outputs.slice(-2).map((o) => checkFirst(o, truth, adapter, fixture));
+            console.log(
+              `${ep.padEnd(7)} ${fixture.entry.id.padEnd(32)} ${String(batch).padStart(5)}` +
+                `          ${ms(grouped.createMs)} ${ms(g)}           ${ms(dynamic.createMs)} ` +
+                `${ms(d)}  ${(g <= d ? "grouped" : "im2col").padEnd(8)} ${checks.join("/")}`,
+            );
+          } finally {
+            await grouped.session.release();
+          }
+        }
+      } finally {
+        await dynamic.session.release();
+      }
+    }
+    for (const [key, total] of totals) {
+      console.log(`${ep}: sum of medians, ${key}: ${total.toFixed(1)} ms`);
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  const flags = parseFlags(Deno.args, {
+    adapter: { type: "string", multiple: true },
+    case: { type: "string", multiple: true },
+    batch: { type: "string", default: "1,8" },
+    runs: { type: "string", default: "5" },
+    "budget-ms": { type: "string", default: "4000" },
+    formulations: { type: "boolean" },
+    ep: { type: "string", multiple: true },
+  });
+  const batches = flags.batch.split(",").map(Number);
+  if (!batches.every((b) => Number.isInteger(b) && b >= 1)) {
+    throw new UsageError(`Invalid --batch "${flags.batch}": expected positive integers, e.g. 1,8`);
+  }
+  const runs = Number(flags.runs), budgetMs = Number(flags["budget-ms"]);
+  const set = await loadFixtureSet();
+  const fixtures = selectByIds(
+    set.fixtures.map((f) => ({ ...f, id: f.entry.id })),
+    flags.case ?? ["effnet-b0.*"],
+    "case",
+  );
+  if (flags.formulations) {
+    const eps = (flags.ep ?? ["wasm", "webgpu"]).map((ep) => {
+      if (ep !== "wasm" && ep !== "webgpu") {
+        throw new UsageError(`Invalid --ep "${ep}": expected "wasm" or "webgpu"`);
+      }
+      return ep;
+    });
+    await timeFormulations(set, fixtures, eps, batches, runs);
+  } else {
+    const adapters = selectByIds(ADAPTERS, flags.adapter ?? [], "adapter");
+    await timeAdapters(set, fixtures, adapters, batches, runs, budgetMs);
+  }
+  return 0;
+}
+
+if (import.meta.main) await runMain(main);
