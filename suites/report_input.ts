@@ -65,7 +65,7 @@ const BenchResultSchema = z.object({
   backend: z.string().optional(),
   softwareGpu: z.boolean(),
   correctness: z.object({
-    checkedAgainst: z.enum(["golden", "reference"]),
+    checkedAgainst: z.enum(["golden", "reference", "pytorch"]),
     pass: z.boolean(),
     maxAbsErr: finite,
     maxRelErr: finite,
