@@ -409,6 +409,165 @@ async function benchOne(
   return result;
 }
 
+/** One adapter over every loaded case, in this process. */
+async function benchAdapter(
+  adapter: CondConvAdapter,
+  loaded: readonly LoadedBenchCase[],
+  options: TimingOptions & { static: boolean },
+): Promise<{ summary: BenchReport["adapters"][number]; results: BenchResult[] }> {
+  const results: BenchResult[] = [];
+  const summary = {
+    id: adapter.id,
+    description: adapter.description,
+    toleranceClass: adapter.toleranceClass,
+    available: false,
+    softwareGpu: false,
+  } as BenchReport["adapters"][number];
+  let availability;
+  try {
+    availability = await withTimeout(adapter.availability(), options.timeoutMs, "availability");
+  } catch (error) {
+    availability = { available: false as const, reason: messageOf(error) };
+  }
+  if (!availability.available) {
+    summary.reason = availability.reason;
+    console.log(`${adapter.id.padEnd(13)} skipped: ${availability.reason}`);
+    for (const c of loaded) results.push(skipped(adapter.id, c, availability.reason, "skip"));
+    return { summary, results };
+  }
+  const softwareGpu = isSoftwareGpu(availability.info);
+  Object.assign(summary, {
+    available: true,
+    backend: availability.backend,
+    info: availability.info,
+    softwareGpu,
+  });
+  for (const c of loaded) {
+    const result = await benchOne(adapter, availability.backend, softwareGpu, c, options);
+    results.push(result);
+    console.log(formatBenchRow(result));
+  }
+  return { summary, results };
+}
+
+function skipped(
+  adapter: string,
+  c: LoadedBenchCase,
+  reason: string,
+  status: "skip" | "error",
+): BenchResult {
+  return {
+    adapter,
+    case: c.id,
+    goldenCase: c.goldenCase,
+    batch: c.batch,
+    status,
+    reason,
+    softwareGpu: false,
+    flops: flops(c.spec, c.tensors.input.shape),
+    readbackIncluded: true,
+  };
+}
+
+/** The flags a child bench process gets, rebuilt from the parent's. */
+function childArgs(flags: Record<string, string | string[] | boolean | undefined>): string[] {
+  const args: string[] = ["--in-process", "--no-torch"];
+  for (const name of ["set", "case", "batch"]) {
+    for (const value of (flags[name] as string[] | undefined) ?? []) args.push(`--${name}`, value);
+  }
+  for (const name of ["min-samples", "budget-ms", "weights"]) {
+    if (flags[name] !== undefined) args.push(`--${name}`, String(flags[name]));
+  }
+  if (flags["no-static"]) args.push("--no-static");
+  return args;
+}
+
+/**
+ * One adapter in a child `deno` process (a crash or a hang there becomes `error` results
+ * here and the run goes on); its rows are passed through as they come.
+ */
+async function benchAdapterInChild(
+  adapterId: string,
+  options: {
+    args: string[];
+    extraReads: string[];
+    loaded: readonly LoadedBenchCase[];
+    timeoutMs: number;
+  },
+): Promise<{ summary: BenchReport["adapters"][number]; results: BenchResult[] }> {
+  const tmp = `reports/.bench-child-${Deno.pid}-${adapterId}`;
+  const child = new Deno.Command("deno", {
+    args: [
+      "run",
+      "--v8-flags=--expose-gc",
+      `--allow-read=${[".", ...options.extraReads].join(",")}`,
+      "--allow-write=reports",
+      "--allow-env",
+      "--allow-sys=cpus",
+      "suites/bench.ts",
+      "--adapter",
+      adapterId,
+      ...options.args,
+      "--json",
+      `${tmp}.json`,
+      "--markdown",
+      `${tmp}.md`,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, options.timeoutMs);
+  const passRows = async () => {
+    // Pass the child's result rows through as they come; its own header and footer are ours.
+    let buffer = "";
+    const decoder = new TextDecoder();
+    for await (const bytes of child.stdout) {
+      buffer += decoder.decode(bytes, { stream: true });
+      let newline;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        if (!/^(bench|report): |^PyTorch baseline/.test(line)) console.log(line);
+      }
+    }
+  };
+  const [status, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stderr).text(),
+    passRows(),
+  ]);
+  clearTimeout(timer);
+  try {
+    const report: BenchReport = JSON.parse(await Deno.readTextFile(`${tmp}.json`));
+    return { summary: report.adapters[0], results: report.results };
+  } catch {
+    const tail = stderr.split("\n").filter((l) => l.trim() && !l.includes("XDG_RUNTIME_DIR"));
+    const reason = `the adapter's process exited with code ${status.code}` +
+      `${status.signal ? ` (${status.signal})` : ""} before finishing` +
+      (tail.length ? `: ${tail.slice(-3).join(" | ")}` : "");
+    console.log(`${adapterId.padEnd(13)} ERROR  ${reason}`);
+    return {
+      summary: {
+        id: adapterId,
+        description: "",
+        toleranceClass: "",
+        available: false,
+        reason,
+        softwareGpu: false,
+      },
+      results: options.loaded.map((c) => skipped(adapterId, c, reason, "error")),
+    };
+  } finally {
+    await Deno.remove(`${tmp}.json`).catch(() => {});
+    await Deno.remove(`${tmp}.md`).catch(() => {});
+  }
+}
+
 function positiveInt(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -435,6 +594,7 @@ Times every available adapter that passes the correctness check, case by case.
   --torch-threads  PyTorch CPU threads (default: the logical cores)
   --no-torch       skip the PyTorch baseline
   --no-static      skip the static-convolution baseline
+  --in-process     run the adapters in this process, not one child process each
   --weights        time your own trained layer (a safetensors file from
                    scripts/export_weights.py with check tensors) instead of golden cases`;
 
@@ -456,6 +616,7 @@ export async function benchMain(
     "no-torch": { type: "boolean" },
     "no-static": { type: "boolean" },
     weights: { type: "string" },
+    "in-process": { type: "boolean" },
     help: { type: "boolean" },
   });
   if (flags.help) {
@@ -511,57 +672,18 @@ export async function benchMain(
 
   const summaries: BenchReport["adapters"] = [];
   const results: BenchResult[] = [];
+  const isolate = !flags["in-process"] && options.adapters === undefined;
   for (const adapter of adapters) {
-    const summary = {
-      id: adapter.id,
-      description: adapter.description,
-      toleranceClass: adapter.toleranceClass,
-      available: false,
-      softwareGpu: false,
-    } as BenchReport["adapters"][number];
-    summaries.push(summary);
-    let availability;
-    try {
-      availability = await withTimeout(adapter.availability(), timing.timeoutMs, "availability");
-    } catch (error) {
-      availability = { available: false as const, reason: messageOf(error) };
-    }
-    if (!availability.available) {
-      summary.reason = availability.reason;
-      console.log(`${adapter.id.padEnd(13)} skipped: ${availability.reason}`);
-      for (const c of loaded) {
-        results.push({
-          adapter: adapter.id,
-          case: c.id,
-          goldenCase: c.goldenCase,
-          batch: c.batch,
-          status: "skip",
-          reason: availability.reason,
-          softwareGpu: false,
-          flops: flops(c.spec, c.tensors.input.shape),
-          readbackIncluded: true,
-        });
-      }
-      continue;
-    }
-    const softwareGpu = isSoftwareGpu(availability.info);
-    Object.assign(summary, {
-      available: true,
-      backend: availability.backend,
-      info: availability.info,
-      softwareGpu,
-    });
-    for (const c of loaded) {
-      const result = await benchOne(
-        adapter,
-        availability.backend,
-        softwareGpu,
-        c,
-        { ...timing, static: !flags["no-static"] },
-      );
-      results.push(result);
-      console.log(formatBenchRow(result));
-    }
+    const run = isolate
+      ? await benchAdapterInChild(adapter.id, {
+        args: childArgs(flags),
+        extraReads: flags.weights === undefined ? [] : [flags.weights],
+        loaded,
+        timeoutMs: timing.timeoutMs * (2 * loaded.length + 2),
+      })
+      : await benchAdapter(adapter, loaded, { ...timing, static: !flags["no-static"] });
+    summaries.push(run.summary);
+    results.push(...run.results);
   }
 
   const report: BenchReport = {

@@ -163,3 +163,32 @@ Deno.test("bench --weights times a user's layer after checking it against PyTorc
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("bench runs each registered adapter in its own process by default", async () => {
+  const dir = await Deno.makeTempDir();
+  const status = await benchMain([
+    "--case",
+    "control",
+    "--adapter",
+    "reference",
+    "--no-torch",
+    "--min-samples",
+    "2",
+    "--budget-ms",
+    "1",
+    "--json",
+    `${dir}/b.json`,
+    "--markdown",
+    `${dir}/b.md`,
+  ]);
+  assert.equal(status, 0);
+  const report: BenchReport = JSON.parse(await Deno.readTextFile(`${dir}/b.json`));
+  assert.equal(report.results.length, 1);
+  assert.equal(report.results[0].status, "timed");
+  assert.equal(report.adapters[0].backend, "typescript:float64");
+  const leftovers = [...Deno.readDirSync("reports")].filter((e) =>
+    e.name.startsWith(".bench-child-")
+  );
+  assert.deepEqual(leftovers, [], "the child's temporary report is removed");
+  await Deno.remove(dir, { recursive: true });
+});
