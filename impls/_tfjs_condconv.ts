@@ -33,7 +33,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { CondConvSpec, CondConvWeights, Tensor } from "../spec/condconv_spec.ts";
 import type { Geometry } from "../spec/geometry.ts";
-import { checkRunInputs, checkWeights, pair } from "../spec/geometry.ts";
+import { checkRunInputs, checkWeights, pair, resolveGeometry } from "../spec/geometry.ts";
 import type { Availability, CondConvAdapter, PreparedCondConv, ToleranceClass } from "./adapter.ts";
 
 /** How a prepared layer computes its convolution (see the module doc). */
@@ -307,35 +307,15 @@ export class TfjsCondConv implements PreparedCondConv {
   }
 
   /** Runs the layer; reads the output back with `await tensor.data()` only. */
-  async run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
+  run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
     const g = checkRunInputs(this.#spec, input, routingWeights);
-    const { output, guard } = await onBackend(this.backendName, () => {
+    return computeAndRead(this.backendName, g, () => {
       const tensors = this.#tensors;
       if (tensors === undefined) {
         throw new Error(`Cannot run: this ${this.backend} layer was disposed`);
       }
-      const guard = GpuErrorGuard.open(tf.backend());
-      try {
-        return { output: tf.tidy(() => this.#compute(tensors, g, input, routingWeights)), guard };
-      } catch (error) {
-        guard?.close().catch(() => undefined);
-        throw error;
-      }
+      return this.#compute(tensors, g, input, routingWeights);
     });
-    let data;
-    try {
-      try {
-        data = await output.data();
-      } finally {
-        await guard?.close(this.backend);
-      }
-      if (!(data instanceof Float32Array)) {
-        throw new TypeError(`Cannot read the output back: expected float32, got ${output.dtype}`);
-      }
-      return { shape: [g.batch, g.outChannels, g.outHeight, g.outWidth], data };
-    } finally {
-      output.dispose();
-    }
   }
 
   /** Releases the weight tensors; later runs throw. */
@@ -605,6 +585,151 @@ function perExampleConv(
 }
 
 /**
+ * Computes an NCHW output on `backendName` inside `tf.tidy` under a GPU error guard, and
+ * reads it back with `await tensor.data()` only (synchronous reads throw on WebGPU in Deno).
+ */
+async function computeAndRead(
+  backendName: string,
+  g: Geometry,
+  compute: () => tf.Tensor4D,
+): Promise<Tensor> {
+  const backend = `tfjs:${backendName}`;
+  const { output, guard } = await onBackend(backendName, () => {
+    const guard = GpuErrorGuard.open(tf.backend());
+    try {
+      return { output: tf.tidy(compute), guard };
+    } catch (error) {
+      guard?.close().catch(() => undefined);
+      throw error;
+    }
+  });
+  try {
+    let data;
+    try {
+      data = await output.data();
+    } finally {
+      await guard?.close(backend);
+    }
+    if (!(data instanceof Float32Array)) {
+      throw new TypeError(`Cannot read the output back: expected float32, got ${output.dtype}`);
+    }
+    return { shape: [g.batch, g.outChannels, g.outHeight, g.outWidth], data };
+  } finally {
+    output.dispose();
+  }
+}
+
+/**
+ * A plain convolution of a CondConv layer's shape on one tfjs backend: one kernel shared by
+ * the batch, no routing, no mixing. It is what a tfjs user writes for a static layer:
+ * `depthwiseConv2d` when depthwise, one `conv2d` over the whole batch when `groups` is 1,
+ * else one `conv2d` per group. The benchmark's baseline for CondConv's overhead.
+ */
+export class TfjsStaticConv implements PreparedCondConv {
+  readonly backend: string;
+  readonly #backendName: string;
+  readonly #spec: CondConvSpec;
+  #filter: tf.Tensor4D | undefined;
+  #bias: tf.Tensor1D | undefined;
+
+  /** Use `prepareTfjsStaticConv`. */
+  constructor(backendName: string, spec: CondConvSpec, filter: tf.Tensor4D, bias?: tf.Tensor1D) {
+    this.backend = `tfjs:${backendName}`;
+    this.#backendName = backendName;
+    this.#spec = spec;
+    this.#filter = filter;
+    this.#bias = bias;
+  }
+
+  /** Runs the convolution on an NCHW input. */
+  run(input: Tensor): Promise<Tensor> {
+    const spec = this.#spec;
+    const g = resolveGeometry(spec, input.shape);
+    if (input.data.length !== g.batch * g.inChannels * g.inHeight * g.inWidth) {
+      throw new RangeError(
+        `Cannot run: input.data has ${input.data.length} floats for [${input.shape}]`,
+      );
+    }
+    return computeAndRead(this.#backendName, g, () => {
+      const filter = this.#filter;
+      if (filter === undefined) {
+        throw new Error(`Cannot run: this ${this.backend} layer was disposed`);
+      }
+      const x = tf.tensor4d(input.data, [g.batch, g.inChannels, g.inHeight, g.inWidth]);
+      const { input: xin, pad } = convInput(tf.transpose(x, [0, 2, 3, 1]), g, spec.paddingMode);
+      const { strides, subsample } = convSteps(g);
+      const dilations: [number, number] = [g.dilationHeight, g.dilationWidth];
+      let y: tf.Tensor4D;
+      if (g.groups === g.inChannels) {
+        y = tf.depthwiseConv2d(xin, filter, strides, pad, "NHWC", dilations);
+      } else if (g.groups === 1) {
+        y = tf.conv2d(xin, filter, strides, pad, "NHWC", dilations);
+      } else {
+        const [n, hp, wp] = xin.shape;
+        const { channelsPerGroup: cg, outChannelsPerGroup: og } = g;
+        const parts = Array.from({ length: g.groups }, (_, j) =>
+          tf.conv2d(
+            tf.slice(xin, [0, 0, 0, j * cg], [n, hp, wp, cg]),
+            tf.slice(filter, [0, 0, 0, j * og], [-1, -1, cg, og]),
+            strides,
+            pad,
+            "NHWC",
+            dilations,
+          ));
+        y = tf.concat(parts, 3);
+      }
+      if (subsample) y = subsampleNhwc(y, g);
+      if (this.#bias) y = tf.add(y, this.#bias);
+      return tf.transpose(y, [0, 3, 1, 2]);
+    });
+  }
+
+  /** Releases the kernel and bias. */
+  dispose(): Promise<void> {
+    tf.dispose([this.#filter, this.#bias].filter((t) => t !== undefined));
+    this.#filter = this.#bias = undefined;
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Uploads one kernel `(O, C/groups, kh, kw)` and bias `(O)` for a static convolution with
+ * the geometry of `spec`, in the layout tfjs wants: `(kh, kw, C, O/C)` for depthwise,
+ * `(kh, kw, C/groups, O)` otherwise.
+ */
+export async function prepareTfjsStaticConv(
+  backendName: string,
+  spec: CondConvSpec,
+  kernel: Float32Array,
+  bias?: Float32Array,
+): Promise<TfjsStaticConv> {
+  const [kh, kw] = pair(spec.kernelSize);
+  const o = spec.outChannels, cg = spec.inChannels / spec.groups;
+  if (kernel.length !== o * cg * kh * kw) {
+    throw new TypeError(
+      `Cannot prepare the static convolution: kernel has ${kernel.length} floats, expected ` +
+        `[${o}, ${cg}, ${kh}, ${kw}]`,
+    );
+  }
+  if (bias !== undefined && bias.length !== o) {
+    throw new TypeError(
+      `Cannot prepare the static convolution: bias has ${bias.length} floats, expected ${o}`,
+    );
+  }
+  const depthwise = spec.groups === spec.inChannels;
+  const tensors = await onBackend(backendName, () =>
+    tf.tidy(() => {
+      // (O, C/g, kh, kw) -> (kh, kw, C/g, O); depthwise: (C * m, 1, kh, kw) -> (kh, kw, C, m)
+      const k = tf.transpose(tf.tensor4d(kernel, [o, cg, kh, kw]), [2, 3, 1, 0]);
+      const filter = depthwise
+        ? tf.reshape(k, [kh, kw, spec.inChannels, o / spec.inChannels]) as tf.Tensor4D
+        : k;
+      return { filter, bias: bias ? tf.tensor1d(bias) : undefined };
+    }));
+  return new TfjsStaticConv(backendName, spec, tensors.filter, tensors.bias);
+}
+
+/**
  * Validates `weights` and uploads them to the tfjs backend `backendName` in the layout the
  * route needs. Throws a `TypeError` for bad weights, a `RangeError` for an impossible route,
  * an `Error` when the backend cannot be activated.
@@ -733,6 +858,10 @@ export function createTfjsAdapter(options: TfjsAdapterOptions): TfjsAdapter {
     },
     prepare: (spec, weights) => prepareWith(spec, weights, {}),
     prepareWith,
+    async prepareStatic(spec, kernel, bias) {
+      await ensureReady();
+      return prepareTfjsStaticConv(backendName, spec, kernel, bias);
+    },
     resourceCounts: tfjsResourceCounts,
   };
 }
