@@ -307,9 +307,9 @@ export class TfjsCondConv implements PreparedCondConv {
   }
 
   /** Runs the layer; reads the output back with `await tensor.data()` only. */
-  run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
+  async run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
     const g = checkRunInputs(this.#spec, input, routingWeights);
-    return computeAndRead(this.backendName, g, () => {
+    return await computeAndRead(this.backendName, g, () => {
       const tensors = this.#tensors;
       if (tensors === undefined) {
         throw new Error(`Cannot run: this ${this.backend} layer was disposed`);
@@ -642,7 +642,7 @@ export class TfjsStaticConv implements PreparedCondConv {
   }
 
   /** Runs the convolution on an NCHW input. */
-  run(input: Tensor): Promise<Tensor> {
+  async run(input: Tensor): Promise<Tensor> {
     const spec = this.#spec;
     const g = resolveGeometry(spec, input.shape);
     if (input.data.length !== g.batch * g.inChannels * g.inHeight * g.inWidth) {
@@ -650,7 +650,7 @@ export class TfjsStaticConv implements PreparedCondConv {
         `Cannot run: input.data has ${input.data.length} floats for [${input.shape}]`,
       );
     }
-    return computeAndRead(this.#backendName, g, () => {
+    return await computeAndRead(this.#backendName, g, () => {
       const filter = this.#filter;
       if (filter === undefined) {
         throw new Error(`Cannot run: this ${this.backend} layer was disposed`);
