@@ -4,8 +4,18 @@
  */
 import type { CondConvAdapter } from "./adapter.ts";
 import { referenceAdapter } from "./reference.ts";
+import { tsAdapter } from "./ts.ts";
+import { ortWasmAdapter } from "./ort_wasm.ts";
+import { ortWebgpuAdapter } from "./ort_webgpu.ts";
+import { wgslAdapter } from "./wgsl.ts";
+import { TFJS_ADAPTERS } from "./tfjs.ts";
 
 /** All registered adapters, in the order reports list them. */
 export const ADAPTERS: readonly CondConvAdapter[] = [
   referenceAdapter,
+  tsAdapter,
+  ortWasmAdapter,
+  ortWebgpuAdapter,
+  wgslAdapter,
+  ...TFJS_ADAPTERS,
 ];

@@ -1,0 +1,565 @@
+/**
+ * `ts`: CondConv in optimised TypeScript on the CPU, float32 storage with float64 arithmetic.
+ *
+ * Per example the expert kernels are mixed once (`E x |W|` multiply-adds), then one
+ * convolution runs with the mixed kernel: a blocked GEMM for 1x1 layers, a direct loop with
+ * the taps in registers for depthwise layers, im2col plus the same GEMM for everything else
+ * (groups, strides, dilations, every padding mode, TensorFlow's asymmetric "same"). See
+ * `_ts_kernels.ts` for the compute and `_ts_worker.ts` for the worker protocol.
+ *
+ * Threads: `workers: n` compute threads. `1` runs everything on the calling thread, with no
+ * worker and no shared memory. Above 1 the layer starts `n` module workers in `prepare`, shares
+ * its tensors with them through `SharedArrayBuffer`s, wakes them with `Atomics.notify` and
+ * awaits the job with `Atomics.waitAsync` (or, with `completion: "message"`, a message from
+ * the last worker); `dispose` terminates them. That needs `Worker` and `SharedArrayBuffer`
+ * (in a browser, a cross-origin isolated page); `availability()` says which is missing, and
+ * the adapter is then unavailable rather than silently single-threaded.
+ * @module
+ */
+import type { CondConvSpec, CondConvWeights, Tensor } from "../spec/condconv_spec.ts";
+import { checkRunInputs, checkWeights, type Geometry } from "../spec/geometry.ts";
+import type { Availability, CondConvAdapter, PreparedCondConv } from "./adapter.ts";
+import { staticConvSpec } from "./reference.ts";
+import {
+  choosePath,
+  IM2COL_CHUNK_FLOATS,
+  POOL_UNIT_FLOATS,
+  type TsBuffers,
+  type TsPlan,
+  TsSerialSchedule,
+  TsSlice,
+  UNIT_MACS,
+} from "./_ts_kernels.ts";
+import {
+  CTRL,
+  CTRL_LENGTH,
+  TS_COMMAND,
+  TS_COMPLETION,
+  type TsConfigureMessage,
+  type TsWorkerMessage,
+} from "./_ts_protocol.ts";
+
+/** The backend every `ts` layer reports. */
+export const TS_BACKEND = "typescript:float32";
+
+/** Options of `createTsAdapter`. */
+export interface TsAdapterOptions {
+  /**
+   * Compute threads: `1` runs on the calling thread without workers; more starts that many
+   * workers per prepared layer. Default: `navigator.hardwareConcurrency` (1 where unknown).
+   */
+  workers?: number;
+  /** Adapter id; default `"ts"`, or `"ts-<n>w"` when `workers` is given. */
+  id?: string;
+  /**
+   * How the main thread learns that the workers finished a job: `"atomics"`
+   * (`Atomics.waitAsync`) or `"message"` (a `postMessage` from the last worker). Default:
+   * `"atomics"` where `Atomics.waitAsync` exists, else `"message"`.
+   */
+  completion?: TsCompletion;
+}
+
+/** See `TsAdapterOptions.completion`. */
+export type TsCompletion = keyof typeof TS_COMPLETION;
+
+/** A `ts` adapter: its worker count and a live-worker count for leak checks. */
+export interface TsAdapter extends CondConvAdapter {
+  /** compute threads per prepared layer */
+  readonly workers: number;
+  /** `{ workers }`: workers started and not yet terminated, over all this adapter's layers */
+  resourceCounts(): { workers: number };
+}
+
+/** `navigator.hardwareConcurrency`, or 1 where the runtime does not say. */
+export function defaultWorkerCount(): number {
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+    ?.hardwareConcurrency;
+  return typeof n === "number" && Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+/** Why workers cannot run here with `completion`, or `undefined` when they can. */
+function workersUnavailable(completion: TsCompletion): string | undefined {
+  if (typeof Worker !== "function") return "this runtime has no Worker";
+  if (typeof SharedArrayBuffer !== "function") {
+    return "SharedArrayBuffer is unavailable (a browser page must be cross-origin isolated)";
+  }
+  if (completion === "atomics" && typeof Atomics.waitAsync !== "function") {
+    return 'Atomics.waitAsync is unavailable (use completion: "message")';
+  }
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
+  if (isolated === false) return "the page is not cross-origin isolated";
+  return undefined;
+}
+
+/** The plan of `spec` on input geometry `g`, with buffers for `capacity` examples. */
+export function makePlan(spec: CondConvSpec, g: Geometry, capacity: number): TsPlan {
+  const path = choosePath(g);
+  const kernelPerOut = g.channelsPerGroup * g.kernelHeight * g.kernelWidth;
+  const tilesPerGroup = path === "depthwise"
+    ? g.outChannelsPerGroup
+    : Math.ceil(g.outChannelsPerGroup / 4);
+  const columnTiles = Math.ceil((g.outHeight * g.outWidth) / 4);
+  const chunkTiles = path === "general"
+    ? Math.max(1, Math.min(columnTiles, Math.floor(IM2COL_CHUNK_FLOATS / (4 * kernelPerOut))))
+    : columnTiles;
+  const chunksPerGroup = Math.ceil(columnTiles / chunkTiles);
+  const tileCount = path === "depthwise" ? g.outChannels : g.groups * tilesPerGroup;
+  // multiply-adds of one tile: 4 output rows (one channel on the depthwise path) of a plane
+  const tileMacs = (path === "depthwise" ? 1 : 4) * kernelPerOut * g.outHeight * g.outWidth;
+  const unitTiles = Math.min(tileCount, Math.max(1, Math.round(UNIT_MACS / tileMacs)));
+  const poolBlock = Math.min(
+    g.inChannels,
+    Math.max(1, Math.round(POOL_UNIT_FLOATS / (g.inHeight * g.inWidth))),
+  );
+  return {
+    path,
+    batchCapacity: capacity,
+    inChannels: g.inChannels,
+    inHeight: g.inHeight,
+    inWidth: g.inWidth,
+    outChannels: g.outChannels,
+    outHeight: g.outHeight,
+    outWidth: g.outWidth,
+    groups: g.groups,
+    channelsPerGroup: g.channelsPerGroup,
+    outChannelsPerGroup: g.outChannelsPerGroup,
+    kernelHeight: g.kernelHeight,
+    kernelWidth: g.kernelWidth,
+    strideHeight: g.strideHeight,
+    strideWidth: g.strideWidth,
+    dilationHeight: g.dilationHeight,
+    dilationWidth: g.dilationWidth,
+    padTop: g.padTop,
+    padBottom: g.padBottom,
+    padLeft: g.padLeft,
+    padRight: g.padRight,
+    paddingMode: spec.paddingMode,
+    bias: spec.bias,
+    numExperts: g.numExperts,
+    routing: spec.routing.kind,
+    temperature: spec.routing.kind === "softmax" ? spec.routing.temperature : 1,
+    kernelPerOut,
+    expertLength: g.outChannels * kernelPerOut,
+    tileCount,
+    tilesPerGroup,
+    columnTiles,
+    chunkTiles,
+    chunksPerGroup,
+    poolBlock,
+    unitTiles,
+    unitsPerExample: path === "general"
+      ? g.groups * chunksPerGroup
+      : Math.ceil(tileCount / unitTiles),
+  };
+}
+
+function floats(length: number, shared: boolean): Float32Array {
+  return shared ? new Float32Array(new SharedArrayBuffer(length * 4)) : new Float32Array(length);
+}
+
+function doubles(length: number, shared: boolean): Float64Array {
+  return shared ? new Float64Array(new SharedArrayBuffer(length * 8)) : new Float64Array(length);
+}
+
+function copyOf(data: Float32Array, shared: boolean): Float32Array {
+  const copy = floats(data.length, shared);
+  copy.set(data);
+  return copy;
+}
+
+/** Control words every job starts from 0. */
+const JOB_WORDS = [
+  CTRL.checkedIn,
+  CTRL.error,
+  CTRL.phaseOneNext,
+  CTRL.phaseOneDone,
+  CTRL.phaseTwoNext,
+  CTRL.phaseTwoDone,
+] as const;
+
+/** Live-worker bookkeeping of one adapter instance. */
+interface WorkerCounter {
+  live: number;
+}
+
+/** `n` workers serving one prepared layer. */
+class WorkerTeam {
+  readonly count: number;
+  readonly ctrl: Int32Array;
+  #workers: Worker[] = [];
+  #counter: WorkerCounter;
+  #waiting?: { type: TsWorkerMessage["type"]; remaining: number; resolve: () => void };
+  #errors: string[] = [];
+  #errorWaiter?: () => void;
+  #finishedWaiter?: { generation: number; resolve: () => void };
+  #crash?: Error;
+  #crashed: Promise<never>;
+  #fail!: (error: Error) => void;
+  #configured = false;
+  #closed = false;
+
+  private constructor(count: number, counter: WorkerCounter, completion: TsCompletion) {
+    this.count = count;
+    this.#counter = counter;
+    this.ctrl = new Int32Array(new SharedArrayBuffer(CTRL_LENGTH * 4));
+    this.ctrl[CTRL.completion] = TS_COMPLETION[completion];
+    // no job is in flight: every worker has checked in
+    this.ctrl[CTRL.checkedIn] = count;
+    this.#crashed = new Promise<never>((_, reject) => {
+      this.#fail = reject;
+    });
+    this.#crashed.catch(() => {});
+  }
+
+  /** Starts `count` workers and waits until each has loaded. */
+  static async start(
+    count: number,
+    counter: WorkerCounter,
+    completion: TsCompletion,
+  ): Promise<WorkerTeam> {
+    const team = new WorkerTeam(count, counter, completion);
+    const ready = team.#expect("ready");
+    for (let i = 0; i < count; i++) {
+      const worker = new Worker(new URL("./_ts_worker.ts", import.meta.url), { type: "module" });
+      counter.live++;
+      team.#workers.push(worker);
+      worker.onmessage = (event: MessageEvent<TsWorkerMessage>) => team.#receive(event.data);
+      worker.onerror = (event: ErrorEvent) => {
+        event.preventDefault();
+        team.#crashWith(`worker ${i} failed: ${event.message}`);
+      };
+      worker.onmessageerror = () => team.#crashWith(`worker ${i} received an unreadable message`);
+    }
+    try {
+      await Promise.race([ready, team.#crashed]);
+    } catch (error) {
+      team.close();
+      throw error;
+    }
+    return team;
+  }
+
+  #crashWith(reason: string): void {
+    if (this.#crash) return;
+    this.#crash = new Error(`Cannot run the ts layer: ${reason}`);
+    this.#fail(this.#crash);
+  }
+
+  #receive(message: TsWorkerMessage): void {
+    if (message.type === "error") {
+      this.#errors.push(message.message);
+      this.#errorWaiter?.();
+      return;
+    }
+    if (message.type === "finished") {
+      if (this.#finishedWaiter?.generation === message.generation) this.#finishedWaiter.resolve();
+      return;
+    }
+    const waiting = this.#waiting;
+    if (waiting && waiting.type === message.type && --waiting.remaining === 0) {
+      this.#waiting = undefined;
+      waiting.resolve();
+    }
+  }
+
+  #expect(type: TsWorkerMessage["type"]): Promise<void> {
+    return new Promise((resolve) => {
+      this.#waiting = { type, remaining: this.count, resolve };
+    });
+  }
+
+  /** Waits until every worker has left the last job (they may outlive its last unit). */
+  async #settle(): Promise<void> {
+    const ctrl = this.ctrl;
+    for (let n = Atomics.load(ctrl, CTRL.checkedIn); n < this.count;) {
+      const wait = Atomics.waitAsync(ctrl, CTRL.checkedIn, n);
+      if (wait.async) await Promise.race([wait.value, this.#crashed]);
+      n = Atomics.load(ctrl, CTRL.checkedIn);
+    }
+  }
+
+  /** Gives every worker a new plan and buffers; resolves once all have built their slices. */
+  async configure(plan: TsPlan, buffers: TsBuffers): Promise<void> {
+    if (this.#crash) throw this.#crash;
+    await this.#settle();
+    const ctrl = this.ctrl;
+    if (this.#configured) {
+      // send the workers back to their event loops, where the configure message waits
+      Atomics.store(ctrl, CTRL.command, TS_COMMAND.yield);
+      Atomics.add(ctrl, CTRL.generation, 1);
+      Atomics.notify(ctrl, CTRL.generation);
+    }
+    const configured = this.#expect("configured");
+    const generation = Atomics.load(ctrl, CTRL.generation);
+    const message: TsConfigureMessage = {
+      type: "configure",
+      plan,
+      buffers,
+      ctrl,
+      count: this.count,
+      generation,
+    };
+    for (const worker of this.#workers) worker.postMessage(message);
+    await Promise.race([configured, this.#crashed]);
+    this.#configured = true;
+  }
+
+  /**
+   * Runs one job of `batch` examples on every worker; `meanwhile` runs on this thread once
+   * the workers are woken, before the wait.
+   */
+  async run(batch: number, meanwhile?: () => void): Promise<void> {
+    if (this.#crash) throw this.#crash;
+    await this.#settle();
+    const ctrl = this.ctrl;
+    const before = Atomics.load(ctrl, CTRL.finished);
+    for (const word of JOB_WORDS) Atomics.store(ctrl, word, 0);
+    Atomics.store(ctrl, CTRL.batch, batch);
+    Atomics.store(ctrl, CTRL.command, TS_COMMAND.run);
+    const generation = Atomics.load(ctrl, CTRL.generation) + 1;
+    let finished: Promise<void> | undefined;
+    if (ctrl[CTRL.completion] === TS_COMPLETION.message) {
+      finished = new Promise((resolve) => this.#finishedWaiter = { generation, resolve });
+    }
+    Atomics.store(ctrl, CTRL.generation, generation);
+    Atomics.notify(ctrl, CTRL.generation);
+    meanwhile?.();
+    if (finished) {
+      await Promise.race([finished, this.#crashed]);
+      this.#finishedWaiter = undefined;
+    }
+    while (Atomics.load(ctrl, CTRL.finished) !== generation) {
+      const wait = Atomics.waitAsync(ctrl, CTRL.finished, before);
+      if (wait.async) await Promise.race([wait.value, this.#crashed]);
+    }
+    if (Atomics.load(ctrl, CTRL.error) !== 0) {
+      // the failing worker posts its message before it checks in
+      await this.#settle();
+      if (this.#errors.length === 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => this.#errorWaiter = resolve),
+          this.#crashed,
+        ]);
+        this.#errorWaiter = undefined;
+      }
+      const messages = this.#errors.splice(0);
+      throw new Error(`Cannot run the ts layer: a worker failed: ${messages.join("; ")}`);
+    }
+  }
+
+  /** Stops and terminates every worker. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    Atomics.store(this.ctrl, CTRL.command, TS_COMMAND.exit);
+    Atomics.add(this.ctrl, CTRL.generation, 1);
+    Atomics.notify(this.ctrl, CTRL.generation);
+    for (const worker of this.#workers) {
+      worker.terminate();
+      this.#counter.live--;
+    }
+    this.#workers = [];
+  }
+}
+
+/** Private buffers (workers: 1) or shared ones, for one plan. */
+function makeBuffers(
+  plan: TsPlan,
+  weights: CondConvWeights,
+  shared: boolean,
+): TsBuffers {
+  const { batchCapacity: cap, inChannels: C, inHeight: H, inWidth: W } = plan;
+  return {
+    expertKernels: weights.expertKernels,
+    bias: weights.bias,
+    routingWeight: weights.routingWeight,
+    routingBias: weights.routingBias,
+    // workers: 1 reads the caller's input and writes a fresh output instead
+    input: shared ? floats(cap * C * H * W, true) : new Float32Array(0),
+    supplied: plan.routing === "supplied" && shared
+      ? floats(cap * plan.numExperts, true)
+      : undefined,
+    packed: plan.path === "pointwise" ? floats(cap * plan.columnTiles * C * 4, shared) : undefined,
+    pooled: plan.routing !== "supplied" ? doubles(cap * C, shared) : undefined,
+    output: shared
+      ? floats(cap * plan.outChannels * plan.outHeight * plan.outWidth, true)
+      : new Float32Array(0),
+  };
+}
+
+class TsCondConv implements PreparedCondConv {
+  readonly backend = TS_BACKEND;
+  #spec: CondConvSpec;
+  #weights: CondConvWeights;
+  #team?: WorkerTeam;
+  #plan?: TsPlan;
+  #buffers?: TsBuffers;
+  #slice?: TsSlice;
+  #schedule = new TsSerialSchedule();
+  #queue: Promise<unknown> = Promise.resolve();
+  #disposed = false;
+
+  constructor(spec: CondConvSpec, weights: CondConvWeights, team?: WorkerTeam) {
+    this.#spec = spec;
+    this.#weights = weights;
+    this.#team = team;
+  }
+
+  run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
+    const job = this.#queue.then(() => this.#run(input, routingWeights));
+    this.#queue = job.catch(() => {});
+    return job;
+  }
+
+  async #run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
+    if (this.#disposed) throw new TypeError("Cannot run the ts layer: it was disposed");
+    const g = checkRunInputs(this.#spec, input, routingWeights);
+    const shape = [g.batch, g.outChannels, g.outHeight, g.outWidth];
+    const size = g.batch * g.outChannels * g.outHeight * g.outWidth;
+    const team = this.#team;
+    let plan = this.#plan;
+    if (
+      !plan || plan.inHeight !== g.inHeight || plan.inWidth !== g.inWidth ||
+      plan.batchCapacity < g.batch
+    ) {
+      plan = makePlan(this.#spec, g, Math.max(g.batch, plan?.batchCapacity ?? 0));
+      this.#buffers = makeBuffers(plan, this.#weights, team !== undefined);
+      if (team) {
+        this.#slice = undefined;
+        await team.configure(plan, this.#buffers);
+      } else {
+        this.#slice = new TsSlice(plan, this.#buffers);
+      }
+      this.#plan = plan;
+    }
+    const buffers = this.#buffers!;
+    if (!team) {
+      const output = new Float32Array(size);
+      buffers.input = input.data;
+      buffers.supplied = routingWeights;
+      buffers.output = output;
+      try {
+        this.#schedule.reset();
+        this.#slice!.run(g.batch, this.#schedule);
+      } finally {
+        buffers.input = buffers.output = new Float32Array(0);
+        buffers.supplied = undefined;
+      }
+      return { shape, data: output };
+    }
+    buffers.input.set(input.data);
+    if (routingWeights) buffers.supplied!.set(routingWeights);
+    let output = new Float32Array(0);
+    await team.run(g.batch, () => {
+      // A fresh array's pages fault in on first write (about 2 ms for 3 MB): touch them while
+      // the workers compute, so that the copy below is a plain memcpy.
+      output = new Float32Array(size);
+      for (let i = 0; i < size; i += 1024) output[i] = 0;
+    });
+    output.set(size === buffers.output.length ? buffers.output : buffers.output.subarray(0, size));
+    return { shape, data: output };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await this.#queue;
+    this.#team?.close();
+    this.#team = undefined;
+    this.#slice = undefined;
+    this.#buffers = undefined;
+  }
+}
+
+/**
+ * A `ts` adapter with its own worker count (workers start only when a layer is prepared).
+ *
+ * @example Two compute threads
+ * ```ts
+ * import { createTsAdapter } from "./ts.ts";
+ * const adapter = createTsAdapter({ workers: 2 });
+ * if (adapter.id !== "ts-2w" || adapter.workers !== 2) throw new Error("unexpected adapter");
+ * ```
+ */
+export function createTsAdapter(options: TsAdapterOptions = {}): TsAdapter {
+  const workers = options.workers ?? defaultWorkerCount();
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw new RangeError(`Create the ts adapter with a whole number of workers: got "${workers}"`);
+  }
+  const counter: WorkerCounter = { live: 0 };
+  const completion: TsCompletion = options.completion ??
+    (typeof Atomics.waitAsync === "function" ? "atomics" : "message");
+  if (!(completion in TS_COMPLETION)) {
+    throw new RangeError(
+      `Create the ts adapter with completion "atomics" or "message": got "${completion}"`,
+    );
+  }
+  const id = options.id ?? (options.workers === undefined ? "ts" : `ts-${workers}w`);
+  const threads = workers === 1 ? "the calling thread" : `${workers} workers`;
+  const prepareLayer = async (
+    spec: CondConvSpec,
+    weights: CondConvWeights,
+  ): Promise<TsCondConv> => {
+    checkWeights(spec, weights);
+    const shared = workers > 1;
+    if (shared) {
+      const reason = workersUnavailable(completion);
+      if (reason) throw new TypeError(`Cannot prepare the ts layer on ${threads}: ${reason}`);
+    }
+    const copies: CondConvWeights = { expertKernels: copyOf(weights.expertKernels, shared) };
+    if (weights.bias) copies.bias = copyOf(weights.bias, shared);
+    if (weights.routingWeight) copies.routingWeight = copyOf(weights.routingWeight, shared);
+    if (weights.routingBias) copies.routingBias = copyOf(weights.routingBias, shared);
+    const team = shared ? await WorkerTeam.start(workers, counter, completion) : undefined;
+    return new TsCondConv(spec, copies, team);
+  };
+  return {
+    id,
+    description: `optimised TypeScript, float32, mixed kernels, GEMM/direct convolution on ` +
+      threads,
+    toleranceClass: "cpu",
+    workers,
+    availability(): Promise<Availability> {
+      const reason = workers > 1 ? workersUnavailable(completion) : undefined;
+      if (reason) {
+        return Promise.resolve({ available: false, reason: `${workers} workers: ${reason}` });
+      }
+      return Promise.resolve({
+        available: true,
+        backend: TS_BACKEND,
+        info: {
+          workers,
+          threads,
+          arithmetic: "float32 storage, float64 accumulation",
+          sync: workers > 1
+            ? `SharedArrayBuffer, Atomics.wait/notify; completion by ${
+              completion === "atomics" ? "Atomics.waitAsync" : "postMessage"
+            }`
+            : "none",
+        },
+      });
+    },
+    prepare: prepareLayer,
+    async prepareStatic(spec: CondConvSpec, kernel: Float32Array, bias?: Float32Array) {
+      const staticSpec = staticConvSpec(spec);
+      const layer = await prepareLayer(
+        staticSpec,
+        bias ? { expertKernels: kernel, bias } : { expertKernels: kernel },
+      );
+      let ones = new Float32Array(0);
+      return {
+        backend: layer.backend,
+        run: (input: Tensor) => {
+          const batch = input.shape[0] ?? 0;
+          if (ones.length !== batch) ones = new Float32Array(batch).fill(1);
+          return layer.run(input, ones);
+        },
+        dispose: () => layer.dispose(),
+      };
+    },
+    resourceCounts: () => ({ workers: counter.live }),
+  };
+}
+
+/** The registered `ts` adapter: `navigator.hardwareConcurrency` workers. */
+export const tsAdapter: TsAdapter = createTsAdapter();
