@@ -45,6 +45,8 @@ export const BENCH_DEFAULTS = {
   minSamples: 8,
   /** mitata: keep sampling until this much time was measured (ms) */
   budgetMs: 400,
+  /** slow cases take fewer samples to stay near this (ms per adapter x case) */
+  maxMsPerCase: 3000,
   maxSamples: 2000,
   /** a single prepare, run or measurement taking longer is an error */
   timeoutMs: 600_000,
@@ -158,21 +160,35 @@ function toStats(samplesNs: number[]): TimingStats {
 interface TimingOptions {
   minSamples: number;
   budgetMs: number;
+  /** slow cases get fewer samples (never below `MIN_SAMPLES_FLOOR`) to stay near this */
+  maxMsPerCase: number;
   timeoutMs: number;
 }
 
-/** Times `run` with mitata: one call per sample (no batching), so GPU times line up. */
+/** The fewest warm samples any measurement takes. */
+export const MIN_SAMPLES_FLOOR = 3;
+
+/**
+ * Times `run` with mitata: one call per sample (no batching), so GPU times line up.
+ * `firstRunMs` (a run already made) lowers the sample count for slow cases, so that a
+ * measurement stays near `maxMsPerCase`, down to `MIN_SAMPLES_FLOOR` samples.
+ */
 async function timeRuns(
   run: () => Promise<unknown>,
   options: TimingOptions,
+  firstRunMs: number,
   afterEach?: () => void,
 ): Promise<TimingStats> {
+  const minSamples = Math.max(
+    MIN_SAMPLES_FLOOR,
+    Math.min(options.minSamples, Math.floor(options.maxMsPerCase / Math.max(firstRunMs, 1e-3))),
+  );
   const stats = await withTimeout(
     measure(async () => {
       await run();
       afterEach?.();
     }, {
-      min_samples: options.minSamples,
+      min_samples: minSamples,
       max_samples: BENCH_DEFAULTS.maxSamples,
       min_cpu_time: options.budgetMs * 1e6,
       batch_threshold: 0,
@@ -286,7 +302,9 @@ async function benchStatic(
       "prepareStatic",
     );
     const input = loaded.tensors.input;
+    const t0 = performance.now();
     const out = await withTimeout(layer.run(input), options.timeoutMs, "static run");
+    const firstRunMs = performance.now() - t0;
     const comparison = compareWithTruth(out.data, await staticTruth(loaded), tolerance);
     if (!comparison.pass) {
       return {
@@ -296,7 +314,7 @@ async function benchStatic(
       };
     }
     const prepared = layer;
-    const warm = await timeRuns(() => prepared.run(input), options);
+    const warm = await timeRuns(() => prepared.run(input), options, firstRunMs);
     return {
       status: "timed",
       maxAbsErr: comparison.maxAbsErr,
@@ -373,7 +391,7 @@ async function benchOne(
       return result;
     }
     const gpuTimes: number[] = [];
-    result.warm = await timeRuns(run, options, () => {
+    result.warm = await timeRuns(run, options, result.cold.firstRunMs, () => {
       const gpu = layer.lastGpuTimeMs;
       if (typeof gpu === "number") gpuTimes.push(gpu);
     });
@@ -475,7 +493,7 @@ function childArgs(flags: Record<string, string | string[] | boolean | undefined
   for (const name of ["set", "case", "batch"]) {
     for (const value of (flags[name] as string[] | undefined) ?? []) args.push(`--${name}`, value);
   }
-  for (const name of ["min-samples", "budget-ms", "weights"]) {
+  for (const name of ["min-samples", "budget-ms", "max-ms", "weights"]) {
     if (flags[name] !== undefined) args.push(`--${name}`, String(flags[name]));
   }
   if (flags["no-static"]) args.push("--no-static");
@@ -589,7 +607,9 @@ Times every available adapter that passes the correctness check, case by case.
   --adapter        adapters by id or glob (default: all registered)
   --json           report path (default ${BENCH_DEFAULTS.jsonPath})
   --markdown       summary path (default ${BENCH_DEFAULTS.markdownPath})
-  --min-samples    warm samples at least (default ${BENCH_DEFAULTS.minSamples})
+  --min-samples    warm samples at least (default ${BENCH_DEFAULTS.minSamples}), fewer (down to
+                   ${MIN_SAMPLES_FLOOR}) where a run is so slow that they would exceed --max-ms
+  --max-ms         time one adapter x case for about this long at most (default ${BENCH_DEFAULTS.maxMsPerCase})
   --budget-ms      measure at least this long per adapter and case (default ${BENCH_DEFAULTS.budgetMs})
   --torch-threads  PyTorch CPU threads (default: the logical cores)
   --no-torch       skip the PyTorch baseline
@@ -612,6 +632,7 @@ export async function benchMain(
     markdown: { type: "string" },
     "min-samples": { type: "string" },
     "budget-ms": { type: "string" },
+    "max-ms": { type: "string" },
     "torch-threads": { type: "string" },
     "no-torch": { type: "boolean" },
     "no-static": { type: "boolean" },
@@ -628,6 +649,7 @@ export async function benchMain(
   const timing: TimingOptions = {
     minSamples: positiveInt(flags["min-samples"], "min-samples", BENCH_DEFAULTS.minSamples),
     budgetMs: positiveInt(flags["budget-ms"], "budget-ms", BENCH_DEFAULTS.budgetMs),
+    maxMsPerCase: positiveInt(flags["max-ms"], "max-ms", BENCH_DEFAULTS.maxMsPerCase),
     timeoutMs: BENCH_DEFAULTS.timeoutMs,
   };
   const torchThreads = positiveInt(
