@@ -51,7 +51,7 @@ const GATE_ARGS = [
   "--case",
   "kernel-5x5",
   "--rounds",
-  "4",
+  "6",
 ];
 
 Deno.test({
