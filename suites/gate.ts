@@ -218,7 +218,10 @@ export async function gateMain(args: string[]): Promise<number> {
     );
     return 0;
   }
-  const rounds = Math.round(positiveNumber(flags.rounds, "rounds", GATE_DEFAULTS.rounds));
+  const rounds = positiveNumber(flags.rounds, "rounds", GATE_DEFAULTS.rounds);
+  if (!Number.isInteger(rounds)) {
+    throw new UsageError(`Invalid --rounds "${flags.rounds}": expected a positive integer`);
+  }
   const threshold = positiveNumber(flags.threshold, "threshold", GATE_STATS_DEFAULTS.threshold);
   const accepted = await loadAccepted(flags.accepted ?? GATE_DEFAULTS.acceptedPath);
   const adapterPatterns = flags.adapter ?? [...GATE_DEFAULTS.adapters];

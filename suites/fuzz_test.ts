@@ -1,0 +1,477 @@
+/**
+ * Differential fuzzing: random valid layers (`_arbitraries.ts`), every available adapter
+ * against `reference`, plus three properties of the math checked on every adapter.
+ *
+ * - differential: each adapter within `toleranceFor(adapter.toleranceClass, 0)` of the
+ *   reference (float64 accumulation, so the class floor applies);
+ * - (a) mixture: with supplied routing, CondConv equals the routing-weighted sum of each
+ *   expert run alone (E = 1, routing weight 1), bias handled per kind: the property the
+ *   official TensorFlow CondConv test checks;
+ * - (b) batch independence: an example's output does not depend on the rest of the batch;
+ * - (c) plain convolution: E = 1 with routing weight 1 (and `prepareStatic`, where the
+ *   adapter has it) equals a direct float64 convolution loop written apart from the
+ *   reference (`_direct_conv.ts`).
+ *
+ * A wrong adapter (the reference reading reflect padding as replicate) is run through the
+ * same harness to show that it fails, shrinks and prints a usable counterexample.
+ *
+ * The fast-check seed is printed first; `CONDCONV_FUZZ_SEED=<n>` replays a run and
+ * `CONDCONV_FUZZ_SCALE=<n>` multiplies the run counts (a deeper, nightly fuzz). A failure is
+ * shrunk (within {@link SHRINK_BUDGET_MS}) and printed as a `fixtures/cases.json` entry, so
+ * it can be replayed alone or turned into a PyTorch golden.
+ *
+ * Budget (2 shared cores, software WebGPU): CPU adapters run the differential on
+ * {@link CPU_RUNS} layers, WebGPU adapters on {@link GPU_RUNS}; the properties run on fewer.
+ * @module
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
+import { ADAPTERS } from "../impls/registry.ts";
+import { CondConvSpec, type CondConvWeights, type Tensor } from "../spec/condconv_spec.ts";
+import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
+import {
+  DEFAULT_FUZZ_BOUNDS,
+  describeFuzzCase,
+  type FuzzBounds,
+  type FuzzCase,
+  fuzzCase,
+  fuzzLayer,
+} from "./_arbitraries.ts";
+import { directConv } from "./_direct_conv.ts";
+
+/** `CONDCONV_FUZZ_SCALE=<n>` multiplies every run count below (a longer, nightly fuzz). */
+function scaleFromEnv(): number {
+  const text = Deno.env.get("CONDCONV_FUZZ_SCALE");
+  if (text === undefined || text === "") return 1;
+  const scale = Number(text);
+  if (!(scale > 0 && Number.isFinite(scale))) {
+    throw new TypeError(`Set CONDCONV_FUZZ_SCALE to a positive number: got "${text}"`);
+  }
+  return scale;
+}
+const SCALE = scaleFromEnv();
+const scaled = (runs: number) => Math.max(1, Math.round(runs * SCALE));
+
+/** Layers each CPU adapter is checked on against the reference. */
+export const CPU_RUNS = 300;
+/** Layers each WebGPU adapter (a software one here: slow) is checked on. */
+export const GPU_RUNS = 40;
+/** Layers per property (a), (b), (c): the reference, CPU and WebGPU adapters. */
+export const PROPERTY_RUNS = { exact: 200, cpu: 30, wasm: 30, webgpu: 6 } as const;
+/** How long a failure may be shrunk before the smallest counterexample so far is printed. */
+export const SHRINK_BUDGET_MS = 60_000;
+/** One run of a property (a few prepares and runs) taking longer than this fails: a hang. */
+export const RUN_TIMEOUT_MS = 60_000;
+
+function seedFromEnv(): number {
+  const text = Deno.env.get("CONDCONV_FUZZ_SEED");
+  if (text === undefined || text === "") return (Date.now() ^ (Math.random() * 2 ** 32)) | 0;
+  const seed = Number(text);
+  if (!Number.isSafeInteger(seed)) {
+    throw new TypeError(`Set CONDCONV_FUZZ_SEED to an integer: got "${text}"`);
+  }
+  return seed | 0;
+}
+
+const SEED = seedFromEnv();
+console.log(
+  `fuzz: fast-check seed ${SEED} (replay with CONDCONV_FUZZ_SEED=${SEED})` +
+    (SCALE === 1 ? "" : `, run counts x${SCALE}`),
+);
+
+// tfjs, onnxruntime-web and the WebGPU adapters keep their runtimes (wasm modules, devices)
+// for the life of the process by design; leaks are checked by resourceCounts() in the soak.
+const sanitizers = { sanitizeOps: false, sanitizeResources: false } as const;
+
+interface Available {
+  adapter: CondConvAdapter;
+  backend: string;
+}
+const available: Available[] = [];
+for (const adapter of ADAPTERS) {
+  const a = await adapter.availability();
+  if (a.available) available.push({ adapter, backend: a.backend });
+  else console.warn(`fuzz: ${adapter.id} skipped: ${a.reason}`);
+}
+
+/** Runs `spec` once on a fresh prepared layer of `adapter`, checking the backend. */
+async function runOnce(
+  { adapter, backend }: Available,
+  spec: CondConvSpec,
+  weights: CondConvWeights,
+  input: Tensor,
+  routingWeights?: Float32Array,
+): Promise<Tensor> {
+  const prepared = await adapter.prepare(spec, weights);
+  try {
+    assert.equal(prepared.backend, backend, `${adapter.id} ran on another backend`);
+    return await prepared.run(input, routingWeights);
+  } finally {
+    await prepared.dispose();
+  }
+}
+
+/** Asserts `actual` is within `adapter`'s class tolerance of `truth`, explaining where not. */
+function assertClose(
+  adapter: CondConvAdapter,
+  actual: Tensor,
+  truthShape: readonly number[],
+  truth: Float64Array,
+  what: string,
+) {
+  assert.deepEqual(actual.shape, [...truthShape], `${what}: output shape`);
+  const tolerance = toleranceFor(adapter.toleranceClass, 0);
+  const c = compareWithTruth(actual.data, truth, tolerance);
+  if (!c.pass) {
+    const i = c.worstIndex;
+    throw new Error(
+      `${what}: element ${i} is ${actual.data[i]}, expected ${truth[i]} ` +
+        `(${c.worstRatio.toPrecision(3)}x the tolerance atol ${tolerance.atol}, rtol ` +
+        `${tolerance.rtol}; max abs err ${c.maxAbsErr.toExponential(2)}, ` +
+        `${c.nonFiniteMismatches} non-finite mismatches)`,
+    );
+  }
+}
+
+/**
+ * Checks `property` on `runs` random layers; on failure, shrinks (within the budget) and
+ * throws with the counterexample as a `cases.json` entry and how to replay it.
+ */
+async function checkProperty(
+  name: string,
+  arbitrary: fc.Arbitrary<FuzzCase>,
+  runs: number,
+  property: (c: FuzzCase) => Promise<void>,
+  seed = SEED,
+): Promise<void> {
+  const prop = fc.asyncProperty(arbitrary, property);
+  const started = performance.now();
+  // Find a failure without shrinking (no time limit), then shrink it from its path within
+  // the budget: a slow adapter cannot stall CI in the shrinker.
+  const found = await fc.check(prop, {
+    seed,
+    numRuns: runs,
+    endOnFailure: true,
+    timeout: RUN_TIMEOUT_MS,
+  });
+  let details = found;
+  if (found.failed && found.counterexamplePath) {
+    const shrunk = await fc.check(prop, {
+      seed,
+      path: found.counterexamplePath,
+      timeout: RUN_TIMEOUT_MS,
+      interruptAfterTimeLimit: SHRINK_BUDGET_MS,
+    });
+    if (shrunk.failed) details = shrunk;
+  }
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  if (!details.failed) {
+    assert.equal(details.numRuns, runs, `${name}: only ${details.numRuns} of ${runs} runs`);
+    console.log(`fuzz: ${name}: ${runs} layers passed in ${seconds} s`);
+    return;
+  }
+  const [counterexample] = details.counterexample!;
+  const error = details.errorInstance;
+  const cause = error instanceof Error ? error.message : String(error);
+  throw new Error(
+    `${name}: failed on run ${found.numRuns} of ${runs} (seed ${seed}), shrunk ` +
+      `${details.numShrinks} times${
+        details.interrupted ? " (shrinking stopped at the budget)" : ""
+      }` +
+      `\nCause: ${cause}\nCounterexample (a fixtures/cases.json entry):\n` +
+      `${describeFuzzCase(counterexample)}\nReplay: CONDCONV_FUZZ_SEED=${seed} deno task ` +
+      `test:unit suites/fuzz_test.ts --filter "${name}"`,
+  );
+}
+
+const isGpu = ({ adapter }: Available) => adapter.toleranceClass === "webgpu";
+
+/**
+ * Layers an adapter gets wrong because of the library it runs on: left out of that adapter's
+ * fuzzing (every other layer is checked) and reported to the adapter's owner. Remove an
+ * entry once the library or the adapter is fixed.
+ */
+export const KNOWN_LIBRARY_BUGS: Readonly<
+  Record<string, { reason: string; affects: (c: FuzzCase) => boolean }>
+> = {
+  "ort-webgpu": {
+    reason: "onnxruntime-web 1.30's WebGPU Conv, on llvmpipe (no real GPU to compare), gives " +
+      "wrong values for some channel counts that are not multiples of 4; ort-wasm is right " +
+      "on the same models. Seen: (1) grouped Conv (the grouped-conv formulation, group = " +
+      "batch x groups) with an even group count and 5, 6, 7, 9, 10 or 13 output channels per " +
+      "group (shrunk: inChannels 1, outChannels 5, kernel [2, 1], batch 2, input 2x1); (2) " +
+      "Conv with 6, 9, 15 or 18 input channels and a multiple of 4 output channels, kernels " +
+      "other than 1x1 stride 1 (shrunk: inChannels 6, outChannels 4, kernel 1, stride [1, 2], " +
+      "input 1x2, through prepareStatic); (3) the same as (1) through prepareStatic's " +
+      "grouped Conv for a 1x1 kernel (inChannels 4, outChannels 20, groups 4, input 1x1). " +
+      "Left out: every layer with more than 4 input or output channels per group, not a " +
+      "multiple of 4",
+    affects: (c) => {
+      const s = CondConvSpec.parse(c.spec);
+      const odd = (n: number) => n > 4 && n % 4 !== 0;
+      return odd(s.inChannels / s.groups) || odd(s.outChannels / s.groups);
+    },
+  },
+};
+
+const warned = new Set<string>();
+
+/** `arbitrary` without the layers `a` is known to get wrong (see {@link KNOWN_LIBRARY_BUGS}). */
+function forAdapter(a: Available, arbitrary: fc.Arbitrary<FuzzCase>): fc.Arbitrary<FuzzCase> {
+  const known = KNOWN_LIBRARY_BUGS[a.adapter.id];
+  if (!known) return arbitrary;
+  if (!warned.has(a.adapter.id)) {
+    warned.add(a.adapter.id);
+    console.warn(`fuzz: ${a.adapter.id}: layers of a known library bug left out: ${known.reason}`);
+  }
+  return arbitrary.filter((c) => !known.affects(c));
+}
+
+/**
+ * Keeps one layer of `a` prepared while `body` runs: adapters that share a device between
+ * layers (wgsl) would otherwise create and destroy a GPU device per random layer.
+ */
+async function withAnchor(a: Available, body: () => Promise<void>): Promise<void> {
+  const anchor = fuzzLayer(fc.sample(fuzzCase(), { numRuns: 1, seed: 1 })[0]);
+  const prepared: PreparedCondConv = await a.adapter.prepare(anchor.spec, anchor.weights);
+  try {
+    await prepared.run(anchor.input, anchor.routingWeights);
+    await body();
+  } finally {
+    await prepared.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Differential: every adapter against the reference.
+
+const reference = available.find((a) => a.adapter.id === "reference");
+assert.ok(reference, "the reference adapter must be registered and available");
+
+/** The differential property: `a` within its class tolerance of the reference. */
+function agreesWithReference(a: Available, truthAdapter: Available) {
+  return async (c: FuzzCase) => {
+    const layer = fuzzLayer(c);
+    const { spec, weights, input, routingWeights } = layer;
+    const truth = await runOnce(truthAdapter, spec, weights, input, routingWeights);
+    const actual = await runOnce(a, spec, weights, input, routingWeights);
+    assertClose(a.adapter, actual, truth.shape, Float64Array.from(truth.data), a.adapter.id);
+  };
+}
+
+for (const a of available.filter((a) => a !== reference)) {
+  const runs = scaled(isGpu(a) ? GPU_RUNS : CPU_RUNS);
+  const name = `fuzz differential ${a.adapter.id}`;
+  Deno.test({
+    name,
+    ...sanitizers,
+    fn: () =>
+      withAnchor(
+        a,
+        () =>
+          checkProperty(name, forAdapter(a, fuzzCase()), runs, agreesWithReference(a, reference)),
+      ),
+  });
+}
+
+Deno.test("the fuzz harness fails a subtly wrong adapter and prints its shrunk spec", async () => {
+  // the reference with reflect padding read as replicate: wrong only at reflected pixels
+  const wrong: Available = {
+    adapter: {
+      ...reference.adapter,
+      id: "reflect-as-replicate",
+      toleranceClass: "cpu",
+      prepare: (spec, weights) =>
+        reference.adapter.prepare(
+          spec.paddingMode === "reflect" ? { ...spec, paddingMode: "replicate" } : spec,
+          weights,
+        ),
+    },
+    backend: reference.backend,
+  };
+  const name = "reflect-as-replicate";
+  const error = await checkProperty(
+    name,
+    fuzzCase(),
+    CPU_RUNS,
+    agreesWithReference(wrong, reference),
+    7,
+  )
+    .then(() => undefined, (e: Error) => e);
+  assert.ok(error, "the wrong adapter passed the fuzz");
+  assert.match(
+    error.message,
+    /^reflect-as-replicate: failed on run \d+ of 300 \(seed 7\), shrunk \d+ times/,
+  );
+  assert.match(error.message, /Cause: reflect-as-replicate: element \d+ is .*x the tolerance/);
+  assert.match(error.message, /Replay: CONDCONV_FUZZ_SEED=7 deno task test:unit/);
+  const line = error.message.split("\n").find((l) => l.startsWith("{"))!;
+  const shrunk = JSON.parse(line) as FuzzCase;
+  // shrunk to a minimal layer that still shows the fault: one reflected example
+  assert.equal(shrunk.spec.paddingMode, "reflect");
+  assert.equal(shrunk.input.batch, 1);
+  assert.equal(shrunk.spec.numExperts, 1);
+  assert.equal(shrunk.spec.groups, 1);
+  assert.equal(shrunk.spec.inChannels, 1);
+});
+
+// ---------------------------------------------------------------------------------------
+// Property (a): CondConv is the routing-weighted sum of its experts.
+
+/** Bounds for the properties on slow adapters: fewer experts, so fewer layers per check. */
+function propertyBounds(a: Available): FuzzBounds {
+  return isGpu(a) ? { ...DEFAULT_FUZZ_BOUNDS, maxExperts: 3 } : DEFAULT_FUZZ_BOUNDS;
+}
+
+function withSuppliedRouting(c: FuzzCase): FuzzCase {
+  return { ...c, spec: { ...c.spec, routing: { kind: "supplied" } } };
+}
+
+/** Expert `e` of a layer alone: E = 1, its kernel, and its bias where the bias is per expert. */
+function expertAlone(spec: CondConvSpec, weights: CondConvWeights, e: number) {
+  const kernelLength = weights.expertKernels.length / spec.numExperts;
+  const expertSpec: CondConvSpec = {
+    ...spec,
+    numExperts: 1,
+    routing: { kind: "supplied" },
+    bias: spec.bias === "perExpert" ? "perExpert" : "none",
+  };
+  const expertWeights: CondConvWeights = {
+    expertKernels: weights.expertKernels.slice(e * kernelLength, (e + 1) * kernelLength),
+  };
+  if (spec.bias === "perExpert") {
+    expertWeights.bias = weights.bias!.slice(e * spec.outChannels, (e + 1) * spec.outChannels);
+  }
+  return { spec: expertSpec, weights: expertWeights };
+}
+
+for (const a of available) {
+  const name = `fuzz property (a) mixture of experts ${a.adapter.id}`;
+  Deno.test({
+    name,
+    ...sanitizers,
+    fn: () =>
+      withAnchor(a, () =>
+        checkProperty(
+          name,
+          forAdapter(a, fuzzCase(propertyBounds(a)).map(withSuppliedRouting)),
+          scaled(PROPERTY_RUNS[a.adapter.toleranceClass]),
+          async (c) => {
+            const { spec, weights, input, routingWeights } = fuzzLayer(c);
+            const r = routingWeights!;
+            const E = spec.numExperts, B = input.shape[0];
+            const full = await runOnce(a, spec, weights, input, r);
+            const sum = new Float64Array(full.data.length);
+            const perExample = sum.length / B;
+            const ones = new Float32Array(B).fill(1);
+            for (let e = 0; e < E; e++) {
+              const alone = expertAlone(spec, weights, e);
+              const y = await runOnce(a, alone.spec, alone.weights, input, ones);
+              assert.deepEqual(y.shape, full.shape, `expert ${e} alone: output shape`);
+              for (let i = 0; i < sum.length; i++) {
+                sum[i] += r[Math.floor(i / perExample) * E + e] * y.data[i];
+              }
+            }
+            if (spec.bias === "shared") {
+              const plane = full.shape[2] * full.shape[3];
+              for (let i = 0; i < sum.length; i++) {
+                sum[i] += weights.bias![Math.floor(i / plane) % spec.outChannels];
+              }
+            }
+            assertClose(a.adapter, full, full.shape, sum, "CondConv against sum_e r_e y_e");
+          },
+        )),
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Property (b): an example's output does not depend on the others in the batch.
+
+for (const a of available) {
+  const name = `fuzz property (b) batch independence ${a.adapter.id}`;
+  const bounds = { ...propertyBounds(a), minBatch: 2 };
+  Deno.test({
+    name,
+    ...sanitizers,
+    fn: () =>
+      withAnchor(a, () =>
+        checkProperty(
+          name,
+          forAdapter(a, fuzzCase(bounds)),
+          scaled(PROPERTY_RUNS[a.adapter.toleranceClass]),
+          async (c) => {
+            const { spec, weights, input, routingWeights } = fuzzLayer(c);
+            const [B, C, H, W] = input.shape;
+            const E = spec.numExperts;
+            const prepared = await a.adapter.prepare(spec, weights);
+            try {
+              const whole = await prepared.run(input, routingWeights);
+              const perExample = whole.data.length / B;
+              for (let b = 0; b < B; b++) {
+                const one: Tensor = {
+                  shape: [1, C, H, W],
+                  data: input.data.slice(b * C * H * W, (b + 1) * C * H * W),
+                };
+                const alone = await prepared.run(one, routingWeights?.slice(b * E, (b + 1) * E));
+                assertClose(
+                  a.adapter,
+                  {
+                    shape: alone.shape,
+                    data: whole.data.slice(b * perExample, (b + 1) * perExample),
+                  },
+                  alone.shape,
+                  Float64Array.from(alone.data),
+                  `example ${b} of ${B} against example ${b} alone`,
+                );
+              }
+            } finally {
+              await prepared.dispose();
+            }
+          },
+        )),
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Property (c): one expert with routing weight 1 is a plain convolution.
+
+function withOneExpert(c: FuzzCase): FuzzCase {
+  return { ...c, spec: { ...c.spec, numExperts: 1, routing: { kind: "supplied" } } };
+}
+
+for (const a of available) {
+  const name = `fuzz property (c) one expert is a plain convolution ${a.adapter.id}`;
+  Deno.test({
+    name,
+    ...sanitizers,
+    fn: () =>
+      withAnchor(a, () =>
+        checkProperty(
+          name,
+          forAdapter(a, fuzzCase(propertyBounds(a)).map(withOneExpert)),
+          scaled(PROPERTY_RUNS[a.adapter.toleranceClass]),
+          async (c) => {
+            const { spec, weights, input } = fuzzLayer(c);
+            const B = input.shape[0];
+            const truth = directConv(spec, input, weights.expertKernels, weights.bias);
+            const ones = new Float32Array(B).fill(1);
+            const condconv = await runOnce(a, spec, weights, input, ones);
+            assertClose(a.adapter, condconv, truth.shape, truth.data, "E = 1, routing 1");
+            if (a.adapter.prepareStatic) {
+              const prepared = await a.adapter.prepareStatic(
+                spec,
+                weights.expertKernels,
+                weights.bias,
+              );
+              try {
+                const plain = await prepared.run(input);
+                assertClose(a.adapter, plain, truth.shape, truth.data, "prepareStatic");
+              } finally {
+                await prepared.dispose();
+              }
+            }
+          },
+        )),
+  });
+}
