@@ -13,14 +13,8 @@ import {
 } from "./_tfjs_condconv.ts";
 import { referenceAdapter } from "./reference.ts";
 import { TFJS_ADAPTERS, tfjsCpuAdapter, tfjsWasmAdapter, tfjsWebGpuAdapter } from "./tfjs.ts";
-import {
-  CondConvSpec,
-  type CondConvSpecInput,
-  type CondConvWeights,
-  type Tensor,
-} from "../spec/condconv_spec.ts";
-import { sizeOf, weightShapes } from "../spec/geometry.ts";
-import { fanInScale, seededUniform, STREAMS } from "../spec/seeded.ts";
+import { CondConvSpec } from "../spec/condconv_spec.ts";
+import { seededLayer } from "../spec/seeded.ts";
 import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
 
 // The tfjs engine keeps each initialised backend (wasm module, GPU device) for the life of
@@ -32,58 +26,7 @@ const webgpu = await tfjsWebGpuAdapter.availability();
 const ignoreWebGpu = !webgpu.available;
 if (!webgpu.available) console.warn(`tfjs-webgpu tests ignored: ${webgpu.reason}`);
 
-interface Layer {
-  spec: CondConvSpec;
-  weights: CondConvWeights;
-  input: Tensor;
-  routingWeights?: Float32Array;
-}
-
-/** A layer with seeded tensors, like the golden cases but from any spec. */
-function seededLayer(seed: number, input: CondConvSpecInput, shape: number[]): Layer {
-  const spec = CondConvSpec.parse(input);
-  const shapes = weightShapes(spec);
-  const expertShape = shapes.expertKernels!;
-  const fanIn = expertShape[2] * expertShape[3] * expertShape[4];
-  const weights: CondConvWeights = {
-    expertKernels: seededUniform(
-      seed,
-      STREAMS.expertKernels,
-      sizeOf(expertShape),
-      fanInScale(fanIn),
-    ),
-  };
-  if (shapes.bias) weights.bias = seededUniform(seed, STREAMS.bias, sizeOf(shapes.bias), 0.5);
-  if (shapes.routingWeight && shapes.routingBias) {
-    weights.routingWeight = seededUniform(
-      seed,
-      STREAMS.routingWeight,
-      sizeOf(shapes.routingWeight),
-      2 * fanInScale(spec.inChannels),
-    );
-    weights.routingBias = seededUniform(
-      seed,
-      STREAMS.routingBias,
-      sizeOf(shapes.routingBias),
-      0.5,
-    );
-  }
-  const layer: Layer = {
-    spec,
-    weights,
-    input: { shape, data: seededUniform(seed, STREAMS.input, sizeOf(shape)) },
-  };
-  if (spec.routing.kind === "supplied") {
-    layer.routingWeights = seededUniform(
-      seed,
-      STREAMS.suppliedRouting,
-      shape[0] * spec.numExperts,
-      0.5,
-      0.5,
-    );
-  }
-  return layer;
-}
+type Layer = ReturnType<typeof seededLayer>;
 
 /** Specs that combine options the golden cases test one at a time. */
 const LAYERS: Record<string, Layer> = {

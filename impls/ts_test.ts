@@ -6,61 +6,14 @@ import type { CondConvAdapter } from "./adapter.ts";
 import {
   CondConvSpec,
   type CondConvSpecInput,
-  type CondConvWeights,
   type PaddingMode,
   type Tensor,
 } from "../spec/condconv_spec.ts";
-import { resolveGeometry, sizeOf, weightShapes } from "../spec/geometry.ts";
-import { fanInScale, seededUniform, STREAMS } from "../spec/seeded.ts";
+import { resolveGeometry, sizeOf } from "../spec/geometry.ts";
+import { seededLayer, seededUniform } from "../spec/seeded.ts";
 import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
 
-interface Layer {
-  spec: CondConvSpec;
-  weights: CondConvWeights;
-  input: Tensor;
-  routingWeights?: Float32Array;
-}
-
-/** A layer with seeded tensors, drawn as the golden cases draw theirs. */
-function seededLayer(seed: number, input: CondConvSpecInput, shape: number[]): Layer {
-  const spec = CondConvSpec.parse(input);
-  const shapes = weightShapes(spec);
-  const expertShape = shapes.expertKernels!;
-  const fanIn = expertShape[2] * expertShape[3] * expertShape[4];
-  const weights: CondConvWeights = {
-    expertKernels: seededUniform(
-      seed,
-      STREAMS.expertKernels,
-      sizeOf(expertShape),
-      fanInScale(fanIn),
-    ),
-  };
-  if (shapes.bias) weights.bias = seededUniform(seed, STREAMS.bias, sizeOf(shapes.bias), 0.5);
-  if (shapes.routingWeight && shapes.routingBias) {
-    weights.routingWeight = seededUniform(
-      seed,
-      STREAMS.routingWeight,
-      sizeOf(shapes.routingWeight),
-      2 * fanInScale(spec.inChannels),
-    );
-    weights.routingBias = seededUniform(seed, STREAMS.routingBias, spec.numExperts, 0.5);
-  }
-  const layer: Layer = {
-    spec,
-    weights,
-    input: { shape, data: seededUniform(seed, STREAMS.input, sizeOf(shape)) },
-  };
-  if (spec.routing.kind === "supplied") {
-    layer.routingWeights = seededUniform(
-      seed,
-      STREAMS.suppliedRouting,
-      shape[0] * spec.numExperts,
-      0.5,
-      0.5,
-    );
-  }
-  return layer;
-}
+type Layer = ReturnType<typeof seededLayer>;
 
 async function runOnce(adapter: CondConvAdapter, layer: Layer): Promise<Tensor> {
   const prepared = await adapter.prepare(layer.spec, layer.weights);

@@ -9,7 +9,12 @@
  * Scales are powers of two, so `u * scale` is exact.
  * @module
  */
-import type { CondConvWeights, Tensor } from "./condconv_spec.ts";
+import {
+  CondConvSpec,
+  type CondConvSpecInput,
+  type CondConvWeights,
+  type Tensor,
+} from "./condconv_spec.ts";
 import type { GoldenCase } from "./cases.ts";
 import { resolveGeometry, sizeOf, weightShapes } from "./geometry.ts";
 
@@ -128,4 +133,31 @@ export function caseTensors(goldenCase: GoldenCase): CaseTensors {
     );
   }
   return result;
+}
+
+/**
+ * A layer with seeded tensors for any spec at an NCHW input shape, drawn exactly as a golden
+ * case with default data draws its own (`caseTensors`).
+ */
+export function seededLayer(
+  seed: number,
+  specInput: CondConvSpecInput,
+  shape: readonly number[],
+): CaseTensors & { spec: CondConvSpec } {
+  const spec = CondConvSpec.parse(specInput);
+  if (shape.length !== 4 || shape[1] !== spec.inChannels) {
+    throw new RangeError(
+      `Cannot seed a layer: shape [${shape}] is not [batch, ${spec.inChannels}, height, width]`,
+    );
+  }
+  const tensors = caseTensors({
+    id: "seeded",
+    about: "seeded layer",
+    tags: [],
+    seed,
+    input: { batch: shape[0], height: shape[2], width: shape[3] },
+    spec,
+    data: { input: "uniform", inputScale: 1, inputOffset: 0, routingBiasShift: 0 },
+  });
+  return { spec, ...tensors };
 }
