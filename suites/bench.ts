@@ -35,6 +35,7 @@ import {
 } from "./weights_file.ts";
 import { assertWritable, writeJsonAtomic, writeTextAtomic } from "./report_file.ts";
 import { runTorchBaseline, type TorchBaseline } from "./torch_baseline.ts";
+import { lines } from "./isolation.ts";
 
 /** Defaults, applied in one place. */
 export const BENCH_DEFAULTS = {
@@ -542,16 +543,8 @@ async function benchAdapterInChild(
   }, options.timeoutMs);
   const passRows = async () => {
     // Pass the child's result rows through as they come; its own header and footer are ours.
-    let buffer = "";
-    const decoder = new TextDecoder();
-    for await (const bytes of child.stdout) {
-      buffer += decoder.decode(bytes, { stream: true });
-      let newline;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        if (!/^(bench|report): |^PyTorch baseline/.test(line)) console.log(line);
-      }
+    for await (const line of lines(child.stdout)) {
+      if (!/^(bench|report): |^PyTorch baseline/.test(line)) console.log(line);
     }
   };
   const [status, stderr] = await Promise.all([

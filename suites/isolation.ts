@@ -23,7 +23,8 @@ export function sendToParent(message: ChildMessage): void {
   console.log(LINE_PREFIX + JSON.stringify(message));
 }
 
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+/** The lines of a byte stream, decoded as UTF-8, as they arrive. */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buffer = "";
   const decoder = new TextDecoder();
   for await (const bytes of stream) {
