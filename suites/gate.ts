@@ -3,37 +3,44 @@
  *
  * ```
  * deno task gate [--base <git rev>] [--adapter <id or glob>]... [--case <id or glob>]...
- *                [--rounds N] [--threshold 0.10] [--min-samples N] [--budget-ms MS]
- *                [--accepted <file>] [--json <path>]
+ *                [--rounds N] [--blocks N] [--block-ms MS] [--warmup-ms MS]
+ *                [--threshold 0.10] [--timeout-ms MS] [--accepted <file>] [--json <path>]
  * ```
  * 1. Conformance is a hard gate: the gate adapters run over every golden case; any fail or
  *    error stops here with exit status 1.
  * 2. Speed: the working tree and the base revision (default `HEAD~1`, checked out in a
- *    temporary git worktree) are benchmarked in the same run, alternating A B B A ..., one
- *    child `deno` process per side per round. Each adapter x case is judged from the ratio of
- *    medians with a bootstrap confidence interval (`gate_stats.ts`): only a change whose
- *    whole interval lies beyond the noise threshold counts.
+ *    temporary git worktree) are timed in the same run. Per adapter and round, one worker
+ *    process per side (each with its own tree's dependencies) prepares the gate cases, then
+ *    the two are timed in lock step, block by block, A B B A ... (`gate_lockstep.ts`). Each
+ *    adapter x case is judged from the ratio of medians with a bootstrap confidence interval
+ *    over the rounds (`gate_stats.ts`): only a change whose whole interval lies beyond the
+ *    noise threshold counts.
  * 3. A regression listed in the accepted-changes file (with a reason) passes on purpose.
  * @module
  */
 import { z } from "zod";
-import type { BenchReport } from "./bench.ts";
+import { ADAPTERS } from "../impls/registry.ts";
 import { GATE_CASES } from "./bench_cases.ts";
-import { globToRegExp, parseFlags, runMain, UsageError } from "./cli.ts";
+import { globToRegExp, parseFlags, runMain, selectByIds, UsageError } from "./cli.ts";
 import { conformMain } from "./conform.ts";
 import { describeEnvironment } from "./environment.ts";
-import { FixtureError, loadFixtureSet } from "./fixtures.ts";
+import { FixtureError, FIXTURES_DIR, loadFixtureSet } from "./fixtures.ts";
+import { type LockstepRound, lockstepRound, type Side, type SideCase } from "./gate_lockstep.ts";
 import { compareRounds, type Comparison, GATE_STATS_DEFAULTS, type Round } from "./gate_stats.ts";
-import { writeJsonAtomic } from "./report_file.ts";
+import { assertWritable, writeJsonAtomic } from "./report_file.ts";
 
 /** Defaults, applied in one place. */
 export const GATE_DEFAULTS = {
   base: "HEAD~1",
   /** the CPU adapters: a software GPU adapter is too slow and too noisy to gate on */
   adapters: ["ts", "tfjs-wasm", "tfjs-cpu", "ort-wasm"],
-  rounds: 4,
-  minSamples: 10,
-  budgetMs: 300,
+  /** worker pairs per adapter */
+  rounds: 6,
+  /** 16 blocks of 10 ms resolve more than 8 of 20 ms: finer interleaving leaves less drift */
+  blocks: 16,
+  blockMs: 10,
+  warmupMs: 100,
+  timeoutMs: 120_000,
   acceptedPath: "reports/accepted_changes.json",
   jsonPath: "reports/gate.json",
 } as const;
@@ -95,77 +102,45 @@ export async function loadAccepted(path: string): Promise<AcceptedChanges> {
   return parsed.data;
 }
 
-interface SideRun {
-  /** samples per adapter x case key, `adapter|case` */
-  samples: Map<string, number[]>;
-  /** adapter x case that were not timed, with the reason */
-  broken: Map<string, string>;
-}
+/** One adapter x case in one round: both sides, or why the round was lost. */
+export type RoundEntry = Record<Side, SideCase> | { error: string };
 
-async function benchTree(
-  tree: string,
-  outDir: string,
-  tag: string,
-  args: string[],
-): Promise<SideRun> {
-  const json = `${outDir}/${tag}.json`;
-  const output = await new Deno.Command("deno", {
-    cwd: tree,
-    args: [
-      "run",
-      "--v8-flags=--expose-gc",
-      `--allow-read=${tree},${outDir}`,
-      `--allow-write=${outDir},${tree}/reports`,
-      "--allow-env",
-      "--allow-sys=cpus",
-      "--allow-run=deno",
-      "suites/bench.ts",
-      ...args,
-      "--no-torch",
-      "--no-static",
-      "--json",
-      json,
-      "--markdown",
-      `${outDir}/${tag}.md`,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  let report: BenchReport;
-  try {
-    report = JSON.parse(await Deno.readTextFile(json));
-  } catch {
-    const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").slice(-3);
-    throw new Error(`Cannot benchmark ${tree} (${tag}): ${stderr.join(" ")}`);
-  }
-  const run: SideRun = { samples: new Map(), broken: new Map() };
-  for (const r of report.results) {
-    const key = `${r.adapter}|${r.case}`;
-    if (r.status === "timed" && r.warm) run.samples.set(key, r.warm.samplesMs);
-    else run.broken.set(key, `${r.status}: ${r.reason ?? ""}`);
-  }
-  return run;
-}
-
-function judge(
-  key: string,
-  rounds: { head: SideRun; base: SideRun }[],
+/** The verdict on one adapter x case from its rounds. */
+export function judge(
+  adapter: string,
+  caseId: string,
+  entries: readonly RoundEntry[],
   accepted: AcceptedChanges,
   threshold: number,
 ): GateRow {
-  const [adapter, caseId] = key.split("|");
   const row = { adapter, case: caseId };
-  const headBroken = rounds.map((r) => r.head.broken.get(key)).find((b) => b !== undefined);
-  if (headBroken) return { ...row, outcome: "broken", reason: `working tree: ${headBroken}` };
-  const pairs: Round[] = rounds.map((r) => ({
-    head: r.head.samples.get(key) ?? [],
-    base: r.base.samples.get(key) ?? [],
-  }));
-  if (pairs.every((p) => p.base.length === 0)) {
-    const baseBroken = rounds.map((r) => r.base.broken.get(key)).find((b) => b !== undefined);
-    return { ...row, outcome: "new", reason: baseBroken ?? "not in the base revision" };
+  for (const entry of entries) {
+    if ("error" in entry) return { ...row, outcome: "broken", reason: entry.error };
+    if (entry.head.status !== "ready") {
+      return {
+        ...row,
+        outcome: "broken",
+        reason: `working tree: ${entry.head.status}: ${entry.head.reason ?? ""}`,
+      };
+    }
   }
-  const comparison = compareRounds(pairs, { threshold });
+  const sides = entries as Record<Side, SideCase>[];
+  const rounds: Round[] = sides.map((e) => ({ head: e.head.blocks, base: e.base.blocks }))
+    .filter((r) => r.head.length > 0 && r.base.length > 0);
+  const baseReason = sides.map((e) => e.base).filter((b) => b.status !== "ready")
+    .map((b) => `${b.status}: ${b.reason ?? ""}`)[0];
+  if (rounds.length === 0) {
+    return { ...row, outcome: "new", reason: `base revision: ${baseReason ?? "not timed"}` };
+  }
+  if (rounds.length < 2) {
+    return {
+      ...row,
+      outcome: "broken",
+      reason: `only ${rounds.length} round with both sides timed` +
+        (baseReason ? ` (base revision: ${baseReason})` : ""),
+    };
+  }
+  const comparison = compareRounds(rounds, { threshold });
   if (comparison.verdict === "improved") return { ...row, ...comparison, outcome: "improved" };
   if (comparison.verdict === "unchanged") return { ...row, ...comparison, outcome: "pass" };
   const waiver = accepted.accepted.find((a) =>
@@ -197,6 +172,31 @@ function positiveNumber(value: string | undefined, flag: string, fallback: numbe
   return n;
 }
 
+function positiveInteger(value: string | undefined, flag: string, fallback: number): number {
+  const n = positiveNumber(value, flag, fallback);
+  if (!Number.isInteger(n)) {
+    throw new UsageError(`Invalid --${flag} "${value}": expected a positive integer`);
+  }
+  return n;
+}
+
+const USAGE = `deno task gate [--base REV] [--adapter ID]... [--case ID]... [--rounds N]
+               [--blocks N] [--block-ms MS] [--warmup-ms MS] [--threshold F]
+               [--timeout-ms MS] [--accepted FILE] [--json PATH]
+
+Conformance of the working tree, then its speed against a base revision, in lock step.
+  --base        the revision to compare with (default ${GATE_DEFAULTS.base})
+  --adapter     adapters by id or glob (default ${GATE_DEFAULTS.adapters.join(", ")})
+  --case        golden cases by id or glob (default ${GATE_CASES.join(", ")})
+  --rounds      worker pairs per adapter, at least 2 (default ${GATE_DEFAULTS.rounds})
+  --blocks      alternating blocks per side, case and round (default ${GATE_DEFAULTS.blocks})
+  --block-ms    the time one block of runs takes, about (default ${GATE_DEFAULTS.blockMs})
+  --warmup-ms   untimed runs per side and case first, at least 3 (default ${GATE_DEFAULTS.warmupMs})
+  --threshold   the noise threshold: changes within it never count (default ${GATE_STATS_DEFAULTS.threshold})
+  --timeout-ms  a worker that takes longer to answer is killed (default ${GATE_DEFAULTS.timeoutMs})
+  --accepted    the accepted-changes file (default ${GATE_DEFAULTS.acceptedPath})
+  --json        the result file (default ${GATE_DEFAULTS.jsonPath})`;
+
 /** The `gate` command; resolves to the exit status. */
 export async function gateMain(args: string[]): Promise<number> {
   const flags = parseFlags(args, {
@@ -204,40 +204,52 @@ export async function gateMain(args: string[]): Promise<number> {
     adapter: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
     rounds: { type: "string" },
+    blocks: { type: "string" },
+    "block-ms": { type: "string" },
+    "warmup-ms": { type: "string" },
     threshold: { type: "string" },
-    "min-samples": { type: "string" },
-    "budget-ms": { type: "string" },
+    "timeout-ms": { type: "string" },
     accepted: { type: "string" },
     json: { type: "string" },
     help: { type: "boolean" },
   });
   if (flags.help) {
-    console.log(
-      "deno task gate [--base REV] [--adapter ID]... [--case ID]... [--rounds N] " +
-        "[--threshold F] [--min-samples N] [--budget-ms MS] [--accepted FILE] [--json PATH]",
-    );
+    console.log(USAGE);
     return 0;
   }
-  const rounds = positiveNumber(flags.rounds, "rounds", GATE_DEFAULTS.rounds);
-  if (!Number.isInteger(rounds)) {
-    throw new UsageError(`Invalid --rounds "${flags.rounds}": expected a positive integer`);
+  const rounds = positiveInteger(flags.rounds, "rounds", GATE_DEFAULTS.rounds);
+  if (rounds < 2) {
+    throw new UsageError(
+      `Invalid --rounds "${flags.rounds}": at least 2, an interval needs two rounds`,
+    );
   }
-  const threshold = positiveNumber(flags.threshold, "threshold", GATE_STATS_DEFAULTS.threshold);
+  const settings = {
+    rounds,
+    blocks: positiveInteger(flags.blocks, "blocks", GATE_DEFAULTS.blocks),
+    blockMs: positiveNumber(flags["block-ms"], "block-ms", GATE_DEFAULTS.blockMs),
+    warmupMs: positiveNumber(flags["warmup-ms"], "warmup-ms", GATE_DEFAULTS.warmupMs),
+    timeoutMs: positiveNumber(flags["timeout-ms"], "timeout-ms", GATE_DEFAULTS.timeoutMs),
+    threshold: positiveNumber(flags.threshold, "threshold", GATE_STATS_DEFAULTS.threshold),
+    confidence: GATE_STATS_DEFAULTS.confidence,
+  };
   const accepted = await loadAccepted(flags.accepted ?? GATE_DEFAULTS.acceptedPath);
-  const adapterPatterns = flags.adapter ?? [...GATE_DEFAULTS.adapters];
-  const casePatterns = flags.case ?? [...GATE_CASES];
+  const jsonPath = flags.json ?? GATE_DEFAULTS.jsonPath;
+  await assertWritable(jsonPath, "json");
   const set = await loadFixtureSet();
-  for (const pattern of casePatterns) {
-    if (!set.fixtures.some((f) => globToRegExp(pattern).test(f.entry.id))) {
-      throw new UsageError(`Unknown case "${pattern}": no golden case matches it`);
-    }
-  }
+  const casePatterns = flags.case ?? [...GATE_CASES];
+  const cases = selectByIds(set.fixtures.map((f) => ({ id: f.entry.id })), casePatterns, "case")
+    .map((c) => c.id);
+  const adapterIds = selectByIds(ADAPTERS, flags.adapter ?? [...GATE_DEFAULTS.adapters], "adapter")
+    .map((a) => a.id);
+  const base = flags.base ?? GATE_DEFAULTS.base;
+  const baseCommit = await git(["rev-parse", "--verify", `${base}^{commit}`]).catch(() => {
+    throw new UsageError(`Unknown --base "${base}": not a commit of this repository`);
+  });
 
   // 1. Conformance, the hard gate.
   console.log("gate: conformance of the working tree");
-  const conformArgs = adapterPatterns.flatMap((a) => ["--adapter", a]);
   const conformStatus = await conformMain([
-    ...conformArgs,
+    ...adapterIds.flatMap((a) => ["--adapter", a]),
     "--json",
     "reports/gate-conformance.json",
   ]);
@@ -246,55 +258,65 @@ export async function gateMain(args: string[]): Promise<number> {
     return 1;
   }
 
-  // 2. Speed, working tree against the base revision, interleaved.
-  const base = flags.base ?? GATE_DEFAULTS.base;
-  const baseCommit = await git(["rev-parse", "--verify", `${base}^{commit}`]).catch(() => {
-    throw new UsageError(`Unknown --base "${base}": not a commit of this repository`);
-  });
+  // 2. Speed, working tree against the base revision, in lock step.
   const head = Deno.cwd();
   const work = await Deno.makeTempDir({ prefix: "condconv-gate-" });
   const baseTree = `${work}/base`;
   await git(["worktree", "add", "--detach", baseTree, baseCommit]);
-  const benchArgs = [
-    ...conformArgs,
-    ...casePatterns.flatMap((c) => ["--case", c]),
-    "--min-samples",
-    String(positiveNumber(flags["min-samples"], "min-samples", GATE_DEFAULTS.minSamples)),
-    "--budget-ms",
-    String(positiveNumber(flags["budget-ms"], "budget-ms", GATE_DEFAULTS.budgetMs)),
-  ];
-  const runs: { head: SideRun; base: SideRun }[] = [];
+  const entries = new Map<string, RoundEntry[]>();
+  const key = (adapter: string, caseId: string) => `${adapter}|${caseId}`;
   try {
-    for (let i = 0; i < rounds; i++) {
-      const order = i % 2 === 0 ? ["head", "base"] as const : ["base", "head"] as const;
-      const round: Partial<{ head: SideRun; base: SideRun }> = {};
-      for (const side of order) {
-        console.log(`gate: round ${i + 1}/${rounds}, ${side}`);
-        round[side] = await benchTree(
-          side === "head" ? head : baseTree,
-          work,
-          `${side}-${i}`,
-          benchArgs,
+    for (let r = 0; r < rounds; r++) {
+      for (const adapter of adapterIds) {
+        const t0 = performance.now();
+        let round: LockstepRound | undefined;
+        let error = "";
+        try {
+          round = await lockstepRound({
+            ...settings,
+            trees: { head, base: baseTree },
+            fixturesDir: `${head}/${FIXTURES_DIR}`,
+            adapter,
+            cases,
+          });
+        } catch (e) {
+          error = e instanceof Error ? e.message : String(e);
+        }
+        for (const caseId of cases) {
+          const list = entries.get(key(adapter, caseId)) ?? [];
+          list.push(round?.get(caseId) ?? { error });
+          entries.set(key(adapter, caseId), list);
+        }
+        const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+        console.log(
+          `gate: round ${r + 1}/${rounds} ${adapter.padEnd(11)} ${seconds} s` +
+            (error ? `  ERROR ${error}` : ""),
         );
       }
-      runs.push(round as { head: SideRun; base: SideRun });
     }
   } finally {
     await git(["worktree", "remove", "--force", baseTree]).catch(() => {});
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
 
-  const keys = new Set(runs.flatMap((r) => [...r.head.samples.keys(), ...r.head.broken.keys()]));
-  const rows = [...keys].map((key) => judge(key, runs, accepted, threshold));
-  console.log(`\nbase ${base} (${baseCommit.slice(0, 10)}) -> working tree; ratio [95% CI]`);
+  const rows = adapterIds.flatMap((adapter) =>
+    cases.map((caseId) =>
+      judge(adapter, caseId, entries.get(key(adapter, caseId))!, accepted, settings.threshold)
+    )
+  );
+  console.log(
+    `\nbase ${base} (${baseCommit.slice(0, 10)}) -> working tree; ` +
+      `ratio [95% CI] over ${rounds} lock-step rounds`,
+  );
   for (const row of rows) console.log(formatRow(row));
   const failing = rows.filter((r) => r.outcome === "regressed" || r.outcome === "broken");
-  await writeJsonAtomic(flags.json ?? GATE_DEFAULTS.jsonPath, {
+  await writeJsonAtomic(jsonPath, {
     kind: "gate",
     environment: await describeEnvironment(),
     base: { rev: base, commit: baseCommit },
-    settings: { rounds, threshold, confidence: GATE_STATS_DEFAULTS.confidence, args: benchArgs },
+    settings: { ...settings, adapters: adapterIds, cases },
     rows,
+    rounds: Object.fromEntries(entries),
     passed: failing.length === 0,
   });
   console.log(
