@@ -18,8 +18,8 @@
  *
  * A percentile interval over a few rounds is somewhat narrower than its nominal 95%; the
  * noise threshold is the margin for that, as in criterion.rs. On this project's 2-core VM,
- * 1080 comparisons of an unchanged tree drawn from real gate runs gave no false regression
- * (see the README's gate section for the figures).
+ * 1200 comparisons replayed from real rounds of an unchanged tree (`scripts/gate_power.ts`)
+ * gave no false regression (the README's gate section has the figures).
  * @module
  */
 
