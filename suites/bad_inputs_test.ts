@@ -713,7 +713,7 @@ const COMMANDS: CommandEntry[] = [
     "gate: unknown case",
     gateMain,
     ["--case", "nope"],
-    /^Unknown case "nope": no golden case matches it$/,
+    /^Unknown case "nope": it matches none of control, /,
   ),
   usage(
     "gate: unknown adapter",

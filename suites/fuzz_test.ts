@@ -206,7 +206,7 @@ export const KNOWN_LIBRARY_BUGS: Readonly<
       "input 1x2, through prepareStatic); (3) the same as (1) through prepareStatic's " +
       "grouped Conv for a 1x1 kernel (inChannels 4, outChannels 20, groups 4, input 1x1). " +
       "Left out: every layer with more than 4 input or output channels per group, not a " +
-      "multiple of 4",
+      "multiple of 4. The golden cases that show it are listed in known_failures.ts",
     affects: (c) => {
       const s = CondConvSpec.parse(c.spec);
       const odd = (n: number) => n > 4 && n % 4 !== 0;

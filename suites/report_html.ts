@@ -122,7 +122,7 @@ function tableHtml(id: string, rows: readonly ReportRow[]): string {
         : String(key);
       const cls = [
         NUMERIC.has(i) ? "num" : "",
-        i === 9 && row.conformance?.status === "fail" ? "bad" : "",
+        i === 9 && row.conformance?.status.endsWith("fail") ? "bad" : "",
       ].filter(Boolean).join(" ");
       const content = i === 1 && row.softwareGpu
         ? `${escapeHtml(row.adapter)} <span class="badge">software GPU</span>`
@@ -365,7 +365,7 @@ export function renderIndexHtml(machines: readonly Machine[], options: PageOptio
         `<p class="meta">Conformance over every golden case: ${
           totals.map((t) =>
             `<strong>${escapeHtml(t.adapter)}</strong> ${t.pass} pass, ${t.fail} fail, ` +
-            `${t.skip} skip, ${t.error} error`
+            `${t["known-fail"]} known library bug, ${t.skip} skip, ${t.error} error`
           ).join("; ")
         }.</p>`,
       );

@@ -13,6 +13,7 @@ import {
   type ResultFile,
   rowsOfSet,
 } from "./report_input.ts";
+import { CONFORM_STATUSES, type ConformStatus, emptySummary } from "./conform.ts";
 
 /** README's markers; the report replaces what lies between them. */
 export const README_MARKERS = {
@@ -108,7 +109,11 @@ export function adapterLabel(id: string, softwareGpu: boolean): string {
 export function conformanceText(row: ReportRow): string {
   const c = row.conformance;
   if (!c) return "not run";
-  const status = c.status === "fail" ? "FAIL" : c.status;
+  const status = c.status === "fail"
+    ? "FAIL"
+    : c.status === "known-fail"
+    ? "FAIL (known bug)"
+    : c.status;
   return c.worstRatio === undefined ? status : `${status} (${c.worstRatio.toPrecision(2)} of tol)`;
 }
 
@@ -225,7 +230,7 @@ export function adapterFacts(machine: Machine): string[] {
 /** Conformance totals per adapter of a machine (newest file per adapter and case). */
 export function conformanceTotals(
   machine: Machine,
-): { adapter: string; pass: number; fail: number; skip: number; error: number }[] {
+): ({ adapter: string } & Record<ConformStatus, number>)[] {
   const verdicts = new Map<string, Map<string, string>>();
   for (const file of machine.files) {
     if (file.kind !== "conformance") continue;
@@ -236,8 +241,8 @@ export function conformanceTotals(
     }
   }
   return [...verdicts.entries()].map(([adapter, byCase]) => {
-    const t = { adapter, pass: 0, fail: 0, skip: 0, error: 0 };
-    for (const s of byCase.values()) t[s as "pass" | "fail" | "skip" | "error"]++;
+    const t = { adapter, ...emptySummary() };
+    for (const s of byCase.values()) t[s as ConformStatus]++;
     return t;
   });
 }
@@ -269,9 +274,9 @@ export function renderResultsMarkdown(machines: readonly Machine[]): string {
         "Conformance (every golden case):",
         "",
         mdTable(
-          ["adapter", "pass", "fail", "skip", "error"],
-          totals.map((t) => [t.adapter, `${t.pass}`, `${t.fail}`, `${t.skip}`, `${t.error}`]),
-          ["left", "right", "right", "right", "right"],
+          ["adapter", ...CONFORM_STATUSES],
+          totals.map((t) => [t.adapter, ...CONFORM_STATUSES.map((s) => `${t[s]}`)]),
+          ["left", ...CONFORM_STATUSES.map(() => "right" as const)],
         ),
         "",
       );
