@@ -704,6 +704,30 @@ const COMMANDS: CommandEntry[] = [
     /^Invalid --rounds "0": expected a positive number$/,
   ),
   usage(
+    "gate: one round (an interval needs two)",
+    gateMain,
+    ["--rounds", "1"],
+    /^Invalid --rounds "1": at least 2, an interval needs two rounds$/,
+  ),
+  usage(
+    "gate: fractional blocks",
+    gateMain,
+    ["--blocks", "2.5"],
+    /^Invalid --blocks "2.5": expected a positive integer$/,
+  ),
+  usage(
+    "gate: zero block time",
+    gateMain,
+    ["--block-ms", "0"],
+    /^Invalid --block-ms "0": expected a positive number$/,
+  ),
+  usage(
+    "gate: base revision that does not exist",
+    gateMain,
+    ["--base", "no-such-rev"],
+    /^Unknown --base "no-such-rev": not a commit of this repository$/,
+  ),
+  usage(
     "gate: threshold that is not a number",
     gateMain,
     ["--threshold", "abc"],
