@@ -242,8 +242,15 @@ export async function gateMain(args: string[]): Promise<number> {
   const adapterIds = selectByIds(ADAPTERS, flags.adapter ?? [...GATE_DEFAULTS.adapters], "adapter")
     .map((a) => a.id);
   const base = flags.base ?? GATE_DEFAULTS.base;
-  const baseCommit = await git(["rev-parse", "--verify", `${base}^{commit}`]).catch(() => {
-    throw new UsageError(`Unknown --base "${base}": not a commit of this repository`);
+  const baseCommit = await git(["rev-parse", "--verify", `${base}^{commit}`]).catch(async () => {
+    const shallow = await git(["rev-parse", "--is-shallow-repository"]).catch(() => "");
+    throw new UsageError(
+      `Unknown --base "${base}": not a commit of this repository` +
+        (shallow === "true"
+          ? " (this is a shallow clone: fetch the base too, e.g. git fetch --deepen=1, or " +
+            "check out with fetch-depth: 2)"
+          : ""),
+    );
   });
 
   // 1. Conformance, the hard gate.
