@@ -43,6 +43,47 @@ export function recordedRounds(files: Record<string, unknown>[]): Map<string, Ro
   return rounds;
 }
 
+/** Per adapter x case: false regressions and caught slowdowns over `draws` draws. */
+export interface Power {
+  key: string;
+  /** rounds recorded; fewer than `rounds` means not judged */
+  recorded: number;
+  falseRegressions: number;
+  caught: number;
+  draws: number;
+}
+
+/**
+ * Draws `draws` sets of `rounds` recorded rounds per adapter x case and judges each as
+ * recorded and with every head block scaled by `factor`.
+ */
+export function power(
+  recorded: Map<string, Round[]>,
+  options: { rounds: number; factor: number; draws: number; seed?: number },
+): Power[] {
+  const random = mulberry32(options.seed ?? 7);
+  return [...recorded].map(([key, rounds]) => {
+    const result = { key, recorded: rounds.length, falseRegressions: 0, caught: 0, draws: 0 };
+    if (rounds.length < options.rounds) return result;
+    for (let d = 0; d < options.draws; d++) {
+      const pool = [...rounds];
+      const picked = Array.from(
+        { length: options.rounds },
+        () => pool.splice(Math.floor(random() * pool.length), 1)[0],
+      );
+      const slowed = picked.map((r) => ({
+        head: r.head.map((v) => v * options.factor),
+        base: r.base,
+      }));
+      const settings = { resamples: 500, seed: d };
+      if (compareRounds(picked, settings).verdict === "regressed") result.falseRegressions++;
+      if (compareRounds(slowed, settings).verdict === "regressed") result.caught++;
+      result.draws++;
+    }
+    return result;
+  });
+}
+
 async function powerMain(args: string[]): Promise<number> {
   const split = args.findIndex((a) => a.startsWith("--"));
   const files = split < 0 ? args : args.slice(0, split);
@@ -51,41 +92,34 @@ async function powerMain(args: string[]): Promise<number> {
     factor: { type: "string" },
     draws: { type: "string" },
   });
-  const count = Number(flags.rounds ?? 6), factor = Number(flags.factor ?? 1.2);
+  const rounds = Number(flags.rounds ?? 6), factor = Number(flags.factor ?? 1.2);
   const draws = Number(flags.draws ?? 30);
-  if (!Number.isInteger(count) || count < 2) throw new UsageError("--rounds: 2 or more");
-  if (!(factor > 1)) throw new UsageError("--factor: above 1");
+  if (!Number.isInteger(rounds) || rounds < 2) {
+    throw new UsageError(`Invalid --rounds "${flags.rounds}": expected an integer, 2 or more`);
+  }
+  if (!(factor > 1)) throw new UsageError(`Invalid --factor "${flags.factor}": expected above 1`);
+  if (!Number.isInteger(draws) || draws < 1) {
+    throw new UsageError(`Invalid --draws "${flags.draws}": expected a positive integer`);
+  }
   if (files.length === 0) throw new UsageError("Name one or more gate result files");
   const recorded = recordedRounds(
     await Promise.all(files.map(async (f) => JSON.parse(await Deno.readTextFile(f)))),
   );
-  const random = mulberry32(7);
-  let falseAlarms = 0, caught = 0, judged = 0;
-  console.log(`adapter|case: false regressions / caught x${factor}, of ${draws} draws of ${count}`);
-  for (const [key, rounds] of recorded) {
-    if (rounds.length < count) {
-      console.log(`${key.padEnd(45)} only ${rounds.length} rounds recorded: skipped`);
-      continue;
-    }
-    let falseHere = 0, caughtHere = 0;
-    for (let d = 0; d < draws; d++) {
-      const pool = [...rounds];
-      const picked = Array.from(
-        { length: count },
-        () => pool.splice(Math.floor(random() * pool.length), 1)[0],
-      );
-      if (compareRounds(picked, { resamples: 500, seed: d }).verdict === "regressed") falseHere++;
-      const slowed = picked.map((r) => ({ head: r.head.map((v) => v * factor), base: r.base }));
-      if (compareRounds(slowed, { resamples: 500, seed: d }).verdict === "regressed") caughtHere++;
-    }
-    falseAlarms += falseHere;
-    caught += caughtHere;
-    judged += draws;
-    console.log(`${key.padEnd(45)} ${String(falseHere).padStart(3)} / ${caughtHere}`);
-  }
   console.log(
-    `\nall: ${falseAlarms} false regressions and ${caught} of ${judged} x${factor} slowdowns ` +
-      `caught, ${count} rounds per draw`,
+    `adapter|case: false regressions / caught x${factor}, of ${draws} draws of ${rounds}`,
+  );
+  const results = power(recorded, { rounds, factor, draws });
+  for (const r of results) {
+    console.log(
+      r.draws === 0
+        ? `${r.key.padEnd(45)} only ${r.recorded} rounds recorded: skipped`
+        : `${r.key.padEnd(45)} ${String(r.falseRegressions).padStart(3)} / ${r.caught}`,
+    );
+  }
+  const sum = (f: (r: Power) => number) => results.reduce((a, r) => a + f(r), 0);
+  console.log(
+    `\nall: ${sum((r) => r.falseRegressions)} false regressions and ${sum((r) => r.caught)} of ` +
+      `${sum((r) => r.draws)} x${factor} slowdowns caught, ${rounds} rounds per draw`,
   );
   return 0;
 }
