@@ -12,9 +12,9 @@
  *    temporary git worktree) are timed in the same run. Per adapter and round, one worker
  *    process per side (each with its own tree's dependencies) prepares the gate cases, then
  *    the two are timed in lock step, block by block, A B B A ... (`gate_lockstep.ts`). Each
- *    adapter x case is judged from the ratio of medians with a bootstrap confidence interval
- *    over the rounds (`gate_stats.ts`): only a change whose whole interval lies beyond the
- *    noise threshold counts.
+ *    adapter x case is judged from the median of its block pairs' ratios of medians, with a
+ *    bootstrap confidence interval over rounds and block pairs (`gate_stats.ts`): only a
+ *    change whose whole interval lies beyond the noise threshold counts.
  * 3. A regression listed in the accepted-changes file (with a reason) passes on purpose.
  * @module
  */
@@ -25,7 +25,13 @@ import { globToRegExp, parseFlags, runMain, selectByIds, UsageError } from "./cl
 import { conformMain } from "./conform.ts";
 import { describeEnvironment } from "./environment.ts";
 import { FixtureError, FIXTURES_DIR, loadFixtureSet } from "./fixtures.ts";
-import { type LockstepRound, lockstepRound, type Side, type SideCase } from "./gate_lockstep.ts";
+import {
+  type LockstepRound,
+  lockstepRound,
+  type Side,
+  type SideCase,
+  WorkerError,
+} from "./gate_lockstep.ts";
 import { compareRounds, type Comparison, GATE_STATS_DEFAULTS, type Round } from "./gate_stats.ts";
 import { assertWritable, writeJsonAtomic } from "./report_file.ts";
 
@@ -102,8 +108,8 @@ export async function loadAccepted(path: string): Promise<AcceptedChanges> {
   return parsed.data;
 }
 
-/** One adapter x case in one round: both sides, or why the round was lost. */
-export type RoundEntry = Record<Side, SideCase> | { error: string };
+/** One adapter x case in one round: both sides, or why the round was lost and on which side. */
+export type RoundEntry = Record<Side, SideCase> | { error: string; side: Side };
 
 /** The verdict on one adapter x case from its rounds. */
 export function judge(
@@ -115,7 +121,10 @@ export function judge(
 ): GateRow {
   const row = { adapter, case: caseId };
   for (const entry of entries) {
-    if ("error" in entry) return { ...row, outcome: "broken", reason: entry.error };
+    if ("error" in entry) {
+      if (entry.side === "head") return { ...row, outcome: "broken", reason: entry.error };
+      continue;
+    }
     if (entry.head.status !== "ready") {
       return {
         ...row,
@@ -124,11 +133,15 @@ export function judge(
       };
     }
   }
-  const sides = entries as Record<Side, SideCase>[];
+  // What is left of a lost round is a base worker's failure: that round has no base samples.
+  const sides = entries.filter((e): e is Record<Side, SideCase> => !("error" in e));
   const rounds: Round[] = sides.map((e) => ({ head: e.head.blocks, base: e.base.blocks }))
     .filter((r) => r.head.length > 0 && r.base.length > 0);
-  const baseReason = sides.map((e) => e.base).filter((b) => b.status !== "ready")
-    .map((b) => `${b.status}: ${b.reason ?? ""}`)[0];
+  const baseReason = [
+    ...entries.flatMap((e) => "error" in e ? [`error: ${e.error}`] : []),
+    ...sides.map((e) => e.base).filter((b) => b.status !== "ready")
+      .map((b) => `${b.status}: ${b.reason ?? ""}`),
+  ][0];
   if (rounds.length === 0) {
     return { ...row, outcome: "new", reason: `base revision: ${baseReason ?? "not timed"}` };
   }
@@ -278,6 +291,7 @@ export async function gateMain(args: string[]): Promise<number> {
         const t0 = performance.now();
         let round: LockstepRound | undefined;
         let error = "";
+        let side: Side = "head";
         try {
           round = await lockstepRound({
             ...settings,
@@ -288,10 +302,11 @@ export async function gateMain(args: string[]): Promise<number> {
           });
         } catch (e) {
           error = e instanceof Error ? e.message : String(e);
+          if (e instanceof WorkerError) side = e.side;
         }
         for (const caseId of cases) {
           const list = entries.get(key(adapter, caseId)) ?? [];
-          list.push(round?.get(caseId) ?? { error });
+          list.push(round?.get(caseId) ?? { error, side });
           entries.set(key(adapter, caseId), list);
         }
         const seconds = ((performance.now() - t0) / 1000).toFixed(1);

@@ -47,6 +47,14 @@ export interface SideCase {
 /** One round: per case, both sides. */
 export type LockstepRound = Map<string, Record<Side, SideCase>>;
 
+/** A worker that died, hung or failed: which side, and how. */
+export class WorkerError extends Error {
+  override name = "WorkerError";
+  constructor(readonly side: Side, message: string) {
+    super(message);
+  }
+}
+
 /** A timing worker process, driven one request at a time. */
 class TimingWorker {
   #child: Deno.ChildProcess;
@@ -110,17 +118,24 @@ class TimingWorker {
     clearTimeout(timer);
     if (next === "timeout") {
       this.kill();
-      throw new Error(`the ${this.side} worker took longer than ${this.#timeoutMs} ms (${what})`);
+      throw new WorkerError(
+        this.side,
+        `the ${this.side} worker took longer than ${this.#timeoutMs} ms (${what})`,
+      );
     }
     if (next.done) {
       const status = await this.#child.status;
-      throw new Error(
+      throw new WorkerError(
+        this.side,
         `the ${this.side} worker exited with code ${status.code} (${what})` +
           (this.#stderr.length ? `: ${this.#stderr.slice(-3).join(" | ")}` : ""),
       );
     }
     if (next.value.type === "failed") {
-      throw new Error(`the ${this.side} worker failed (${what}): ${next.value.reason}`);
+      throw new WorkerError(
+        this.side,
+        `the ${this.side} worker failed (${what}): ${next.value.reason}`,
+      );
     }
     return next.value;
   }
@@ -128,7 +143,9 @@ class TimingWorker {
   /** Waits for the worker's report on every case. */
   async ready(): Promise<WorkerCase[]> {
     const message = await this.#next("preparing");
-    if (message.type !== "ready") throw new Error(`unexpected ${message.type} message`);
+    if (message.type !== "ready") {
+      throw new WorkerError(this.side, `unexpected ${message.type} message`);
+    }
     return message.cases;
   }
 
@@ -137,7 +154,9 @@ class TimingWorker {
     const command: WorkerCommand = { time: index, runs };
     await this.#writer.write(new TextEncoder().encode(JSON.stringify(command) + "\n"));
     const message = await this.#next(`timing case ${index}`);
-    if (message.type !== "samples") throw new Error(`unexpected ${message.type} message`);
+    if (message.type !== "samples") {
+      throw new WorkerError(this.side, `unexpected ${message.type} message`);
+    }
     return message.ms;
   }
 
@@ -160,7 +179,8 @@ class TimingWorker {
  * One round: both workers started, every case timed in alternating blocks. A case that is
  * not ready on a side (skipped, wrong, failing) has that side's status and no blocks; a base
  * worker that cannot start at all (an adapter the base revision does not have) marks every
- * case so. Throws when the head worker cannot start or a worker dies while timing.
+ * case so. Throws a `WorkerError` naming the side when the head worker cannot start or a
+ * worker dies while timing.
  */
 export async function lockstepRound(options: LockstepOptions): Promise<LockstepRound> {
   const workers = {

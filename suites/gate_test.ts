@@ -72,12 +72,25 @@ Deno.test("judge: broken, new, too few rounds, regressed and accepted", () => {
   const same: RoundEntry = { head: side([10, 10, 10]), base: side([10, 10, 10]) };
   const slow: RoundEntry = { head: side([13, 13, 13]), base: side([10, 10, 10]) };
   assert.equal(judge("ts", "control", [same, same], none, 0.1).outcome, "pass");
-  assert.deepEqual(judge("ts", "control", [same, { error: "worker died" }], none, 0.1), {
+  const headDied: RoundEntry = { error: "the head worker exited with code 134", side: "head" };
+  assert.deepEqual(judge("ts", "control", [same, headDied], none, 0.1), {
     adapter: "ts",
     case: "control",
     outcome: "broken",
-    reason: "worker died",
+    reason: "the head worker exited with code 134",
   });
+  // A base worker that died loses that round's base side only.
+  const baseDied: RoundEntry = { error: "the base worker exited with code 134", side: "base" };
+  assert.equal(judge("ts", "control", [same, same, baseDied], none, 0.1).outcome, "pass");
+  assert.equal(judge("ts", "control", [same, same, baseDied], none, 0.1).rounds, 2);
+  assert.match(
+    judge("ts", "control", [baseDied, baseDied], none, 0.1).reason!,
+    /^base revision: error: the base worker exited with code 134$/,
+  );
+  assert.match(
+    judge("ts", "control", [same, baseDied], none, 0.1).reason!,
+    /only 1 round with both sides timed \(base revision: error: the base worker exited/,
+  );
   const wrongHead = { head: side([], "wrong", "off by 1e-1"), base: side([]) };
   assert.match(judge("ts", "c", [same, wrongHead], none, 0.1).reason!, /working tree: wrong/);
   const baseSkipped = { head: side([10]), base: side([], "skip", "no WebGPU") };
