@@ -6,7 +6,8 @@
  * `deno.json` (`--config`), so each side runs its own versions of tfjs and onnxruntime-web.
  * The worker's own code always comes from the working tree; of the side's tree it imports
  * only `impls/registry.ts`, so any base revision whose registry exports `ADAPTERS` can be
- * gated against.
+ * gated against. For the same reason it checks outputs itself instead of importing
+ * `conform.ts`, which would load the working tree's adapters into the base's process.
  *
  * ```
  * deno run --config <tree>/deno.json suites/_gate_worker.ts --tree <tree> --fixtures <dir>
@@ -127,6 +128,11 @@ export async function gateWorker(args: string[]): Promise<void> {
         timeoutMs,
         "prepare",
       );
+      if (prepared.backend !== availability.backend) {
+        throw new Error(
+          `ran on backend "${prepared.backend}", not "${availability.backend}" as announced`,
+        );
+      }
       const layer = prepared;
       const run = () => layer.run(tensors.input, tensors.routingWeights);
       const t0 = performance.now();
