@@ -38,7 +38,14 @@ export interface WorkerCase {
 
 /** What a worker says. */
 export type WorkerMessage =
-  | { type: "ready"; adapter: string; backend?: string; cases: WorkerCase[] }
+  | {
+    type: "ready";
+    adapter: string;
+    backend?: string;
+    /** the adapter's availability info: library versions, threads, device */
+    info?: Record<string, unknown>;
+    cases: WorkerCase[];
+  }
   | { type: "samples"; case: number; ms: number[] }
   | { type: "failed"; reason: string };
 
@@ -164,7 +171,13 @@ export async function gateWorker(args: string[]): Promise<void> {
       layers.push(undefined);
     }
   }
-  send({ type: "ready", adapter: adapter.id, backend: availability.backend, cases });
+  send({
+    type: "ready",
+    adapter: adapter.id,
+    backend: availability.backend,
+    info: availability.info,
+    cases,
+  });
 
   for await (const line of lines(Deno.stdin.readable)) {
     if (!line.trim()) continue;

@@ -165,6 +165,22 @@ export function judge(
     : { ...row, ...comparison, outcome: "regressed" };
 }
 
+/**
+ * What differs between the two sides' availability info (a library upgrade, another thread
+ * count), as `key: base -> head`.
+ */
+export function infoChanges(
+  base: Record<string, unknown> | undefined,
+  head: Record<string, unknown> | undefined,
+): string[] {
+  if (!base || !head) return [];
+  const keys = [...new Set([...Object.keys(base), ...Object.keys(head)])];
+  return keys.filter((k) => JSON.stringify(base[k]) !== JSON.stringify(head[k]))
+    .map((k) =>
+      `${k} ${JSON.stringify(base[k]) ?? "(none)"} (head: ${JSON.stringify(head[k]) ?? "(none)"})`
+    );
+}
+
 function formatRow(r: GateRow): string {
   const numbers = r.ratio === undefined
     ? "".padEnd(46)
@@ -284,6 +300,7 @@ export async function gateMain(args: string[]): Promise<number> {
   const baseTree = `${work}/base`;
   await git(["worktree", "add", "--detach", baseTree, baseCommit]);
   const entries = new Map<string, RoundEntry[]>();
+  const sides = new Map<string, LockstepRound["info"]>();
   const key = (adapter: string, caseId: string) => `${adapter}|${caseId}`;
   try {
     for (let r = 0; r < rounds; r++) {
@@ -304,9 +321,10 @@ export async function gateMain(args: string[]): Promise<number> {
           error = e instanceof Error ? e.message : String(e);
           if (e instanceof WorkerError) side = e.side;
         }
+        if (round && !sides.has(adapter)) sides.set(adapter, round.info);
         for (const caseId of cases) {
           const list = entries.get(key(adapter, caseId)) ?? [];
-          list.push(round?.get(caseId) ?? { error, side });
+          list.push(round?.cases.get(caseId) ?? { error, side });
           entries.set(key(adapter, caseId), list);
         }
         const seconds = ((performance.now() - t0) / 1000).toFixed(1);
@@ -331,6 +349,10 @@ export async function gateMain(args: string[]): Promise<number> {
       `ratio [95% CI] over ${rounds} lock-step rounds`,
   );
   for (const row of rows) console.log(formatRow(row));
+  for (const [adapter, info] of sides) {
+    const changed = infoChanges(info.base, info.head);
+    if (changed.length > 0) console.log(`${adapter}: the base revision ran ${changed.join(", ")}`);
+  }
   const failing = rows.filter((r) => r.outcome === "regressed" || r.outcome === "broken");
   await writeJsonAtomic(jsonPath, {
     kind: "gate",
@@ -338,6 +360,8 @@ export async function gateMain(args: string[]): Promise<number> {
     base: { rev: base, commit: baseCommit },
     settings: { ...settings, adapters: adapterIds, cases },
     rows,
+    /** each adapter's availability info (versions, threads, device) on both sides */
+    sides: Object.fromEntries(sides),
     rounds: Object.fromEntries(entries),
     passed: failing.length === 0,
   });

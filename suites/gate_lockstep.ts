@@ -44,8 +44,12 @@ export interface SideCase {
   runs: number;
 }
 
-/** One round: per case, both sides. */
-export type LockstepRound = Map<string, Record<Side, SideCase>>;
+/** One round: per case, both sides; and what each side's adapter said of itself. */
+export interface LockstepRound {
+  cases: Map<string, Record<Side, SideCase>>;
+  /** availability info (library versions, threads, device) per side, where it started */
+  info: Partial<Record<Side, Record<string, unknown>>>;
+}
 
 /** A worker that died, hung or failed: which side, and how. */
 export class WorkerError extends Error {
@@ -141,12 +145,12 @@ class TimingWorker {
   }
 
   /** Waits for the worker's report on every case. */
-  async ready(): Promise<WorkerCase[]> {
+  async ready(): Promise<{ cases: WorkerCase[]; info?: Record<string, unknown> }> {
     const message = await this.#next("preparing");
     if (message.type !== "ready") {
       throw new WorkerError(this.side, `unexpected ${message.type} message`);
     }
-    return message.cases;
+    return message;
   }
 
   /** Times `runs` runs of case `index`. */
@@ -187,12 +191,15 @@ export async function lockstepRound(options: LockstepOptions): Promise<LockstepR
     head: new TimingWorker("head", options),
     base: new TimingWorker("base", options),
   };
-  const round: LockstepRound = new Map();
+  const round: LockstepRound = { cases: new Map(), info: {} };
   try {
     const [head, base] = await Promise.allSettled([workers.head.ready(), workers.base.ready()]);
     if (head.status === "rejected") throw head.reason;
+    const headCases = head.value.cases;
+    round.info.head = head.value.info;
+    if (base.status === "fulfilled") round.info.base = base.value.info;
     const baseCases = base.status === "fulfilled"
-      ? base.value
+      ? base.value.cases
       : options.cases.map((id): WorkerCase => ({
         case: id,
         status: "error",
@@ -205,10 +212,10 @@ export async function lockstepRound(options: LockstepOptions): Promise<LockstepR
         blocks: [],
         runs: 0,
       });
-      const entry = { head: side(head.value[index]), base: side(baseCases[index]) };
-      round.set(id, entry);
+      const entry = { head: side(headCases[index]), base: side(baseCases[index]) };
+      round.cases.set(id, entry);
       if (entry.head.status !== "ready" || entry.base.status !== "ready") continue;
-      const firstRunMs = Math.max(head.value[index].firstRunMs!, baseCases[index].firstRunMs!);
+      const firstRunMs = Math.max(headCases[index].firstRunMs!, baseCases[index].firstRunMs!);
       const warmupRuns = Math.max(3, Math.ceil(options.warmupMs / Math.max(firstRunMs, 1e-3)));
       const warm = await workers.head.time(index, warmupRuns);
       await workers.base.time(index, warmupRuns);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AcceptedChanges, judge, loadAccepted, type RoundEntry } from "./gate.ts";
+import { AcceptedChanges, infoChanges, judge, loadAccepted, type RoundEntry } from "./gate.ts";
 import { lockstepRound, type SideCase } from "./gate_lockstep.ts";
 import { cloneRepo, injectSlowdown, run } from "./gate_selftest.ts";
 
@@ -49,7 +49,9 @@ Deno.test({
         warmupMs: 5,
         timeoutMs: 60_000,
       });
-      const entry = round.get("control")!;
+      const entry = round.cases.get("control")!;
+      assert.deepEqual(round.info.head, { accumulation: "float64" });
+      assert.equal(round.info.base, undefined, "the base worker never started the adapter");
       assert.equal(entry.head.status, "ready");
       assert.equal(entry.base.status, "error");
       assert.match(entry.base.reason!, /adapter "reference" is not in this tree's registry/);
@@ -129,4 +131,15 @@ Deno.test("accepted changes need a reason and a ratio above 1", async () => {
   await Deno.writeTextFile(path, JSON.stringify(good));
   assert.deepEqual(await loadAccepted(path), AcceptedChanges.parse(good));
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("infoChanges names what a base revision ran differently", () => {
+  const base = { onnxruntimeWeb: "1.29.0", wasmThreads: 1, opset: 17 };
+  const head = { onnxruntimeWeb: "1.30.0", wasmThreads: 1, opset: 17, kernelMixing: "matmul" };
+  assert.deepEqual(infoChanges(base, head), [
+    'onnxruntimeWeb "1.29.0" (head: "1.30.0")',
+    'kernelMixing (none) (head: "matmul")',
+  ]);
+  assert.deepEqual(infoChanges(base, { ...base }), []);
+  assert.deepEqual(infoChanges(undefined, head), []);
 });
