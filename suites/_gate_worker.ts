@@ -175,7 +175,8 @@ export async function gateWorker(args: string[]): Promise<void> {
     type: "ready",
     adapter: adapter.id,
     backend: availability.backend,
-    info: availability.info,
+    // Paths inside the tree read the same on both sides, so that only real differences show.
+    info: JSON.parse(JSON.stringify(availability.info).replaceAll(flags.tree!, "<tree>")),
     cases,
   });
 
