@@ -1,7 +1,10 @@
 /**
- * Test helpers: a private copy of some fixtures that a test may corrupt.
+ * Test helpers: a private copy of some fixtures that a test may corrupt, and adapters that are
+ * wrong or unavailable in a known way.
  * @module
  */
+import type { CondConvAdapter } from "../impls/adapter.ts";
+import { referenceAdapter } from "../impls/reference.ts";
 
 /** Copies the named cases of `fixtures/` (list, manifest entries, goldens) to a temp folder. */
 export async function copyFixtures(ids: string[]): Promise<string> {
@@ -26,4 +29,37 @@ export async function editJson(path: string, edit: (value: any) => void): Promis
   const value = JSON.parse(await Deno.readTextFile(path));
   edit(value);
   await Deno.writeTextFile(path, JSON.stringify(value, null, 2));
+}
+
+/**
+ * The reference adapter under another id and the `cpu` tolerance class, its output changed
+ * by `edit` after each run: an adapter that is wrong in a known way.
+ */
+export function editedReference(id: string, edit: (data: Float32Array) => void): CondConvAdapter {
+  return {
+    ...referenceAdapter,
+    id,
+    toleranceClass: "cpu",
+    async prepare(spec, weights) {
+      const inner = await referenceAdapter.prepare(spec, weights);
+      return {
+        backend: inner.backend,
+        async run(input, routing) {
+          const out = await inner.run(input, routing);
+          edit(out.data);
+          return out;
+        },
+        dispose: () => inner.dispose(),
+      };
+    },
+  };
+}
+
+/** The reference adapter under another id, saying it cannot run here for `reason`. */
+export function unavailableReference(id: string, reason: string): CondConvAdapter {
+  return {
+    ...referenceAdapter,
+    id,
+    availability: () => Promise.resolve({ available: false, reason }),
+  };
 }

@@ -1,32 +1,12 @@
 import assert from "node:assert/strict";
-import type { CondConvAdapter } from "../impls/adapter.ts";
 import { referenceAdapter } from "../impls/reference.ts";
 import { benchMain, type BenchReport, isSoftwareGpu } from "./bench.ts";
 import { selectBenchCases } from "./bench_cases.ts";
 import { loadFixtureSet } from "./fixtures.ts";
+import { editedReference, unavailableReference } from "./_testing.ts";
 
-const wrong: CondConvAdapter = {
-  ...referenceAdapter,
-  id: "wrong",
-  toleranceClass: "cpu",
-  async prepare(spec, weights) {
-    const inner = await referenceAdapter.prepare(spec, weights);
-    return {
-      backend: inner.backend,
-      async run(input, routing) {
-        const out = await inner.run(input, routing);
-        out.data[0] += 1;
-        return out;
-      },
-      dispose: () => inner.dispose(),
-    };
-  },
-};
-const unavailable: CondConvAdapter = {
-  ...referenceAdapter,
-  id: "gpu-less",
-  availability: () => Promise.resolve({ available: false, reason: "no WebGPU adapter" }),
-};
+const wrong = editedReference("wrong", (data) => data[0] += 1);
+const unavailable = unavailableReference("gpu-less", "no WebGPU adapter");
 
 Deno.test("bench times what is correct, never what is wrong, and explains skips", async () => {
   const dir = await Deno.makeTempDir();

@@ -4,27 +4,14 @@ import { referenceAdapter } from "../impls/reference.ts";
 import { UsageError } from "./cli.ts";
 import { conformMain, loadTargets, runConformance } from "./conform.ts";
 import { FixtureError, loadFixtureSet } from "./fixtures.ts";
-import { copyFixtures } from "./_testing.ts";
+import { copyFixtures, editedReference, unavailableReference } from "./_testing.ts";
 
 /** An adapter that wraps the reference and changes one thing about it. */
 function variant(id: string, overrides: Partial<CondConvAdapter>): CondConvAdapter {
   return { ...referenceAdapter, id, toleranceClass: "cpu", ...overrides };
 }
 
-const perturbed = variant("perturbed", {
-  async prepare(spec, weights) {
-    const inner = await referenceAdapter.prepare(spec, weights);
-    return {
-      backend: inner.backend,
-      async run(input, routing) {
-        const out = await inner.run(input, routing);
-        out.data[3] += 1e-2;
-        return out;
-      },
-      dispose: () => inner.dispose(),
-    };
-  },
-});
+const perturbed = editedReference("perturbed", (data) => data[3] += 1e-2);
 const throwing = variant("throwing", {
   prepare: () => Promise.reject(new TypeError("Cannot compile: shader error")),
 });
@@ -38,9 +25,7 @@ const hanging = variant("hanging", {
     };
   },
 });
-const unavailable = variant("unavailable", {
-  availability: () => Promise.resolve({ available: false, reason: "no WebGPU adapter" }),
-});
+const unavailable = unavailableReference("unavailable", "no WebGPU adapter");
 const fallingBack = variant("falling-back", {
   async prepare(spec, weights) {
     const inner = await referenceAdapter.prepare(spec, weights);

@@ -31,6 +31,7 @@ import { caseTensors } from "../spec/seeded.ts";
 import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
 import { loadTargets, runConformance } from "./conform.ts";
 import { directCondConv } from "./_direct_conv.ts";
+import { editedReference } from "./_testing.ts";
 import { loadFixtureSet } from "./fixtures.ts";
 
 // tfjs, onnxruntime-web and the WebGPU adapters keep their runtimes for the process's life.
@@ -366,24 +367,10 @@ Deno.test({
 Deno.test("conformance reports an adapter that outputs NaN as a failure, with the count", async () => {
   const set = await loadFixtureSet();
   const fixtures = set.fixtures.filter((f) => f.entry.id === "control");
-  const nanAdapter: CondConvAdapter = {
-    ...referenceAdapter,
-    id: "nan-at-7",
-    toleranceClass: "cpu",
-    async prepare(spec, weights) {
-      const inner = await referenceAdapter.prepare(spec, weights);
-      return {
-        backend: inner.backend,
-        async run(input, routing) {
-          const out = await inner.run(input, routing);
-          out.data[7] = NaN;
-          out.data[9] = -Infinity;
-          return out;
-        },
-        dispose: () => inner.dispose(),
-      };
-    },
-  };
+  const nanAdapter = editedReference("nan-at-7", (data) => {
+    data[7] = NaN;
+    data[9] = -Infinity;
+  });
   const run = await runConformance({
     adapters: [nanAdapter],
     targets: await loadTargets(set, fixtures),

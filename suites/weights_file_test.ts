@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
 import { referenceAdapter } from "../impls/reference.ts";
 import { encodeSafetensors, parseSafetensors, tensorToFloat64 } from "../spec/safetensors.ts";
@@ -10,6 +9,7 @@ import {
   WeightsFileError,
 } from "./weights_file.ts";
 import { knownFailure, PYTHON, runPython, torchMissingReason } from "./_user_layer_testing.ts";
+import { editedReference, unavailableReference } from "./_testing.ts";
 
 // Adapters keep backend state (wasm modules, GPU devices, workers) for the life of the
 // process, by design; the op and resource sanitizers would count those as leaks.
@@ -68,28 +68,8 @@ Deno.test("checkUserLayer: pass, fail, skip, each with its reason", async () => 
   try {
     const layer = await loadWeightsFile(await tinyLayerFile(dir));
     assert.equal(layer.id, "tiny");
-    const off: CondConvAdapter = {
-      ...referenceAdapter,
-      id: "off-by-one",
-      toleranceClass: "cpu",
-      async prepare(spec, weights) {
-        const inner = await referenceAdapter.prepare(spec, weights);
-        return {
-          backend: inner.backend,
-          async run(input, routing) {
-            const out = await inner.run(input, routing);
-            out.data[5] += 1;
-            return out;
-          },
-          dispose: () => inner.dispose(),
-        };
-      },
-    };
-    const unavailable: CondConvAdapter = {
-      ...referenceAdapter,
-      id: "unavailable",
-      availability: () => Promise.resolve({ available: false, reason: "no GPU here" }),
-    };
+    const off = editedReference("off-by-one", (data) => data[5] += 1);
+    const unavailable = unavailableReference("unavailable", "no GPU here");
     const results = await checkUserLayer([referenceAdapter, off, unavailable], layer);
     assert.deepEqual(results.map((r) => [r.adapter, r.case, r.status]), [
       ["reference", "tiny", "pass"],
