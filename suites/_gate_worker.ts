@@ -23,6 +23,7 @@
 import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
 import type { Tensor } from "../spec/condconv_spec.ts";
 import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
+import { messageOf, withTimeout } from "./calls.ts";
 import { parseFlags } from "./cli.ts";
 import { loadCaseTensors, loadFixtureSet, loadGolden } from "./fixtures.ts";
 import { LINE_PREFIX, lines } from "./isolation.ts";
@@ -57,18 +58,6 @@ export interface WorkerCommand {
 
 function send(message: WorkerMessage): void {
   console.log(LINE_PREFIX + JSON.stringify(message));
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function loadAdapters(tree: string): Promise<readonly CondConvAdapter[]> {

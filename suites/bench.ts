@@ -24,7 +24,8 @@ import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
 import { type BenchCase, CASE_SETS, selectBenchCases } from "./bench_cases.ts";
 import { formatBenchRow, renderBenchMarkdown } from "./bench_report.ts";
 import { parseFlags, runMain, selectByIds, UsageError } from "./cli.ts";
-import { type AdapterSummary, withTimeout } from "./conform.ts";
+import { messageOf, withTimeout } from "./calls.ts";
+import type { AdapterSummary } from "./conform.ts";
 import { describeEnvironment, type Environment } from "./environment.ts";
 import { FixtureError, loadCaseTensors, loadFixtureSet, loadGolden } from "./fixtures.ts";
 import {
@@ -198,10 +199,6 @@ async function timeRuns(
     "the warm measurement",
   );
   return toStats(stats.samples);
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** The data of one bench case (a golden case at a batch, or a user's layer), shared by every adapter. */

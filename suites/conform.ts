@@ -27,6 +27,7 @@ import {
   loadFixtureSet,
   loadGolden,
 } from "./fixtures.ts";
+import { messageOf, withTimeout } from "./calls.ts";
 import { runAdapterInChild } from "./isolation.ts";
 import { KNOWN_FAILURES, type KnownFailure, knownFailure } from "./known_failures.ts";
 import { loadWeightsFile, userLayerTarget, WeightsFileError } from "./weights_file.ts";
@@ -94,19 +95,6 @@ export interface ConformReport {
   adapters: AdapterSummary[];
   results: ConformResult[];
   summary: Record<ConformStatus, number>;
-}
-
-/** Rejects with a clear reason when `promise` takes longer than `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /**

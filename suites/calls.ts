@@ -1,0 +1,19 @@
+/**
+ * Calls into an adapter: a time limit and a one-line message for what went wrong. No imports,
+ * so that the gate's timing worker can use it without loading the working tree's adapters.
+ * @module
+ */
+
+/** Rejects with a clear reason when `promise` takes longer than `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** `Name: message` of an error, or the thrown value as text. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
