@@ -15,14 +15,14 @@
  * ```
  * @module
  */
-export * from "./spec/condconv_spec.ts";
-export * from "./spec/geometry.ts";
-export * from "./spec/tolerance.ts";
-export * from "./spec/seeded.ts";
-export * from "./spec/cases.ts";
-export * from "./spec/safetensors.ts";
-export * from "./spec/weight_layouts.ts";
-export * from "./spec/user_layer.ts";
+export * from "./condconv/spec.ts";
+export * from "./condconv/geometry.ts";
+export * from "./condconv/tolerance.ts";
+export * from "./condconv/seeded.ts";
+export * from "./condconv/cases.ts";
+export * from "./condconv/formats/safetensors.ts";
+export * from "./condconv/formats/weight_layouts.ts";
+export * from "./condconv/formats/user_layer.ts";
 export * from "./impls/adapter.ts";
 export * from "./impls/registry.ts";
 export { referenceAdapter } from "./impls/reference.ts";

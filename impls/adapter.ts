@@ -6,13 +6,10 @@
  * run in a browser page.
  * @module
  */
-import type { CondConvSpec, CondConvWeights, Tensor } from "../spec/condconv_spec.ts";
+import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
+import type { ToleranceClass } from "../condconv/tolerance.ts";
 
-/**
- * Which tolerance an adapter is held to (see `spec/tolerance.ts`): `exact` for float64
- * accumulation, `cpu` and `wasm` for float32 on the CPU, `webgpu` for float32 on a GPU.
- */
-export type ToleranceClass = "exact" | "cpu" | "wasm" | "webgpu";
+export type { ToleranceClass };
 
 /** Whether an adapter can run here; when it cannot, the reason, never a fallback. */
 export type Availability =

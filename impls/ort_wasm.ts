@@ -3,7 +3,7 @@
  * 1.30 on its WebAssembly (CPU) execution provider, single-threaded (see `_ort.ts` for why).
  * @module
  */
-import { makeOrtAdapter } from "./_ort.ts";
+import { makeOrtAdapter } from "./_ort/adapter.ts";
 
 /** The `ort-wasm` adapter. */
 export const ortWasmAdapter = makeOrtAdapter({

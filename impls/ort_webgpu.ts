@@ -4,7 +4,7 @@
  * `onnxruntime-web/webgpu` entry point), every node on the GPU (CPU fallback disabled).
  * @module
  */
-import { makeOrtAdapter } from "./_ort.ts";
+import { makeOrtAdapter } from "./_ort/adapter.ts";
 
 /** The `ort-webgpu` adapter. */
 export const ortWebgpuAdapter = makeOrtAdapter({

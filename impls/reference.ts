@@ -1,12 +1,12 @@
 /**
  * `reference`: plain, obviously correct TypeScript. Direct convolution with float64
- * accumulation, one loop per index of the formula in `spec/condconv_spec.ts`. The yardstick
+ * accumulation, one loop per index of the formula in `condconv/spec.ts`. The yardstick
  * the other adapters are compared with; never tuned for speed.
  * @module
  */
-import type { CondConvSpec, CondConvWeights, Tensor } from "../spec/condconv_spec.ts";
-import type { Geometry } from "../spec/geometry.ts";
-import { checkRunInputs, checkWeights } from "../spec/geometry.ts";
+import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
+import type { Geometry } from "../condconv/geometry.ts";
+import { checkRunInputs, checkWeights } from "../condconv/geometry.ts";
 import type { CondConvAdapter, PreparedCondConv } from "./adapter.ts";
 
 /**

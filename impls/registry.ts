@@ -8,7 +8,9 @@ import { tsAdapter } from "./ts.ts";
 import { ortWasmAdapter } from "./ort_wasm.ts";
 import { ortWebgpuAdapter } from "./ort_webgpu.ts";
 import { wgslAdapter } from "./wgsl.ts";
-import { TFJS_ADAPTERS } from "./tfjs.ts";
+import { tfjsCpuAdapter } from "./tfjs_cpu.ts";
+import { tfjsWasmAdapter } from "./tfjs_wasm.ts";
+import { tfjsWebGpuAdapter } from "./tfjs_webgpu.ts";
 
 /** All registered adapters, in the order reports list them. */
 export const ADAPTERS: readonly CondConvAdapter[] = [
@@ -17,5 +19,7 @@ export const ADAPTERS: readonly CondConvAdapter[] = [
   ortWasmAdapter,
   ortWebgpuAdapter,
   wgslAdapter,
-  ...TFJS_ADAPTERS,
+  tfjsWebGpuAdapter,
+  tfjsWasmAdapter,
+  tfjsCpuAdapter,
 ];

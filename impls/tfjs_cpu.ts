@@ -4,7 +4,7 @@
  * @module
  */
 import "@tensorflow/tfjs-backend-cpu";
-import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs_condconv.ts";
+import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs/condconv.ts";
 
 /** The `tfjs-cpu` adapter. */
 export const tfjsCpuAdapter: TfjsAdapter = createTfjsAdapter({

@@ -10,12 +10,16 @@ import {
   type TfjsAdapter,
   type TfjsMixing,
   type TfjsRoute,
-} from "./_tfjs_condconv.ts";
+} from "./_tfjs/condconv.ts";
 import { referenceAdapter } from "./reference.ts";
-import { TFJS_ADAPTERS, tfjsCpuAdapter, tfjsWasmAdapter, tfjsWebGpuAdapter } from "./tfjs.ts";
-import { CondConvSpec } from "../spec/condconv_spec.ts";
-import { seededLayer } from "../spec/seeded.ts";
-import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
+import { tfjsCpuAdapter } from "./tfjs_cpu.ts";
+import { tfjsWasmAdapter } from "./tfjs_wasm.ts";
+import { tfjsWebGpuAdapter } from "./tfjs_webgpu.ts";
+
+const TFJS_ADAPTERS = [tfjsWebGpuAdapter, tfjsWasmAdapter, tfjsCpuAdapter];
+import { CondConvSpec } from "../condconv/spec.ts";
+import { seededLayer } from "../condconv/seeded.ts";
+import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 
 // The tfjs engine keeps each initialised backend (wasm module, GPU device) for the life of
 // the process, by design; the op and resource sanitizers would count those as leaks of

@@ -11,7 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { getThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs_condconv.ts";
+import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs/condconv.ts";
 
 let wasmFolder: string | undefined;
 

@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-webgpu";
-import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs_condconv.ts";
+import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs/condconv.ts";
 
 /** The GPU adapter, as requested the way tfjs-webgpu requests it. */
 let gpuInfo: Record<string, unknown> | undefined;

@@ -16,8 +16,8 @@
  * the adapter is then unavailable rather than silently single-threaded.
  * @module
  */
-import type { CondConvSpec, CondConvWeights, Tensor } from "../spec/condconv_spec.ts";
-import { checkRunInputs, checkWeights, type Geometry } from "../spec/geometry.ts";
+import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
+import { checkRunInputs, checkWeights, type Geometry } from "../condconv/geometry.ts";
 import type { Availability, CondConvAdapter, PreparedCondConv } from "./adapter.ts";
 import { staticConvSpec } from "./reference.ts";
 import {
@@ -29,7 +29,7 @@ import {
   TsSerialSchedule,
   TsSlice,
   UNIT_MACS,
-} from "./_ts_kernels.ts";
+} from "./_ts/kernels.ts";
 import {
   CTRL,
   CTRL_LENGTH,
@@ -37,7 +37,7 @@ import {
   TS_COMPLETION,
   type TsConfigureMessage,
   type TsWorkerMessage,
-} from "./_ts_protocol.ts";
+} from "./_ts/protocol.ts";
 
 /** The backend every `ts` layer reports. */
 export const TS_BACKEND = "typescript:float32";
@@ -222,7 +222,7 @@ class WorkerTeam {
     const team = new WorkerTeam(count, counter, completion);
     const ready = team.#expect("ready");
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(new URL("./_ts_worker.ts", import.meta.url), { type: "module" });
+      const worker = new Worker(new URL("./_ts/worker.ts", import.meta.url), { type: "module" });
       counter.live++;
       team.#workers.push(worker);
       worker.onmessage = (event: MessageEvent<TsWorkerMessage>) => team.#receive(event.data);

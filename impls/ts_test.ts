@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createTsAdapter, makePlan, tsAdapter } from "./ts.ts";
-import { choosePath, mixInto, paddingMap } from "./_ts_kernels.ts";
+import { choosePath, mixInto, paddingMap } from "./_ts/kernels.ts";
 import { referenceAdapter, sourceIndex } from "./reference.ts";
 import type { CondConvAdapter } from "./adapter.ts";
 import {
@@ -8,10 +8,10 @@ import {
   type CondConvSpecInput,
   type PaddingMode,
   type Tensor,
-} from "../spec/condconv_spec.ts";
-import { resolveGeometry, sizeOf } from "../spec/geometry.ts";
-import { seededLayer, seededUniform } from "../spec/seeded.ts";
-import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
+} from "../condconv/spec.ts";
+import { resolveGeometry, sizeOf } from "../condconv/geometry.ts";
+import { seededLayer, seededUniform } from "../condconv/seeded.ts";
+import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 
 type Layer = ReturnType<typeof seededLayer>;
 

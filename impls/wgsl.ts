@@ -30,8 +30,13 @@
  * get a new device.
  * @module
  */
-import type { CondConvSpec, CondConvWeights, Tensor } from "../spec/condconv_spec.ts";
-import { checkRunInputs, checkWeights, type Geometry, resolveGeometry } from "../spec/geometry.ts";
+import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
+import {
+  checkRunInputs,
+  checkWeights,
+  type Geometry,
+  resolveGeometry,
+} from "../condconv/geometry.ts";
 import type { Availability, CondConvAdapter, PreparedCondConv } from "./adapter.ts";
 import {
   type BufferRole,
@@ -40,7 +45,7 @@ import {
   type LayerPlan,
   planLayer,
   type StagePlan,
-} from "./_wgsl_shaders.ts";
+} from "./_wgsl/shaders.ts";
 
 /** The name of one dispatch of a run: `pool`, `route`, `mix` or `conv`. */
 export type StageName = StagePlan["name"];

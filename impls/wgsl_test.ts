@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { GoldenCase } from "../spec/cases.ts";
-import type { CondConvSpecInput } from "../spec/condconv_spec.ts";
-import { caseTensors } from "../spec/seeded.ts";
-import { compareWithTruth, TOLERANCE_CLASSES } from "../spec/tolerance.ts";
-import type { ConvPath } from "./_wgsl_shaders.ts";
+import { GoldenCase } from "../condconv/cases.ts";
+import type { CondConvSpecInput } from "../condconv/spec.ts";
+import { caseTensors } from "../condconv/seeded.ts";
+import { compareWithTruth, TOLERANCE_CLASSES } from "../condconv/tolerance.ts";
+import type { ConvPath } from "./_wgsl/shaders.ts";
 import { referenceAdapter } from "./reference.ts";
 import { SHAPE_CACHE_SIZE, WGSL_BACKEND, wgslAdapter } from "./wgsl.ts";
 

@@ -16,7 +16,7 @@ the routing:
 Each layer is timm's CondConv2d forward (the routing passed in, kernels mixed by a matmul,
 one grouped convolution over the batch), written here in float64 and again in float32.
 
-The file holds, in the timm layout (spec/weight_layouts.ts): routing_fn.weight (E, C),
+The file holds, in the timm layout (condconv/formats/weight_layouts.ts): routing_fn.weight (E, C),
 routing_fn.bias (E), conv_pw.weight/bias, conv_dw.weight/bias, conv_pwl.weight; input
 (B, C, H, W) F32; routing (B, E) F64 and output (B, O, oh, ow) F64, PyTorch's float64 results;
 and __metadata__: "block" (JSON: the activation and each layer's prefix and CondConvSpec,

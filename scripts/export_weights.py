@@ -9,7 +9,7 @@ STATE_DICT   a file saved with torch.save: a state_dict, a whole nn.Module, or a
              "state_dict" entry (loaded with torch.load: pickle is fine here, at export time;
              the file this script writes needs none to read); or a numpy .npz of named arrays
              (e.g. variables read from a TensorFlow checkpoint).
---spec       the layer's CondConvSpec (spec/condconv_spec.ts) as JSON, inline or a file path:
+--spec       the layer's CondConvSpec (condconv/spec.ts) as JSON, inline or a file path:
              everything the tensors do not say (stride, padding, dilation, paddingMode,
              groups, bias, numExperts, routing).
 --layout     how the tensors are named and shaped (E experts, O/C channels, g groups):
@@ -37,7 +37,7 @@ run_oracle, padding-attribute defect patched), cross-checked against the vectori
 reference; where the module cannot run the case (asymmetric "same" padding) and for the timm
 and tensorflow layouts it is the vectorised reference condconv() of scripts/make_goldens.py
 after the layout is converted. The same condconv() in float32 gives PyTorch's own float32
-error, stored as __metadata__ "torchFloat32MaxAbsErr" so spec/tolerance.ts applies unchanged.
+error, stored as __metadata__ "torchFloat32MaxAbsErr" so condconv/tolerance.ts applies unchanged.
 
 Weights are stored as F32 (the adapters run in float32); the check output is computed from
 those float32 values, so the rounding of float64 weights is not counted as an adapter's error.
@@ -238,7 +238,7 @@ def select(state, layout, spec, prefix, routing_prefix):
 
 
 def to_condconv_tensors(layout, spec, layer):
-    """The layer's tensors in the suite's layout (spec/condconv_spec.ts), shapes checked."""
+    """The layer's tensors in the suite's layout (condconv/spec.ts), shapes checked."""
     kh, kw = make_goldens.pair(spec["kernelSize"])
     e, o, c, g = spec["numExperts"], spec["outChannels"], spec["inChannels"], spec["groups"]
     if c % g or o % g:

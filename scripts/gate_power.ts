@@ -14,8 +14,8 @@
  * proportion to each run's own time.
  * @module
  */
-import { parseFlags, runMain, UsageError } from "../suites/cli.ts";
-import { compareRounds, mulberry32, type Round } from "../suites/gate_stats.ts";
+import { parseFlags, runMain, UsageError } from "../suites/_shared/cli.ts";
+import { compareRounds, mulberry32, type Round } from "../suites/gate/stats.ts";
 
 interface RecordedSide {
   status: string;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mulberry32 } from "../suites/gate_stats.ts";
+import { mulberry32 } from "../suites/gate/stats.ts";
 import { power, recordedRounds } from "./gate_power.ts";
 
 /** A gate result file's `rounds`: `count` steady rounds per key, +-2% per block. */

@@ -2,7 +2,7 @@
 """Golden fixtures for condconv-bench, from PyTorch.
 
 For every case of fixtures/cases.json:
-  1. build the input and weights from the case's seed, bit-identically to spec/seeded.ts;
+  1. build the input and weights from the case's seed, bit-identically to condconv/seeded.ts;
   2. run a vectorised CondConv (the whole spec) in float64: the ground truth;
   3. check it against the user's module (../shared/reference/condconv_seed.py) wherever that
      module can run, and stop with an error if they disagree;
@@ -63,7 +63,7 @@ ORACLE_REL_TOL = 1e-12
 # A regeneration must reproduce the committed goldens to float64 round-off.
 REPRODUCE_REL_TOL = 1e-11
 # Relative errors are taken over elements at least this fraction of the largest magnitude
-# (spec/tolerance.ts uses the same definition).
+# (condconv/tolerance.ts uses the same definition).
 REL_FLOOR = 1e-3
 M32 = 0xFFFFFFFF
 
@@ -83,7 +83,7 @@ def stream_key(seed, stream):
 
 
 def seeded_uniform(seed, stream, length, scale=1.0, offset=0.0):
-    """float32(u * scale + offset), u uniform on [-1, 1): spec/seeded.ts, bit for bit."""
+    """float32(u * scale + offset), u uniform on [-1, 1): condconv/seeded.ts, bit for bit."""
     with np.errstate(over="ignore"):
         i = np.arange(length, dtype=np.uint32)
         h = fmix32(i * np.uint32(0x9E3779B1) + np.uint32(stream_key(seed, stream)))
@@ -129,7 +129,7 @@ def geometry(spec, height, width):
 
 
 def case_tensors(case):
-    """The tensors of spec/seeded.ts caseTensors(), in STREAMS order."""
+    """The tensors of condconv/seeded.ts caseTensors(), in STREAMS order."""
     spec, data, seed = case["spec"], case["data"], case["seed"]
     b, h, w = case["input"]["batch"], case["input"]["height"], case["input"]["width"]
     c, o, e, groups = spec["inChannels"], spec["outChannels"], spec["numExperts"], spec["groups"]

@@ -21,11 +21,11 @@ import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
 import { referenceAdapter } from "../impls/reference.ts";
 import { createTsAdapter } from "../impls/ts.ts";
-import { caseTensors } from "../spec/seeded.ts";
-import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
-import { benchCase } from "../suites/bench_cases.ts";
-import { parseFlags, runMain, selectByIds } from "../suites/cli.ts";
-import { loadFixtureSet } from "../suites/fixtures.ts";
+import { caseTensors } from "../condconv/seeded.ts";
+import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
+import { benchCase } from "../suites/bench/cases.ts";
+import { parseFlags, runMain, selectByIds } from "../suites/_shared/cli.ts";
+import { loadFixtureSet } from "../suites/_shared/fixtures.ts";
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -1,6 +1,6 @@
 /**
  * Warm timings of the onnxruntime-web adapters: not the benchmark suite, just the numbers
- * behind the choices in `impls/onnx_graph.ts` and `impls/_ort.ts`.
+ * behind the choices in `condconv/formats/onnx_graph.ts` and `impls/_ort/adapter.ts`.
  *
  * ```
  * deno run --allow-read=. --allow-sys=cpus --allow-env scripts/ort_timing.ts \
@@ -21,7 +21,7 @@
  * @module
  */
 import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
-import { ortSessionOptions } from "../impls/_ort.ts";
+import { ortSessionOptions } from "../impls/_ort/adapter.ts";
 import {
   buildCondConvOnnx,
   type CondConvOnnxModel,
@@ -29,20 +29,20 @@ import {
   INPUT_NAME,
   type KernelMixing,
   OUTPUT_NAME,
-} from "../impls/onnx_graph.ts";
+} from "../condconv/formats/onnx_graph.ts";
 import { ortWasmAdapter } from "../impls/ort_wasm.ts";
 import { ortWebgpuAdapter } from "../impls/ort_webgpu.ts";
-import type { Tensor } from "../spec/condconv_spec.ts";
-import { seededUniform, STREAMS } from "../spec/seeded.ts";
-import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
-import { parseFlags, runMain, selectByIds, UsageError } from "../suites/cli.ts";
+import type { Tensor } from "../condconv/spec.ts";
+import { seededUniform, STREAMS } from "../condconv/seeded.ts";
+import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
+import { parseFlags, runMain, selectByIds, UsageError } from "../suites/_shared/cli.ts";
 import {
   type Fixture,
   type FixtureSet,
   loadCaseTensors,
   loadFixtureSet,
   loadGolden,
-} from "../suites/fixtures.ts";
+} from "../suites/_shared/fixtures.ts";
 
 const ADAPTERS: CondConvAdapter[] = [ortWasmAdapter, ortWebgpuAdapter];
 

@@ -1,6 +1,6 @@
 /**
  * Warm timings of the tfjs adapters on golden cases, per route: not the benchmark suite,
- * just the measurements behind `chooseRoute` in `impls/_tfjs_condconv.ts`.
+ * just the measurements behind `chooseRoute` in `impls/_tfjs/condconv.ts`.
  *
  * ```sh
  * deno run --allow-read=.,/proc/cpuinfo --allow-env scripts/tfjs_timing.ts \
@@ -14,11 +14,15 @@
  * A run is the whole `run()`: input upload, routing, mixing, convolution and readback.
  * @module
  */
-import { TFJS_ADAPTERS } from "../impls/tfjs.ts";
-import { TFJS_ROUTES, type TfjsCondConv, type TfjsRoute } from "../impls/_tfjs_condconv.ts";
-import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
-import { parseFlags, runMain, selectByIds } from "../suites/cli.ts";
-import { loadCaseTensors, loadFixtureSet, loadGolden } from "../suites/fixtures.ts";
+import { tfjsCpuAdapter } from "../impls/tfjs_cpu.ts";
+import { tfjsWasmAdapter } from "../impls/tfjs_wasm.ts";
+import { tfjsWebGpuAdapter } from "../impls/tfjs_webgpu.ts";
+
+const TFJS_ADAPTERS = [tfjsWebGpuAdapter, tfjsWasmAdapter, tfjsCpuAdapter];
+import { TFJS_ROUTES, type TfjsCondConv, type TfjsRoute } from "../impls/_tfjs/condconv.ts";
+import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
+import { parseFlags, runMain, selectByIds } from "../suites/_shared/cli.ts";
+import { loadCaseTensors, loadFixtureSet, loadGolden } from "../suites/_shared/fixtures.ts";
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -1,7 +1,7 @@
 /**
  * Warm timings of the `wgsl` adapter on golden cases: wall time of the whole `run()` and the
  * GPU time of its compute pass from timestamp queries. Not the benchmark suite; the
- * measurements behind the tile choices in `impls/_wgsl_shaders.ts`.
+ * measurements behind the tile choices in `impls/_wgsl/shaders.ts`.
  *
  * ```
  * deno run --allow-read=.,/proc/cpuinfo --allow-env scripts/wgsl_timing.ts \
@@ -14,10 +14,10 @@
  * @module
  */
 import { wgslAdapter } from "../impls/wgsl.ts";
-import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
-import { flops } from "../spec/geometry.ts";
-import { parseFlags, runMain, selectByIds } from "../suites/cli.ts";
-import { loadCaseTensors, loadFixtureSet, loadGolden } from "../suites/fixtures.ts";
+import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
+import { flops } from "../condconv/geometry.ts";
+import { parseFlags, runMain, selectByIds } from "../suites/_shared/cli.ts";
+import { loadCaseTensors, loadFixtureSet, loadGolden } from "../suites/_shared/fixtures.ts";
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -20,20 +20,20 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import { GoldenCase } from "../spec/cases.ts";
+import { GoldenCase } from "../condconv/cases.ts";
 import {
   CondConvSpec,
   type CondConvSpecInput,
   type CondConvWeights,
   type Tensor,
-} from "../spec/condconv_spec.ts";
-import { checkWeights, resolveGeometry } from "../spec/geometry.ts";
+} from "../condconv/spec.ts";
+import { checkWeights, resolveGeometry } from "../condconv/geometry.ts";
 import { benchMain } from "./bench.ts";
-import { UsageError } from "./cli.ts";
+import { UsageError } from "./_shared/cli.ts";
 import { conformMain } from "./conform.ts";
-import { FixtureError, loadCaseTensors, loadFixtureSet, loadGolden } from "./fixtures.ts";
+import { FixtureError, loadCaseTensors, loadFixtureSet, loadGolden } from "./_shared/fixtures.ts";
 import { gateMain } from "./gate.ts";
-import { copyFixtures, editJson } from "./_testing.ts";
+import { copyFixtures, editJson } from "./_testing/adapters.ts";
 
 // tfjs, onnxruntime-web and the WebGPU adapters keep their runtimes for the process's life.
 const sanitizers = { sanitizeOps: false, sanitizeResources: false } as const;

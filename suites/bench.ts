@@ -17,26 +17,26 @@ import process from "node:process";
 import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
 import { referenceAdapter } from "../impls/reference.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import type { CondConvSpec, CondConvWeights, Tensor } from "../spec/condconv_spec.ts";
-import { type FlopCount, flops } from "../spec/geometry.ts";
-import { type CaseTensors, caseTensors } from "../spec/seeded.ts";
-import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
-import { type BenchCase, CASE_SETS, selectBenchCases } from "./bench_cases.ts";
-import { formatBenchRow, renderBenchMarkdown } from "./bench_report.ts";
-import { parseFlags, runMain, selectByIds, UsageError } from "./cli.ts";
-import { messageOf, withTimeout } from "./calls.ts";
+import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
+import { type FlopCount, flops } from "../condconv/geometry.ts";
+import { type CaseTensors, caseTensors } from "../condconv/seeded.ts";
+import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
+import { type BenchCase, CASE_SETS, selectBenchCases } from "./bench/cases.ts";
+import { formatBenchRow, renderBenchMarkdown } from "./bench/report.ts";
+import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
+import { messageOf, withTimeout } from "./_shared/calls.ts";
 import type { AdapterSummary } from "./conform.ts";
-import { describeEnvironment, type Environment } from "./environment.ts";
-import { FixtureError, loadCaseTensors, loadFixtureSet, loadGolden } from "./fixtures.ts";
+import { describeEnvironment, type Environment } from "./_shared/environment.ts";
+import { FixtureError, loadCaseTensors, loadFixtureSet, loadGolden } from "./_shared/fixtures.ts";
 import {
   loadWeightsFile,
   type UserLayer,
   userLayerTarget,
   WeightsFileError,
-} from "./weights_file.ts";
-import { assertWritable, writeJsonAtomic, writeTextAtomic } from "./report_file.ts";
-import { runTorchBaseline, type TorchBaseline } from "./torch_baseline.ts";
-import { lines } from "./isolation.ts";
+} from "./_shared/weights_file.ts";
+import { assertWritable, writeJsonAtomic, writeTextAtomic } from "./_shared/files.ts";
+import { runTorchBaseline, type TorchBaseline } from "./_shared/torch_baseline.ts";
+import { lines } from "./_shared/child.ts";
 
 /** Defaults, applied in one place. */
 export const BENCH_DEFAULTS = {

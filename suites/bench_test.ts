@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { referenceAdapter } from "../impls/reference.ts";
 import { benchMain, type BenchReport, isSoftwareGpu } from "./bench.ts";
-import { selectBenchCases } from "./bench_cases.ts";
-import { loadFixtureSet } from "./fixtures.ts";
-import { editedReference, unavailableReference } from "./_testing.ts";
+import { selectBenchCases } from "./bench/cases.ts";
+import { loadFixtureSet } from "./_shared/fixtures.ts";
+import { editedReference, unavailableReference } from "./_testing/adapters.ts";
 
 const wrong = editedReference("wrong", (data) => data[0] += 1);
 const unavailable = unavailableReference("gpu-less", "no WebGPU adapter");
@@ -102,7 +102,7 @@ Deno.test("isSoftwareGpu finds a fallback adapter anywhere in an adapter's info"
 });
 
 Deno.test("bench --weights times a user's layer after checking it against PyTorch", async () => {
-  const { torchMissingReason, exportReferenceLayer } = await import("./_user_layer_testing.ts");
+  const { torchMissingReason, exportReferenceLayer } = await import("./_testing/user_layer.ts");
   const missing = await torchMissingReason();
   if (missing) {
     console.log(`skipped: ${missing}`);

@@ -10,15 +10,15 @@
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import type { CondConvSpec, CondConvWeights, Tensor } from "../spec/condconv_spec.ts";
+import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
 import {
   compareWithTruth,
   TOLERANCE_CLASSES,
   toleranceFor,
   TORCH_ERROR_FACTOR,
-} from "../spec/tolerance.ts";
-import { parseFlags, runMain, selectByIds, UsageError } from "./cli.ts";
-import { describeEnvironment, type Environment } from "./environment.ts";
+} from "../condconv/tolerance.ts";
+import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
+import { describeEnvironment, type Environment } from "./_shared/environment.ts";
 import {
   type Fixture,
   FixtureError,
@@ -26,19 +26,19 @@ import {
   loadCaseTensors,
   loadFixtureSet,
   loadGolden,
-} from "./fixtures.ts";
-import { messageOf, withTimeout } from "./calls.ts";
-import { runAdapterInChild } from "./isolation.ts";
-import { KNOWN_FAILURES, type KnownFailure, knownFailure } from "./known_failures.ts";
-import { loadWeightsFile, userLayerTarget, WeightsFileError } from "./weights_file.ts";
-import { assertWritable, writeJsonAtomic } from "./report_file.ts";
+} from "./_shared/fixtures.ts";
+import { messageOf, withTimeout } from "./_shared/calls.ts";
+import { runAdapterInChild } from "./_shared/child.ts";
+import { KNOWN_FAILURES, type KnownFailure, knownFailure } from "./conform/known_failures.ts";
+import { loadWeightsFile, userLayerTarget, WeightsFileError } from "./_shared/weights_file.ts";
+import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
 export const DEFAULT_REPORT_PATH = "reports/conformance.json";
 /** The longest one availability check, prepare or run may take before it counts as an error. */
 export const CALL_TIMEOUT_MS = 300_000;
 /** The child process that runs one adapter in an isolated run. */
-export const CHILD_SCRIPT = "suites/_conform_child.ts";
+export const CHILD_SCRIPT = "suites/conform/child.ts";
 
 /** The verdicts, in the order summaries list them. */
 export const CONFORM_STATUSES = ["pass", "fail", "known-fail", "skip", "error"] as const;
@@ -314,7 +314,7 @@ export function formatResultRow(r: ConformResult): string {
   const shown = r.status === "known-fail"
     ? r.reason?.replace(
       /; known library bug: .*/s,
-      "; a known library bug (suites/known_failures.ts)",
+      "; a known library bug (suites/conform/known_failures.ts)",
     )
     : r.reason;
   const reason = shown ? `  ${shown}` : "";

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { referenceAdapter } from "../impls/reference.ts";
-import { UsageError } from "./cli.ts";
+import { UsageError } from "./_shared/cli.ts";
 import { conformMain, loadTargets, runConformance } from "./conform.ts";
-import { FixtureError, loadFixtureSet } from "./fixtures.ts";
-import { copyFixtures, editedReference, unavailableReference } from "./_testing.ts";
+import { FixtureError, loadFixtureSet } from "./_shared/fixtures.ts";
+import { copyFixtures, editedReference, unavailableReference } from "./_testing/adapters.ts";
 
 /** An adapter that wraps the reference and changes one thing about it. */
 function variant(id: string, overrides: Partial<CondConvAdapter>): CondConvAdapter {
@@ -138,12 +138,12 @@ Deno.test("a run stopped by a bad fixture leaves the previous report untouched",
 });
 
 Deno.test("an isolated run survives an adapter that crashes, hangs or throws", async () => {
-  const { TESTING_ADAPTERS } = await import("./_testing_child.ts");
+  const { TESTING_ADAPTERS } = await import("./_testing/child.ts");
   const dir = await Deno.makeTempDir();
   const path = `${dir}/report.json`;
   const status = await conformMain(
     ["--case", "control", "--case", "depthwise", "--timeout-ms", "1000", "--json", path],
-    { adapters: TESTING_ADAPTERS, childScript: "suites/_testing_child.ts" },
+    { adapters: TESTING_ADAPTERS, childScript: "suites/_testing/child.ts" },
   );
   assert.equal(status, 1);
   const report = JSON.parse(await Deno.readTextFile(path));
@@ -164,7 +164,7 @@ Deno.test("an isolated run survives an adapter that crashes, hangs or throws", a
 });
 
 Deno.test("conform --weights checks a user's exported layer in child processes", async (t) => {
-  const { torchMissingReason, exportReferenceLayer } = await import("./_user_layer_testing.ts");
+  const { torchMissingReason, exportReferenceLayer } = await import("./_testing/user_layer.ts");
   const missing = await torchMissingReason();
   if (missing) {
     console.log(`skipped: ${missing}`);

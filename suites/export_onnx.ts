@@ -1,5 +1,5 @@
 /**
- * `deno task export-onnx`: writes one CondConv layer as an ONNX model (`impls/onnx_graph.ts`).
+ * `deno task export-onnx`: writes one CondConv layer as an ONNX model (`condconv/formats/onnx_graph.ts`).
  *
  * ```
  * deno task export-onnx --case <golden case id> --out model.onnx [--batch <n>|dynamic]
@@ -8,8 +8,8 @@
  *   --out model.onnx [--batch <n>|dynamic] [--formulation ...]
  * ```
  * With `--case`, the weights are the golden case's, generated from its seed and checked
- * against the manifest (`suites/fixtures.ts`), and the input size is the case's. With
- * `--spec`, the spec file is a CondConv spec as `spec/condconv_spec.ts` describes it, and the
+ * against the manifest (`suites/_shared/fixtures.ts`), and the input size is the case's. With
+ * `--spec`, the spec file is a CondConv spec as `condconv/spec.ts` describes it, and the
  * weights file an object with `expertKernels` and, as the spec needs them, `bias`,
  * `routingWeight` and `routingBias`, each a flat array of numbers or a base64 string of
  * little-endian float32 values, in the layouts of the spec's module doc.
@@ -32,10 +32,10 @@ import {
   type CondConvOnnxModel,
   type ConvFormulation,
   ONNX_OPSET,
-} from "../impls/onnx_graph.ts";
-import { CondConvSpec, type CondConvWeights } from "../spec/condconv_spec.ts";
-import { parseFlags, runMain, selectByIds, UsageError } from "./cli.ts";
-import { FixtureError, loadCaseTensors, loadFixtureSet } from "./fixtures.ts";
+} from "../condconv/formats/onnx_graph.ts";
+import { CondConvSpec, type CondConvWeights } from "../condconv/spec.ts";
+import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
+import { FixtureError, loadCaseTensors, loadFixtureSet } from "./_shared/fixtures.ts";
 
 /** A bad spec or weights file; the message names the file and the field at fault. */
 export class ExportInputError extends Error {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { INPUT_NAME, OUTPUT_NAME } from "../impls/onnx_graph.ts";
-import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
+import { INPUT_NAME, OUTPUT_NAME } from "../condconv/formats/onnx_graph.ts";
+import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 import {
   exportCase,
   ExportInputError,
@@ -9,7 +9,7 @@ import {
   parseWeightsFile,
   writeModel,
 } from "./export_onnx.ts";
-import { loadCaseTensors, loadFixtureSet, loadGolden } from "./fixtures.ts";
+import { loadCaseTensors, loadFixtureSet, loadGolden } from "./_shared/fixtures.ts";
 
 const PYTHON = "/usr/bin/python3";
 

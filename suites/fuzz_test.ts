@@ -28,8 +28,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import { CondConvSpec, type CondConvWeights, type Tensor } from "../spec/condconv_spec.ts";
-import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
+import { CondConvSpec, type CondConvWeights, type Tensor } from "../condconv/spec.ts";
+import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 import {
   DEFAULT_FUZZ_BOUNDS,
   describeFuzzCase,
@@ -37,8 +37,8 @@ import {
   type FuzzCase,
   fuzzCase,
   fuzzLayer,
-} from "./_arbitraries.ts";
-import { directConv } from "./_direct_conv.ts";
+} from "./_testing/arbitraries.ts";
+import { directConv } from "./_testing/direct_conv.ts";
 
 /** `CONDCONV_FUZZ_SCALE=<n>` multiplies every run count below (a longer, nightly fuzz). */
 function scaleFromEnv(): number {

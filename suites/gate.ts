@@ -20,20 +20,20 @@
  */
 import { z } from "zod";
 import { ADAPTERS } from "../impls/registry.ts";
-import { GATE_CASES } from "./bench_cases.ts";
-import { globToRegExp, parseFlags, runMain, selectByIds, UsageError } from "./cli.ts";
+import { GATE_CASES } from "./bench/cases.ts";
+import { globToRegExp, parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
 import { conformMain } from "./conform.ts";
-import { describeEnvironment } from "./environment.ts";
-import { FixtureError, FIXTURES_DIR, loadFixtureSet } from "./fixtures.ts";
+import { describeEnvironment } from "./_shared/environment.ts";
+import { FixtureError, FIXTURES_DIR, loadFixtureSet } from "./_shared/fixtures.ts";
 import {
   type LockstepRound,
   lockstepRound,
   type Side,
   type SideCase,
   WorkerError,
-} from "./gate_lockstep.ts";
-import { compareRounds, type Comparison, GATE_STATS_DEFAULTS, type Round } from "./gate_stats.ts";
-import { assertWritable, writeJsonAtomic } from "./report_file.ts";
+} from "./gate/lockstep.ts";
+import { compareRounds, type Comparison, GATE_STATS_DEFAULTS, type Round } from "./gate/stats.ts";
+import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 
 /** Defaults, applied in one place. */
 export const GATE_DEFAULTS = {

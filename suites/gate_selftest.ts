@@ -14,7 +14,7 @@
  * by default the gate runs as in CI, on all its adapters.
  * @module
  */
-import { parseFlags, runMain, UsageError } from "./cli.ts";
+import { parseFlags, runMain, UsageError } from "./_shared/cli.ts";
 import { GATE_DEFAULTS, type GateRow } from "./gate.ts";
 
 /** Runs a command; its exit code and its stdout and stderr together. */

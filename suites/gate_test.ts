@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { AcceptedChanges, infoChanges, judge, loadAccepted, type RoundEntry } from "./gate.ts";
-import { lockstepRound, type SideCase } from "./gate_lockstep.ts";
+import { lockstepRound, type SideCase } from "./gate/lockstep.ts";
 import { cloneRepo, injectSlowdown, run } from "./gate_selftest.ts";
 
 const GATE_ARGS = ["task", "gate", "--adapter", "ort-wasm"];

@@ -25,14 +25,14 @@ import assert from "node:assert/strict";
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { referenceAdapter } from "../impls/reference.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import { GoldenCase } from "../spec/cases.ts";
-import type { CondConvSpecInput, Tensor } from "../spec/condconv_spec.ts";
-import { caseTensors } from "../spec/seeded.ts";
-import { compareWithTruth, toleranceFor } from "../spec/tolerance.ts";
+import { GoldenCase } from "../condconv/cases.ts";
+import type { CondConvSpecInput, Tensor } from "../condconv/spec.ts";
+import { caseTensors } from "../condconv/seeded.ts";
+import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 import { loadTargets, runConformance } from "./conform.ts";
-import { directCondConv } from "./_direct_conv.ts";
-import { editedReference } from "./_testing.ts";
-import { loadFixtureSet } from "./fixtures.ts";
+import { directCondConv } from "./_testing/direct_conv.ts";
+import { editedReference } from "./_testing/adapters.ts";
+import { loadFixtureSet } from "./_shared/fixtures.ts";
 
 // tfjs, onnxruntime-web and the WebGPU adapters keep their runtimes for the process's life.
 const sanitizers = { sanitizeOps: false, sanitizeResources: false } as const;

@@ -13,22 +13,22 @@
  * README without its markers or an unknown flag stops the run with exit status 2.
  * @module
  */
-import { parseFlags, runMain, UsageError } from "./cli.ts";
-import { toBencher, toBenchmarkAction } from "./report_export.ts";
-import { readVendorFiles, renderIndexHtml, type VendorContent } from "./report_html.ts";
+import { parseFlags, runMain, UsageError } from "./_shared/cli.ts";
+import { toBencher, toBenchmarkAction } from "./report/export.ts";
+import { readVendorFiles, renderIndexHtml, type VendorContent } from "./report/html.ts";
 import {
   buildMachines,
   loadResultFile,
   ReportInputError,
   type ResultFile,
-} from "./report_input.ts";
+} from "./report/input.ts";
 import {
   README_MARKERS,
   renderReadmeBlock,
   renderResultsMarkdown,
   replaceReadmeBlock,
-} from "./report_markdown.ts";
-import { writeJsonAtomic, writeTextAtomic } from "./report_file.ts";
+} from "./report/markdown.ts";
+import { writeJsonAtomic, writeTextAtomic } from "./_shared/files.ts";
 
 /** Defaults, applied in one place. */
 export const REPORT_DEFAULTS = {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import type { z } from "zod";
 import { benchMain, type BenchReport } from "./bench.ts";
-import { UsageError } from "./cli.ts";
+import { UsageError } from "./_shared/cli.ts";
 import { conformMain, type ConformReport } from "./conform.ts";
 import { reportMain } from "./report.ts";
-import type { BencherMetrics, BenchmarkActionEntry } from "./report_export.ts";
+import type { BencherMetrics, BenchmarkActionEntry } from "./report/export.ts";
 import {
   type BenchFileSchema,
   buildMachines,
@@ -12,8 +12,8 @@ import {
   findGpus,
   parseResultFile,
   ReportInputError,
-} from "./report_input.ts";
-import { fmtMs, mdTable, README_MARKERS, replaceReadmeBlock, wrap } from "./report_markdown.ts";
+} from "./report/input.ts";
+import { fmtMs, mdTable, README_MARKERS, replaceReadmeBlock, wrap } from "./report/markdown.ts";
 
 // The report's schemas accept what the bench and conform tasks write (checked by deno check).
 const _benchFits = (r: BenchReport): z.input<typeof BenchFileSchema> => r;

@@ -3,14 +3,14 @@
  * backend must not break another. Regression test: onnxruntime-web's Emscripten glue sets
  * `global.Worker = require("worker_threads").Worker` wherever `process.versions.node`
  * exists (Deno included), after which the `ts` adapter's web workers never loaded and its
- * `prepare` waited forever (`impls/_ort.ts` now puts the web `Worker` back).
+ * `prepare` waited forever (`impls/_ort/adapter.ts` now puts the web `Worker` back).
  * @module
  */
 import assert from "node:assert/strict";
 import { ortWasmAdapter } from "../impls/ort_wasm.ts";
 import { ortWebgpuAdapter } from "../impls/ort_webgpu.ts";
 import { tsAdapter } from "../impls/ts.ts";
-import { CondConvSpec } from "../spec/condconv_spec.ts";
+import { CondConvSpec } from "../condconv/spec.ts";
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;

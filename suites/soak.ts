@@ -32,12 +32,12 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import { GoldenCase } from "../spec/cases.ts";
-import type { CondConvSpecInput } from "../spec/condconv_spec.ts";
-import { caseTensors } from "../spec/seeded.ts";
-import { parseFlags, selectByIds, UsageError } from "./cli.ts";
-import { describeEnvironment, type Environment } from "./environment.ts";
-import { assertWritable, writeJsonAtomic } from "./report_file.ts";
+import { GoldenCase } from "../condconv/cases.ts";
+import type { CondConvSpecInput } from "../condconv/spec.ts";
+import { caseTensors } from "../condconv/seeded.ts";
+import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
+import { describeEnvironment, type Environment } from "./_shared/environment.ts";
+import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 
 /** Defaults of `deno task soak`. */
 export const SOAK_DEFAULTS = {
@@ -434,3 +434,5 @@ export async function soakMain(
   );
   return tally("fail") + tally("error") > 0 ? 1 : 0;
 }
+
+if (import.meta.main) await runMain(() => soakMain(Deno.args));

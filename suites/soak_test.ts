@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { referenceAdapter } from "../impls/reference.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import { UsageError } from "./cli.ts";
+import { UsageError } from "./_shared/cli.ts";
 import { formatSoakRow, soakAdapter, soakHeader, soakMain } from "./soak.ts";
 
 // tfjs and onnxruntime-web keep their runtimes (wasm modules) for the process's life.

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { ADAPTERS } from "../../impls/registry.ts";
+import { referenceAdapter } from "../../impls/reference.ts";
+import { compareWithTruth, toleranceFor } from "../../condconv/tolerance.ts";
+import { encodeSafetensors } from "../../condconv/formats/safetensors.ts";
+import { loadCondConvBlock, parseCondConvBlock, runCondConvBlock } from "./condconv_block.ts";
+import { knownFailure, runPython, torchMissingReason } from "../_testing/user_layer.ts";
+
+// Adapters keep backend state (wasm modules, GPU devices, workers) for the life of the
+// process, by design; the op and resource sanitizers would count those as leaks.
+const sanitizers = { sanitizeOps: false, sanitizeResources: false } as const;
+const TIMEOUT_MS = 120_000;
+
+function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} took longer than ${TIMEOUT_MS} ms`)),
+      TIMEOUT_MS,
+    );
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+Deno.test({
+  name:
+    "runCondConvBlock: one shared routing through expand, depthwise and project matches PyTorch",
+  ...sanitizers,
+  async fn(t) {
+    const missing = await torchMissingReason();
+    if (missing) {
+      console.log(`skipped: ${missing}`);
+      return;
+    }
+    const dir = await Deno.makeTempDir({ prefix: "condconv-block-" });
+    try {
+      const blocks = [];
+      for (const kernel of [3, 5]) {
+        const path = `${dir}/block_dw${kernel}.safetensors`;
+        await runPython([
+          "scripts/condconv_block.py",
+          "--out",
+          path,
+          "--dw-kernel",
+          String(kernel),
+        ]);
+        blocks.push({ name: `block-dw${kernel}`, block: await loadCondConvBlock(path) });
+      }
+      for (const { block } of blocks) {
+        assert.equal(block.layers.length, 3);
+        assert.deepEqual(block.layers.map((l) => l.spec.routing.kind), [
+          "supplied",
+          "supplied",
+          "supplied",
+        ]);
+      }
+      const passed = new Set<string>();
+      // Adapter after adapter, as conform runs them (see KNOWN_FAILURES for the gaps).
+      for (const adapter of ADAPTERS) {
+        const availability = await adapter.availability();
+        if (!availability.available) {
+          console.log(`skipped ${adapter.id}: ${availability.reason}`);
+          continue;
+        }
+        for (const { name, block } of blocks) {
+          await t.step(`${adapter.id} on ${name}`, async () => {
+            const { output, routing } = await withTimeout(
+              runCondConvBlock(adapter, block),
+              `${adapter.id} on ${name}`,
+            );
+            // The routing is computed once, from the block input, as PyTorch did.
+            for (let i = 0; i < routing.length; i++) {
+              assert.ok(Math.abs(routing[i] - block.routing[i]) <= 1e-7, `routing[${i}]`);
+            }
+            assert.deepEqual(output.shape, block.outputShape);
+            const tolerance = toleranceFor(adapter.toleranceClass, block.torchFloat32MaxAbsErr);
+            const comparison = compareWithTruth(output.data, block.output, tolerance);
+            const known = knownFailure(adapter.id, name);
+            if (known) {
+              console.log(
+                comparison.pass
+                  ? `stale known failure: ${adapter.id} now passes ${name}, remove its entry ` +
+                    "from KNOWN_FAILURES"
+                  : `known failure ${adapter.id} on ${name}: ${known.reason}`,
+              );
+              return;
+            }
+            assert.ok(
+              comparison.pass,
+              `${adapter.id} on ${name}: max abs err ${comparison.maxAbsErr.toExponential(2)}, ` +
+                `${comparison.worstRatio.toFixed(2)}x the tolerance (atol ${tolerance.atol})`,
+            );
+            passed.add(adapter.id);
+          });
+        }
+      }
+      assert.ok(passed.has(referenceAdapter.id), "the reference adapter must pass the block");
+      const others = [...passed].filter((id) => id !== referenceAdapter.id);
+      assert.ok(
+        others.length >= 2,
+        `at least two adapters besides the reference must run the block, ran: ${others}`,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("parseCondConvBlock names the file and field of a bad block", () => {
+  const f32 = (shape: number[]) => ({
+    dtype: "F32" as const,
+    shape,
+    data: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+  });
+  assert.throws(
+    () => parseCondConvBlock(encodeSafetensors({ input: f32([1, 2, 3, 3]) }), "b.safetensors"),
+    {
+      name: "TypeError",
+      message: `Cannot load block "b.safetensors": __metadata__ has no "block"`,
+    },
+  );
+  const layer = {
+    prefix: "conv_pw.",
+    spec: {
+      inChannels: 2,
+      outChannels: 2,
+      kernelSize: 1,
+      numExperts: 2,
+      bias: "none",
+      routing: { kind: "sigmoid" },
+    },
+  };
+  const bytes = encodeSafetensors(
+    { input: f32([1, 2, 3, 3]), "conv_pw.weight": f32([2, 4]) },
+    { block: JSON.stringify({ activation: "swish", layers: [layer] }) },
+  );
+  assert.throws(() => parseCondConvBlock(bytes, "b.safetensors"), {
+    name: "TypeError",
+    message: `Cannot load block "b.safetensors": layer "conv_pw." has routing "sigmoid": ` +
+      `every layer takes the block's routing, so it must be "supplied"`,
+  });
+});

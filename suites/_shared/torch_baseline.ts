@@ -1,0 +1,75 @@
+/**
+ * The PyTorch CPU baseline of a benchmark run, measured by `scripts/bench_torch.py` in the
+ * same run, on the same cases, whenever Debian's python3-torch is installed.
+ * @module
+ */
+import type { BenchCase } from "../bench/cases.ts";
+
+/** PyTorch's warm p50 per case, or why it was not measured. */
+export type TorchBaseline =
+  | {
+    status: "measured";
+    torch: string;
+    threads: number;
+    results: Record<string, { condconvP50Ms: number; staticP50Ms: number; samples: number }>;
+  }
+  | { status: "not-measured"; reason: string };
+
+/** The interpreter that has Debian's torch (the first `python3` on PATH may not). */
+export const PYTHON = "/usr/bin/python3";
+
+interface PythonStats {
+  p50Ns: number;
+  count: number;
+}
+
+/** Runs the PyTorch baseline for `cases`; never throws, says why when it cannot run. */
+export async function runTorchBaseline(
+  cases: readonly BenchCase[],
+  threads: number,
+  timing: { minSamples: number; budgetMs: number },
+): Promise<TorchBaseline> {
+  const payload = cases.map((c) => ({ id: c.id, batch: c.batch, case: c.fixture.entry.case }));
+  let output: Deno.CommandOutput;
+  try {
+    const child = new Deno.Command(PYTHON, {
+      args: [
+        "scripts/bench_torch.py",
+        "--threads",
+        String(threads),
+        "--min-samples",
+        String(timing.minSamples),
+        "--budget-ms",
+        String(timing.budgetMs),
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(JSON.stringify(payload)));
+    await writer.close();
+    output = await child.output();
+  } catch (error) {
+    return { status: "not-measured", reason: `cannot run ${PYTHON}: ${(error as Error).message}` };
+  }
+  if (!output.success) {
+    const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").slice(-2).join(" ");
+    return { status: "not-measured", reason: `scripts/bench_torch.py failed: ${stderr}` };
+  }
+  const parsed = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    torch: string;
+    threads: number;
+    results: { id: string; condconv: PythonStats; static: PythonStats }[];
+  };
+  const results: Record<string, { condconvP50Ms: number; staticP50Ms: number; samples: number }> =
+    {};
+  for (const r of parsed.results) {
+    results[r.id] = {
+      condconvP50Ms: r.condconv.p50Ns / 1e6,
+      staticP50Ms: r.static.p50Ns / 1e6,
+      samples: r.condconv.count,
+    };
+  }
+  return { status: "measured", torch: parsed.torch, threads: parsed.threads, results };
+}

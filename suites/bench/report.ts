@@ -1,0 +1,77 @@
+/**
+ * Rendering benchmark results: one terminal row per result, and the Markdown summary.
+ * @module
+ */
+import type { BenchReport, BenchResult } from "../bench.ts";
+
+const ms = (v: number | undefined) => v === undefined ? "-" : v < 1 ? v.toFixed(3) : v.toFixed(2);
+
+/** One line of the progress table. */
+export function formatBenchRow(r: BenchResult): string {
+  const head = `${r.adapter.padEnd(13)} ${r.case.padEnd(36)}`;
+  const software = r.softwareGpu ? "  [software GPU]" : "";
+  if (r.status !== "timed" || !r.warm) {
+    return `${head} ${r.status.toUpperCase()}  ${r.reason ?? ""}${software}`;
+  }
+  const gpu = r.gpu ? `  gpu p50 ${ms(r.gpu.p50Ms)} ms` : "";
+  const overhead = r.overVsStatic === undefined
+    ? `  static: ${r.static?.status ?? "-"}`
+    : `  ${r.overVsStatic.toFixed(2)}x static`;
+  return `${head} p50 ${ms(r.warm.p50Ms).padStart(8)} ms  p99 ${
+    ms(r.warm.p99Ms).padStart(8)
+  } ms  ` +
+    `${r.gflops!.toFixed(2).padStart(7)} GFLOP/s  cold ${ms(r.cold?.prepareMs)}+` +
+    `${ms(r.cold?.firstRunMs)} ms${gpu}${overhead}${software}`;
+}
+
+/** The Markdown summary: environment, then one table per case set of batch sizes. */
+export function renderBenchMarkdown(report: BenchReport): string {
+  const env = report.environment;
+  const lines: string[] = [];
+  lines.push("# condconv-bench results", "");
+  lines.push(
+    `Deno ${env.deno} (V8 ${env.v8}), ${env.os}/${env.arch}, ${env.cpuModel ?? "unknown CPU"}, ` +
+      `${env.logicalCores} logical cores, commit ${env.gitCommit?.slice(0, 10) ?? "unknown"}, ` +
+      `${env.date}.`,
+    "",
+  );
+  for (const a of report.adapters) {
+    const state = a.available
+      ? `\`${a.backend}\`${
+        a.softwareGpu ? " — **software GPU adapter (llvmpipe): not a GPU figure**" : ""
+      }`
+      : `skipped: ${a.reason}`;
+    lines.push(`- **${a.id}**: ${state}`);
+  }
+  const torch = report.torch;
+  lines.push(
+    torch.status === "measured"
+      ? `- **PyTorch** ${torch.torch} on the CPU, ${torch.threads} threads`
+      : `- **PyTorch**: not measured (${torch.reason})`,
+    "",
+    "Warm p50 wall time per run in ms (output read back to the CPU included), GFLOP/s in " +
+      "parentheses; `x static` is CondConv's p50 over the same adapter's static convolution " +
+      "of the same shape. `wrong` means the adapter failed the correctness check on that case " +
+      "and was not timed.",
+    "",
+  );
+  const adapters = report.adapters.filter((a) => a.available).map((a) => a.id);
+  const header = ["case", ...adapters, "PyTorch CPU"];
+  lines.push(`| ${header.join(" | ")} |`, `|${header.map(() => " --- ").join("|")}|`);
+  for (const caseId of report.settings.cases) {
+    const cells = adapters.map((id) => {
+      const r = report.results.find((x) => x.adapter === id && x.case === caseId);
+      if (!r) return "-";
+      if (r.status !== "timed" || !r.warm) return r.status;
+      const overhead = r.overVsStatic === undefined ? "" : `, ${r.overVsStatic.toFixed(2)}x static`;
+      return `${ms(r.warm.p50Ms)} (${r.gflops!.toFixed(1)}${overhead})`;
+    });
+    const t = torch.status === "measured" ? torch.results[caseId] : undefined;
+    const torchCell = t
+      ? `${ms(t.condconvP50Ms)} (${(t.condconvP50Ms / t.staticP50Ms).toFixed(2)}x static)`
+      : "-";
+    lines.push(`| ${caseId} | ${cells.join(" | ")} | ${torchCell} |`);
+  }
+  lines.push("");
+  return lines.join("\n");
+}

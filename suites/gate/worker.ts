@@ -1,0 +1,199 @@
+/**
+ * A timing worker of the speed gate: one adapter of one source tree, its layers prepared once,
+ * timed on demand so that the gate can alternate two workers in lock step.
+ *
+ * The gate starts one worker per side (working tree, base revision) with the side's own
+ * `deno.json` (`--config`), so each side runs its own versions of tfjs and onnxruntime-web.
+ * The worker's own code always comes from the working tree; of the side's tree it imports
+ * only `impls/registry.ts`, so any base revision whose registry exports `ADAPTERS` can be
+ * gated against. For the same reason it checks outputs itself instead of importing
+ * `conform.ts`, which would load the working tree's adapters into the base's process.
+ *
+ * ```
+ * deno run --config <tree>/deno.json suites/gate/worker.ts --tree <tree> --fixtures <dir>
+ *          --adapter <id> --case <golden id>... [--timeout-ms MS]
+ * ```
+ * Protocol: the worker prints `@@condconv <json>` lines (`WorkerMessage`) on stdout and reads
+ * one JSON command per line (`WorkerCommand`) on stdin. It first reports every case as ready
+ * (prepared and checked against its golden) or not, then runs `{"time": case, "runs": n}`
+ * commands until stdin closes. A run that hangs is the gate's to kill: no timer wraps the timed
+ * runs, so that nothing but the run is measured.
+ * @module
+ */
+import type { CondConvAdapter, PreparedCondConv } from "../../impls/adapter.ts";
+import type { Tensor } from "../../condconv/spec.ts";
+import { compareWithTruth, toleranceFor } from "../../condconv/tolerance.ts";
+import { messageOf, withTimeout } from "../_shared/calls.ts";
+import { parseFlags } from "../_shared/cli.ts";
+import { loadCaseTensors, loadFixtureSet, loadGolden } from "../_shared/fixtures.ts";
+import { LINE_PREFIX, lines } from "../_shared/child.ts";
+
+/** How one case fared in a worker before timing. */
+export interface WorkerCase {
+  case: string;
+  status: "ready" | "wrong" | "error" | "skip";
+  reason?: string;
+  /** the first run's wall time, ms: the gate sizes its blocks from it */
+  firstRunMs?: number;
+}
+
+/** What a worker says. */
+export type WorkerMessage =
+  | {
+    type: "ready";
+    adapter: string;
+    backend?: string;
+    /** the adapter's availability info: library versions, threads, device */
+    info?: Record<string, unknown>;
+    cases: WorkerCase[];
+  }
+  | { type: "samples"; case: number; ms: number[] }
+  | { type: "failed"; reason: string };
+
+/** What a worker is told: time `runs` runs of the `time`-th case. */
+export interface WorkerCommand {
+  time: number;
+  runs: number;
+}
+
+function send(message: WorkerMessage): void {
+  console.log(LINE_PREFIX + JSON.stringify(message));
+}
+
+async function loadAdapters(tree: string): Promise<readonly CondConvAdapter[]> {
+  const url = new URL(`file://${tree}/impls/registry.ts`).href;
+  let registry: { ADAPTERS?: readonly CondConvAdapter[] };
+  try {
+    registry = await import(url);
+  } catch (error) {
+    throw new Error(`Cannot import ${url}: ${messageOf(error)}`);
+  }
+  if (!Array.isArray(registry.ADAPTERS)) {
+    throw new Error(`${url} does not export ADAPTERS`);
+  }
+  return registry.ADAPTERS;
+}
+
+interface Layer {
+  prepared: PreparedCondConv;
+  run: () => Promise<Tensor>;
+}
+
+/** Runs the worker until stdin closes. */
+export async function gateWorker(args: string[]): Promise<void> {
+  const flags = parseFlags(args, {
+    tree: { type: "string" },
+    fixtures: { type: "string" },
+    adapter: { type: "string" },
+    case: { type: "string", multiple: true },
+    "timeout-ms": { type: "string" },
+  });
+  const timeoutMs = Number(flags["timeout-ms"] ?? 120_000);
+  const caseIds = flags.case ?? [];
+  const adapter = (await loadAdapters(flags.tree!)).find((a) => a.id === flags.adapter);
+  if (!adapter) {
+    send({ type: "failed", reason: `adapter "${flags.adapter}" is not in this tree's registry` });
+    return;
+  }
+  const availability = await withTimeout(adapter.availability(), timeoutMs, "availability")
+    .catch((error) => ({ available: false as const, reason: messageOf(error) }));
+  if (!availability.available) {
+    send({
+      type: "ready",
+      adapter: adapter.id,
+      cases: caseIds.map((id) => ({ case: id, status: "skip", reason: availability.reason })),
+    });
+    return;
+  }
+  const set = await loadFixtureSet(flags.fixtures);
+  const layers: (Layer | undefined)[] = [];
+  const cases: WorkerCase[] = [];
+  for (const id of caseIds) {
+    const fixture = set.fixtures.find((f) => f.entry.id === id);
+    if (!fixture) {
+      cases.push({ case: id, status: "error", reason: "no such golden case" });
+      layers.push(undefined);
+      continue;
+    }
+    let prepared: PreparedCondConv | undefined;
+    try {
+      const tensors = await loadCaseTensors(fixture);
+      const truth = await loadGolden(set, fixture);
+      prepared = await withTimeout(
+        adapter.prepare(fixture.goldenCase.spec, tensors.weights),
+        timeoutMs,
+        "prepare",
+      );
+      if (prepared.backend !== availability.backend) {
+        throw new Error(
+          `ran on backend "${prepared.backend}", not "${availability.backend}" as announced`,
+        );
+      }
+      const layer = prepared;
+      const run = () => layer.run(tensors.input, tensors.routingWeights);
+      const t0 = performance.now();
+      const first = await withTimeout(run(), timeoutMs, "first run");
+      const firstRunMs = performance.now() - t0;
+      const tolerance = toleranceFor(adapter.toleranceClass, fixture.entry.torchFloat32.maxAbsErr);
+      const check = first.data.length === truth.length
+        ? compareWithTruth(first.data, truth, tolerance)
+        : undefined;
+      if (!check?.pass) {
+        cases.push({
+          case: id,
+          status: "wrong",
+          reason: check
+            ? `output off by ${check.maxAbsErr.toExponential(2)} (${
+              check.worstRatio.toFixed(1)
+            }x the tolerance): not timed`
+            : `output has ${first.data.length} values, expected ${truth.length}`,
+        });
+        await prepared.dispose();
+        layers.push(undefined);
+        continue;
+      }
+      cases.push({ case: id, status: "ready", firstRunMs });
+      layers.push({ prepared, run });
+    } catch (error) {
+      await prepared?.dispose().catch(() => {});
+      cases.push({ case: id, status: "error", reason: messageOf(error) });
+      layers.push(undefined);
+    }
+  }
+  send({
+    type: "ready",
+    adapter: adapter.id,
+    backend: availability.backend,
+    // Paths inside the tree read the same on both sides, so that only real differences show.
+    info: JSON.parse(JSON.stringify(availability.info).replaceAll(flags.tree!, "<tree>")),
+    cases,
+  });
+
+  for await (const line of lines(Deno.stdin.readable)) {
+    if (!line.trim()) continue;
+    const command = JSON.parse(line) as WorkerCommand;
+    const layer = layers[command.time];
+    if (!layer) {
+      send({ type: "failed", reason: `case ${command.time} is not ready` });
+      continue;
+    }
+    const ms: number[] = [];
+    try {
+      for (let i = 0; i < command.runs; i++) {
+        const t0 = performance.now();
+        await layer.run();
+        ms.push(performance.now() - t0);
+      }
+      send({ type: "samples", case: command.time, ms });
+    } catch (error) {
+      send({ type: "failed", reason: `${caseIds[command.time]}: ${messageOf(error)}` });
+    }
+  }
+  for (const layer of layers) await layer?.prepared.dispose().catch(() => {});
+}
+
+if (import.meta.main) {
+  await gateWorker(Deno.args).catch((error) => send({ type: "failed", reason: messageOf(error) }));
+  // Exit now: an adapter's worker threads may hold the event loop open.
+  Deno.exit(0);
+}

@@ -1,0 +1,579 @@
+/**
+ * The inputs of `deno task report`: result files parsed with zod at the boundary, grouped by
+ * the machine they came from, and joined into one row per adapter and bench case.
+ *
+ * A file's kind comes from its `kind` field (`"bench"` or `"conformance"`). Files are grouped
+ * into machines by CPU model, logical cores, OS and architecture, and the GPU adapters their
+ * adapters reported: two files whose CPU models are both known and differ, or whose GPU lists
+ * are both non-empty and share no GPU, are two machines. Within a machine, bench files are merged oldest first, so a newer result for the
+ * same adapter and case replaces an older one; conformance verdicts are matched to bench rows
+ * by adapter and golden case id, the newest verdict winning.
+ * @module
+ */
+import { z } from "zod";
+import { isSoftwareGpu } from "../bench.ts";
+import { CONFORM_STATUSES, type ConformStatus } from "../conform.ts";
+
+/** A result file that cannot be used: the message names the file and the field. */
+export class ReportInputError extends Error {
+  override name = "ReportInputError";
+}
+
+const finite = z.number();
+/** Derived ratios: JSON writes a non-finite number as `null`, read as "not available". */
+const ratio = z.number().nullable().optional();
+
+const EnvironmentSchema = z.object({
+  date: z.string().min(1),
+  deno: z.string(),
+  v8: z.string(),
+  typescript: z.string(),
+  os: z.string(),
+  arch: z.string(),
+  cpuModel: z.string().nullable(),
+  logicalCores: z.number().int().nonnegative(),
+  gitCommit: z.string().nullable(),
+  packages: z.record(z.string(), z.string()),
+});
+
+const AdapterSummarySchema = z.object({
+  id: z.string().min(1),
+  description: z.string(),
+  toleranceClass: z.string(),
+  available: z.boolean(),
+  backend: z.string().optional(),
+  reason: z.string().optional(),
+  info: z.record(z.string(), z.unknown()).optional(),
+});
+
+const TimingSchema = z.object({
+  p50Ms: finite,
+  p99Ms: finite,
+  minMs: finite,
+  maxMs: finite,
+  avgMs: finite,
+  samples: z.number().int().nonnegative(),
+  samplesMs: z.array(finite),
+});
+
+const BenchResultSchema = z.object({
+  adapter: z.string().min(1),
+  case: z.string().min(1),
+  goldenCase: z.string().min(1),
+  batch: z.number().int().positive(),
+  status: z.enum(["timed", "wrong", "skip", "error"]),
+  reason: z.string().optional(),
+  backend: z.string().optional(),
+  softwareGpu: z.boolean(),
+  correctness: z.object({
+    checkedAgainst: z.enum(["golden", "reference", "pytorch"]),
+    pass: z.boolean(),
+    maxAbsErr: finite,
+    maxRelErr: finite,
+    worstRatio: finite,
+  }).optional(),
+  flops: z.object({
+    routing: finite,
+    mixing: finite,
+    conv: finite,
+    total: finite,
+    staticConv: finite,
+  }),
+  cold: z.object({ prepareMs: finite, firstRunMs: finite }).optional(),
+  warm: TimingSchema.optional(),
+  gflops: ratio,
+  gpu: z.object({ p50Ms: finite, minMs: finite, maxMs: finite, samples: finite }).nullable()
+    .optional(),
+  static: z.object({
+    status: z.enum(["timed", "wrong", "not-measured", "error"]),
+    reason: z.string().optional(),
+    maxAbsErr: finite.optional(),
+    warm: TimingSchema.optional(),
+    gflops: ratio,
+  }).optional(),
+  overVsStatic: ratio,
+  readbackIncluded: z.literal(true),
+});
+
+const TorchSchema = z.discriminatedUnion("status", [
+  z.object({
+    status: z.literal("measured"),
+    torch: z.string(),
+    threads: z.number().int().positive(),
+    results: z.record(
+      z.string(),
+      z.object({ condconvP50Ms: finite, staticP50Ms: finite, samples: finite }),
+    ),
+  }),
+  z.object({ status: z.literal("not-measured"), reason: z.string() }),
+]);
+
+/** The fields of `BenchReport` (suites/bench.ts) that the report reads. */
+export const BenchFileSchema = z.object({
+  kind: z.literal("bench"),
+  environment: EnvironmentSchema,
+  settings: z.object({
+    sets: z.array(z.string()),
+    cases: z.array(z.string()),
+    minSamples: finite,
+    budgetMs: finite,
+    torchThreads: finite.nullable(),
+    readback: z.string(),
+  }),
+  adapters: z.array(AdapterSummarySchema.extend({ softwareGpu: z.boolean() })),
+  results: z.array(BenchResultSchema),
+  torch: TorchSchema,
+});
+
+/** The fields of `ConformReport` (suites/conform.ts) that the report reads. */
+export const ConformFileSchema = z.object({
+  kind: z.literal("conformance"),
+  environment: EnvironmentSchema,
+  adapters: z.array(AdapterSummarySchema),
+  results: z.array(z.object({
+    adapter: z.string().min(1),
+    case: z.string().min(1),
+    status: z.enum(CONFORM_STATUSES),
+    maxAbsErr: finite.optional(),
+    maxRelErr: finite.optional(),
+    worstRatio: finite.optional(),
+    atol: finite.optional(),
+    rtol: finite.optional(),
+    backend: z.string().optional(),
+    reason: z.string().optional(),
+  })),
+  summary: z.object({
+    pass: z.number().int(),
+    fail: z.number().int(),
+    /** absent from files written before known failures were listed */
+    "known-fail": z.number().int().optional(),
+    skip: z.number().int(),
+    error: z.number().int(),
+  }),
+});
+
+/** A parsed bench file. */
+export type BenchFile = z.infer<typeof BenchFileSchema>;
+/** A parsed conformance file. */
+export type ConformFile = z.infer<typeof ConformFileSchema>;
+/** The environment block every result file carries. */
+export type FileEnvironment = z.infer<typeof EnvironmentSchema>;
+
+/** One result file, its path and its parsed content. */
+export type ResultFile =
+  | { path: string; kind: "bench"; report: BenchFile }
+  | { path: string; kind: "conformance"; report: ConformFile };
+
+/**
+ * Parses the text of a result file. Throws a `ReportInputError` naming `path` and, for a
+ * schema violation, every offending field.
+ */
+export function parseResultFile(path: string, text: string): ResultFile {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ReportInputError(
+      `Fix result file "${path}": it is not JSON (${(error as Error).message})`,
+    );
+  }
+  const kind = typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>).kind
+    : undefined;
+  if (kind !== "bench" && kind !== "conformance") {
+    throw new ReportInputError(
+      `Fix result file "${path}": its "kind" is ${
+        kind === undefined ? "missing" : `"${String(kind)}"`
+      }, expected "bench" (deno task bench) or "conformance" (deno task conform)`,
+    );
+  }
+  const schema = kind === "bench" ? BenchFileSchema : ConformFileSchema;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new ReportInputError(
+      `Fix result file "${path}": it is not a valid ${kind} report:\n` +
+        z.prettifyError(parsed.error),
+    );
+  }
+  return kind === "bench"
+    ? { path, kind, report: parsed.data as BenchFile }
+    : { path, kind, report: parsed.data as ConformFile };
+}
+
+/** Reads and parses one result file; a missing or unreadable file is a `ReportInputError`. */
+export async function loadResultFile(path: string): Promise<ResultFile> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound
+      ? "the file does not exist (run `deno task bench` or `deno task conform` first)"
+      : (error as Error).message;
+    throw new ReportInputError(`Read result file "${path}": ${why}`);
+  }
+  return parseResultFile(path, text);
+}
+
+/** A GPU adapter as reported in some adapter's `info`. */
+export interface GpuAdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** a fallback (software) adapter such as llvmpipe or SwiftShader */
+  software: boolean;
+}
+
+const str = (v: unknown) => typeof v === "string" || typeof v === "number" ? String(v) : "";
+
+/**
+ * The GPU adapters described anywhere in an adapter's `info` (WebGPU's `GPUAdapterInfo`:
+ * an object with `vendor` and a `description`, `architecture` or `device`), deduplicated.
+ */
+export function findGpus(info: unknown): GpuAdapterInfo[] {
+  const found = new Map<string, GpuAdapterInfo>();
+  const visit = (value: unknown, depth: number) => {
+    if (typeof value !== "object" || value === null || depth > 6) return;
+    if (Array.isArray(value)) return;
+    const o = value as Record<string, unknown>;
+    if (
+      "vendor" in o && ("description" in o || "architecture" in o || "device" in o) &&
+      typeof o.vendor !== "object"
+    ) {
+      const gpu: GpuAdapterInfo = {
+        vendor: str(o.vendor),
+        architecture: str(o.architecture),
+        device: str(o.device),
+        description: str(o.description),
+        software: isSoftwareGpu(o),
+      };
+      found.set(gpuKey(gpu), gpu);
+      return;
+    }
+    for (const child of Object.values(o)) visit(child, depth + 1);
+  };
+  visit(info, 0);
+  return [...found.values()];
+}
+
+/** A stable identity of a GPU adapter. */
+export function gpuKey(gpu: GpuAdapterInfo): string {
+  return [gpu.vendor, gpu.architecture, gpu.device, gpu.description].join("|");
+}
+
+/** A short human name of a GPU adapter. */
+export function gpuName(gpu: GpuAdapterInfo): string {
+  const name = gpu.description ||
+    [`vendor ${gpu.vendor || "?"}`, gpu.architecture, gpu.device && `device ${gpu.device}`]
+      .filter(Boolean).join(" ");
+  return gpu.software ? `${name} (software adapter)` : name;
+}
+
+/** The conformance verdict matched to a bench row. */
+export interface ConformanceCell {
+  status: ConformStatus;
+  maxAbsErr?: number;
+  worstRatio?: number;
+  reason?: string;
+  file: string;
+}
+
+/** One adapter on one bench case on one machine: every figure the tables show. */
+export interface ReportRow {
+  adapter: string;
+  /** `<golden id>@b<batch>` */
+  case: string;
+  goldenCase: string;
+  batch: number;
+  /** the case set(s) of the bench run this row came from, e.g. `"effnet-b0"` */
+  set: string;
+  status: "timed" | "wrong" | "skip" | "error";
+  reason?: string;
+  backend?: string;
+  softwareGpu: boolean;
+  p50Ms?: number;
+  p99Ms?: number;
+  minMs?: number;
+  maxMs?: number;
+  samples?: number;
+  gflops?: number;
+  /** reference p50 / this p50 on the same machine and case (above 1: faster) */
+  vsReference?: number;
+  /** ts p50 / this p50 on the same machine and case */
+  vsTs?: number;
+  overVsStatic?: number;
+  /** PyTorch CPU CondConv p50 on the same machine and case */
+  torchP50Ms?: number;
+  conformance?: ConformanceCell;
+  /** the bench file the row came from */
+  file: string;
+}
+
+/** PyTorch's CPU baseline on one case. */
+export interface TorchCell {
+  condconvP50Ms: number;
+  staticP50Ms: number;
+  torch: string;
+  threads: number;
+}
+
+/** One adapter as the newest file of a machine described it. */
+export interface MachineAdapter {
+  id: string;
+  description: string;
+  available: boolean;
+  backend?: string;
+  reason?: string;
+  softwareGpu: boolean;
+  gpus: GpuAdapterInfo[];
+}
+
+/** Everything reported about one machine. */
+export interface Machine {
+  /** `machine-1`, `machine-2`, ... newest bench run first */
+  id: string;
+  /** CPU, cores, OS and GPU in one line */
+  label: string;
+  cpuModel: string | null;
+  logicalCores: number;
+  os: string;
+  arch: string;
+  gpus: GpuAdapterInfo[];
+  /** the newest file's environment (runtime, packages) */
+  environment: FileEnvironment;
+  files: ResultFile[];
+  adapters: MachineAdapter[];
+  /** case sets in first-seen order, each with its cases in run order */
+  sets: { name: string; cases: string[] }[];
+  rows: ReportRow[];
+  torch: Map<string, TorchCell>;
+  /** why PyTorch was not measured, when no file of this machine measured it */
+  torchReason?: string;
+  /** the newest bench file's date, or null when the machine has conformance files only */
+  latestBenchDate: string | null;
+  /** true when any figure of this machine ran on a software GPU adapter */
+  softwareGpu: boolean;
+}
+
+function fileGpus(file: ResultFile): GpuAdapterInfo[] {
+  const all = new Map<string, GpuAdapterInfo>();
+  for (const a of file.report.adapters) {
+    for (const gpu of findGpus(a.info)) all.set(gpuKey(gpu), gpu);
+  }
+  return [...all.values()];
+}
+
+function machineKey(env: FileEnvironment): string {
+  return [env.logicalCores, env.os, env.arch].join("|");
+}
+
+function setLabel(sets: readonly string[]): string {
+  return sets.length > 0 ? sets.join(" + ") : "selected cases";
+}
+
+const byDate = (a: ResultFile, b: ResultFile) =>
+  a.report.environment.date.localeCompare(b.report.environment.date) ||
+  a.path.localeCompare(b.path);
+
+/**
+ * Groups result files by machine and builds every row. Machines come newest bench run first
+ * (machines with conformance files only last); rows keep the order of the runs.
+ */
+export function buildMachines(files: readonly ResultFile[]): Machine[] {
+  const groups: {
+    key: string;
+    cpuModel: string | null;
+    gpus: Map<string, GpuAdapterInfo>;
+    files: ResultFile[];
+  }[] = [];
+  for (const file of [...files].sort(byDate)) {
+    const env = file.report.environment;
+    const key = machineKey(env);
+    const gpus = fileGpus(file);
+    // An unknown CPU model or an empty GPU list is no evidence of another machine.
+    const group = groups.find((g) =>
+      g.key === key &&
+      (env.cpuModel === null || g.cpuModel === null || env.cpuModel === g.cpuModel) &&
+      (gpus.length === 0 || g.gpus.size === 0 || gpus.some((gpu) => g.gpus.has(gpuKey(gpu))))
+    );
+    if (group) {
+      group.files.push(file);
+      group.cpuModel ??= env.cpuModel;
+      for (const gpu of gpus) group.gpus.set(gpuKey(gpu), gpu);
+    } else {
+      groups.push({
+        key,
+        cpuModel: env.cpuModel,
+        gpus: new Map(gpus.map((g) => [gpuKey(g), g])),
+        files: [file],
+      });
+    }
+  }
+  const machines = groups.map((g) => buildMachine(g.files, [...g.gpus.values()], g.cpuModel));
+  machines.sort((a, b) =>
+    (b.latestBenchDate ?? "").localeCompare(a.latestBenchDate ?? "") ||
+    b.environment.date.localeCompare(a.environment.date)
+  );
+  machines.forEach((m, i) => m.id = `machine-${i + 1}`);
+  return machines;
+}
+
+function buildMachine(
+  files: ResultFile[],
+  gpus: GpuAdapterInfo[],
+  cpuModel: string | null,
+): Machine {
+  const newest = files[files.length - 1];
+  const env = newest.report.environment;
+  const benches = files.filter((f): f is Extract<ResultFile, { kind: "bench" }> =>
+    f.kind === "bench"
+  );
+  const conforms = files.filter((f): f is Extract<ResultFile, { kind: "conformance" }> =>
+    f.kind === "conformance"
+  );
+
+  // Adapters: the newest description of each, in first-seen order.
+  const adapters = new Map<string, MachineAdapter>();
+  for (const file of files) {
+    for (const a of file.report.adapters) {
+      adapters.set(a.id, {
+        id: a.id,
+        description: a.description,
+        available: a.available,
+        backend: a.backend,
+        reason: a.reason,
+        softwareGpu: ("softwareGpu" in a && a.softwareGpu === true) || isSoftwareGpu(a.info),
+        gpus: findGpus(a.info),
+      });
+    }
+  }
+
+  // Bench rows, newest file winning per adapter and case.
+  const rows = new Map<string, ReportRow>();
+  const sets = new Map<string, string[]>();
+  const torch = new Map<string, TorchCell>();
+  let torchReason: string | undefined;
+  for (const file of benches) {
+    const report = file.report;
+    const set = setLabel(report.settings.sets);
+    const caseSet = sets.get(set) ?? [];
+    sets.set(set, caseSet);
+    for (const c of report.settings.cases) if (!caseSet.includes(c)) caseSet.push(c);
+    if (report.torch.status === "measured") {
+      for (const [id, t] of Object.entries(report.torch.results)) {
+        torch.set(id, { ...t, torch: report.torch.torch, threads: report.torch.threads });
+      }
+    } else {
+      torchReason = report.torch.reason;
+    }
+    for (const r of report.results) {
+      if (!caseSet.includes(r.case)) caseSet.push(r.case);
+      const key = `${r.adapter}\u0000${r.case}`;
+      rows.delete(key); // re-insert: the newest run decides the position too
+      rows.set(key, {
+        adapter: r.adapter,
+        case: r.case,
+        goldenCase: r.goldenCase,
+        batch: r.batch,
+        set,
+        status: r.status,
+        reason: r.reason,
+        backend: r.backend,
+        softwareGpu: r.softwareGpu,
+        p50Ms: r.warm?.p50Ms,
+        p99Ms: r.warm?.p99Ms,
+        minMs: r.warm?.minMs,
+        maxMs: r.warm?.maxMs,
+        samples: r.warm?.samples,
+        gflops: r.gflops ?? undefined,
+        overVsStatic: r.overVsStatic ?? undefined,
+        file: file.path,
+      });
+    }
+  }
+  // A case measured again in a later set belongs to that set only.
+  const owner = new Map<string, string>();
+  for (const row of rows.values()) owner.set(row.case, row.set);
+  const setList = [...sets.entries()]
+    .map(([name, cases]) => ({ name, cases: cases.filter((c) => owner.get(c) === name) }))
+    .filter((s) => s.cases.length > 0);
+  for (const row of rows.values()) row.set = owner.get(row.case)!;
+
+  // Conformance verdicts by adapter and golden case, the newest winning.
+  const verdicts = new Map<string, ConformanceCell>();
+  for (const file of conforms) {
+    for (const r of file.report.results) {
+      verdicts.set(`${r.adapter}\u0000${r.case}`, {
+        status: r.status,
+        maxAbsErr: r.maxAbsErr,
+        worstRatio: r.worstRatio,
+        reason: r.reason,
+        file: file.path,
+      });
+    }
+  }
+
+  const rowList = [...rows.values()];
+  const p50Of = (adapter: string, caseId: string) =>
+    rows.get(`${adapter}\u0000${caseId}`)?.status === "timed"
+      ? rows.get(`${adapter}\u0000${caseId}`)?.p50Ms
+      : undefined;
+  for (const row of rowList) {
+    row.conformance = verdicts.get(`${row.adapter}\u0000${row.goldenCase}`);
+    row.torchP50Ms = torch.get(row.case)?.condconvP50Ms;
+    if (row.status !== "timed" || row.p50Ms === undefined || row.p50Ms <= 0) continue;
+    const ref = p50Of("reference", row.case);
+    const ts = p50Of("ts", row.case);
+    if (ref !== undefined) row.vsReference = ref / row.p50Ms;
+    if (ts !== undefined) row.vsTs = ts / row.p50Ms;
+  }
+
+  // Adapter order: as the newest bench run listed them, then older runs, then conformance.
+  const rank = new Map<string, number>();
+  for (const file of [...[...benches].reverse(), ...[...conforms].reverse()]) {
+    for (const a of file.report.adapters) if (!rank.has(a.id)) rank.set(a.id, rank.size);
+  }
+  const adapterList = [...adapters.values()].sort((a, b) => rank.get(a.id)! - rank.get(b.id)!);
+  const softwareGpu = rowList.some((r) => r.softwareGpu) ||
+    adapterList.some((a) => a.softwareGpu && a.available);
+  const gpuText = gpus.length > 0 ? gpus.map(gpuName).join(", ") : "no GPU adapter reported";
+  return {
+    id: "",
+    label: `${cpuModel ?? "unknown CPU"}, ${env.logicalCores} logical cores, ` +
+      `${env.os}/${env.arch}; GPU: ${gpuText}`,
+    cpuModel,
+    logicalCores: env.logicalCores,
+    os: env.os,
+    arch: env.arch,
+    gpus,
+    environment: (benches[benches.length - 1] ?? newest).report.environment,
+    files,
+    adapters: adapterList,
+    sets: setList,
+    rows: rowList,
+    torch,
+    torchReason: torch.size > 0 ? undefined : torchReason,
+    latestBenchDate: benches.length > 0
+      ? benches[benches.length - 1].report.environment.date
+      : null,
+    softwareGpu,
+  };
+}
+
+/** The rows of one set of a machine, case by case in run order, adapters in first-seen order. */
+export function rowsOfSet(machine: Machine, set: { name: string; cases: string[] }): ReportRow[] {
+  const order = new Map(machine.adapters.map((a, i) => [a.id, i]));
+  const caseOrder = new Map(set.cases.map((c, i) => [c, i]));
+  return machine.rows
+    .filter((r) => r.set === set.name)
+    .sort((a, b) =>
+      caseOrder.get(a.case)! - caseOrder.get(b.case)! ||
+      (order.get(a.adapter) ?? 1e9) - (order.get(b.adapter) ?? 1e9)
+    );
+}
+
+/** Adapters that have rows in `rows`, in the machine's adapter order. */
+export function adaptersOf(machine: Machine, rows: readonly ReportRow[]): MachineAdapter[] {
+  const ids = new Set(rows.map((r) => r.adapter));
+  return machine.adapters.filter((a) => ids.has(a.id));
+}

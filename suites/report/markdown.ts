@@ -1,0 +1,375 @@
+/**
+ * Markdown of `deno task report`: `RESULTS.md` (every machine, every figure) and the compact
+ * block between README's results markers. Tables and paragraphs are emitted in the form
+ * `deno fmt` gives them (padded columns, prose wrapped at 100), so a formatted README stays
+ * formatted after a report.
+ * @module
+ */
+import {
+  adaptersOf,
+  gpuName,
+  type Machine,
+  type ReportRow,
+  type ResultFile,
+  rowsOfSet,
+} from "./input.ts";
+import { CONFORM_STATUSES, type ConformStatus, emptySummary } from "../conform.ts";
+
+/** README's markers; the report replaces what lies between them. */
+export const README_MARKERS = {
+  start: "<!-- results:start -->",
+  end: "<!-- results:end -->",
+} as const;
+
+/** The line width of `deno fmt` in this project (deno.json `fmt.lineWidth`). */
+export const LINE_WIDTH = 100;
+
+/** Milliseconds with three significant digits, `-` when absent. */
+export function fmtMs(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return "-";
+  return v >= 100 ? v.toFixed(1) : v.toPrecision(3);
+}
+
+/** A ratio as `1.23x`, `-` when absent. */
+export function fmtRatio(v: number | undefined): string {
+  return v === undefined || !Number.isFinite(v) ? "-" : `${v.toFixed(2)}x`;
+}
+
+/** GFLOP/s, `-` when absent. */
+export function fmtGflops(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return "-";
+  return v >= 100 ? v.toFixed(0) : v.toPrecision(3);
+}
+
+/** An error magnitude in exponent notation, `-` when absent. */
+export function fmtErr(v: number | undefined): string {
+  return v === undefined || !Number.isFinite(v) ? "-" : v.toExponential(2);
+}
+
+/** Escapes a table cell: pipes, and line breaks folded to spaces. */
+export function mdCell(text: string): string {
+  return text.replace(/\r?\n/g, " ").replace(/\|/g, "\\|");
+}
+
+/**
+ * A Markdown table as `deno fmt` writes it: every column padded to its widest cell,
+ * right-aligned columns padded on the left and marked `---:`.
+ */
+export function mdTable(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  align: readonly ("left" | "right")[] = [],
+): string {
+  const cells = [header, ...rows].map((r) => r.map(mdCell));
+  const widths = header.map((_, i) => Math.max(3, ...cells.map((r) => (r[i] ?? "").length)));
+  const line = (r: readonly string[]) =>
+    `| ${
+      widths.map((w, i) => align[i] === "right" ? (r[i] ?? "").padStart(w) : (r[i] ?? "").padEnd(w))
+        .join(" | ")
+    } |`;
+  const rule = `| ${
+    widths.map((w, i) => align[i] === "right" ? `${"-".repeat(w - 1)}:` : "-".repeat(w)).join(
+      " | ",
+    )
+  } |`;
+  return [line(cells[0]), rule, ...cells.slice(1).map(line)].join("\n");
+}
+
+/** Greedy word wrap at `width`, the way `deno fmt` wraps prose. */
+export function wrap(text: string, width = LINE_WIDTH, indent = ""): string {
+  const words = text.split(/\s+/).filter(Boolean);
+  const lines: string[] = [];
+  let current = "";
+  for (const word of words) {
+    const candidate = current ? `${current} ${word}` : word;
+    if (
+      current && (lines.length === 0 ? candidate.length : indent.length + candidate.length) > width
+    ) {
+      lines.push(current);
+      current = word;
+    } else {
+      current = candidate;
+    }
+  }
+  if (current) lines.push(current);
+  return lines.map((l, i) => (i === 0 ? l : indent + l)).join("\n");
+}
+
+/** A bullet item, wrapped with its continuation lines indented. */
+function bullet(text: string): string {
+  return wrap(`- ${text}`, LINE_WIDTH, "  ");
+}
+
+/** The adapter's name in tables, flagged when it ran on a software GPU adapter. */
+export function adapterLabel(id: string, softwareGpu: boolean): string {
+  return softwareGpu ? `${id} (software GPU)` : id;
+}
+
+/** The conformance cell of a row: the verdict and its share of the tolerance. */
+export function conformanceText(row: ReportRow): string {
+  const c = row.conformance;
+  if (!c) return "not run";
+  const status = c.status === "fail"
+    ? "FAIL"
+    : c.status === "known-fail"
+    ? "FAIL (known bug)"
+    : c.status;
+  return c.worstRatio === undefined ? status : `${status} (${c.worstRatio.toPrecision(2)} of tol)`;
+}
+
+/** One file of a machine, as the environment header lists it. */
+function fileLine(file: ResultFile): string {
+  const env = file.report.environment;
+  return `${file.kind} \`${file.path}\`: commit ${
+    env.gitCommit ? `\`${env.gitCommit.slice(0, 10)}\`` : "unknown"
+  }, ${env.date}, Deno ${env.deno}`;
+}
+
+/** The loud warning shown above a machine's tables when it used a software GPU adapter. */
+export function softwareGpuWarning(machine: Machine): string {
+  const soft = machine.gpus.filter((g) => g.software).map((g) => g.description || g.vendor);
+  const which = soft.length > 0 ? soft.join(", ") : "a software (fallback) adapter";
+  return `**Warning: software GPU.** The WebGPU adapter of this machine is ${which}, which ` +
+    `runs on the CPU. Figures marked "software GPU" are CPU figures, NOT GPU figures.`;
+}
+
+/** The timing cells of a row: p50 (or the status when it was not timed) and p99. */
+function timingCells(row: ReportRow): [string, string] {
+  if (row.status !== "timed" || row.p50Ms === undefined) return [row.status, "-"];
+  return [fmtMs(row.p50Ms), fmtMs(row.p99Ms)];
+}
+
+/** Reasons of untimed rows, one line per adapter and reason. */
+function untimedNotes(rows: readonly ReportRow[]): string[] {
+  const groups = new Map<
+    string,
+    { adapter: string; status: string; reason: string; cases: string[] }
+  >();
+  for (const r of rows) {
+    if (r.status === "timed") continue;
+    const reason = r.reason ?? "no reason recorded";
+    const key = `${r.adapter}\u0000${r.status}\u0000${reason}`;
+    const g = groups.get(key) ?? { adapter: r.adapter, status: r.status, reason, cases: [] };
+    g.cases.push(r.case);
+    groups.set(key, g);
+  }
+  return [...groups.values()].map((g) =>
+    `**${g.adapter}** ${g.status} on ${
+      g.cases.length > 3 ? `${g.cases.length} cases` : g.cases.join(", ")
+    }: ${g.reason}`
+  );
+}
+
+/** The header of the full table. */
+export const FULL_TABLE_HEADER = [
+  "case",
+  "adapter",
+  "p50 ms",
+  "p99 ms",
+  "GFLOP/s",
+  "vs reference",
+  "vs ts",
+  "over static",
+  "PyTorch CPU ms",
+  "conformance",
+  "max abs err",
+] as const;
+
+/** The cells of one row of the full table, in `FULL_TABLE_HEADER` order. */
+export function fullTableCells(row: ReportRow): string[] {
+  const [p50, p99] = timingCells(row);
+  return [
+    row.case,
+    adapterLabel(row.adapter, row.softwareGpu),
+    p50,
+    p99,
+    fmtGflops(row.gflops),
+    fmtRatio(row.vsReference),
+    fmtRatio(row.vsTs),
+    fmtRatio(row.overVsStatic),
+    fmtMs(row.torchP50Ms),
+    conformanceText(row),
+    fmtErr(row.conformance?.maxAbsErr),
+  ];
+}
+
+/** The environment facts of a machine as label/value pairs (shared with the HTML page). */
+export function environmentFacts(machine: Machine): [string, string][] {
+  const env = machine.environment;
+  const packages = Object.entries(env.packages).map(([k, v]) => `${k} ${v}`).join(", ");
+  const torchVersions = [...new Set([...machine.torch.values()].map((t) => t.torch))];
+  const torchThreads = [...new Set([...machine.torch.values()].map((t) => t.threads))];
+  const gpu = machine.gpus.length > 0
+    ? machine.gpus.map((g) => gpuName(g)).join(", ")
+    : "none reported by any adapter";
+  return [
+    ["runtime", `Deno ${env.deno}, V8 ${env.v8}, TypeScript ${env.typescript}`],
+    ["CPU", `${machine.cpuModel ?? "unknown"}, ${env.logicalCores} logical cores`],
+    ["OS", `${env.os}/${env.arch}`],
+    ["GPU adapter", gpu],
+    ["packages", packages || "none recorded"],
+    [
+      "PyTorch CPU baseline",
+      torchVersions.length > 0
+        ? `torch ${torchVersions.join(", ")}, ${torchThreads.join(", ")} threads`
+        : `not measured (${machine.torchReason ?? "no bench file"})`,
+    ],
+  ];
+}
+
+/** The adapters of a machine as list items: backend or why it was skipped. */
+export function adapterFacts(machine: Machine): string[] {
+  return machine.adapters.map((a) => {
+    if (!a.available) return `**${a.id}**: not available: ${a.reason ?? "no reason recorded"}`;
+    const gpu = a.gpus.length > 0 ? ` on ${a.gpus.map(gpuName).join(", ")}` : "";
+    const soft = a.softwareGpu ? ": **software GPU, not GPU figures**" : "";
+    return `**${a.id}**: \`${a.backend ?? "?"}\`${gpu}${soft}`;
+  });
+}
+
+/** Conformance totals per adapter of a machine (newest file per adapter and case). */
+export function conformanceTotals(
+  machine: Machine,
+): ({ adapter: string } & Record<ConformStatus, number>)[] {
+  const verdicts = new Map<string, Map<string, string>>();
+  for (const file of machine.files) {
+    if (file.kind !== "conformance") continue;
+    for (const r of file.report.results) {
+      const byCase = verdicts.get(r.adapter) ?? new Map<string, string>();
+      byCase.set(r.case, r.status);
+      verdicts.set(r.adapter, byCase);
+    }
+  }
+  return [...verdicts.entries()].map(([adapter, byCase]) => {
+    const t = { adapter, ...emptySummary() };
+    for (const s of byCase.values()) t[s as ConformStatus]++;
+    return t;
+  });
+}
+
+/** `RESULTS.md`: per machine, the environment, the adapters and the full tables. */
+export function renderResultsMarkdown(machines: readonly Machine[]): string {
+  const out: string[] = ["# condconv-bench results", ""];
+  out.push(
+    wrap(
+      "Generated by `deno task report`. Warm wall time per run in ms over mitata's samples " +
+        "(p50, p99), output read back to the CPU included. GFLOP/s is the layer's FLOPs over " +
+        "p50. `vs reference` and `vs ts` are that adapter's p50 over this one's on the same " +
+        "machine and case (above 1: faster). `over static` is CondConv's p50 over the same " +
+        "adapter's static convolution of the same shape. `conformance` is the verdict of " +
+        "`deno task conform` on the golden case, with the largest error as a share of the " +
+        "tolerance, and `max abs err` its largest absolute error against the float64 truth.",
+    ),
+    "",
+  );
+  for (const m of machines) {
+    out.push(`## ${m.id}: ${m.label}`, "");
+    if (m.softwareGpu) out.push(wrap(`> ${softwareGpuWarning(m)}`, LINE_WIDTH, "> "), "");
+    out.push(...environmentFacts(m).map(([k, v]) => bullet(`**${k}**: ${v}`)), "");
+    out.push("Result files:", "", ...m.files.map((f) => bullet(fileLine(f))), "");
+    out.push("Adapters:", "", ...adapterFacts(m).map(bullet), "");
+    const totals = conformanceTotals(m);
+    if (totals.length > 0) {
+      out.push(
+        "Conformance (every golden case):",
+        "",
+        mdTable(
+          ["adapter", ...CONFORM_STATUSES],
+          totals.map((t) => [t.adapter, ...CONFORM_STATUSES.map((s) => `${t[s]}`)]),
+          ["left", ...CONFORM_STATUSES.map(() => "right" as const)],
+        ),
+        "",
+      );
+    }
+    if (m.sets.length === 0) out.push("No bench results from this machine.", "");
+    for (const set of m.sets) {
+      const rows = rowsOfSet(m, set);
+      out.push(`### ${set.name}`, "");
+      out.push(
+        mdTable(
+          [...FULL_TABLE_HEADER],
+          rows.map(fullTableCells),
+          ["left", "left", "right", "right", "right", "right", "right", "right", "right"],
+        ),
+        "",
+      );
+      const notes = untimedNotes(rows);
+      if (notes.length > 0) out.push("Not timed:", "", ...notes.map(bullet), "");
+    }
+  }
+  return out.join("\n").replace(/\n+$/, "\n");
+}
+
+/**
+ * The compact README block: the newest machine with bench results, one table per case set,
+ * cases by adapters, p50 ms. `null` when no input has bench results.
+ */
+export function renderReadmeBlock(
+  machines: readonly Machine[],
+  outDir: string,
+): string | null {
+  const m = machines.find((x) => x.latestBenchDate !== null && x.sets.length > 0);
+  if (!m) return null;
+  const env = m.environment;
+  const out: string[] = [];
+  out.push(
+    wrap(
+      `Newest bench run: ${m.label}. Deno ${env.deno}, commit ${
+        env.gitCommit ? `\`${env.gitCommit.slice(0, 10)}\`` : "unknown"
+      }, ${m.latestBenchDate}.`,
+    ),
+    "",
+  );
+  if (m.softwareGpu) out.push(wrap(softwareGpuWarning(m)), "");
+  for (const set of m.sets) {
+    const rows = rowsOfSet(m, set);
+    const adapters = adaptersOf(m, rows);
+    const torch = set.cases.some((c) => m.torch.has(c));
+    out.push(
+      wrap(`**${set.name}**: warm p50 per run in ms, output read back to the CPU included.`),
+      "",
+    );
+    const header = [
+      "case",
+      ...adapters.map((a) =>
+        adapterLabel(a.id, rows.some((r) => r.adapter === a.id && r.softwareGpu))
+      ),
+      ...(torch ? ["PyTorch CPU"] : []),
+    ];
+    const body = set.cases.map((c) => [
+      c,
+      ...adapters.map((a) => {
+        const r = rows.find((x) => x.adapter === a.id && x.case === c);
+        if (!r) return "-";
+        return r.status === "timed" ? fmtMs(r.p50Ms) : r.status;
+      }),
+      ...(torch ? [fmtMs(m.torch.get(c)?.condconvP50Ms)] : []),
+    ]);
+    out.push(mdTable(header, body, header.map((_, i) => (i === 0 ? "left" : "right"))), "");
+  }
+  out.push(
+    wrap(
+      `Every figure (p99, GFLOP/s, speed-ups, overhead over a static convolution, ` +
+        `conformance) is in \`${outDir}/RESULTS.md\`, with charts in \`${outDir}/index.html\`.`,
+    ),
+  );
+  return out.join("\n");
+}
+
+/**
+ * README text with the block between the markers replaced by `block`. Throws an `Error`
+ * whose message says what is wrong when the markers are missing, repeated or out of order.
+ */
+export function replaceReadmeBlock(readme: string, block: string): string {
+  const { start, end } = README_MARKERS;
+  const i = readme.indexOf(start);
+  const j = readme.indexOf(end);
+  if (i < 0 || j < 0) {
+    throw new Error(`the markers "${start}" and "${end}" are not both there`);
+  }
+  if (readme.indexOf(start, i + 1) >= 0 || readme.indexOf(end, j + 1) >= 0) {
+    throw new Error(`the markers "${start}" and "${end}" must appear once each`);
+  }
+  if (j < i) throw new Error(`"${end}" comes before "${start}"`);
+  return `${readme.slice(0, i + start.length)}\n\n${block.trim()}\n\n${readme.slice(j)}`;
+}
