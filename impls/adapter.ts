@@ -8,8 +8,9 @@
  */
 import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
 import type { ToleranceClass } from "../condconv/tolerance.ts";
+import type { GpuSummary } from "./_webgpu.ts";
 
-export type { ToleranceClass };
+export type { GpuSummary, ToleranceClass };
 
 /** Whether an adapter can run here; when it cannot, the reason, never a fallback. */
 export type Availability =
@@ -17,8 +18,10 @@ export type Availability =
     available: true;
     /** the backend that will really run, e.g. `"tfjs:webgpu"` */
     backend: string;
-    /** versions, GPU adapter info, thread counts: recorded with every result */
+    /** versions, thread counts, formulations: recorded with every result */
     info: Record<string, unknown>;
+    /** for a WebGPU adapter: the GPU adapter it runs on (see `impls/_webgpu.ts`) */
+    gpu?: GpuSummary;
   }
   | { available: false; reason: string };
 

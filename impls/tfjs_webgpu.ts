@@ -10,41 +10,21 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-webgpu";
+import { type GpuSummary, requestGpuAdapter } from "./_webgpu.ts";
 import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs/condconv.ts";
 
 /** The GPU adapter, as requested the way tfjs-webgpu requests it. */
-let gpuInfo: Record<string, unknown> | undefined;
+let gpu: GpuSummary | undefined;
+let powerPreference: GPUPowerPreference | undefined;
 
 async function setUpWebGpu(): Promise<string | undefined> {
-  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
-  if (!gpu) return "no WebGPU adapter: navigator.gpu is undefined (Deno needs --unstable-webgpu)";
-  if (gpuInfo === undefined) {
-    const powerPreference = tf.env().getBool("WEBGPU_USE_LOW_POWER_GPU")
+  if (gpu === undefined) {
+    powerPreference = tf.env().getBool("WEBGPU_USE_LOW_POWER_GPU")
       ? "low-power"
       : "high-performance";
-    let adapter: GPUAdapter | null;
-    try {
-      adapter = await gpu.requestAdapter({ powerPreference });
-    } catch (error) {
-      return `no WebGPU adapter: requestAdapter() threw ${
-        error instanceof Error ? error.message : error
-      }`;
-    }
-    if (adapter === null) return "no WebGPU adapter: navigator.gpu.requestAdapter() returned null";
-    // GPUAdapterInfo fields are getters: read each one.
-    const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-    const fallback = info.isFallbackAdapter ??
-      (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? null;
-    gpuInfo = {
-      vendor: info.vendor,
-      architecture: info.architecture,
-      device: info.device,
-      description: info.description,
-      isFallbackAdapter: fallback,
-      adapterKind: fallback ? "software (fallback adapter): timings are not a GPU's" : "hardware",
-      powerPreference,
-      timestampQuery: adapter.features.has("timestamp-query"),
-    };
+    const probe = await requestGpuAdapter({ powerPreference });
+    if ("reason" in probe) return `no WebGPU adapter: ${probe.reason}`;
+    gpu = probe.gpu;
   }
   if (tf.findBackendFactory("webgpu") === null) {
     return "tfjs webgpu backend is not registered: navigator.gpu was missing when it was imported";
@@ -63,9 +43,10 @@ export const tfjsWebGpuAdapter: TfjsAdapter = createTfjsAdapter({
   // tfjs-webgpu's matmul is 20-60x slower than addN of products for r @ W here (TfjsMixing)
   mixing: "elementwise",
   setup: setUpWebGpu,
+  gpu: () => gpu,
   describe: () =>
     Promise.resolve({
-      gpu: gpuInfo,
+      powerPreference,
       cpuForward: tf.env().getBool("WEBGPU_CPU_FORWARD"),
     }),
 });

@@ -37,6 +37,7 @@ import {
   type Geometry,
   resolveGeometry,
 } from "../condconv/geometry.ts";
+import { requestGpuAdapter } from "./_webgpu.ts";
 import type { Availability, CondConvAdapter, PreparedCondConv } from "./adapter.ts";
 import {
   type BufferRole,
@@ -634,37 +635,16 @@ async function prepare(spec: CondConvSpec, weights: CondConvWeights): Promise<Wg
 }
 
 async function availability(): Promise<Availability> {
-  const api = gpu();
-  if (!api) return { available: false, reason: "navigator.gpu is missing (no WebGPU here)" };
-  let adapter: GPUAdapter | null;
-  try {
-    adapter = await api.requestAdapter();
-  } catch (error) {
-    return { available: false, reason: `requestAdapter() failed: ${messageOf(error)}` };
-  }
-  if (!adapter) {
-    return { available: false, reason: "navigator.gpu.requestAdapter() gave no adapter" };
-  }
-  const info = adapter.info;
-  // isFallbackAdapter moved from GPUAdapter to GPUAdapterInfo; read whichever exists
-  const fallback = (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ??
-    (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? null;
+  const probe = await requestGpuAdapter();
+  if ("reason" in probe) return { available: false, reason: probe.reason };
+  const { adapter, gpu } = probe;
   const limits: Record<string, number> = {};
   for (const name of LIMITS_USED) limits[name] = adapter.limits[name];
   return {
     available: true,
     backend: WGSL_BACKEND,
-    info: {
-      vendor: info.vendor,
-      architecture: info.architecture,
-      device: info.device,
-      description: info.description,
-      isFallbackAdapter: fallback,
-      software: fallback === true,
-      features: [...adapter.features].sort(),
-      timestampQuery: adapter.features.has("timestamp-query"),
-      limits,
-    },
+    gpu,
+    info: { features: [...adapter.features].sort(), limits },
   };
 }
 

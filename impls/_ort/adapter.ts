@@ -47,9 +47,11 @@ import { checkRunInputs, checkWeights, type Geometry } from "../../condconv/geom
 import type {
   Availability,
   CondConvAdapter,
+  GpuSummary,
   PreparedCondConv,
   ToleranceClass,
 } from "../adapter.ts";
+import { requestGpuAdapter, summarizeGpuAdapter } from "../_webgpu.ts";
 import {
   buildCondConvOnnx,
   buildStaticConvOnnx,
@@ -88,32 +90,13 @@ export interface OrtFlavor {
   load(): Promise<Ort>;
 }
 
-/** The WebGPU adapter's identity, read field by field. */
-export interface GpuAdapterSummary {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  isFallbackAdapter: boolean | null;
-}
-
-/** Reads a `GPUAdapterInfo` (its fields are getters, invisible to `JSON.stringify`). */
-export function summarizeAdapterInfo(info: GPUAdapterInfo): GpuAdapterSummary {
-  const fallback = (info as { isFallbackAdapter?: boolean }).isFallbackAdapter;
-  return {
-    vendor: info.vendor,
-    architecture: info.architecture,
-    device: info.device,
-    description: info.description,
-    isFallbackAdapter: typeof fallback === "boolean" ? fallback : null,
-  };
-}
-
 /** A runtime ready to create sessions: the module, and for WebGPU the EP's device. */
 interface Runtime {
   ort: Ort;
   backend: string;
   info: Record<string, unknown>;
+  /** the GPU adapter the WebGPU EP's device came from */
+  gpu?: GpuSummary;
   /** the device the WebGPU EP created (read from `ort.env.webgpu.device`) */
   device?: GPUDevice;
   /** the WebGPU probe session, never released (it holds the EP's device) */
@@ -126,14 +109,9 @@ function messageOf(error: unknown): string {
 
 /** Fails clearly where WebGPU cannot run; returns the adapter `requestAdapter()` gives. */
 async function requireGpuAdapter(): Promise<GPUAdapter> {
-  if (typeof navigator === "undefined" || !navigator.gpu) {
-    throw new Error("Cannot use WebGPU: navigator.gpu is missing in this runtime");
-  }
-  const adapter = await navigator.gpu.requestAdapter();
-  if (!adapter) {
-    throw new Error("Cannot use WebGPU: navigator.gpu.requestAdapter() returned null");
-  }
-  return adapter;
+  const probe = await requestGpuAdapter();
+  if ("reason" in probe) throw new Error(`Cannot use WebGPU: ${probe.reason}`);
+  return probe.adapter;
 }
 
 /** Options of every session on `executionProvider`: exactly one EP, no CPU fallback. */
@@ -242,7 +220,7 @@ export function makeOrtAdapter(flavor: OrtFlavor): CondConvAdapter {
         // GPUDevice.adapterInfo names the adapter the EP really used; the adapter
         // requestAdapter() gives here is the fallback where a runtime lacks it
         const used = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-        info.gpuAdapter = summarizeAdapterInfo(used ?? requested.info);
+        result.gpu = summarizeGpuAdapter(requested, used ?? requested.info);
         info.gpuAdapterSource = used ? "GPUDevice.adapterInfo" : "navigator.gpu.requestAdapter()";
         info.cpuFallback = "disabled (session.disable_cpu_ep_fallback = 1)";
       }
@@ -379,7 +357,7 @@ export function makeOrtAdapter(flavor: OrtFlavor): CondConvAdapter {
     async availability(): Promise<Availability> {
       try {
         const rt = await ready();
-        return { available: true, backend: rt.backend, info: { ...rt.info } };
+        return { available: true, backend: rt.backend, info: { ...rt.info }, gpu: rt.gpu };
       } catch (error) {
         return { available: false, reason: messageOf(error) };
       }

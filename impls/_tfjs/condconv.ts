@@ -37,6 +37,7 @@ import { checkRunInputs, checkWeights, pair, resolveGeometry } from "../../condc
 import type {
   Availability,
   CondConvAdapter,
+  GpuSummary,
   PreparedCondConv,
   ToleranceClass,
 } from "../adapter.ts";
@@ -804,6 +805,8 @@ export interface TfjsAdapterOptions {
   setup?(): Promise<string | undefined>;
   /** Facts recorded with every result, read while the backend is active. */
   describe?(): Promise<Record<string, unknown>>;
+  /** For a WebGPU backend: the GPU adapter it runs on, known once `setup` succeeded. */
+  gpu?(): GpuSummary | undefined;
 }
 
 /** A tfjs CondConv adapter on one backend. */
@@ -856,7 +859,7 @@ export function createTfjsAdapter(options: TfjsAdapterOptions): TfjsAdapter {
           mixing: options.mixing ?? "matmul",
           ...await options.describe?.(),
         };
-        return { available: true, backend: `tfjs:${backendName}`, info };
+        return { available: true, backend: `tfjs:${backendName}`, info, gpu: options.gpu?.() };
       } catch (error) {
         return { available: false, reason: messageOf(error) };
       }
