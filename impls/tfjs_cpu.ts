@@ -1,10 +1,10 @@
 /**
  * `tfjs-cpu`: CondConv on TensorFlow.js's plain JavaScript backend
- * (`@tensorflow/tfjs-backend-cpu`), single-threaded float32. See `_tfjs_condconv.ts`.
+ * (`@tensorflow/tfjs-backend-cpu`), single-threaded float32. See `_tfjs/adapter.ts`.
  * @module
  */
 import "@tensorflow/tfjs-backend-cpu";
-import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs/condconv.ts";
+import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs/adapter.ts";
 
 /** The `tfjs-cpu` adapter. */
 export const tfjsCpuAdapter: TfjsAdapter = createTfjsAdapter({

@@ -1,16 +1,11 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
-import {
-  activateBackend,
-  chooseRoute,
-  createTfjsAdapter,
-  GpuErrorGuard,
-  isPointwise,
-  TFJS_ROUTES,
-  type TfjsAdapter,
-  type TfjsMixing,
-  type TfjsRoute,
-} from "./_tfjs/condconv.ts";
+import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs/adapter.ts";
+import type { TfjsPrepareOptions } from "./_tfjs/condconv_layer.ts";
+import { activateBackend } from "./_tfjs/backend.ts";
+import { chooseFormulation, isPointwise } from "./_tfjs/choose_formulation.ts";
+import { GpuErrorGuard } from "./_tfjs/gpu_error_guard.ts";
+import { KERNEL_MIXINGS } from "./_tfjs/kernel_mixing.ts";
 import { referenceAdapter } from "./reference.ts";
 import { tfjsCpuAdapter } from "./tfjs_cpu.ts";
 import { tfjsWasmAdapter } from "./tfjs_wasm.ts";
@@ -45,11 +40,11 @@ const LAYERS: Record<string, Layer> = {
     routing: { kind: "supplied" },
   }, [2, 6, 7, 9]),
   "depthwise x2 replicate stride 2 dilation 2 softmax": seededLayer(12, {
+    groups: 3,
     inChannels: 3,
     outChannels: 6,
     kernelSize: [3, 2],
     padding: [3, 1],
-    groups: 3,
     stride: 2,
     dilation: [2, 3],
     paddingMode: "replicate",
@@ -57,12 +52,9 @@ const LAYERS: Record<string, Layer> = {
     numExperts: 4,
   }, [3, 3, 8, 10]),
   "pointwise groups 2 stride 2 circular": seededLayer(13, {
-    inChannels: 4,
-    outChannels: 6,
-    kernelSize: 1,
+    ...{ inChannels: 4, outChannels: 6, kernelSize: 1, groups: 2 },
     stride: [2, 1],
     padding: [1, 2],
-    groups: 2,
     paddingMode: "circular",
     bias: "none",
     // more than one tf.addN takes at once (elementwise mixing)
@@ -85,55 +77,62 @@ async function referenceOutput(layer: Layer): Promise<Float64Array> {
   return Float64Array.from(out.data);
 }
 
-const MIXINGS: readonly TfjsMixing[] = ["matmul", "elementwise"];
-
-/** Every route that applies, with both mixings, against the reference. */
-async function checkAgainstReference(adapter: TfjsAdapter) {
+/**
+ * Every formulation that applies to each layer, with each kernel mixing, against the
+ * reference: one step per layer and formulation.
+ */
+async function checkAgainstReference(t: Deno.TestContext, adapter: TfjsAdapter) {
   for (const [name, layer] of Object.entries(LAYERS)) {
     const truth = await referenceOutput(layer);
-    const candidates: TfjsRoute[] = TFJS_ROUTES.filter((r) =>
-      r !== "depthwise" || layer.spec.groups === layer.spec.inChannels
-    );
-    for (const [route, mixing] of candidates.flatMap((r) => MIXINGS.map((m) => [r, m] as const))) {
-      const prepared = await adapter.prepareWith(layer.spec, layer.weights, { route, mixing });
-      try {
-        assert.equal(prepared.backend, `tfjs:${adapter.backendName}`);
-        const out = await prepared.run(layer.input, layer.routingWeights);
-        const comparison = compareWithTruth(
-          out.data,
-          truth,
-          toleranceFor(adapter.toleranceClass, 0),
+    for (const formulation of adapter.formulations) {
+      const problem = adapter.formulationProblem(layer.spec, formulation);
+      if (problem !== undefined) {
+        await assert.rejects(
+          adapter.prepareWith(layer.spec, layer.weights, { formulation }),
+          RangeError,
         );
-        assert.ok(
-          comparison.pass,
-          `${adapter.id} route ${route}, mixing ${mixing}, on "${name}": worst ${comparison.worstRatio}x tolerance ` +
-            `at ${comparison.worstIndex}, max abs err ${comparison.maxAbsErr}`,
-        );
-      } finally {
-        await prepared.dispose();
+        continue;
       }
+      await t.step(`${formulation} on "${name}"`, async () => {
+        for (const kernelMixing of KERNEL_MIXINGS) {
+          const prepared = await adapter.prepareWith(layer.spec, layer.weights, {
+            formulation,
+            kernelMixing,
+          });
+          try {
+            assert.equal(prepared.backend, `tfjs:${adapter.backendName}`);
+            assert.deepEqual([prepared.formulation, prepared.kernelMixing], [
+              formulation,
+              kernelMixing,
+            ]);
+            const out = await prepared.run(layer.input, layer.routingWeights);
+            const comparison = compareWithTruth(
+              out.data,
+              truth,
+              toleranceFor(adapter.toleranceClass, 0),
+            );
+            assert.ok(
+              comparison.pass,
+              `kernel mixing ${kernelMixing}: worst ${comparison.worstRatio}x tolerance at ` +
+                `${comparison.worstIndex}, max abs err ${comparison.maxAbsErr}`,
+            );
+          } finally {
+            await prepared.dispose();
+          }
+        }
+      });
     }
   }
 }
 
-Deno.test({
-  name: "tfjs-cpu matches the reference on every route",
-  ...sanitizers,
-  fn: () => checkAgainstReference(tfjsCpuAdapter),
-});
-
-Deno.test({
-  name: "tfjs-wasm matches the reference on every route",
-  ...sanitizers,
-  fn: () => checkAgainstReference(tfjsWasmAdapter),
-});
-
-Deno.test({
-  name: "tfjs-webgpu matches the reference on every route",
-  ignore: ignoreWebGpu,
-  ...sanitizers,
-  fn: () => checkAgainstReference(tfjsWebGpuAdapter),
-});
+for (const adapter of TFJS_ADAPTERS) {
+  Deno.test({
+    name: `${adapter.id} matches the reference in every formulation and kernel mixing`,
+    ignore: adapter === tfjsWebGpuAdapter && ignoreWebGpu,
+    ...sanitizers,
+    fn: (t) => checkAgainstReference(t, adapter),
+  });
+}
 
 for (const adapter of TFJS_ADAPTERS) {
   Deno.test({
@@ -184,6 +183,7 @@ Deno.test({
           description: "a backend that cannot run",
           toleranceClass: "cpu",
           backendName,
+          describe: () => Promise.resolve({ threads: 1 }),
         });
         const availability = await adapter.availability();
         assert.equal(availability.available, false, `${backendName} announced as available`);
@@ -225,7 +225,8 @@ Deno.test({
       const availability = await tfjsWebGpuAdapter.availability();
       assert.deepEqual(availability, {
         available: false,
-        reason: "no WebGPU adapter: navigator.gpu is undefined (Deno needs --unstable-webgpu)",
+        reason: "no WebGPU adapter: navigator.gpu is missing (no WebGPU here; Deno needs " +
+          "--unstable-webgpu)",
       });
     } finally {
       // drop the own property so the prototype's getter shows again
@@ -264,25 +265,55 @@ Deno.test({
 });
 
 Deno.test({
-  name: "prepare and run reject bad inputs with the spec's checks",
+  name: "prepare and run reject bad inputs with the spec's checks, naming the field",
   ...sanitizers,
-  async fn() {
-    const layer = LAYERS["grouped reflect perExpert supplied"];
-    await assert.rejects(
-      tfjsCpuAdapter.prepare(layer.spec, { expertKernels: new Float32Array(3) }),
-      TypeError,
-    );
-    await assert.rejects(
-      tfjsCpuAdapter.prepareWith(layer.spec, layer.weights, { route: "depthwise" }),
-      RangeError,
-    );
-    const prepared = await tfjsCpuAdapter.prepare(layer.spec, layer.weights);
-    try {
-      await assert.rejects(prepared.run(layer.input), TypeError);
-      await assert.rejects(
-        prepared.run({ shape: [2, 5, 7, 9], data: new Float32Array(630) }, layer.routingWeights),
+  async fn(t) {
+    const { spec, weights, input, routingWeights } = LAYERS["grouped reflect perExpert supplied"];
+    const withOptions = (options: Record<string, string>) =>
+      tfjsCpuAdapter.prepareWith(spec, weights, options as TfjsPrepareOptions);
+    const cases: [string, () => Promise<unknown>, RegExp | typeof Error][] = [
+      [
+        "weights",
+        () => tfjsCpuAdapter.prepare(spec, { expertKernels: new Float32Array(3) }),
+        TypeError,
+      ],
+      [
+        "depthwise-folded on a grouped layer",
+        () => withOptions({ formulation: "depthwise-folded" }),
+        /needs groups == inChannels, got groups 2 and inChannels 6/,
+      ],
+      [
+        "grouped",
+        () => withOptions({ formulation: "grouped" }),
+        /"grouped" is not expressible on tfjs: tfjs has no grouped convolution/,
+      ],
+      [
+        "an unknown formulation",
+        () => withOptions({ formulation: "im2col" }),
+        /unknown formulation "im2col" \(formulations: batched-matmul, depthwise-folded, per-example, expert-sum\)/,
+      ],
+      [
+        "an unknown kernel mixing",
+        () => withOptions({ kernelMixing: "addn" }),
+        /unknown kernelMixing "addn"/,
+      ],
+    ];
+    const prepared = await tfjsCpuAdapter.prepare(spec, weights);
+    cases.push(
+      ["missing routing weights", () => prepared.run(input), TypeError],
+      [
+        "an input of other channels",
+        () => prepared.run({ shape: [2, 5, 7, 9], data: new Float32Array(630) }, routingWeights),
         RangeError,
-      );
+      ],
+    );
+    try {
+      for (const [name, call, expected] of cases) {
+        await t.step(name, async () => {
+          await assert.rejects(call, expected);
+          if (expected instanceof RegExp) await assert.rejects(call, RangeError);
+        });
+      }
     } finally {
       await prepared.dispose();
     }
@@ -290,7 +321,7 @@ Deno.test({
   },
 });
 
-Deno.test("chooseRoute picks the measured fastest route per backend", () => {
+Deno.test("chooseFormulation picks the measured fastest formulation per backend", () => {
   const depthwise = CondConvSpec.parse({
     inChannels: 8,
     outChannels: 16,
@@ -306,12 +337,12 @@ Deno.test("chooseRoute picks the measured fastest route per backend", () => {
   assert.ok(!isPointwise(strided));
   assert.ok(!isPointwise(CondConvSpec.parse({ ...pointwise, padding: [0, 1] })));
   for (const backend of ["cpu", "wasm", "webgpu"]) {
-    assert.equal(chooseRoute(depthwise, backend), "depthwise");
-    assert.equal(chooseRoute(pointwise, backend), "matmul");
+    assert.equal(chooseFormulation(depthwise, backend), "depthwise-folded");
+    assert.equal(chooseFormulation(pointwise, backend), "batched-matmul");
   }
-  assert.equal(chooseRoute(general, "cpu"), "per-example");
-  assert.equal(chooseRoute(strided, "wasm"), "per-example");
-  assert.equal(chooseRoute(general, "webgpu"), "matmul");
+  assert.equal(chooseFormulation(general, "cpu"), "per-example");
+  assert.equal(chooseFormulation(strided, "wasm"), "per-example");
+  assert.equal(chooseFormulation(general, "webgpu"), "batched-matmul");
 });
 
 Deno.test({
@@ -351,15 +382,20 @@ Deno.test({
     assert.equal(wasm.backend, "tfjs:wasm");
     assert.equal(wasm.info.tfjsVersion, tf.version_core);
     assert.equal(typeof wasm.info.simd, "boolean");
-    assert.equal(typeof wasm.info.threadsCount, "number");
+    // Deno: tfjs turns wasm threads off under Node compatibility
+    assert.deepEqual([wasm.info.threads, wasm.info.multithreadSupported], [1, false]);
+    assert.equal(wasm.info.kernelMixing, "matmul");
     const cpu = await tfjsCpuAdapter.availability();
     assert.ok(cpu.available);
     assert.equal(cpu.backend, "tfjs:cpu");
+    assert.equal(cpu.info.threads, 1);
+    assert.match(String(cpu.info.formulation), /per-example/);
     if (webgpu.available) {
-      const gpu = webgpu.info.gpu as Record<string, unknown>;
-      assert.equal(typeof gpu.description, "string");
-      assert.equal(typeof gpu.isFallbackAdapter, "boolean");
+      assert.equal(typeof webgpu.gpu?.description, "string");
+      assert.equal(typeof webgpu.gpu?.software, "boolean");
       assert.equal(webgpu.info.cpuForward, false);
+      assert.equal(webgpu.info.kernelMixing, "elementwise");
+      assert.equal(webgpu.info.threads, 1);
     }
   },
 });

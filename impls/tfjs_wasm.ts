@@ -1,6 +1,6 @@
 /**
  * `tfjs-wasm`: CondConv on TensorFlow.js's WebAssembly backend
- * (`@tensorflow/tfjs-backend-wasm`, XNNPACK kernels). See `_tfjs_condconv.ts`.
+ * (`@tensorflow/tfjs-backend-wasm`, XNNPACK kernels). See `_tfjs/adapter.ts`.
  *
  * The `.wasm` binaries are loaded from the package's own `dist/` folder, found with
  * `import.meta.resolve` (a `file:` URL under Deno, read with read permission only). tfjs
@@ -11,7 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { getThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs/condconv.ts";
+import { createTfjsAdapter, type TfjsAdapter } from "./_tfjs/adapter.ts";
 
 let wasmFolder: string | undefined;
 
@@ -34,7 +34,7 @@ function setUpWasmPaths(): Promise<string | undefined> {
   return Promise.resolve(undefined);
 }
 
-async function describeWasm(): Promise<Record<string, unknown>> {
+async function describeWasm() {
   const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT") === true;
   const threads = await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT") === true;
   const binary = simd && threads
@@ -47,7 +47,7 @@ async function describeWasm(): Promise<Record<string, unknown>> {
     wasmBinary: binary,
     simd,
     multithreadSupported: threads,
-    threadsCount: getThreadsCount(),
+    threads: getThreadsCount(),
     threadsNote: threads
       ? "XNNPACK thread pool on web workers"
       : tf.env().getBool("IS_NODE")

@@ -1,16 +1,19 @@
 /**
- * Warm timings of the tfjs adapters on golden cases, per route: not the benchmark suite,
- * just the measurements behind `chooseRoute` in `impls/_tfjs/condconv.ts`.
+ * Warm timings of the tfjs adapters on golden cases, per formulation: not the benchmark
+ * suite, just the measurements behind `chooseFormulation` in
+ * `impls/_tfjs/choose_formulation.ts`.
  *
  * ```sh
  * deno run --allow-read=.,/proc/cpuinfo --allow-env scripts/tfjs_timing.ts \
- *   [--adapter <glob>]... [--case <glob>]... [--runs 20] [--budget-ms 4000] [--all-routes] [--routes <a,b>]
+ *   [--adapter <glob>]... [--case <glob>]... [--runs 20] [--budget-ms 4000] \
+ *   [--all-formulations] [--formulations <a,b>]
  * ```
- * Each (adapter, case): prepare each route (the default one, or every route that applies
- * with `--all-routes`, or those listed), 2 warm-up runs each, then rounds of one timed run
- * per route until `--runs` rounds or `--budget-ms`, whichever ends first; prints the median
- * and the fastest per route, and checks the last output against the golden (a route that is
- * fast but wrong says so).
+ * Each (adapter, case): prepare each formulation (the default one, or every formulation
+ * that applies with `--all-formulations`, or those listed), 2 warm-up runs each, then rounds
+ * of one timed run per formulation until `--runs` rounds or `--budget-ms`, whichever ends
+ * first; prints the median and the fastest per formulation, and checks the last output
+ * against the golden (a formulation that is fast but wrong says so, and the script then exits
+ * 1). A listed formulation that cannot compute a case is printed as skipped, with the reason.
  * A run is the whole `run()`: input upload, routing, mixing, convolution and readback.
  * @module
  */
@@ -18,16 +21,93 @@ import { tfjsCpuAdapter } from "../impls/tfjs_cpu.ts";
 import { tfjsWasmAdapter } from "../impls/tfjs_wasm.ts";
 import { tfjsWebGpuAdapter } from "../impls/tfjs_webgpu.ts";
 
-const TFJS_ADAPTERS = [tfjsWebGpuAdapter, tfjsWasmAdapter, tfjsCpuAdapter];
-import { TFJS_ROUTES, type TfjsCondConv, type TfjsRoute } from "../impls/_tfjs/condconv.ts";
 import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
-import { parseFlags, runMain, selectByIds } from "../suites/_shared/cli.ts";
+import { parseFlags, runMain, selectByIds, UsageError } from "../suites/_shared/cli.ts";
+import { median } from "../suites/gate/stats.ts";
 import { loadCaseTensors, loadFixtureSet, loadGolden } from "../suites/_shared/fixtures.ts";
+import type { Fixture, FixtureSet } from "../suites/_shared/fixtures.ts";
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+const TFJS_ADAPTERS = [tfjsWebGpuAdapter, tfjsWasmAdapter, tfjsCpuAdapter];
+type TfjsAdapter = typeof tfjsCpuAdapter;
+type TfjsFormulation = TfjsAdapter["formulations"][number];
+type TfjsCondConv = Awaited<ReturnType<typeof tfjsCpuAdapter.prepare>>;
+
+/** A flag's value as a whole number of at least `min`, or a `UsageError` naming the flag. */
+function wholeFlag(name: string, text: string, min: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) {
+    throw new UsageError(`--${name} must be a whole number of at least ${min}, got "${text}"`);
+  }
+  return value;
+}
+
+interface TimingOptions {
+  runs: number;
+  budgetMs: number;
+  /** formulations to time (each where it applies), or the adapter's default when absent */
+  formulations?: readonly string[];
+}
+
+/** Times one case on one adapter, prints a row per formulation; resolves to the failures. */
+async function timeCase(
+  adapter: TfjsAdapter,
+  set: FixtureSet,
+  fixture: Fixture,
+  options: TimingOptions,
+): Promise<number> {
+  const { spec } = fixture.goldenCase;
+  const row = `${adapter.id.padEnd(13)} ${fixture.entry.id.padEnd(36)}`;
+  const formulations: (TfjsFormulation | undefined)[] = [];
+  for (const formulation of options.formulations ?? [undefined]) {
+    const problem = formulation && adapter.formulationProblem(spec, formulation);
+    if (problem) console.log(`${row} skipped: ${problem}`);
+    else formulations.push(formulation as TfjsFormulation | undefined);
+  }
+  if (formulations.length === 0) return 0;
+  const tensors = await loadCaseTensors(fixture);
+  const truth = await loadGolden(set, fixture);
+  const tolerance = toleranceFor(adapter.toleranceClass, fixture.entry.torchFloat32.maxAbsErr);
+  // Interleaved rounds (one run of each formulation per round), so that load from other
+  // processes falls on every formulation alike.
+  const layers: TfjsCondConv[] = [];
+  let failures = 0;
+  try {
+    for (const formulation of formulations) {
+      layers.push(await adapter.prepareWith(spec, tensors.weights, { formulation }));
+    }
+    const run = (i: number) => layers[i].run(tensors.input, tensors.routingWeights);
+    const outputs = [];
+    for (let i = 0; i < layers.length; i++) {
+      await run(i);
+      outputs.push(await run(i));
+    }
+    const times: number[][] = layers.map(() => []);
+    const start = performance.now();
+    while (
+      times[0].length < options.runs &&
+      (times[0].length === 0 || performance.now() - start < options.budgetMs)
+    ) {
+      for (let i = 0; i < layers.length; i++) {
+        const t0 = performance.now();
+        outputs[i] = await run(i);
+        times[i].push(performance.now() - t0);
+      }
+    }
+    for (let i = 0; i < layers.length; i++) {
+      const check = compareWithTruth(outputs[i].data, truth, tolerance);
+      if (!check.pass) failures++;
+      console.log(
+        `${row} ${layers[i].formulation.padEnd(16)} ${median(times[i]).toFixed(2).padStart(9)} ` +
+          `${Math.min(...times[i]).toFixed(2).padStart(8)}  ` +
+          `${String(times[i].length).padStart(4)}  ${
+            check.pass ? "ok" : `FAIL ${check.worstRatio.toFixed(2)}x tol`
+          }`,
+      );
+    }
+  } finally {
+    for (const layer of layers) await layer.dispose();
+  }
+  return failures;
 }
 
 async function main(): Promise<number> {
@@ -36,82 +116,33 @@ async function main(): Promise<number> {
     case: { type: "string", multiple: true },
     runs: { type: "string", default: "20" },
     "budget-ms": { type: "string", default: "4000" },
-    "all-routes": { type: "boolean" },
-    routes: { type: "string" },
+    "all-formulations": { type: "boolean" },
+    formulations: { type: "string" },
   });
-  const runs = Number(flags.runs), budgetMs = Number(flags["budget-ms"]);
+  const options: TimingOptions = {
+    runs: wholeFlag("runs", flags.runs, 1),
+    budgetMs: wholeFlag("budget-ms", flags["budget-ms"], 0),
+    formulations: flags.formulations?.split(",") ??
+      (flags["all-formulations"] ? tfjsCpuAdapter.formulations : undefined),
+  };
   const adapters = selectByIds(TFJS_ADAPTERS, flags.adapter ?? [], "adapter");
   const set = await loadFixtureSet();
-  const fixtures = selectByIds(
-    set.fixtures.map((f) => ({ ...f, id: f.entry.id })),
-    flags.case ?? ["effnet-b0.*"],
-    "case",
-  );
+  const withIds = set.fixtures.map((f) => ({ ...f, id: f.entry.id }));
+  const fixtures = selectByIds(withIds, flags.case ?? ["effnet-b0.*"], "case");
   console.log(
-    "adapter       case                                 route        median ms   min ms" +
+    "adapter       case                                 formulation      median ms   min ms" +
       "  runs  check",
   );
+  let failures = 0;
   for (const adapter of adapters) {
     const availability = await adapter.availability();
-    if (!availability.available) {
+    if (availability.available) {
+      for (const fixture of fixtures) failures += await timeCase(adapter, set, fixture, options);
+    } else {
       console.log(`${adapter.id}: skipped: ${availability.reason}`);
-      continue;
-    }
-    for (const fixture of fixtures) {
-      const { spec } = fixture.goldenCase;
-      const tensors = await loadCaseTensors(fixture);
-      const truth = await loadGolden(set, fixture);
-      const tolerance = toleranceFor(adapter.toleranceClass, fixture.entry.torchFloat32.maxAbsErr);
-      const applicable = TFJS_ROUTES.filter((r) =>
-        r !== "depthwise" || spec.groups === spec.inChannels
-      );
-      const listed = flags.routes?.split(",") as TfjsRoute[] | undefined;
-      const routes: (TfjsRoute | undefined)[] = listed
-        ? applicable.filter((r) => listed.includes(r))
-        : flags["all-routes"]
-        ? applicable
-        : [undefined];
-      // Interleaved rounds (one run of each route per round), so that load from other
-      // processes falls on every route alike.
-      const layers: TfjsCondConv[] = [];
-      for (const route of routes) {
-        layers.push(await adapter.prepareWith(spec, tensors.weights, { route }));
-      }
-      try {
-        const run = (i: number) => layers[i].run(tensors.input, tensors.routingWeights);
-        const outputs = [];
-        for (let i = 0; i < layers.length; i++) {
-          await run(i);
-          outputs.push(await run(i));
-        }
-        const times: number[][] = layers.map(() => []);
-        const start = performance.now();
-        while (
-          times[0].length < runs && (times[0].length === 0 || performance.now() - start < budgetMs)
-        ) {
-          for (let i = 0; i < layers.length; i++) {
-            const t0 = performance.now();
-            outputs[i] = await run(i);
-            times[i].push(performance.now() - t0);
-          }
-        }
-        for (let i = 0; i < layers.length; i++) {
-          const check = compareWithTruth(outputs[i].data, truth, tolerance);
-          console.log(
-            `${adapter.id.padEnd(13)} ${fixture.entry.id.padEnd(36)} ` +
-              `${layers[i].route.padEnd(12)} ${median(times[i]).toFixed(2).padStart(9)} ` +
-              `${Math.min(...times[i]).toFixed(2).padStart(8)}  ` +
-              `${String(times[i].length).padStart(4)}  ${
-                check.pass ? "ok" : `FAIL ${check.worstRatio.toFixed(2)}x tol`
-              }`,
-          );
-        }
-      } finally {
-        for (const layer of layers) await layer.dispose();
-      }
     }
   }
-  return 0;
+  return failures === 0 ? 0 : 1;
 }
 
 if (import.meta.main) await runMain(main);
