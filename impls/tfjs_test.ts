@@ -8,7 +8,7 @@ import { GpuErrorGuard } from "./_tfjs/gpu_error_guard.ts";
 import { KERNEL_MIXINGS } from "./_tfjs/kernel_mixing.ts";
 import { referenceAdapter } from "./reference.ts";
 import { tfjsCpuAdapter } from "./tfjs_cpu.ts";
-import { tfjsWasmAdapter } from "./tfjs_wasm.ts";
+import { configureTfjsWasm, TFJS_WASM_BINARIES, tfjsWasmAdapter } from "./tfjs_wasm.ts";
 import { tfjsWebGpuAdapter } from "./tfjs_webgpu.ts";
 
 const TFJS_ADAPTERS = [tfjsWebGpuAdapter, tfjsWasmAdapter, tfjsCpuAdapter];
@@ -397,5 +397,87 @@ Deno.test({
       assert.equal(webgpu.info.kernelMixing, "elementwise");
       assert.equal(webgpu.info.threads, 1);
     }
+  },
+});
+
+/** `tfjsWasmAdapter.availability()` in a fresh Deno process after `configureTfjsWasm(config)`. */
+async function wasmAvailabilityWith(config: Record<string, unknown>) {
+  const code = `import { configureTfjsWasm, tfjsWasmAdapter } from "./impls/tfjs_wasm.ts";
+    configureTfjsWasm(${JSON.stringify(config)});
+    console.log(JSON.stringify(await tfjsWasmAdapter.availability()));`;
+  const child = new Deno.Command("deno", {
+    args: ["run", "--allow-read=.", "--allow-env", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(code));
+  await writer.close();
+  const { code: status, stdout, stderr } = await child.output();
+  const lines = new TextDecoder().decode(stdout).trim().split("\n");
+  assert.equal(status, 0, new TextDecoder().decode(stderr));
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+Deno.test({
+  name: "tfjs-wasm loads its .wasm files from the folder configureTfjsWasm names",
+  ...sanitizers,
+  async fn() {
+    // what a page serving the package's dist/ folder would name
+    const folder = new URL("./", import.meta.resolve("@tensorflow/tfjs-backend-wasm")).href;
+    const perFile = Object.fromEntries(TFJS_WASM_BINARIES.map((name) => [name, folder + name]));
+    for (const wasmPaths of [folder, perFile]) {
+      const configured = await wasmAvailabilityWith({ wasmPaths, threads: 1 });
+      assert.equal(configured.available, true, configured.reason);
+      assert.deepEqual(configured.info.wasmPaths, wasmPaths);
+      assert.deepEqual([configured.info.threads, configured.info.threadsAsked], [1, 1]);
+    }
+    const nowhere = await wasmAvailabilityWith({ wasmPaths: "file:///nonexistent/tfjs/" });
+    assert.equal(nowhere.available, false);
+    assert.match(
+      nowhere.reason,
+      /Cannot initialise the tfjs backend "wasm".*looked for at "file:\/\/\/nonexistent\/tfjs\/"/,
+    );
+  },
+});
+
+Deno.test({
+  name: "tfjs-wasm is unavailable, with the reason, when asked for threads Deno cannot give",
+  ...sanitizers,
+  async fn() {
+    assert.deepEqual(await wasmAvailabilityWith({ threads: 2 }), {
+      available: false,
+      reason: "cannot use 2 threads: tfjs disables wasm threads when it detects Node.js " +
+        "(Deno included)",
+    });
+  },
+});
+
+Deno.test({
+  name: "configureTfjsWasm rejects bad settings, naming the field, and comes too late once set up",
+  ...sanitizers,
+  async fn() {
+    assert.throws(() => configureTfjsWasm({ threads: 0 }), RangeError, "threads must be a whole");
+    assert.throws(() => configureTfjsWasm({ threads: 1.5 }), RangeError, "got 1.5");
+    assert.throws(
+      () => configureTfjsWasm({ wasmPaths: "/wasm" }),
+      TypeError,
+      'wasmPaths must be a folder URL ending in "/", got "/wasm"',
+    );
+    assert.throws(
+      () =>
+        configureTfjsWasm({
+          wasmPaths: { "tfjs-backend-wasm.wasm": "/a.wasm" } as never,
+        }),
+      TypeError,
+      'missing: "tfjs-backend-wasm-simd.wasm", "tfjs-backend-wasm-threaded-simd.wasm"',
+    );
+    assert.ok((await tfjsWasmAdapter.availability()).available);
+    assert.throws(
+      () => configureTfjsWasm({ threads: 1 }),
+      Error,
+      "Cannot configure tfjs-wasm: its backend is already set up",
+    );
   },
 });

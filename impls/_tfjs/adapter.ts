@@ -65,6 +65,8 @@ export interface TfjsAdapterOptions {
    * run here (e.g. no WebGPU adapter), else to `undefined`. May set backend flags and paths.
    */
   setup?(): Promise<string | undefined>;
+  /** Said after the reason when the backend fails to initialise (e.g. where it looked). */
+  initHint?(): string;
   /**
    * Called once the backend is active, before any layer is prepared: a reason when it is not
    * what was asked for (e.g. fewer threads), else `undefined`.
@@ -102,7 +104,12 @@ export function createTfjsAdapter(options: TfjsAdapterOptions): TfjsAdapter {
   const whyNotReady = async (): Promise<string | undefined> => {
     const reason = await options.setup?.();
     if (reason !== undefined) return reason;
-    await activateBackend(backendName);
+    try {
+      await activateBackend(backendName);
+    } catch (error) {
+      const hint = options.initHint?.();
+      throw hint === undefined ? error : new Error(`${messageOf(error)}; ${hint}`);
+    }
     return options.checkActive?.();
   };
   const ensureReady = async (): Promise<void> => {
