@@ -51,7 +51,7 @@ export const INEXPRESSIBLE_FORMULATIONS: Readonly<Record<string, string>> = {
  * `"depthwise-folded"` is restricted (to groups == inChannels); an unknown name is named.
  */
 export function formulationProblem(spec: CondConvSpec, formulation: string): string | undefined {
-  if (formulation in INEXPRESSIBLE_FORMULATIONS) {
+  if (Object.hasOwn(INEXPRESSIBLE_FORMULATIONS, formulation)) {
     return `the formulation "${formulation}" is not expressible on tfjs: ` +
       INEXPRESSIBLE_FORMULATIONS[formulation];
   }
