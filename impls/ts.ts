@@ -17,9 +17,9 @@
  * @module
  */
 import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
-import { checkRunInputs, checkWeights, type Geometry } from "../condconv/geometry.ts";
+import { checkRunInputs, type Geometry, staticConvSpec } from "../condconv/geometry.ts";
 import type { Availability, CondConvAdapter, PreparedCondConv } from "./adapter.ts";
-import { staticConvSpec } from "./reference.ts";
+import { defineAdapter } from "./_contract.ts";
 import {
   choosePath,
   IM2COL_CHUNK_FLOATS,
@@ -161,8 +161,8 @@ function doubles(length: number, shared: boolean): Float64Array {
   return shared ? new Float64Array(new SharedArrayBuffer(length * 8)) : new Float64Array(length);
 }
 
-function copyOf(data: Float32Array, shared: boolean): Float32Array {
-  const copy = floats(data.length, shared);
+function sharedCopy(data: Float32Array): Float32Array {
+  const copy = floats(data.length, true);
   copy.set(data);
   return copy;
 }
@@ -514,20 +514,20 @@ export function createTsAdapter(options: TsAdapterOptions = {}): TsAdapter {
     spec: CondConvSpec,
     weights: CondConvWeights,
   ): Promise<TsCondConv> => {
-    checkWeights(spec, weights);
+    // defineAdapter has parsed the spec, checked the weights and copied them; workers need
+    // them in shared memory
     const shared = workers > 1;
-    if (shared) {
-      const reason = workersUnavailable(completion);
-      if (reason) throw new TypeError(`Cannot prepare the ts layer on ${threads}: ${reason}`);
-    }
-    const copies: CondConvWeights = { expertKernels: copyOf(weights.expertKernels, shared) };
-    if (weights.bias) copies.bias = copyOf(weights.bias, shared);
-    if (weights.routingWeight) copies.routingWeight = copyOf(weights.routingWeight, shared);
-    if (weights.routingBias) copies.routingBias = copyOf(weights.routingBias, shared);
-    const team = shared ? await WorkerTeam.start(workers, counter, completion) : undefined;
+    if (!shared) return new TsCondConv(spec, weights);
+    const reason = workersUnavailable(completion);
+    if (reason) throw new TypeError(`Cannot prepare the ts layer on ${threads}: ${reason}`);
+    const copies: CondConvWeights = { expertKernels: sharedCopy(weights.expertKernels) };
+    if (weights.bias) copies.bias = sharedCopy(weights.bias);
+    if (weights.routingWeight) copies.routingWeight = sharedCopy(weights.routingWeight);
+    if (weights.routingBias) copies.routingBias = sharedCopy(weights.routingBias);
+    const team = await WorkerTeam.start(workers, counter, completion);
     return new TsCondConv(spec, copies, team);
   };
-  return {
+  return defineAdapter({
     id,
     description: `optimised TypeScript, float32, mixed kernels, GEMM/direct convolution on ` +
       threads,
@@ -572,7 +572,7 @@ export function createTsAdapter(options: TsAdapterOptions = {}): TsAdapter {
       };
     },
     resourceCounts: () => ({ workers: counter.live }),
-  };
+  });
 }
 
 /** The registered `ts` adapter: `navigator.hardwareConcurrency` workers. */
