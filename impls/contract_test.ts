@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { CondConvAdapter, PreparedCondConv } from "./adapter.ts";
-import { ADAPTERS } from "./registry.ts";
+import { ADAPTERS, availableAdapters } from "./registry.ts";
 import { referenceAdapter } from "./reference.ts";
 import { defineAdapter } from "./_contract.ts";
 import {
@@ -22,12 +22,9 @@ import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 // tfjs, onnxruntime-web and the WebGPU adapters keep their runtimes for the process's life.
 const sanitizers = { sanitizeOps: false, sanitizeResources: false } as const;
 
-const available: CondConvAdapter[] = [];
-for (const adapter of ADAPTERS) {
-  const a = await adapter.availability();
-  if (a.available) available.push(adapter);
-  else console.warn(`contract: ${adapter.id} skipped: ${a.reason}`);
-}
+const available = await availableAdapters((id, reason) =>
+  console.warn(`contract: ${id} skipped: ${reason}`)
+);
 
 /** Seeded weights for `spec`, every tensor it has. */
 function weightsFor(spec: CondConvSpec, seed: number): CondConvWeights {

@@ -28,3 +28,19 @@ export const ADAPTERS: readonly CondConvAdapter[] = [
   tfjsWasmAdapter,
   tfjsCpuAdapter,
 ].map((adapter) => defineAdapter(adapter));
+
+/**
+ * The registered adapters that can run here, in `ADAPTERS` order; `onSkip` hears each one
+ * that cannot, with its reason (a test prints it: skipped, never silently dropped).
+ */
+export async function availableAdapters(
+  onSkip: (id: string, reason: string) => void,
+): Promise<CondConvAdapter[]> {
+  const available: CondConvAdapter[] = [];
+  for (const adapter of ADAPTERS) {
+    const a = await adapter.availability();
+    if (a.available) available.push(adapter);
+    else onSkip(adapter.id, a.reason);
+  }
+  return available;
+}

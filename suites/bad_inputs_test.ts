@@ -18,8 +18,8 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
-import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
-import { ADAPTERS } from "../impls/registry.ts";
+import type { PreparedCondConv } from "../impls/adapter.ts";
+import { availableAdapters } from "../impls/registry.ts";
 import { GoldenCase, manifestEntryDigest } from "../condconv/cases.ts";
 import {
   CondConvSpec,
@@ -376,12 +376,9 @@ const RUN_INPUTS: RunEntry[] = [
   },
 ];
 
-const available: CondConvAdapter[] = [];
-for (const adapter of ADAPTERS) {
-  const a = await adapter.availability();
-  if (a.available) available.push(adapter);
-  else console.warn(`bad inputs: ${adapter.id} skipped: ${a.reason}`);
-}
+const available = await availableAdapters((id, reason) =>
+  console.warn(`bad inputs: ${id} skipped: ${reason}`)
+);
 
 Deno.test({
   name: "every available adapter rejects bad inputs and routing weights alike",

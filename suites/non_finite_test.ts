@@ -24,9 +24,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { CondConvAdapter } from "../impls/adapter.ts";
 import { referenceAdapter } from "../impls/reference.ts";
-import { ADAPTERS } from "../impls/registry.ts";
+import { availableAdapters } from "../impls/registry.ts";
 import { GoldenCase } from "../condconv/cases.ts";
 import type { CondConvSpecInput, Tensor } from "../condconv/spec.ts";
 import { caseTensors } from "../condconv/seeded.ts";
@@ -385,13 +384,9 @@ export const KNOWN_DEVIATIONS: readonly { adapter: string; scenario: RegExp; rea
   },
 ];
 
-const available: CondConvAdapter[] = [];
-for (const adapter of ADAPTERS) {
-  if (adapter === referenceAdapter) continue;
-  const a = await adapter.availability();
-  if (a.available) available.push(adapter);
-  else console.warn(`non-finite: ${adapter.id} skipped: ${a.reason}`);
-}
+const available =
+  (await availableAdapters((id, reason) => console.warn(`non-finite: ${id} skipped: ${reason}`)))
+    .filter((adapter) => adapter !== referenceAdapter);
 
 Deno.test({
   name: "every available adapter propagates NaN and infinity as the reference does",
