@@ -1,7 +1,7 @@
 /**
  * The compute of the `ts` adapter: float32 storage, float64 arithmetic (JavaScript numbers),
  * plain loops shaped for the JIT. Shared by the main thread (`workers: 1`) and the workers
- * (`_ts_worker.ts`); runtime-neutral, no allocation once a `TsSlice` exists.
+ * (`worker.ts`); runtime-neutral, no allocation once a `TsSlice` exists.
  *
  * ## Plan, buffers, slices
  * A `TsPlan` is the layer applied to one input height and width, as plain numbers (it is
