@@ -49,7 +49,8 @@
  *   computed routing of its example (an infinite logit saturates the sigmoid to exactly 0 or 1;
  *   a softmax over it is NaN, `inf - inf`); a NaN anywhere in a sum makes that sum NaN.
  * PyTorch's own float32 CPU path does not follow one rule (oneDNN skips the padded taps of
- * depthwise and of some batched grouped convolutions), so the float64 formula is the yardstick.
+ * depthwise and of some grouped convolutions; PyTorch 1.13, checked), so the float64 formula
+ * is the yardstick.
  *
  * `dropoutRate` applies to the pooled vector in training only. This suite is inference-only:
  * the field is recorded so a spec describes the layer a user trained, and is never applied.

@@ -5,9 +5,9 @@
  * by hand in `impls/registry.ts`. They use web APIs only, never `Deno.*`, so the same files
  * run in a browser page.
  *
- * Every record goes through `defineAdapter` (`_contract.ts`, applied by each file and again
- * by the registry), which holds every adapter to the same rules, so an engine cannot forget
- * one:
+ * Every record goes through `defineAdapter` (`_contract.ts`: applied by the adapter's file,
+ * and by the registry to every adapter it lists), which holds every adapter to the same
+ * rules, so that no engine can forget one:
  * - `prepare` and `prepareStatic` accept exactly what `CondConvSpec.parse` accepts (defaults
  *   filled, cross-field rules checked) and weights `checkWeights` accepts; anything else is a
  *   `TypeError` naming the field, before the engine sees it;
