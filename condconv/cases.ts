@@ -96,6 +96,11 @@ export const ManifestEntry = z.strictObject({
     detail: z.string(),
     maxAbsDiff: z.number().nonnegative().nullable(),
   }),
+  /**
+   * sha256 of every other field of this entry in canonical form (`manifestEntryDigest`), so
+   * that a hand edit of the output shape or of PyTorch's error is caught like a corrupt golden
+   */
+  fieldsSha256: sha256Hex,
 });
 /** A parsed manifest entry. */
 export type ManifestEntry = z.infer<typeof ManifestEntry>;
@@ -114,3 +119,46 @@ export const Manifest = z.strictObject({
 });
 /** A parsed manifest. */
 export type Manifest = z.infer<typeof Manifest>;
+
+/**
+ * A JSON value as text that Python and TypeScript write alike (JSON's own number and string
+ * formats differ between them): `null`, `true`, `false`; a number as `d` and the 16 hex digits
+ * of its float64 bits, big-endian (-0 as 0); a string as `s`, its UTF-8 byte length, `:` and itself;
+ * arrays as `[a,b]`; objects as `{k:v,...}` with keys sorted. `scripts/make_goldens.py`
+ * (`canonical`) writes the same.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "boolean") return String(value);
+  if (typeof value === "number") {
+    const view = new DataView(new ArrayBuffer(8));
+    view.setFloat64(0, value + 0); // -0 as 0: JSON.stringify writes -0 as 0
+    const hex = Array.from(new Uint8Array(view.buffer), (b) => b.toString(16).padStart(2, "0"));
+    return `d${hex.join("")}`;
+  }
+  if (typeof value === "string") return `s${new TextEncoder().encode(value).length}:${value}`;
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    const keys = Object.keys(record).sort();
+    return `{${keys.map((k) => `${canonicalJson(k)}:${canonicalJson(record[k])}`).join(",")}}`;
+  }
+  throw new TypeError(`Cannot write ${typeof value} as canonical JSON`);
+}
+
+/**
+ * The sha256 (hex) of a manifest entry's fields other than `fieldsSha256`, in canonical form.
+ *
+ * @example
+ * ```ts
+ * import { manifestEntryDigest } from "./cases.ts";
+ * const digest = await manifestEntryDigest({ id: "a", outputShape: [1, 2, 3, 4] });
+ * if (!/^[0-9a-f]{64}$/.test(digest)) throw new Error(digest);
+ * ```
+ */
+export async function manifestEntryDigest(entry: Record<string, unknown>): Promise<string> {
+  const { fieldsSha256: _, ...fields } = entry;
+  const bytes = new TextEncoder().encode(canonicalJson(fields));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -233,6 +233,64 @@ export function flops(spec: CondConvSpec, inputShape: readonly number[]): FlopCo
   return { routing, mixing, conv: staticConv, total: routing + mixing + staticConv, staticConv };
 }
 
+/**
+ * Bytes of float32 memory one call of `spec` on an NCHW input shape needs at least, by
+ * tensor. An adapter that mixes the whole batch at once (tfjs, onnxruntime-web) holds one
+ * mixed kernel per example; engines add their own scratch on top, so this is a floor: a
+ * task refuses a batch whose floor already exceeds what it may allocate, before allocating.
+ */
+export interface MemoryEstimate {
+  /** the input `(B, C, H, W)` */
+  input: number;
+  /** the output `(B, O, outH, outW)` */
+  output: number;
+  /** one mixed kernel `(O, C/groups, kh, kw)` per example */
+  mixedKernels: number;
+  /** the layer's weights: expert kernels, biases, routing layer */
+  weights: number;
+  total: number;
+}
+
+/**
+ * The memory floor of one call (see `MemoryEstimate`). Throws a `RangeError` naming the
+ * field when the spec cannot apply to the shape.
+ *
+ * @example A billion-example batch needs terabytes
+ * ```ts
+ * import { CondConvSpec } from "./spec.ts";
+ * import { memoryEstimate } from "./geometry.ts";
+ * const spec = CondConvSpec.parse({ inChannels: 16, outChannels: 16, kernelSize: 3, padding: 1 });
+ * const bytes = memoryEstimate(spec, [1e9, 16, 14, 14]).total;
+ * if (bytes < 1e13) throw new Error(`unexpected ${bytes}`);
+ * ```
+ */
+export function memoryEstimate(spec: CondConvSpec, inputShape: readonly number[]): MemoryEstimate {
+  const g = resolveGeometry(spec, inputShape);
+  const kernel = g.outChannels * g.channelsPerGroup * g.kernelHeight * g.kernelWidth;
+  const weights = Object.values(weightShapes(spec))
+    .reduce((n, shape) => n + (shape ? sizeOf(shape) : 0), 0);
+  const bytes = {
+    input: 4 * g.batch * g.inChannels * g.inHeight * g.inWidth,
+    output: 4 * g.batch * g.outChannels * g.outHeight * g.outWidth,
+    mixedKernels: 4 * g.batch * kernel,
+    weights: 4 * weights,
+  };
+  return { ...bytes, total: bytes.input + bytes.output + bytes.mixedKernels + bytes.weights };
+}
+
+/**
+ * The spec of a static convolution with the same geometry as `spec`: one expert whose
+ * routing weight the caller supplies as 1, so `K = 1 * W` exactly.
+ */
+export function staticConvSpec(spec: CondConvSpec): CondConvSpec {
+  return {
+    ...spec,
+    numExperts: 1,
+    routing: { kind: "supplied" },
+    bias: spec.bias === "none" ? "none" : "shared",
+  };
+}
+
 /** The shape of every weight tensor `spec` has; absent tensors are `undefined`. */
 export function weightShapes(
   spec: CondConvSpec,
@@ -261,6 +319,13 @@ export function checkWeights(spec: CondConvSpec, weights: CondConvWeights): void
   const shapes = weightShapes(spec);
   for (const name of Object.keys(shapes) as (keyof CondConvWeights)[]) {
     const shape = shapes[name];
+    if (shape?.some((d) => !Number.isInteger(d) || d < 1)) {
+      // only a spec that skipped CondConvSpec.parse gets here (groups not dividing, say)
+      throw new TypeError(
+        `Cannot use weights."${name}": its shape [${shape}] is not whole numbers; ` +
+          "check the spec with CondConvSpec.parse (groups must divide the channels)",
+      );
+    }
     const tensor = weights[name];
     if (shape === undefined) {
       if (tensor !== undefined) {

@@ -5,6 +5,7 @@ import {
   checkWeights,
   flops,
   geometryIssues,
+  memoryEstimate,
   outputShape,
   resolveGeometry,
   weightShapes,
@@ -151,4 +152,16 @@ Deno.test("checkRunInputs demands routing weights exactly when routing is suppli
     () => checkRunInputs(spec(), { shape: [2, 4, 8, 8], data: new Float32Array(5) }),
     /input.data has 5 floats/,
   );
+});
+
+Deno.test("memoryEstimate counts input, output, one mixed kernel per example and the weights", () => {
+  // 4 -> 8 channels, 3x3, padding 1, 3 experts, shared bias, sigmoid routing, on 2x4x8x8
+  const m = memoryEstimate(spec({ padding: 1 }), [2, 4, 8, 8]);
+  assert.equal(m.input, 4 * 2 * 4 * 64);
+  assert.equal(m.output, 4 * 2 * 8 * 64);
+  assert.equal(m.mixedKernels, 4 * 2 * 8 * 4 * 9);
+  assert.equal(m.weights, 4 * (3 * 8 * 4 * 9 + 8 + 3 * 4 + 3));
+  assert.equal(m.total, m.input + m.output + m.mixedKernels + m.weights);
+  // a billion examples: the figure a task refuses with, before allocating anything
+  assert.ok(memoryEstimate(spec({ padding: 1 }), [1e9, 4, 8, 8]).total > 1e12);
 });

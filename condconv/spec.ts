@@ -35,6 +35,23 @@
  * padding: zeros, or the input reflected, replicated or wrapped (circular), as PyTorch's
  * `F.pad` modes do.
  *
+ * Non-finite values (NaN, +-infinity) are not errors: they flow through the formula read
+ * literally in IEEE arithmetic, as PyTorch computes it in float64 (the goldens' truth, made with
+ * `F.pad` then an unpadded `conv2d`):
+ * - the mix `K_b = sum_e r[e] * W_e` runs over every expert and no other: an infinite tap in one
+ *   expert gives an infinite mixed tap (NaN where `r[e]` is 0, since `0 * inf` is NaN, or where
+ *   two experts give opposite infinities); an expert that does not exist contributes nothing;
+ * - the zero padding is made of real zeros that the kernel multiplies: an infinite or NaN tap
+ *   that lands on the zero border gives NaN (`0 * inf`), so every output whose window reaches
+ *   the border through that tap is NaN; the other modes read real pixels;
+ * - an infinite input pixel gives +-inf in the outputs whose window reaches it, NaN where the
+ *   tap it meets is 0 or where opposite infinities meet; through the average pool it reaches the
+ *   computed routing of its example (an infinite logit saturates the sigmoid to exactly 0 or 1;
+ *   a softmax over it is NaN, `inf - inf`); a NaN anywhere in a sum makes that sum NaN.
+ * PyTorch's own float32 CPU path does not follow one rule (oneDNN skips the padded taps of
+ * depthwise and of some grouped convolutions; PyTorch 1.13, checked), so the float64 formula
+ * is the yardstick.
+ *
  * `dropoutRate` applies to the pooled vector in training only. This suite is inference-only:
  * the field is recorded so a spec describes the layer a user trained, and is never applied.
  *
@@ -124,6 +141,16 @@ export const CondConvSpec = z.strictObject({
     });
   }
 });
+/**
+ * The issues of a failed `CondConvSpec` parse as one line, each with its field's path:
+ * `spec.groups: groups (2) must divide inChannels (3)`.
+ */
+export function specIssueText(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${["spec", ...issue.path.map(String)].join(".")}: ${issue.message}`)
+    .join("; ");
+}
+
 /** A parsed CondConv spec, defaults filled in. */
 export type CondConvSpec = z.infer<typeof CondConvSpec>;
 /** A CondConv spec as a user writes it, defaults optional. */

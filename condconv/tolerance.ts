@@ -48,6 +48,46 @@ export const TORCH_ERROR_FACTOR = 8;
  */
 export const REL_FLOOR = 1e-3;
 
+/**
+ * The largest PyTorch float32 error a fixture or weights file may claim, as a fraction of
+ * the truth's largest magnitude. Float32 round-off is about 6e-8 of the terms summed; the
+ * goldens' worst case is 6e-7 of the output's magnitude. A claim far beyond that is not
+ * round-off but a wrong or forged figure, and `TORCH_ERROR_FACTOR` times it would become the
+ * tolerance: a file claiming an error of 10 on outputs near 1 would let anything pass.
+ */
+export const TORCH_ERROR_MAX_FRACTION = 1e-4;
+
+/**
+ * Why a claimed PyTorch float32 max abs error cannot anchor the tolerance on `truth`, or
+ * `undefined` when it can. A claim is refused when it is not a finite non-negative number,
+ * or when it exceeds both `TORCH_ERROR_MAX_FRACTION` of the truth's largest finite magnitude
+ * and the most it could claim without raising any float32 class above its floor.
+ *
+ * @example
+ * ```ts
+ * import { torchErrorProblem } from "./tolerance.ts";
+ * const truth = new Float64Array([0.5, -1.2]);
+ * if (torchErrorProblem(1e-7, truth) !== undefined) throw new Error("round-off is fine");
+ * if (torchErrorProblem(10, truth) === undefined) throw new Error("10 is not round-off");
+ * ```
+ */
+export function torchErrorProblem(claimed: number, truth: Float64Array): string | undefined {
+  if (!Number.isFinite(claimed) || claimed < 0) {
+    return `the claimed PyTorch float32 error ${claimed} is not a finite non-negative number`;
+  }
+  let largest = 0;
+  for (const t of truth) if (Math.abs(t) > largest && Number.isFinite(t)) largest = Math.abs(t);
+  const harmless = TOLERANCE_CLASSES.cpu.atol / TORCH_ERROR_FACTOR;
+  const bound = Math.max(TORCH_ERROR_MAX_FRACTION * largest, harmless);
+  if (claimed <= bound) return undefined;
+  const short = (x: number) => Number(x.toPrecision(3));
+  return `the claimed PyTorch float32 error ${claimed} exceeds ${TORCH_ERROR_MAX_FRACTION} of ` +
+    `the largest output magnitude ${short(largest)} (bound ${
+      short(bound)
+    }): float32 round-off is far ` +
+    `smaller, and ${TORCH_ERROR_FACTOR} times the claim would become the tolerance`;
+}
+
 /** The tolerance for one adapter class on one case. */
 export function toleranceFor(
   toleranceClass: ToleranceClass,

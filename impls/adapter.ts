@@ -4,6 +4,18 @@
  * Adapters are plain records (like tfjs's kernel configs), one per file in `impls/`, listed
  * by hand in `impls/registry.ts`. They use web APIs only, never `Deno.*`, so the same files
  * run in a browser page.
+ *
+ * Every record goes through `defineAdapter` (`_contract.ts`: applied by the adapter's file,
+ * and by the registry to every adapter it lists), which holds every adapter to the same
+ * rules, so that no engine can forget one:
+ * - `prepare` and `prepareStatic` accept exactly what `CondConvSpec.parse` accepts (defaults
+ *   filled, cross-field rules checked) and weights `checkWeights` accepts; anything else is a
+ *   `TypeError` naming the field, before the engine sees it;
+ * - `prepare` owns what it keeps: it copies the spec and every weight array, so changing the
+ *   caller's objects afterwards has no effect on any later run (a new batch or input size
+ *   included). `run` reads its input and routing weights until its promise settles: change
+ *   them only after;
+ * - after `dispose`, `run` rejects with a `TypeError` on every adapter.
  * @module
  */
 import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
@@ -11,6 +23,7 @@ import type { ToleranceClass } from "../condconv/tolerance.ts";
 import type { GpuSummary } from "./_webgpu.ts";
 
 export type { GpuSummary, ToleranceClass };
+export { defineAdapter } from "./_contract.ts";
 
 /** Whether an adapter can run here; when it cannot, the reason, never a fallback. */
 export type Availability =

@@ -6,8 +6,9 @@
  */
 import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
 import type { Geometry } from "../condconv/geometry.ts";
-import { checkRunInputs, checkWeights } from "../condconv/geometry.ts";
+import { checkRunInputs, staticConvSpec } from "../condconv/geometry.ts";
 import type { CondConvAdapter, PreparedCondConv } from "./adapter.ts";
+import { defineAdapter } from "./_contract.ts";
 
 /**
  * Maps a padded coordinate to the input coordinate it reads, or -1 for a zero.
@@ -125,16 +126,16 @@ class ReferenceCondConv implements PreparedCondConv {
                   inHeight,
                   spec.paddingMode,
                 );
-                if (y < 0) continue;
                 for (let v = 0; v < kernelWidth; v++) {
                   const x = sourceIndex(
                     j * g.strideWidth + v * g.dilationWidth - g.padLeft,
                     inWidth,
                     spec.paddingMode,
                   );
-                  if (x < 0) continue;
+                  // a zero of the padding is multiplied like a pixel: 0 * inf is NaN
+                  const pixel = y < 0 || x < 0 ? 0 : input.data[(plane + y) * inWidth + x];
                   sum += kernel[o * kernelPerOut + (c * kernelHeight + u) * kernelWidth + v] *
-                    input.data[(plane + y) * inWidth + x];
+                    pixel;
                 }
               }
             }
@@ -151,21 +152,11 @@ class ReferenceCondConv implements PreparedCondConv {
   }
 }
 
-/**
- * The spec of a static convolution with the same geometry as `spec`: one expert whose
- * routing weight the caller supplies as 1, so `K = 1 * W` exactly.
- */
-export function staticConvSpec(spec: CondConvSpec): CondConvSpec {
-  return {
-    ...spec,
-    numExperts: 1,
-    routing: { kind: "supplied" },
-    bias: spec.bias === "none" ? "none" : "shared",
-  };
-}
+/** Moved to `condconv/geometry.ts`; kept here for the imports that still name this file. */
+export { staticConvSpec };
 
 /** The `reference` adapter. */
-export const referenceAdapter: CondConvAdapter = {
+export const referenceAdapter: CondConvAdapter = defineAdapter({
   id: "reference",
   description: "plain TypeScript, direct convolution, float64 accumulation (the yardstick)",
   toleranceClass: "exact",
@@ -176,14 +167,13 @@ export const referenceAdapter: CondConvAdapter = {
       info: { accumulation: "float64" },
     });
   },
+  // defineAdapter has parsed the spec, checked the weights and copied them
   prepare(spec: CondConvSpec, weights: CondConvWeights) {
-    checkWeights(spec, weights);
     return Promise.resolve(new ReferenceCondConv(spec, weights));
   },
   prepareStatic(spec: CondConvSpec, kernel: Float32Array, bias?: Float32Array) {
     const staticSpec = staticConvSpec(spec);
     const weights = bias ? { expertKernels: kernel, bias } : { expertKernels: kernel };
-    checkWeights(staticSpec, weights);
     const layer = new ReferenceCondConv(staticSpec, weights);
     return Promise.resolve({
       backend: layer.backend,
@@ -191,4 +181,4 @@ export const referenceAdapter: CondConvAdapter = {
       dispose: () => layer.dispose(),
     });
   },
-};
+});

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import struct
 import sys
 import tempfile
 
@@ -281,6 +282,29 @@ def error_stats(actual, truth):
     return {"maxAbsErr": float(diff.max()) if diff.size else 0.0, "maxRelErr": rel}
 
 
+def canonical(value):
+    """condconv/cases.ts canonicalJson(): JSON as text both languages write alike."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return "d" + struct.pack(">d", float(value) + 0.0).hex()  # -0.0 as 0.0
+    if isinstance(value, str):
+        return f"s{len(value.encode())}:{value}"
+    if isinstance(value, list):
+        return "[" + ",".join(canonical(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{canonical(k)}:{canonical(value[k])}" for k in sorted(value)) + "}"
+    raise TypeError(f"Cannot write {type(value).__name__} as canonical JSON")
+
+
+def fields_sha256(entry):
+    """condconv/cases.ts manifestEntryDigest(): sha256 of every field but fieldsSha256."""
+    fields = {k: v for k, v in json.loads(json.dumps(entry)).items() if k != "fieldsSha256"}
+    return hashlib.sha256(canonical(fields).encode()).hexdigest()
+
+
 def generate(case_entries, reference):
     """Every case's golden bytes and manifest entry, checked against the user's module."""
     entries, outputs = [], {}
@@ -316,6 +340,7 @@ def generate(case_entries, reference):
                 "oracle": {"status": status, "detail": detail, "maxAbsDiff": max_abs_diff},
             }
         )
+        entries[-1]["fieldsSha256"] = fields_sha256(entries[-1])
         print(
             f"{case['id']:<36} {status:<15} torch f32 max abs err "
             f"{entries[-1]['torchFloat32']['maxAbsErr']:.2e}",
@@ -372,6 +397,8 @@ def check(entries, outputs):
         problem = None
         if old is None:
             problem = "not in the committed manifest"
+        elif old.get("fieldsSha256") != fields_sha256(old):
+            problem = "the committed manifest entry was edited after it was made (fieldsSha256)"
         elif old["case"] != entry["case"]:
             problem = "the committed case entry differs from cases.json"
         elif old["tensorsSha256"] != entry["tensorsSha256"]:

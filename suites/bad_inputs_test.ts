@@ -18,9 +18,9 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
-import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
-import { ADAPTERS } from "../impls/registry.ts";
-import { GoldenCase } from "../condconv/cases.ts";
+import type { PreparedCondConv } from "../impls/adapter.ts";
+import { availableAdapters } from "../impls/registry.ts";
+import { GoldenCase, manifestEntryDigest } from "../condconv/cases.ts";
 import {
   CondConvSpec,
   type CondConvSpecInput,
@@ -376,12 +376,9 @@ const RUN_INPUTS: RunEntry[] = [
   },
 ];
 
-const available: CondConvAdapter[] = [];
-for (const adapter of ADAPTERS) {
-  const a = await adapter.availability();
-  if (a.available) available.push(adapter);
-  else console.warn(`bad inputs: ${adapter.id} skipped: ${a.reason}`);
-}
+const available = await availableAdapters((id, reason) =>
+  console.warn(`bad inputs: ${id} skipped: ${reason}`)
+);
 
 Deno.test({
   name: "every available adapter rejects bad inputs and routing weights alike",
@@ -586,7 +583,51 @@ const FIXTURES: FixtureEntry[] = [
     name: "manifest output shape that disagrees with the golden",
     corrupt: (dir) => editJson(`${dir}/manifest.json`, (v) => v.cases[0].outputShape[0] = 1),
     error: FixtureError,
-    message: /control\.f64": expected 512 float64 values \(4096 bytes\), found 8192 bytes/,
+    message: /"control": ".*manifest\.json" says its output shape is \[1,8,8,8\] but the case/,
+  },
+  {
+    name: "manifest output shape reordered to the golden's length",
+    corrupt: (dir) =>
+      editJson(`${dir}/manifest.json`, (v) => v.cases[0].outputShape = [2, 8, 4, 16]),
+    error: FixtureError,
+    message: /says its output shape is \[2,8,4,16\] but the case's spec and input give \[2,8,8,8\]/,
+  },
+  {
+    name: "manifest PyTorch error edited by hand",
+    corrupt: (dir) =>
+      editJson(`${dir}/manifest.json`, (v) => v.cases[0].torchFloat32.maxAbsErr = 1e-3),
+    error: FixtureError,
+    message: /"control": its entry in ".*manifest\.json" was edited after the goldens were made/,
+  },
+  {
+    name: "manifest PyTorch error of 10, its checksum made again",
+    corrupt: async (dir) => {
+      const path = `${dir}/manifest.json`;
+      const manifest = JSON.parse(await Deno.readTextFile(path));
+      manifest.cases[0].torchFloat32.maxAbsErr = 10;
+      manifest.cases[0].fieldsSha256 = await manifestEntryDigest(manifest.cases[0]);
+      await Deno.writeTextFile(path, JSON.stringify(manifest));
+    },
+    error: FixtureError,
+    message: /"control": its torchFloat32\.maxAbsErr .* is not PyTorch's round-off: the claimed/,
+  },
+  {
+    name: "golden that is a folder",
+    corrupt: async (dir) => {
+      await Deno.remove(`${dir}/${GOLDEN}`);
+      await Deno.mkdir(`${dir}/${GOLDEN}`);
+    },
+    error: FixtureError,
+    message: /control\.f64": it is a folder, not a file/,
+  },
+  {
+    name: "manifest that is a folder",
+    corrupt: async (dir) => {
+      await Deno.remove(`${dir}/manifest.json`);
+      await Deno.mkdir(`${dir}/manifest.json`);
+    },
+    error: FixtureError,
+    message: /manifest\.json": it is a folder, not a file/,
   },
   {
     name: "case seed changed after the goldens were made",

@@ -33,6 +33,7 @@ import {
   tensorToFloat64,
 } from "./safetensors.ts";
 import { detectLayout, WeightLayout, weightsFromLayout } from "./weight_layouts.ts";
+import { torchErrorProblem } from "../tolerance.ts";
 
 /** Names of the check tensors. */
 export const CHECK_TENSORS = {
@@ -216,6 +217,14 @@ function readCheck(
         source,
         `__metadata__ "torchFloat32MaxAbsErr" must be a finite non-negative number, got ` +
           `"${errText}"`,
+      );
+    }
+    const problem = torchErrorProblem(value, check.output);
+    if (problem) {
+      fail(
+        source,
+        `__metadata__ "torchFloat32MaxAbsErr" cannot be trusted: ${problem}; export the ` +
+          "file again with scripts/export_weights.py",
       );
     }
     check.torchFloat32MaxAbsErr = value;

@@ -151,6 +151,17 @@ Deno.test("parseUserLayer: every bad spec, layout or check tensor is named", asy
       `${prefix}__metadata__ "torchFloat32MaxAbsErr" must be a finite non-negative number, ` +
       `got "small"`,
     ],
+    [
+      "a claimed float32 error of 10 on outputs of 1.5 (truth off by 1, error claimed to cover it)",
+      file({ ...LAYER, ...CHECK, "check.output": f64([3, 2, 4, 4], 1.5) }, {
+        spec,
+        torchFloat32MaxAbsErr: "10",
+      }),
+      `${prefix}__metadata__ "torchFloat32MaxAbsErr" cannot be trusted: the claimed PyTorch ` +
+      "float32 error 10 exceeds 0.0001 of the largest output magnitude 1.5 (bound 0.00015): " +
+      "float32 round-off is far smaller, and 8 times the claim would become the tolerance; " +
+      "export the file again with scripts/export_weights.py",
+    ],
   ];
   for (const [what, bytes, message] of cases) {
     await t.step(what, () => {

@@ -1,7 +1,7 @@
 /**
  * The compute of the `ts` adapter: float32 storage, float64 arithmetic (JavaScript numbers),
  * plain loops shaped for the JIT. Shared by the main thread (`workers: 1`) and the workers
- * (`_ts_worker.ts`); runtime-neutral, no allocation once a `TsSlice` exists.
+ * (`worker.ts`); runtime-neutral, no allocation once a `TsSlice` exists.
  *
  * ## Plan, buffers, slices
  * A `TsPlan` is the layer applied to one input height and width, as plain numbers (it is
@@ -168,8 +168,9 @@ export function paddingMap(
 
 /**
  * `dst[dOff + i * dStep] = sum_e r[rOff + e] * W[e * stride + sOff + i]` for `i < count`:
- * kernel mixing, summed in float64. Up to 8 experts in one pass (missing experts weigh 0 and
- * read expert 0's values); more in passes of 4 through `acc` (at least `count` long).
+ * kernel mixing, summed in float64 over exactly the `experts` experts (an absent expert must
+ * add nothing, not `0 * W`, which is NaN where W is infinite). Up to 8 experts in one pass;
+ * more in passes of 4 through `acc` (at least `count` long).
  */
 export function mixInto(
   weights: Float32Array,
@@ -185,31 +186,57 @@ export function mixInto(
   acc: Float64Array,
 ): void {
   if (experts <= 8) {
-    const r0 = r[rOff];
-    const r1 = experts > 1 ? r[rOff + 1] : 0, o1 = experts > 1 ? stride : 0;
-    const r2 = experts > 2 ? r[rOff + 2] : 0, o2 = experts > 2 ? 2 * stride : 0;
-    const r3 = experts > 3 ? r[rOff + 3] : 0, o3 = experts > 3 ? 3 * stride : 0;
+    const w = weights, end = sOff + count;
+    // only the experts that exist are read (no out-of-bounds loads); the rest stay unused
+    const at = (e: number) => e < experts ? r[rOff + e] : 0;
+    const r0 = at(0), r1 = at(1), r2 = at(2), r3 = at(3), r4 = at(4), r5 = at(5);
+    const r6 = at(6), r7 = at(7);
+    const o1 = stride, o2 = 2 * stride, o3 = 3 * stride, o4 = 4 * stride;
+    const o5 = 5 * stride, o6 = 6 * stride, o7 = 7 * stride;
     let d = dOff;
-    if (experts <= 4) {
-      for (let i = sOff, end = sOff + count; i < end; i++) {
-        dst[d] = r0 * weights[i] + r1 * weights[i + o1] + r2 * weights[i + o2] +
-          r3 * weights[i + o3];
-        d += dStep;
-      }
-      return;
+    // one loop per expert count: the sum has exactly `experts` terms
+    switch (experts) {
+      case 1:
+        for (let i = sOff; i < end; i++, d += dStep) dst[d] = r0 * w[i];
+        return;
+      case 2:
+        for (let i = sOff; i < end; i++, d += dStep) dst[d] = r0 * w[i] + r1 * w[i + o1];
+        return;
+      case 3:
+        for (let i = sOff; i < end; i++, d += dStep) {
+          dst[d] = r0 * w[i] + r1 * w[i + o1] + r2 * w[i + o2];
+        }
+        return;
+      case 4:
+        for (let i = sOff; i < end; i++, d += dStep) {
+          dst[d] = r0 * w[i] + r1 * w[i + o1] + r2 * w[i + o2] + r3 * w[i + o3];
+        }
+        return;
+      case 5:
+        for (let i = sOff; i < end; i++, d += dStep) {
+          dst[d] = (r0 * w[i] + r1 * w[i + o1] + r2 * w[i + o2] + r3 * w[i + o3]) +
+            r4 * w[i + o4];
+        }
+        return;
+      case 6:
+        for (let i = sOff; i < end; i++, d += dStep) {
+          dst[d] = (r0 * w[i] + r1 * w[i + o1] + r2 * w[i + o2] + r3 * w[i + o3]) +
+            (r4 * w[i + o4] + r5 * w[i + o5]);
+        }
+        return;
+      case 7:
+        for (let i = sOff; i < end; i++, d += dStep) {
+          dst[d] = (r0 * w[i] + r1 * w[i + o1] + r2 * w[i + o2] + r3 * w[i + o3]) +
+            (r4 * w[i + o4] + r5 * w[i + o5] + r6 * w[i + o6]);
+        }
+        return;
+      default:
+        for (let i = sOff; i < end; i++, d += dStep) {
+          dst[d] = (r0 * w[i] + r1 * w[i + o1] + r2 * w[i + o2] + r3 * w[i + o3]) +
+            (r4 * w[i + o4] + r5 * w[i + o5] + r6 * w[i + o6] + r7 * w[i + o7]);
+        }
+        return;
     }
-    const r4 = r[rOff + 4], o4 = 4 * stride;
-    const r5 = experts > 5 ? r[rOff + 5] : 0, o5 = experts > 5 ? 5 * stride : 0;
-    const r6 = experts > 6 ? r[rOff + 6] : 0, o6 = experts > 6 ? 6 * stride : 0;
-    const r7 = experts > 7 ? r[rOff + 7] : 0, o7 = experts > 7 ? 7 * stride : 0;
-    for (let i = sOff, end = sOff + count; i < end; i++) {
-      dst[d] = (r0 * weights[i] + r1 * weights[i + o1] + r2 * weights[i + o2] +
-        r3 * weights[i + o3]) +
-        (r4 * weights[i + o4] + r5 * weights[i + o5] + r6 * weights[i + o6] +
-          r7 * weights[i + o7]);
-      d += dStep;
-    }
-    return;
   }
   for (let i = 0; i < count; i++) acc[i] = 0;
   let e = 0;

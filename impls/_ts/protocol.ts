@@ -4,7 +4,7 @@
  */
 import type { TsBuffers, TsPlan } from "./kernels.ts";
 
-/** Indices into the control `Int32Array` (see `_ts_worker.ts` for the protocol). */
+/** Indices into the control `Int32Array` (see `worker.ts` for the protocol). */
 export const CTRL = {
   /** bumped by the main thread for every command */
   generation: 0,

@@ -4,9 +4,16 @@
  * @module
  */
 import { z } from "zod";
-import { CaseList, type GoldenCase, Manifest, type ManifestEntry } from "../../condconv/cases.ts";
+import {
+  CaseList,
+  type GoldenCase,
+  Manifest,
+  type ManifestEntry,
+  manifestEntryDigest,
+} from "../../condconv/cases.ts";
 import { type CaseTensors, caseTensors, SEEDED_ALGORITHM, STREAMS } from "../../condconv/seeded.ts";
-import { sizeOf } from "../../condconv/geometry.ts";
+import { outputShape, sizeOf } from "../../condconv/geometry.ts";
+import { torchErrorProblem } from "../../condconv/tolerance.ts";
 
 /** The default fixtures folder, relative to the working directory. */
 export const FIXTURES_DIR = "fixtures";
@@ -29,17 +36,42 @@ export interface FixtureSet {
   fixtures: Fixture[];
 }
 
-async function readJson(path: string): Promise<unknown> {
-  let text: string;
+/** Reads a fixture file; a missing file or a folder in its place is a `FixtureError`. */
+async function readFixture(path: string): Promise<Uint8Array<ArrayBuffer>> {
   try {
-    text = await Deno.readTextFile(path);
+    return await Deno.readFile(path) as Uint8Array<ArrayBuffer>;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new FixtureError(
         `Cannot load fixture "${path}": file not found (run \`deno task goldens\`)`,
       );
     }
-    throw error;
+    if (error instanceof Deno.errors.IsADirectory || (await isFolder(path))) {
+      throw new FixtureError(
+        `Cannot load fixture "${path}": it is a folder, not a file (run \`deno task goldens\`)`,
+      );
+    }
+    throw new FixtureError(`Cannot load fixture "${path}": ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+async function isFolder(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+async function readJson(path: string): Promise<unknown> {
+  const bytes = await readFixture(path);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new FixtureError(`Cannot load fixture "${path}": not UTF-8 text: ${error}`);
   }
   try {
     return JSON.parse(text);
@@ -78,7 +110,8 @@ export async function loadFixtureSet(dir = FIXTURES_DIR): Promise<FixtureSet> {
   const manifestPath = `${dir}/manifest.json`;
   const rawCases = await readJson(casesPath);
   const caseList = parseWith(CaseList, rawCases, casesPath);
-  const manifest = parseWith(Manifest, await readJson(manifestPath), manifestPath);
+  const rawManifest = await readJson(manifestPath);
+  const manifest = parseWith(Manifest, rawManifest, manifestPath);
   if (manifest.seededAlgorithm !== SEEDED_ALGORITHM) {
     throw new FixtureError(
       `Cannot load fixture "${manifestPath}": made with seeded algorithm ` +
@@ -102,8 +135,28 @@ export async function loadFixtureSet(dir = FIXTURES_DIR): Promise<FixtureSet> {
           `changed after the goldens were made (run \`deno task goldens\`)`,
       );
     }
+    const { batch, height, width } = goldenCase.input;
+    const shape = outputShape(goldenCase.spec, [batch, goldenCase.spec.inChannels, height, width]);
+    if (shape.join() !== entry.outputShape.join()) {
+      throw new FixtureError(
+        `Cannot use fixture for case "${goldenCase.id}": "${manifestPath}" says its output ` +
+          `shape is [${entry.outputShape}] but the case's spec and input give [${shape}] ` +
+          "(run `deno task goldens`)",
+      );
+    }
     return { goldenCase, entry };
   });
+  const rawEntries = (rawManifest as { cases: Record<string, unknown>[] }).cases;
+  for (const [index, entry] of manifest.cases.entries()) {
+    const digest = await manifestEntryDigest(rawEntries[index]);
+    if (digest !== entry.fieldsSha256) {
+      throw new FixtureError(
+        `Cannot use fixture for case "${entry.id}": its entry in "${manifestPath}" was edited ` +
+          `after the goldens were made (fields sha256 ${digest}, recorded ` +
+          `${entry.fieldsSha256}; run \`deno task goldens\`)`,
+      );
+    }
+  }
   const listed = new Set(caseList.cases.map((c) => c.id));
   for (const id of entries.keys()) {
     if (!listed.has(id)) {
@@ -135,17 +188,7 @@ function littleEndianFloat32Bytes(arrays: Float32Array[]): Uint8Array<ArrayBuffe
 /** The float64 truth of a fixture, after its length and checksum are verified. */
 export async function loadGolden(set: FixtureSet, fixture: Fixture): Promise<Float64Array> {
   const path = `${set.dir}/${fixture.entry.file}`;
-  let bytes: Uint8Array<ArrayBuffer>;
-  try {
-    bytes = await Deno.readFile(path) as Uint8Array<ArrayBuffer>;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new FixtureError(
-        `Cannot load fixture "${path}": file not found (run \`deno task goldens\`)`,
-      );
-    }
-    throw error;
-  }
+  const bytes = await readFixture(path);
   const expected = sizeOf(fixture.entry.outputShape);
   if (bytes.length !== expected * 8) {
     throw new FixtureError(
@@ -163,6 +206,14 @@ export async function loadGolden(set: FixtureSet, fixture: Fixture): Promise<Flo
   const view = new DataView(bytes.buffer);
   const values = new Float64Array(expected);
   for (let i = 0; i < expected; i++) values[i] = view.getFloat64(i * 8, true);
+  const problem = torchErrorProblem(fixture.entry.torchFloat32.maxAbsErr, values);
+  if (problem) {
+    throw new FixtureError(
+      `Cannot trust fixture for case "${fixture.goldenCase.id}": its torchFloat32.maxAbsErr ` +
+        `in "${set.dir}/manifest.json" is not PyTorch's round-off: ${problem} ` +
+        "(run `deno task goldens`)",
+    );
+  }
   return values;
 }
 
