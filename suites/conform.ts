@@ -18,7 +18,9 @@ import {
   TORCH_ERROR_FACTOR,
 } from "../condconv/tolerance.ts";
 import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
-import { describeEnvironment, type Environment } from "./_shared/environment.ts";
+import { describeEnvironment } from "./_shared/environment.ts";
+import type { AdapterSummary, RunFilters } from "./results/adapter_summary.ts";
+import { type ConformReport, type ConformResult, emptySummary } from "./results/conformance.ts";
 import {
   type Fixture,
   FixtureError,
@@ -39,63 +41,6 @@ export const DEFAULT_REPORT_PATH = "reports/conformance.json";
 export const CALL_TIMEOUT_MS = 300_000;
 /** The child process that runs one adapter in an isolated run. */
 export const CHILD_SCRIPT = "suites/conform/child.ts";
-
-/** The verdicts, in the order summaries list them. */
-export const CONFORM_STATUSES = ["pass", "fail", "known-fail", "skip", "error"] as const;
-/** One verdict: `known-fail` is a fail listed in `known_failures.ts` (a library's bug). */
-export type ConformStatus = typeof CONFORM_STATUSES[number];
-
-/** Counts per verdict, all zero. */
-export function emptySummary(): Record<ConformStatus, number> {
-  return Object.fromEntries(CONFORM_STATUSES.map((s) => [s, 0])) as Record<ConformStatus, number>;
-}
-
-/** The verdict of one adapter on one case. */
-export interface ConformResult {
-  adapter: string;
-  case: string;
-  status: ConformStatus;
-  maxAbsErr?: number;
-  maxRelErr?: number;
-  /** the largest error as a fraction of what the tolerance allows (pass: at most 1) */
-  worstRatio?: number;
-  atol?: number;
-  rtol?: number;
-  /** PyTorch's own float32 max abs error on this case, which anchors `atol` */
-  torchFloat32MaxAbsErr?: number;
-  /** the backend that really ran */
-  backend?: string;
-  reason?: string;
-  /** on a pass of a pair listed as a known failure: that the bug did not show here */
-  note?: string;
-  prepareMs?: number;
-  runMs?: number;
-}
-
-/** What an adapter said about itself before the cases ran. */
-export interface AdapterSummary {
-  id: string;
-  description: string;
-  toleranceClass: string;
-  available: boolean;
-  backend?: string;
-  reason?: string;
-  info?: Record<string, unknown>;
-}
-
-/** The machine-readable result of a conformance run. */
-export interface ConformReport {
-  kind: "conformance";
-  environment: Environment;
-  tolerancePolicy: {
-    classes: typeof TOLERANCE_CLASSES;
-    torchErrorFactor: number;
-    rule: string;
-  };
-  adapters: AdapterSummary[];
-  results: ConformResult[];
-  summary: Record<ConformStatus, number>;
-}
 
 /**
  * One thing to check an adapter on: a golden case, or a user's layer with its PyTorch check
@@ -290,6 +235,7 @@ export async function runConformance(
       backend: availability.backend,
       info: availability.info,
     });
+    if (availability.gpu) summary.gpu = availability.gpu;
     for (const target of options.targets) {
       emit(await checkTarget(adapter, availability.backend, target, timeoutMs, options.known));
     }
@@ -384,6 +330,14 @@ export async function conformMain(
   // stops the run here, and no report is written.
   let targets: CheckTarget[];
   let childArgs: string[];
+  const filters: RunFilters = {
+    adapters: flags.adapter ?? [],
+    cases: flags.case ?? [],
+    sets: [],
+    batches: [],
+    weights: flags.weights ?? null,
+    goldenCases: null,
+  };
   if (flags.weights !== undefined) {
     targets = [userLayerTarget(await loadWeightsFile(flags.weights))];
     childArgs = ["--weights", flags.weights];
@@ -396,6 +350,7 @@ export async function conformMain(
       "case",
     );
     targets = await loadTargets(set, fixtures);
+    filters.goldenCases = set.fixtures.length;
     childArgs = ["--fixtures", set.dir, ...targets.flatMap((t) => ["--case", t.id])];
     console.log(
       `conform: ${adapters.length} adapters x ${fixtures.length} cases ` +
@@ -430,6 +385,7 @@ export async function conformMain(
   const report: ConformReport = {
     kind: "conformance",
     environment,
+    filters,
     tolerancePolicy: {
       classes: TOLERANCE_CLASSES,
       torchErrorFactor: TORCH_ERROR_FACTOR,

@@ -7,7 +7,8 @@
  * prints (library banners) is passed through to stderr.
  * @module
  */
-import type { AdapterSummary, ConformResult } from "../conform.ts";
+import type { AdapterSummary } from "../results/adapter_summary.ts";
+import type { ConformResult } from "../results/conformance.ts";
 
 /** Marks the protocol lines among whatever else a child prints. */
 export const LINE_PREFIX = "@@condconv ";
