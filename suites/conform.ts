@@ -10,263 +10,39 @@
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
+import { TOLERANCE_CLASSES, TORCH_ERROR_FACTOR } from "../condconv/tolerance.ts";
 import {
-  compareWithTruth,
-  TOLERANCE_CLASSES,
-  toleranceFor,
-  TORCH_ERROR_FACTOR,
-} from "../condconv/tolerance.ts";
-import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
+  integerFlag,
+  MAX_TIMER_MS,
+  parseFlags,
+  runMain,
+  selectByIds,
+  timerDelay,
+  UsageError,
+} from "./_shared/cli.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import type { AdapterSummary, RunFilters } from "./results/adapter_summary.ts";
-import { type ConformReport, type ConformResult, emptySummary } from "./results/conformance.ts";
-import {
-  type Fixture,
-  FixtureError,
-  type FixtureSet,
-  loadCaseTensors,
-  loadFixtureSet,
-  loadGolden,
-} from "./_shared/fixtures.ts";
-import { messageOf, withTimeout } from "./_shared/calls.ts";
+import { FixtureError, loadFixtureSet } from "./_shared/fixtures.ts";
 import { runAdapterInChild } from "./_shared/child.ts";
-import { KNOWN_FAILURES, type KnownFailure, knownFailure } from "./conform/known_failures.ts";
+import type { CheckTarget } from "./_shared/verify.ts";
 import { loadWeightsFile, userLayerTarget, WeightsFileError } from "./_shared/weights_file.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
+import { CALL_TIMEOUT_MS, type ConformRun, loadTargets, runConformance } from "./conform/run.ts";
+import { formatResultRow, printConformSummary } from "./conform/print.ts";
+import type { RunFilters } from "./results/adapter_summary.ts";
+import { type ConformReport, type ConformResult, emptySummary } from "./results/conformance.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
 export const DEFAULT_REPORT_PATH = "reports/conformance.json";
-/** The longest one availability check, prepare or run may take before it counts as an error. */
-export const CALL_TIMEOUT_MS = 300_000;
+/** The tolerance policy every conformance report states. */
+const TOLERANCE_POLICY: NonNullable<ConformReport["tolerancePolicy"]> = {
+  classes: TOLERANCE_CLASSES,
+  torchErrorFactor: TORCH_ERROR_FACTOR,
+  rule: "|actual - truth| <= atol + rtol * |truth|, atol = max(class atol, " +
+    "torchErrorFactor * PyTorch float32 max abs error) except for class exact",
+};
+
 /** The child process that runs one adapter in an isolated run. */
 export const CHILD_SCRIPT = "suites/conform/child.ts";
-
-/**
- * One thing to check an adapter on: a golden case, or a user's layer with its PyTorch check
- * tensors. Loaded and verified once, shared by every adapter.
- */
-export interface CheckTarget {
-  id: string;
-  spec: CondConvSpec;
-  weights: CondConvWeights;
-  input: Tensor;
-  routingWeights?: Float32Array;
-  truth: Float64Array;
-  outputShape: readonly number[];
-  /** PyTorch's own float32 max abs error on this target, which anchors `atol` */
-  torchFloat32MaxAbsErr: number;
-}
-
-/**
- * The golden cases as check targets, each verified (tensor checksum, golden length and
- * checksum). Throws a `FixtureError` on the first bad fixture.
- */
-export async function loadTargets(
-  set: FixtureSet,
-  fixtures: readonly Fixture[],
-): Promise<CheckTarget[]> {
-  const targets: CheckTarget[] = [];
-  for (const fixture of fixtures) {
-    const tensors = await loadCaseTensors(fixture);
-    targets.push({
-      id: fixture.entry.id,
-      spec: fixture.goldenCase.spec,
-      ...tensors,
-      truth: await loadGolden(set, fixture),
-      outputShape: fixture.entry.outputShape,
-      torchFloat32MaxAbsErr: fixture.entry.torchFloat32.maxAbsErr,
-    });
-  }
-  return targets;
-}
-
-/**
- * Checks one adapter (whose availability said `backend`) on one target, then applies the
- * known library bugs (`known_failures.ts`): a listed fail becomes `known-fail`, a listed pass
- * gets a note. Never throws.
- */
-export async function checkTarget(
-  adapter: CondConvAdapter,
-  backend: string,
-  target: CheckTarget,
-  timeoutMs: number,
-  known: readonly KnownFailure[] = KNOWN_FAILURES,
-): Promise<ConformResult> {
-  const result = await checkTargetPlain(adapter, backend, target, timeoutMs);
-  const [batch, , height, width] = target.input.shape;
-  const bug = knownFailure(adapter.id, { spec: target.spec, batch, height, width }, known);
-  if (bug && result.status === "fail") {
-    return {
-      ...result,
-      status: "known-fail",
-      reason: `${result.reason}; known library bug: ${bug.reason}`,
-    };
-  }
-  if (bug && result.status === "pass") {
-    return { ...result, note: `listed as a known failure but passed here: ${bug.reason}` };
-  }
-  return result;
-}
-
-async function checkTargetPlain(
-  adapter: CondConvAdapter,
-  backend: string,
-  target: CheckTarget,
-  timeoutMs: number,
-): Promise<ConformResult> {
-  const base = { adapter: adapter.id, case: target.id };
-  const torchErr = target.torchFloat32MaxAbsErr;
-  const tolerance = toleranceFor(adapter.toleranceClass, torchErr);
-  let prepared;
-  const t0 = performance.now();
-  try {
-    prepared = await withTimeout(
-      adapter.prepare(target.spec, target.weights),
-      timeoutMs,
-      "prepare",
-    );
-  } catch (error) {
-    return { ...base, status: "error", reason: `prepare failed: ${messageOf(error)}` };
-  }
-  const t1 = performance.now();
-  try {
-    if (prepared.backend !== backend) {
-      return {
-        ...base,
-        status: "error",
-        backend: prepared.backend,
-        reason: `ran on backend "${prepared.backend}", not "${backend}" as announced`,
-      };
-    }
-    const output = await withTimeout(
-      prepared.run(target.input, target.routingWeights),
-      timeoutMs,
-      "run",
-    );
-    const runMs = performance.now() - t1;
-    const expected = target.outputShape;
-    if (output.shape.join() !== expected.join() || output.data.length !== target.truth.length) {
-      return {
-        ...base,
-        status: "fail",
-        backend,
-        reason: `output shape [${output.shape}] (${output.data.length} values), expected ` +
-          `[${expected}]`,
-      };
-    }
-    const comparison = compareWithTruth(output.data, target.truth, tolerance);
-    const result: ConformResult = {
-      ...base,
-      status: comparison.pass ? "pass" : "fail",
-      maxAbsErr: comparison.maxAbsErr,
-      maxRelErr: comparison.maxRelErr,
-      worstRatio: comparison.worstRatio,
-      atol: tolerance.atol,
-      rtol: tolerance.rtol,
-      torchFloat32MaxAbsErr: torchErr,
-      backend,
-      prepareMs: t1 - t0,
-      runMs,
-    };
-    if (!comparison.pass) {
-      const i = comparison.worstIndex;
-      result.reason = comparison.nonFiniteMismatches > 0
-        ? `${comparison.nonFiniteMismatches} values non-finite where the truth is not ` +
-          `(first at index ${i}: ${output.data[i]} vs ${target.truth[i]})`
-        : `worst element ${i}: ${output.data[i]} vs truth ${target.truth[i]}, ` +
-          `${comparison.worstRatio.toFixed(2)}x the tolerance`;
-    }
-    return result;
-  } catch (error) {
-    return { ...base, status: "error", backend, reason: `run failed: ${messageOf(error)}` };
-  } finally {
-    await withTimeout(prepared.dispose(), timeoutMs, "dispose").catch(() => {});
-  }
-}
-
-/** Options of one conformance run. */
-export interface ConformOptions {
-  adapters: readonly CondConvAdapter[];
-  targets: readonly CheckTarget[];
-  onResult?: (result: ConformResult) => void;
-  timeoutMs?: number;
-  /** the known library bugs to apply (default `KNOWN_FAILURES`) */
-  known?: readonly KnownFailure[];
-}
-
-/** Runs every adapter over every target; adapter problems are results, never throws. */
-export async function runConformance(
-  options: ConformOptions,
-): Promise<Pick<ConformReport, "adapters" | "results" | "summary">> {
-  const timeoutMs = options.timeoutMs ?? CALL_TIMEOUT_MS;
-  const adapters: AdapterSummary[] = [];
-  const results: ConformResult[] = [];
-  const emit = (result: ConformResult) => {
-    results.push(result);
-    options.onResult?.(result);
-  };
-  for (const adapter of options.adapters) {
-    const summary: AdapterSummary = {
-      id: adapter.id,
-      description: adapter.description,
-      toleranceClass: adapter.toleranceClass,
-      available: false,
-    };
-    adapters.push(summary);
-    let availability;
-    try {
-      availability = await withTimeout(adapter.availability(), timeoutMs, "availability check");
-    } catch (error) {
-      summary.reason = `availability check failed: ${messageOf(error)}`;
-      for (const target of options.targets) {
-        emit({ adapter: adapter.id, case: target.id, status: "error", reason: summary.reason });
-      }
-      continue;
-    }
-    if (!availability.available) {
-      summary.reason = availability.reason;
-      for (const target of options.targets) {
-        emit({ adapter: adapter.id, case: target.id, status: "skip", reason: availability.reason });
-      }
-      continue;
-    }
-    Object.assign(summary, {
-      available: true,
-      backend: availability.backend,
-      info: availability.info,
-    });
-    if (availability.gpu) summary.gpu = availability.gpu;
-    for (const target of options.targets) {
-      emit(await checkTarget(adapter, availability.backend, target, timeoutMs, options.known));
-    }
-  }
-  const summary = emptySummary();
-  for (const r of results) summary[r.status]++;
-  return { adapters, results, summary };
-}
-
-function formatNumber(value: number | undefined): string {
-  return value === undefined ? "-" : value.toExponential(2);
-}
-
-/** One line of the progress table. */
-export function formatResultRow(r: ConformResult): string {
-  const status = r.status.toUpperCase().padEnd(10);
-  const numbers = r.maxAbsErr === undefined
-    ? ""
-    : `abs ${formatNumber(r.maxAbsErr)}  rel ${formatNumber(r.maxRelErr)}  ` +
-      `${(r.worstRatio ?? 0).toFixed(3)} of tol`;
-  // A known bug's whole story is in the report; the row names where to read it.
-  const shown = r.status === "known-fail"
-    ? r.reason?.replace(
-      /; known library bug: .*/s,
-      "; a known library bug (suites/conform/known_failures.ts)",
-    )
-    : r.reason;
-  const reason = shown ? `  ${shown}` : "";
-  return `${r.adapter.padEnd(13)} ${r.case.padEnd(36)} ${status} ${numbers}${reason}`;
-}
 
 const USAGE =
   `deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path>]
@@ -291,6 +67,79 @@ export interface ConformMainOptions {
   childScript?: string;
 }
 
+/** What to check, loaded and verified before any adapter starts. */
+interface Checks {
+  targets: CheckTarget[];
+  /** the flags that tell a child process the same */
+  childArgs: string[];
+  filters: RunFilters;
+  /** what is checked, for the first line printed */
+  about: string;
+}
+
+/**
+ * Loads what `flags` ask to check: the user's layer of `--weights`, or the chosen golden cases.
+ * A bad fixture or weights file throws here, before any adapter starts or report is written.
+ */
+async function loadChecks(
+  flags: { adapter?: string[]; case?: string[]; weights?: string },
+  fixturesDir: string | undefined,
+): Promise<Checks> {
+  const filters: RunFilters = {
+    adapters: flags.adapter ?? [],
+    cases: flags.case ?? [],
+    sets: [],
+    batches: [],
+    weights: flags.weights ?? null,
+    goldenCases: null,
+  };
+  if (flags.weights !== undefined) {
+    const targets = [userLayerTarget(await loadWeightsFile(flags.weights))];
+    const about = `the layer in "${flags.weights}"`;
+    return { targets, childArgs: ["--weights", flags.weights], filters, about };
+  }
+  const set = await loadFixtureSet(fixturesDir);
+  const fixtures = selectByIds(
+    set.fixtures.map((f) => ({ ...f, id: f.entry.id })),
+    flags.case ?? [],
+    "case",
+  );
+  const targets = await loadTargets(set, fixtures);
+  filters.goldenCases = set.fixtures.length;
+  return {
+    about: `${fixtures.length} cases (fixtures made with torch ${set.manifest.generator.torch})`,
+    targets,
+    childArgs: ["--fixtures", set.dir, ...targets.flatMap((t) => ["--case", t.id])],
+    filters,
+  };
+}
+
+/** Runs each adapter in a child process of its own (see `_shared/child.ts`). */
+async function runIsolated(
+  adapters: readonly CondConvAdapter[],
+  checks: Checks,
+  options: { script: string; timeoutMs: number; onResult: (r: ConformResult) => void },
+): Promise<ConformRun> {
+  const run: ConformRun = { adapters: [], results: [], summary: emptySummary() };
+  for (const adapter of adapters) {
+    const child = await runAdapterInChild({
+      script: options.script,
+      adapterId: adapter.id,
+      targetIds: checks.targets.map((t) => t.id),
+      childArgs: checks.childArgs,
+      extraReads: checks.filters.weights === null ? [] : [checks.filters.weights],
+      callTimeoutMs: options.timeoutMs,
+      // availability, then a prepare and a run per target, then the child's own start and exit
+      processTimeoutMs: timerDelay(options.timeoutMs * (2 * checks.targets.length + 2)),
+      onResult: options.onResult,
+    });
+    run.adapters.push(child.summary);
+    run.results.push(...child.results);
+  }
+  for (const r of run.results) run.summary[r.status]++;
+  return run;
+}
+
 /**
  * The `conform` command: parses `args`, runs, prints, writes the report. Resolves to the exit
  * status; throws `UsageError` or `FixtureError` (before any report is written) on bad input.
@@ -313,103 +162,38 @@ export async function conformMain(
     return 0;
   }
   const adapters = selectByIds(options.adapters ?? ADAPTERS, flags.adapter ?? [], "adapter");
-  const timeoutMs = flags["timeout-ms"] === undefined
-    ? CALL_TIMEOUT_MS
-    : Number(flags["timeout-ms"]);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
-    throw new UsageError(
-      `Invalid --timeout-ms "${flags["timeout-ms"]}": expected a positive integer`,
-    );
-  }
+  const timeoutMs = integerFlag(flags["timeout-ms"], "timeout-ms", CALL_TIMEOUT_MS, {
+    max: MAX_TIMER_MS,
+  });
   if (flags.weights !== undefined && flags.case !== undefined) {
     throw new UsageError("Cannot combine --weights and --case: --weights checks the file's layer");
   }
   const reportPath = flags.json ?? DEFAULT_REPORT_PATH;
   await assertWritable(reportPath, "json");
+  const checks = await loadChecks(flags, options.fixturesDir);
+  console.log(`conform: ${adapters.length} adapters x ${checks.about}`);
 
-  // Load and verify what to check before any adapter starts: a bad fixture or weights file
-  // stops the run here, and no report is written.
-  let targets: CheckTarget[];
-  let childArgs: string[];
-  const filters: RunFilters = {
-    adapters: flags.adapter ?? [],
-    cases: flags.case ?? [],
-    sets: [],
-    batches: [],
-    weights: flags.weights ?? null,
-    goldenCases: null,
-  };
-  if (flags.weights !== undefined) {
-    targets = [userLayerTarget(await loadWeightsFile(flags.weights))];
-    childArgs = ["--weights", flags.weights];
-    console.log(`conform: ${adapters.length} adapters x the layer in "${flags.weights}"`);
-  } else {
-    const set = await loadFixtureSet(options.fixturesDir);
-    const fixtures = selectByIds(
-      set.fixtures.map((f) => ({ ...f, id: f.entry.id })),
-      flags.case ?? [],
-      "case",
-    );
-    targets = await loadTargets(set, fixtures);
-    filters.goldenCases = set.fixtures.length;
-    childArgs = ["--fixtures", set.dir, ...targets.flatMap((t) => ["--case", t.id])];
-    console.log(
-      `conform: ${adapters.length} adapters x ${fixtures.length} cases ` +
-        `(fixtures made with torch ${set.manifest.generator.torch})`,
-    );
-  }
   const isolate = !flags["in-process"] &&
     (options.childScript !== undefined || options.adapters === undefined);
   const environment = await describeEnvironment();
   const onResult = (r: ConformResult) => console.log(formatResultRow(r));
-  let run: Pick<ConformReport, "adapters" | "results" | "summary">;
-  if (isolate) {
-    run = { adapters: [], results: [], summary: emptySummary() };
-    for (const adapter of adapters) {
-      const child = await runAdapterInChild({
-        script: options.childScript ?? CHILD_SCRIPT,
-        adapterId: adapter.id,
-        targetIds: targets.map((t) => t.id),
-        childArgs,
-        extraReads: flags.weights === undefined ? [] : [flags.weights],
-        callTimeoutMs: timeoutMs,
-        processTimeoutMs: timeoutMs * (2 * targets.length + 2),
-        onResult,
-      });
-      run.adapters.push(child.summary);
-      run.results.push(...child.results);
-    }
-    for (const r of run.results) run.summary[r.status]++;
-  } else {
-    run = await runConformance({ adapters, targets, onResult, timeoutMs });
-  }
+  const run = isolate
+    ? await runIsolated(adapters, checks, {
+      script: options.childScript ?? CHILD_SCRIPT,
+      timeoutMs,
+      onResult,
+    })
+    : await runConformance({ adapters, targets: checks.targets, onResult, timeoutMs });
   const report: ConformReport = {
     kind: "conformance",
     environment,
-    filters,
-    tolerancePolicy: {
-      classes: TOLERANCE_CLASSES,
-      torchErrorFactor: TORCH_ERROR_FACTOR,
-      rule: "|actual - truth| <= atol + rtol * |truth|, atol = max(class atol, " +
-        "torchErrorFactor * PyTorch float32 max abs error) except for class exact",
-    },
+    filters: checks.filters,
+    tolerancePolicy: TOLERANCE_POLICY,
     ...run,
   };
-  const path = reportPath;
-  await writeJsonAtomic(path, report);
-  for (const a of run.adapters.filter((a) => !a.available)) {
-    console.log(`skipped ${a.id}: ${a.reason}`);
-  }
-  const { pass, fail, skip, error } = run.summary;
-  for (const r of run.results.filter((r) => r.note)) {
-    console.log(`note: ${r.adapter} on ${r.case}: ${r.note}`);
-  }
-  console.log(
-    `conform: ${pass} passed, ${fail} failed, ${run.summary["known-fail"]} known library ` +
-      `bugs, ${skip} skipped, ${error} errors`,
-  );
-  console.log(`report: ${path}`);
-  return fail + error > 0 ? 1 : 0;
+  await writeJsonAtomic(reportPath, report);
+  printConformSummary(run, reportPath);
+  return run.summary.fail + run.summary.error > 0 ? 1 : 0;
 }
 
 if (import.meta.main) {

@@ -6,7 +6,7 @@
 import type { CondConvAdapter } from "../../impls/adapter.ts";
 import { ADAPTERS } from "../../impls/registry.ts";
 import { parseFlags } from "../_shared/cli.ts";
-import { loadTargets, runConformance } from "../conform.ts";
+import { loadTargets, runConformance } from "./run.ts";
 import { loadFixtureSet } from "../_shared/fixtures.ts";
 import { sendToParent } from "../_shared/child.ts";
 import { loadWeightsFile, userLayerTarget } from "../_shared/weights_file.ts";
