@@ -10,17 +10,9 @@
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import type { GpuSummary } from "../impls/_webgpu.ts";
-import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
-import {
-  compareWithTruth,
-  TOLERANCE_CLASSES,
-  toleranceFor,
-  TORCH_ERROR_FACTOR,
-} from "../condconv/tolerance.ts";
+import { TOLERANCE_CLASSES, TORCH_ERROR_FACTOR } from "../condconv/tolerance.ts";
 import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
 import { describeEnvironment, type Environment } from "./_shared/environment.ts";
-import type { Fixture, FixtureSet } from "./_shared/fixtures.ts";
-import { messageOf, withTimeout } from "./_shared/calls.ts";
 import { assertPlainPath } from "./_shared/child.ts";
 import {
   ChildRefusal,
@@ -30,13 +22,11 @@ import {
   runIsolated,
 } from "./conform/isolated.ts";
 import {
-  inProcessImplementation,
   isWebGpuAdapter,
   parseWgpuBackends,
   rowLabel,
   type WgpuBackend,
 } from "./_shared/webgpu_matrix.ts";
-import { KNOWN_FAILURES, type KnownFailure, knownFailure } from "./conform/known_failures.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
