@@ -25,8 +25,16 @@ import { type BenchCase, CASE_SETS, selectBenchCases } from "./bench/cases.ts";
 import { formatBenchRow, renderBenchMarkdown } from "./bench/report.ts";
 import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
 import { messageOf, withTimeout } from "./_shared/calls.ts";
-import type { AdapterSummary } from "./conform.ts";
-import { describeEnvironment, type Environment } from "./_shared/environment.ts";
+import { describeEnvironment } from "./_shared/environment.ts";
+import type { RunFilters } from "./results/adapter_summary.ts";
+import type {
+  BenchAdapter,
+  BenchReport,
+  BenchResult,
+  StaticBaseline,
+  TimingStats,
+  TorchBaseline,
+} from "./results/bench.ts";
 import { FixtureError, loadCaseTensors, loadFixtureSet, loadGolden } from "./_shared/fixtures.ts";
 import {
   loadWeightsFile,
@@ -35,7 +43,7 @@ import {
   WeightsFileError,
 } from "./_shared/weights_file.ts";
 import { assertWritable, writeJsonAtomic, writeTextAtomic } from "./_shared/files.ts";
-import { runTorchBaseline, type TorchBaseline } from "./_shared/torch_baseline.ts";
+import { runTorchBaseline } from "./_shared/torch_baseline.ts";
 import { lines } from "./_shared/child.ts";
 
 /** Defaults, applied in one place. */
@@ -53,88 +61,6 @@ export const BENCH_DEFAULTS = {
   /** a single prepare, run or measurement taking longer is an error */
   timeoutMs: 600_000,
 } as const;
-
-/** Warm timing statistics, milliseconds; `samplesMs` are mitata's samples, sorted. */
-export interface TimingStats {
-  p50Ms: number;
-  p99Ms: number;
-  minMs: number;
-  maxMs: number;
-  avgMs: number;
-  samples: number;
-  samplesMs: number[];
-}
-
-/** The static-convolution baseline of one adapter on one case. */
-export interface StaticBaseline {
-  status: "timed" | "wrong" | "not-measured" | "error";
-  reason?: string;
-  maxAbsErr?: number;
-  warm?: TimingStats;
-  gflops?: number;
-}
-
-/** One adapter on one case. */
-export interface BenchResult {
-  adapter: string;
-  case: string;
-  goldenCase: string;
-  batch: number;
-  /** `wrong`: failed the correctness check, so not timed */
-  status: "timed" | "wrong" | "skip" | "error";
-  reason?: string;
-  backend?: string;
-  softwareGpu: boolean;
-  correctness?: {
-    checkedAgainst: "golden" | "reference" | "pytorch";
-    pass: boolean;
-    maxAbsErr: number;
-    maxRelErr: number;
-    worstRatio: number;
-  };
-  flops: FlopCount;
-  /** the first prepare (weights upload, shader compilation, session creation) and first run */
-  cold?: { prepareMs: number; firstRunMs: number };
-  /** warm wall time per run, output read back to the CPU included */
-  warm?: TimingStats;
-  /** total FLOPs / warm p50 */
-  gflops?: number;
-  /** GPU time per run from timestamp queries, where the device offers them */
-  gpu?: { p50Ms: number; minMs: number; maxMs: number; samples: number } | null;
-  static?: StaticBaseline;
-  /** warm p50 of CondConv / warm p50 of the static convolution, same adapter */
-  overVsStatic?: number;
-  memory?: { rssBytes: number; heapUsedBytes: number; peakRssBytes: number | null };
-  readbackIncluded: true;
-}
-
-/** The machine-readable result of a benchmark run. */
-export interface BenchReport {
-  kind: "bench";
-  environment: Environment;
-  settings: {
-    sets: string[];
-    cases: string[];
-    minSamples: number;
-    budgetMs: number;
-    torchThreads: number | null;
-    readback: string;
-  };
-  adapters: (AdapterSummary & { softwareGpu: boolean })[];
-  results: BenchResult[];
-  torch: TorchBaseline;
-}
-
-/** True when an adapter's info describes a software (fallback) GPU adapter. */
-export function isSoftwareGpu(info: unknown): boolean {
-  if (typeof info !== "object" || info === null) return false;
-  for (const [key, value] of Object.entries(info)) {
-    if (key === "isFallbackAdapter" && value === true) return true;
-    if (typeof value === "string" && /llvmpipe|swiftshader|lavapipe/i.test(value)) return true;
-    if (typeof value === "object" && isSoftwareGpu(value)) return true;
-  }
-  return false;
-}
 
 /** The process's peak resident set so far (getrusage's maxRSS), where the runtime has it. */
 function peakRssBytes(): number | null {
@@ -430,7 +356,7 @@ async function benchAdapter(
   adapter: CondConvAdapter,
   loaded: readonly LoadedBenchCase[],
   options: TimingOptions & { static: boolean },
-): Promise<{ summary: BenchReport["adapters"][number]; results: BenchResult[] }> {
+): Promise<{ summary: BenchAdapter; results: BenchResult[] }> {
   const results: BenchResult[] = [];
   const summary = {
     id: adapter.id,
@@ -438,7 +364,7 @@ async function benchAdapter(
     toleranceClass: adapter.toleranceClass,
     available: false,
     softwareGpu: false,
-  } as BenchReport["adapters"][number];
+  } as BenchAdapter;
   let availability;
   try {
     availability = await withTimeout(adapter.availability(), options.timeoutMs, "availability");
@@ -451,13 +377,14 @@ async function benchAdapter(
     for (const c of loaded) results.push(skipped(adapter.id, c, availability.reason, "skip"));
     return { summary, results };
   }
-  const softwareGpu = isSoftwareGpu(availability.info);
+  const softwareGpu = availability.gpu?.software ?? false;
   Object.assign(summary, {
     available: true,
     backend: availability.backend,
     info: availability.info,
     softwareGpu,
   });
+  if (availability.gpu) summary.gpu = availability.gpu;
   for (const c of loaded) {
     const result = await benchOne(adapter, availability.backend, softwareGpu, c, options);
     results.push(result);
@@ -510,7 +437,7 @@ async function benchAdapterInChild(
     loaded: readonly LoadedBenchCase[];
     timeoutMs: number;
   },
-): Promise<{ summary: BenchReport["adapters"][number]; results: BenchResult[] }> {
+): Promise<{ summary: BenchAdapter; results: BenchResult[] }> {
   const tmp = `reports/.bench-child-${Deno.pid}-${adapterId}`;
   const child = new Deno.Command("deno", {
     args: [
@@ -654,6 +581,7 @@ export async function benchMain(
   const loaded: LoadedBenchCase[] = [];
   let sets: string[] = [];
   let goldenCases: BenchCase[] = [];
+  let goldenTotal: number | null = null;
   if (flags.weights !== undefined) {
     if (flags.case || flags.set || flags.batch) {
       throw new UsageError(
@@ -664,6 +592,7 @@ export async function benchMain(
     loaded.push(userLayerBenchCase(await loadWeightsFile(flags.weights)));
   } else {
     const set = await loadFixtureSet(options.fixturesDir);
+    goldenTotal = set.fixtures.length;
     const withIds = set.fixtures.map((f) => ({ ...f, id: f.entry.id }));
     const picked = flags.case ? selectByIds(withIds, flags.case, "case") : [];
     sets = flags.set ?? (flags.case ? [] : [...BENCH_DEFAULTS.sets]);
@@ -682,7 +611,15 @@ export async function benchMain(
     : await runTorchBaseline(goldenCases, torchThreads, timing);
   if (torch.status !== "measured") console.log(`PyTorch baseline not measured: ${torch.reason}`);
 
-  const summaries: BenchReport["adapters"] = [];
+  const filters: RunFilters = {
+    adapters: flags.adapter ?? [],
+    cases: flags.case ?? [],
+    sets: flags.set ?? [],
+    batches,
+    weights: flags.weights ?? null,
+    goldenCases: goldenTotal,
+  };
+  const summaries: BenchAdapter[] = [];
   const results: BenchResult[] = [];
   const isolate = !flags["in-process"] && options.adapters === undefined;
   for (const adapter of adapters) {
@@ -701,6 +638,7 @@ export async function benchMain(
   const report: BenchReport = {
     kind: "bench",
     environment,
+    filters,
     settings: {
       sets,
       cases: loaded.map((c) => c.id),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { referenceAdapter } from "../impls/reference.ts";
-import { benchMain, type BenchReport, isSoftwareGpu } from "./bench.ts";
+import { benchMain } from "./bench.ts";
+import type { BenchReport } from "./results/bench.ts";
 import { selectBenchCases } from "./bench/cases.ts";
 import { loadFixtureSet } from "./_shared/fixtures.ts";
 import { editedReference, unavailableReference } from "./_testing/adapters.ts";
@@ -94,11 +95,54 @@ Deno.test("selectBenchCases: effnet-b0 is 13 layers at batch 1 and 8", async () 
   assert.ok(selectBenchCases(set.fixtures, ["smoke"], [], []).length >= 3);
 });
 
-Deno.test("isSoftwareGpu finds a fallback adapter anywhere in an adapter's info", () => {
-  assert.ok(isSoftwareGpu({ gpu: { isFallbackAdapter: true } }));
-  assert.ok(isSoftwareGpu({ gpu: { description: "llvmpipe (LLVM 15.0.6, 256 bits)" } }));
-  assert.ok(!isSoftwareGpu({ gpu: { isFallbackAdapter: false, vendor: "nvidia" } }));
-  assert.ok(!isSoftwareGpu({ threads: 1 }));
+Deno.test("bench takes a software GPU from Availability.gpu, never from the info's text", async () => {
+  const dir = await Deno.makeTempDir();
+  const gpu = {
+    vendor: "mesa",
+    architecture: "",
+    device: "",
+    description: "llvmpipe (LLVM 15.0.6, 256 bits)",
+    isFallbackAdapter: null,
+    software: true,
+    timestampQuery: false,
+    limits: {},
+  };
+  const posing = (
+    id: string,
+    availability: Awaited<ReturnType<typeof referenceAdapter.availability>>,
+  ) => ({
+    ...referenceAdapter,
+    id,
+    availability: () => Promise.resolve(availability),
+  });
+  const backend = (await referenceAdapter.availability() as { backend: string }).backend;
+  await benchMain(
+    ["--case", "control", "--min-samples", "3", "--budget-ms", "1", "--no-torch", "--no-static"]
+      .concat(["--json", `${dir}/bench.json`, "--markdown", `${dir}/bench.md`]),
+    {
+      adapters: [
+        posing("soft", { available: true, backend, info: {}, gpu }),
+        posing("text-only", { available: true, backend, info: { description: gpu.description } }),
+      ],
+    },
+  );
+  const report: BenchReport = JSON.parse(await Deno.readTextFile(`${dir}/bench.json`));
+  const soft = report.adapters.find((a) => a.id === "soft")!;
+  assert.equal(soft.softwareGpu, true);
+  assert.deepEqual(soft.gpu, gpu);
+  assert.equal(report.adapters.find((a) => a.id === "text-only")!.softwareGpu, false);
+  assert.deepEqual(report.results.map((r) => [r.adapter, r.softwareGpu]), [
+    ["soft", true],
+    ["text-only", false],
+  ]);
+  assert.deepEqual(report.filters, {
+    adapters: [],
+    cases: ["control"],
+    sets: [],
+    batches: [],
+    weights: null,
+    goldenCases: (await loadFixtureSet()).fixtures.length,
+  });
 });
 
 Deno.test("bench --weights times a user's layer after checking it against PyTorch", async () => {

@@ -9,12 +9,15 @@
  * @module
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
-import type { GpuSummary } from "../impls/_webgpu.ts";
 import { TOLERANCE_CLASSES, TORCH_ERROR_FACTOR } from "../condconv/tolerance.ts";
 import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
-import { describeEnvironment, type Environment } from "./_shared/environment.ts";
+import { describeEnvironment } from "./_shared/environment.ts";
+// Types only: the result schemas load zod, which this process must not (see `conform/isolated.ts`).
+import type { RunFilters } from "./results/adapter_summary.ts";
+import type { ConformReport, ConformResult, ConformStatus } from "./results/conformance.ts";
 import { assertPlainPath } from "./_shared/child.ts";
 import {
+  CALL_TIMEOUT_MS,
   ChildRefusal,
   chooseBackends,
   type ConformPlan,
@@ -31,74 +34,10 @@ import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
 export const DEFAULT_REPORT_PATH = "reports/conformance.json";
-/** The longest one availability check, prepare or run may take before it counts as an error. */
-export const CALL_TIMEOUT_MS = 300_000;
+export { CALL_TIMEOUT_MS } from "./conform/isolated.ts";
 
-/** The verdicts, in the order summaries list them. */
-export const CONFORM_STATUSES = ["pass", "fail", "known-fail", "skip", "error"] as const;
-/** One verdict: `known-fail` is a fail listed in `known_failures.ts` (a library's bug). */
-export type ConformStatus = typeof CONFORM_STATUSES[number];
-
-/** Counts per verdict, all zero. */
-export function emptySummary(): Record<ConformStatus, number> {
-  return Object.fromEntries(CONFORM_STATUSES.map((s) => [s, 0])) as Record<ConformStatus, number>;
-}
-
-/** The verdict of one adapter on one case. */
-export interface ConformResult {
-  adapter: string;
-  case: string;
-  status: ConformStatus;
-  maxAbsErr?: number;
-  maxRelErr?: number;
-  /** the largest error as a fraction of what the tolerance allows (pass: at most 1) */
-  worstRatio?: number;
-  atol?: number;
-  rtol?: number;
-  /** PyTorch's own float32 max abs error on this case, which anchors `atol` */
-  torchFloat32MaxAbsErr?: number;
-  /** the backend that really ran */
-  backend?: string;
-  reason?: string;
-  /** on a pass of a pair listed as a known failure: that the bug did not show here */
-  note?: string;
-  prepareMs?: number;
-  runMs?: number;
-  /**
-   * where it ran: `wgpu/vulkan llvmpipe (...)` for a WebGPU adapter (one row per wgpu
-   * backend), `deno` for the others
-   */
-  implementation?: string;
-}
-
-/** What an adapter said about itself before the cases ran. */
-export interface AdapterSummary {
-  id: string;
-  description: string;
-  toleranceClass: string;
-  available: boolean;
-  backend?: string;
-  reason?: string;
-  info?: Record<string, unknown>;
-  /** for a WebGPU adapter: the GPU adapter it ran on */
-  gpu?: GpuSummary;
-  /** as in its result rows */
-  implementation?: string;
-}
-
-/** The machine-readable result of a conformance run. */
-export interface ConformReport {
-  kind: "conformance";
-  environment: Environment;
-  tolerancePolicy: {
-    classes: typeof TOLERANCE_CLASSES;
-    torchErrorFactor: number;
-    rule: string;
-  };
-  adapters: AdapterSummary[];
-  results: ConformResult[];
-  summary: Record<ConformStatus, number>;
-}
+/** The verdicts, in the order summaries list them (as in `results/conformance.ts`). */
+const STATUSES: readonly ConformStatus[] = ["pass", "fail", "known-fail", "skip", "error"];
 
 function formatNumber(value: number | undefined): string {
   return value === undefined ? "-" : value.toExponential(2);
@@ -159,7 +98,7 @@ export type ConformRun = Pick<ConformReport, "adapters" | "results" | "summary">
 
 /** Counts per verdict of `results`. */
 export function countStatuses(results: readonly ConformResult[]): Record<ConformStatus, number> {
-  const summary = emptySummary();
+  const summary = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<ConformStatus, number>;
   for (const r of results) summary[r.status]++;
   return summary;
 }
@@ -217,6 +156,7 @@ export async function conformMain(
   ];
 
   let run: ConformRun;
+  let goldenCases: number | null = null;
   if (isolate) {
     // What to check is loaded and verified in a child before any adapter starts: a bad
     // fixture or weights file stops the run there, and no report is written.
@@ -227,6 +167,7 @@ export async function conformMain(
       timeoutMs: timeoutMs * 4,
     });
     const known = options.adapters ?? plan.adapters;
+    goldenCases = plan.goldenCases ?? null;
     const adapters = selectByIds(known, flags.adapter ?? [], "adapter").map((a) => ({
       id: a.id,
       description: a.description,
@@ -248,14 +189,22 @@ export async function conformMain(
     run = { ...isolated, summary: countStatuses(isolated.results) };
   } else {
     const { runInProcess } = await import("./conform/run.ts");
-    run = await runInProcess(flags, options, weights, timeoutMs, {
+    ({ goldenCases, ...run } = await runInProcess(flags, options, weights, timeoutMs, {
       header: (adapters, targets) => printHeader(adapters, targets, weights, "(in-process)"),
       row: (r) => console.log(formatResultRow(r)),
-    });
+    }));
   }
   const report: ConformReport = {
     kind: "conformance",
     environment: await describeEnvironment(),
+    filters: {
+      adapters: flags.adapter ?? [],
+      cases: flags.case ?? [],
+      sets: [],
+      batches: [],
+      weights: weights ?? null,
+      goldenCases,
+    } satisfies RunFilters,
     tolerancePolicy: {
       classes: TOLERANCE_CLASSES,
       torchErrorFactor: TORCH_ERROR_FACTOR,

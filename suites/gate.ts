@@ -25,14 +25,9 @@ import { globToRegExp, parseFlags, runMain, selectByIds, UsageError } from "./_s
 import { conformMain } from "./conform.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
 import { FixtureError, FIXTURES_DIR, loadFixtureSet } from "./_shared/fixtures.ts";
-import {
-  type LockstepRound,
-  lockstepRound,
-  type Side,
-  type SideCase,
-  WorkerError,
-} from "./gate/lockstep.ts";
-import { compareRounds, type Comparison, GATE_STATS_DEFAULTS, type Round } from "./gate/stats.ts";
+import { type LockstepRound, lockstepRound, WorkerError } from "./gate/lockstep.ts";
+import { compareRounds, GATE_STATS_DEFAULTS, type Round } from "./gate/stats.ts";
+import type { GateReport, GateRow, RoundEntry, Side, SideCase } from "./results/gate.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 
 /** Defaults, applied in one place. */
@@ -65,14 +60,6 @@ export const AcceptedChange = z.strictObject({
 export const AcceptedChanges = z.strictObject({ accepted: z.array(AcceptedChange) });
 /** A parsed accepted-changes file. */
 export type AcceptedChanges = z.infer<typeof AcceptedChanges>;
-
-/** The verdict on one adapter x case. */
-export interface GateRow extends Partial<Comparison> {
-  adapter: string;
-  case: string;
-  outcome: "pass" | "regressed" | "accepted" | "improved" | "new" | "broken";
-  reason?: string;
-}
 
 async function git(args: string[]): Promise<string> {
   const output = await new Deno.Command("git", { args, stdout: "piped", stderr: "piped" })
@@ -107,9 +94,6 @@ export async function loadAccepted(path: string): Promise<AcceptedChanges> {
   }
   return parsed.data;
 }
-
-/** One adapter x case in one round: both sides, or why the round was lost and on which side. */
-export type RoundEntry = Record<Side, SideCase> | { error: string; side: Side };
 
 /** The verdict on one adapter x case from its rounds. */
 export function judge(
@@ -354,7 +338,7 @@ export async function gateMain(args: string[]): Promise<number> {
     if (changed.length > 0) console.log(`${adapter}: the base revision ran ${changed.join(", ")}`);
   }
   const failing = rows.filter((r) => r.outcome === "regressed" || r.outcome === "broken");
-  await writeJsonAtomic(jsonPath, {
+  const report: GateReport = {
     kind: "gate",
     environment: await describeEnvironment(),
     base: { rev: base, commit: baseCommit },
@@ -364,7 +348,8 @@ export async function gateMain(args: string[]): Promise<number> {
     sides: Object.fromEntries(sides),
     rounds: Object.fromEntries(entries),
     passed: failing.length === 0,
-  });
+  };
+  await writeJsonAtomic(jsonPath, report);
   console.log(
     `gate: ${failing.length === 0 ? "PASSED" : "FAILED"}: ${rows.length} compared, ` +
       `${rows.filter((r) => r.outcome === "regressed").length} regressed, ` +

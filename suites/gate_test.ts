@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { AcceptedChanges, infoChanges, judge, loadAccepted, type RoundEntry } from "./gate.ts";
-import { lockstepRound, type SideCase } from "./gate/lockstep.ts";
+import { AcceptedChanges, infoChanges, judge, loadAccepted } from "./gate.ts";
+import { lockstepRound } from "./gate/lockstep.ts";
+import type { RoundEntry, SideCase } from "./results/gate.ts";
 import { cloneRepo, injectSlowdown, run } from "./gate_selftest.ts";
 
 const GATE_ARGS = ["task", "gate", "--adapter", "ort-wasm"];

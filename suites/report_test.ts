@@ -1,23 +1,12 @@
 import assert from "node:assert/strict";
-import type { z } from "zod";
-import { benchMain, type BenchReport } from "./bench.ts";
+import { benchMain } from "./bench.ts";
 import { UsageError } from "./_shared/cli.ts";
-import { conformMain, type ConformReport } from "./conform.ts";
+import { conformMain } from "./conform.ts";
+import type { BenchReport } from "./results/bench.ts";
 import { reportMain } from "./report.ts";
 import type { BencherMetrics, BenchmarkActionEntry } from "./report/export.ts";
-import {
-  type BenchFileSchema,
-  buildMachines,
-  type ConformFileSchema,
-  findGpus,
-  parseResultFile,
-  ReportInputError,
-} from "./report/input.ts";
+import { buildMachines, gpusOf, parseResultFile, ReportInputError } from "./report/input.ts";
 import { fmtMs, mdTable, README_MARKERS, replaceReadmeBlock, wrap } from "./report/markdown.ts";
-
-// The report's schemas accept what the bench and conform tasks write (checked by deno check).
-const _benchFits = (r: BenchReport): z.input<typeof BenchFileSchema> => r;
-const _conformFits = (r: ConformReport): z.input<typeof ConformFileSchema> => r;
 
 const README = `# Project
 
@@ -313,14 +302,18 @@ Deno.test("markdown tables and prose come out as deno fmt writes them", () => {
   assert.ok(lines.slice(0, -1).every((l, i) => `${l} ${lines[i + 1].split(" ")[0]}`.length > 100));
 });
 
-Deno.test("GPU adapters are found wherever an adapter's info puts them", () => {
+Deno.test("gpusOf takes Availability.gpu, and reads older files' info wherever it put one", () => {
   const gpu = { vendor: "v", architecture: "a", device: "d", description: "llvmpipe" };
-  assert.deepEqual(findGpus({ gpu }), [{ ...gpu, software: true }]);
-  assert.deepEqual(findGpus({ gpuAdapter: { ...gpu, description: "NVIDIA H100" } }), [
+  const summary = { ...gpu, isFallbackAdapter: null, timestampQuery: false, limits: {} };
+  assert.deepEqual(gpusOf({ gpu: { ...summary, software: false }, info: { gpu } }), [
+    { ...gpu, software: false },
+  ]);
+  assert.deepEqual(gpusOf({ info: { gpu } }), [{ ...gpu, software: true }]);
+  assert.deepEqual(gpusOf({ info: { gpuAdapter: { ...gpu, description: "NVIDIA H100" } } }), [
     { ...gpu, description: "NVIDIA H100", software: false },
   ]);
-  assert.equal(findGpus({ ...gpu, isFallbackAdapter: true })[0].software, true);
-  assert.deepEqual(findGpus({ threads: 1, wasm: { simd: true } }), []);
+  assert.equal(gpusOf({ info: { ...gpu, isFallbackAdapter: true } })[0].software, true);
+  assert.deepEqual(gpusOf({ info: { threads: 1, wasm: { simd: true } } }), []);
 });
 
 Deno.test("a conformance file alone makes a machine without bench rows", async () => {

@@ -36,7 +36,8 @@ import { GoldenCase } from "../condconv/cases.ts";
 import type { CondConvSpecInput } from "../condconv/spec.ts";
 import { caseTensors } from "../condconv/seeded.ts";
 import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
-import { describeEnvironment, type Environment } from "./_shared/environment.ts";
+import { describeEnvironment } from "./_shared/environment.ts";
+import type { MemoryFigures, SoakReport, SoakResult } from "./results/soak.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 
 /** Defaults of `deno task soak`. */
@@ -60,46 +61,6 @@ export const SOAK_LAYER: {
   spec: { inChannels: 8, outChannels: 16, kernelSize: 3, padding: 1, numExperts: 4 },
   input: { batch: 2, height: 32, width: 32 },
 };
-
-/** Memory figures in bytes, from `Deno.memoryUsage()`. */
-export interface MemoryFigures {
-  rss: number;
-  heapUsed: number;
-  external: number;
-}
-
-/** What the soak found for one adapter. */
-export interface SoakResult {
-  adapter: string;
-  status: "pass" | "fail" | "skip" | "error";
-  /** why it failed, errored or was skipped */
-  problems: string[];
-  backend?: string;
-  runs: number;
-  cycles: number;
-  msPerRun?: number;
-  /** `resourceCounts()` (`{}` for an adapter without it) at each checkpoint */
-  counts?: {
-    beforePrepare: Record<string, number>;
-    afterFirstRun: Record<string, number>;
-    afterLastRun: Record<string, number>;
-    afterDispose: Record<string, number>;
-    beforeCycles: Record<string, number>;
-    afterCycles: Record<string, number>;
-  };
-  memory?: {
-    afterWarmRun: MemoryFigures;
-    afterLastRun: MemoryFigures;
-    rssGrowthMiB: number;
-    externalGrowthMiB: number;
-    heapUsedGrowthMiB: number;
-    /** `heapUsed` growth over the second half of the runs: a steady leak shows here */
-    heapUsedSecondHalfMiB: number;
-    /** whether the figures follow a forced GC */
-    gcForced: boolean;
-  };
-  cyclesMs?: number;
-}
 
 /** Options of one soak. */
 export interface SoakOptions {
@@ -344,19 +305,6 @@ export function formatSoakRow(r: SoakResult): string {
     (r.cyclesMs === undefined ? "-" : `${r.cycles}`).padStart(6),
     counts + (r.problems.length > 0 ? `  ${r.problems.join("; ")}` : ""),
   ].join("  ");
-}
-
-/** The machine-readable result of a soak. */
-export interface SoakReport {
-  kind: "soak";
-  environment: Environment;
-  settings: SoakOptions & {
-    warmRun: number;
-    bounds: typeof SOAK_BOUNDS;
-    gcForced: boolean;
-    layer: typeof SOAK_LAYER;
-  };
-  results: SoakResult[];
 }
 
 const USAGE = `deno task soak [--adapter <id or glob>]... [--runs N] [--cycles N] [--json PATH]

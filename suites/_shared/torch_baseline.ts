@@ -4,16 +4,7 @@
  * @module
  */
 import type { BenchCase } from "../bench/cases.ts";
-
-/** PyTorch's warm p50 per case, or why it was not measured. */
-export type TorchBaseline =
-  | {
-    status: "measured";
-    torch: string;
-    threads: number;
-    results: Record<string, { condconvP50Ms: number; staticP50Ms: number; samples: number }>;
-  }
-  | { status: "not-measured"; reason: string };
+import type { TorchBaseline } from "../results/bench.ts";
 
 /** The interpreter that has Debian's torch (the first `python3` on PATH may not). */
 export const PYTHON = "/usr/bin/python3";

@@ -6,7 +6,7 @@
  */
 import type { CondConvAdapter } from "../../impls/adapter.ts";
 import { parseUserLayer, type UserLayer } from "../../condconv/formats/user_layer.ts";
-import type { ConformResult } from "../conform.ts";
+import type { ConformResult } from "../results/conformance.ts";
 import { type CheckTarget, runConformance } from "../conform/run.ts";
 
 export type { UserLayer, UserLayerCheck } from "../../condconv/formats/user_layer.ts";

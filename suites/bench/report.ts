@@ -2,7 +2,7 @@
  * Rendering benchmark results: one terminal row per result, and the Markdown summary.
  * @module
  */
-import type { BenchReport, BenchResult } from "../bench.ts";
+import type { BenchReport, BenchResult } from "../results/bench.ts";
 
 const ms = (v: number | undefined) => v === undefined ? "-" : v < 1 ? v.toFixed(3) : v.toFixed(2);
 
@@ -14,7 +14,7 @@ export function formatBenchRow(r: BenchResult): string {
     return `${head} ${r.status.toUpperCase()}  ${r.reason ?? ""}${software}`;
   }
   const gpu = r.gpu ? `  gpu p50 ${ms(r.gpu.p50Ms)} ms` : "";
-  const overhead = r.overVsStatic === undefined
+  const overhead = r.overVsStatic == null
     ? `  static: ${r.static?.status ?? "-"}`
     : `  ${r.overVsStatic.toFixed(2)}x static`;
   return `${head} p50 ${ms(r.warm.p50Ms).padStart(8)} ms  p99 ${
@@ -63,7 +63,7 @@ export function renderBenchMarkdown(report: BenchReport): string {
       const r = report.results.find((x) => x.adapter === id && x.case === caseId);
       if (!r) return "-";
       if (r.status !== "timed" || !r.warm) return r.status;
-      const overhead = r.overVsStatic === undefined ? "" : `, ${r.overVsStatic.toFixed(2)}x static`;
+      const overhead = r.overVsStatic == null ? "" : `, ${r.overVsStatic.toFixed(2)}x static`;
       return `${ms(r.warm.p50Ms)} (${r.gflops!.toFixed(1)}${overhead})`;
     });
     const t = torch.status === "measured" ? torch.results[caseId] : undefined;

@@ -24,7 +24,9 @@ function send(message: ConformMessage): void {
 async function loadChecks(
   flags: { fixtures?: string; case?: string[]; weights?: string },
   selectCases: boolean,
-): Promise<{ targets: CheckTarget[]; fixturesDir?: string; torch?: string }> {
+): Promise<
+  { targets: CheckTarget[]; fixturesDir?: string; torch?: string; goldenCases?: number }
+> {
   if (flags.weights !== undefined) {
     return { targets: [userLayerTarget(await loadWeightsFile(flags.weights))] };
   }
@@ -38,6 +40,7 @@ async function loadChecks(
     targets: await loadTargets(set, fixtures),
     fixturesDir: set.dir,
     torch: set.manifest.generator.torch,
+    goldenCases: set.fixtures.length,
   };
 }
 
@@ -54,7 +57,7 @@ export async function conformChild(args: string[], adapters: readonly CondConvAd
       "timeout-ms": { type: "string" },
     });
     if (flags.plan) {
-      const { targets, fixturesDir, torch } = await loadChecks(flags, true);
+      const { targets, fixturesDir, torch, goldenCases } = await loadChecks(flags, true);
       send({
         type: "plan",
         plan: {
@@ -66,6 +69,7 @@ export async function conformChild(args: string[], adapters: readonly CondConvAd
           targets: targets.map((t) => t.id),
           fixturesDir,
           torch,
+          goldenCases,
         },
       });
     } else {

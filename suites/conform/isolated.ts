@@ -8,7 +8,8 @@
  * zod load in the children, which may read, and nothing else (`../_shared/child.ts`).
  * @module
  */
-import type { AdapterSummary, ConformResult } from "../conform.ts";
+import type { AdapterSummary } from "../results/adapter_summary.ts";
+import type { ConformResult } from "../results/conformance.ts";
 import { ChildProcess, describeEnd } from "../_shared/child.ts";
 import {
   implementationName,
@@ -18,6 +19,9 @@ import {
   rowLabel,
   type WgpuBackend,
 } from "../_shared/webgpu_matrix.ts";
+
+/** The longest one availability check, prepare or run may take before it counts as an error. */
+export const CALL_TIMEOUT_MS = 300_000;
 
 /** The child process of conform. */
 export const CHILD_SCRIPT = "suites/conform/child.ts";
@@ -38,6 +42,8 @@ export interface ConformPlan {
   fixturesDir?: string;
   /** the torch version the goldens were made with */
   torch?: string;
+  /** how many golden cases the manifest holds (none for a weights file) */
+  goldenCases?: number;
 }
 
 /** The messages of conform's children. */

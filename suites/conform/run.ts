@@ -14,14 +14,10 @@ import { loadWeightsFile, userLayerTarget } from "../_shared/weights_file.ts";
 import { messageOf, withTimeout } from "../_shared/calls.ts";
 import { inProcessImplementation, isWebGpuAdapter } from "../_shared/webgpu_matrix.ts";
 import { KNOWN_FAILURES, type KnownFailure, knownFailure } from "./known_failures.ts";
-import {
-  type AdapterSummary,
-  CALL_TIMEOUT_MS,
-  type ConformReport,
-  type ConformResult,
-  type ConformRun,
-  emptySummary,
-} from "../conform.ts";
+import type { AdapterSummary } from "../results/adapter_summary.ts";
+import { type ConformReport, type ConformResult, emptySummary } from "../results/conformance.ts";
+import type { ConformRun } from "../conform.ts";
+import { CALL_TIMEOUT_MS } from "./isolated.ts";
 
 /**
  * One thing to check an adapter on: a golden case, or a user's layer with its PyTorch check
@@ -75,7 +71,8 @@ export async function checkTarget(
   known: readonly KnownFailure[] = KNOWN_FAILURES,
 ): Promise<ConformResult> {
   const result = await checkTargetPlain(adapter, backend, target, timeoutMs);
-  const bug = knownFailure(adapter.id, target.id, known);
+  const [batch, , height, width] = target.input.shape;
+  const bug = knownFailure(adapter.id, { spec: target.spec, batch, height, width }, known);
   if (bug && result.status === "fail") {
     return {
       ...result,
@@ -254,15 +251,17 @@ export async function runInProcess(
   weights: string | undefined,
   timeoutMs: number,
   print: { header: (adapters: number, targets: number) => void; row: (r: ConformResult) => void },
-): Promise<ConformRun> {
+): Promise<ConformRun & { goldenCases: number | null }> {
   if (options.revokeRunBeforeLoading) await Deno.permissions.revoke({ name: "run" });
   const registry = options.adapters ?? (await import("../../impls/registry.ts")).ADAPTERS;
   const adapters = selectByIds(registry, flags.adapter ?? [], "adapter");
   let targets: CheckTarget[];
+  let goldenCases: number | null = null;
   if (weights !== undefined) {
     targets = [userLayerTarget(await loadWeightsFile(weights))];
   } else {
     const set = await loadFixtureSet(options.fixturesDir);
+    goldenCases = set.fixtures.length;
     const withIds = set.fixtures.map((f) => ({ ...f, id: f.entry.id }));
     targets = await loadTargets(set, selectByIds(withIds, flags.case ?? [], "case"));
   }
@@ -283,5 +282,5 @@ export async function runInProcess(
       }),
   });
   stampInProcess(run);
-  return run;
+  return { ...run, goldenCases };
 }

@@ -12,9 +12,7 @@
 import { median } from "./stats.ts";
 import { ChildProcess } from "../_shared/child.ts";
 import type { WorkerCase, WorkerCommand, WorkerMessage } from "./worker.ts";
-
-/** The two sides of a comparison. */
-export type Side = "head" | "base";
+import type { Side, SideCase } from "../results/gate.ts";
 
 /** Settings of one lock-step round. */
 export interface LockstepOptions {
@@ -32,16 +30,6 @@ export interface LockstepOptions {
   warmupMs: number;
   /** a worker that takes longer than this to answer one request is killed (ms) */
   timeoutMs: number;
-}
-
-/** One case of one round, on one side. */
-export interface SideCase {
-  status: WorkerCase["status"];
-  reason?: string;
-  /** the median wall time of each timed block, ms, in the order the blocks ran */
-  blocks: number[];
-  /** runs per block */
-  runs: number;
 }
 
 /** One round: per case, both sides; and what each side's adapter said of itself. */

@@ -22,6 +22,7 @@
  * gave no false regression (the README's gate section has the figures).
  * @module
  */
+import type { Comparison } from "../results/gate.ts";
 
 /**
  * One round: the median run time of each timed block, per side, in ms. `head[i]` and
@@ -51,20 +52,6 @@ export const GATE_STATS_DEFAULTS: GateSettings = {
   resamples: 2000,
   seed: 1,
 };
-
-/** How head compares with base. */
-export interface Comparison {
-  /** the median over block pairs of median(head block) / median(base block): above 1 is slower */
-  ratio: number;
-  low: number;
-  high: number;
-  verdict: "regressed" | "improved" | "unchanged";
-  /** median of every head block median, all rounds (for the printed table) */
-  headMedianMs: number;
-  baseMedianMs: number;
-  /** the rounds that had samples on both sides */
-  rounds: number;
-}
 
 /** mulberry32: a small seeded generator, uniform on [0, 1). */
 export function mulberry32(seed: number): () => number {

@@ -13,7 +13,7 @@ import {
   type ResultFile,
   rowsOfSet,
 } from "./input.ts";
-import { CONFORM_STATUSES, type ConformStatus, emptySummary } from "../conform.ts";
+import { CONFORM_STATUSES, type ConformStatus, emptySummary } from "../results/conformance.ts";
 
 /** README's markers; the report replaces what lies between them. */
 export const README_MARKERS = {
