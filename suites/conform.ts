@@ -15,6 +15,8 @@ import { describeEnvironment } from "./_shared/environment.ts";
 // Types only: the result schemas load zod, which this process must not (see `conform/isolated.ts`).
 import type { RunFilters } from "./results/adapter_summary.ts";
 import type { ConformReport, ConformResult, ConformStatus } from "./results/conformance.ts";
+import type { ConformRun } from "./conform/run.ts";
+import { formatResultRow, printConformSummary } from "./conform/print.ts";
 import { assertPlainPath } from "./_shared/child.ts";
 import {
   CALL_TIMEOUT_MS,
@@ -24,12 +26,7 @@ import {
   planInChild,
   runIsolated,
 } from "./conform/isolated.ts";
-import {
-  isWebGpuAdapter,
-  parseWgpuBackends,
-  rowLabel,
-  type WgpuBackend,
-} from "./_shared/webgpu_matrix.ts";
+import { isWebGpuAdapter, parseWgpuBackends, type WgpuBackend } from "./_shared/webgpu_matrix.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
@@ -38,28 +35,6 @@ export { CALL_TIMEOUT_MS } from "./conform/isolated.ts";
 
 /** The verdicts, in the order summaries list them (as in `results/conformance.ts`). */
 const STATUSES: readonly ConformStatus[] = ["pass", "fail", "known-fail", "skip", "error"];
-
-function formatNumber(value: number | undefined): string {
-  return value === undefined ? "-" : value.toExponential(2);
-}
-
-/** One line of the progress table. */
-export function formatResultRow(r: ConformResult): string {
-  const status = r.status.toUpperCase().padEnd(10);
-  const numbers = r.maxAbsErr === undefined
-    ? ""
-    : `abs ${formatNumber(r.maxAbsErr)}  rel ${formatNumber(r.maxRelErr)}  ` +
-      `${(r.worstRatio ?? 0).toFixed(3)} of tol`;
-  // A known bug's whole story is in the report; the row names where to read it.
-  const shown = r.status === "known-fail"
-    ? r.reason?.replace(
-      /; known library bug: .*/s,
-      "; a known library bug (suites/conform/known_failures.ts)",
-    )
-    : r.reason;
-  const reason = shown ? `  ${shown}` : "";
-  return `${rowLabel(r).padEnd(16)} ${r.case.padEnd(36)} ${status} ${numbers}${reason}`;
-}
 
 const USAGE =
   `deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path>]
@@ -92,9 +67,6 @@ export interface ConformMainOptions {
    */
   revokeRunBeforeLoading?: boolean;
 }
-
-/** What a conformance run gives, in or out of process. */
-export type ConformRun = Pick<ConformReport, "adapters" | "results" | "summary">;
 
 /** Counts per verdict of `results`. */
 export function countStatuses(results: readonly ConformResult[]): Record<ConformStatus, number> {
@@ -188,7 +160,7 @@ export async function conformMain(
     });
     run = { ...isolated, summary: countStatuses(isolated.results) };
   } else {
-    const { runInProcess } = await import("./conform/run.ts");
+    const { runInProcess } = await import("./conform/in_process.ts");
     ({ goldenCases, ...run } = await runInProcess(flags, options, weights, timeoutMs, {
       header: (adapters, targets) => printHeader(adapters, targets, weights, "(in-process)"),
       row: (r) => console.log(formatResultRow(r)),
@@ -214,8 +186,7 @@ export async function conformMain(
     ...run,
   };
   await writeJsonAtomic(reportPath, report);
-  printFooter(run);
-  console.log(`report: ${reportPath}`);
+  printConformSummary(run, reportPath);
   const { fail, error } = run.summary;
   return fail + error > 0 ? 1 : 0;
 }
@@ -237,23 +208,6 @@ function printHeader(adapters: number, targets: number, weights?: string, torch?
     weights !== undefined
       ? `conform: ${adapters} adapters x the layer in "${weights}"`
       : `conform: ${adapters} adapters x ${targets} cases (fixtures made with torch ${torch})`,
-  );
-}
-
-function printFooter(run: ConformRun): void {
-  for (const a of run.adapters.filter((a) => !a.available)) {
-    const errored = run.results.some((r) =>
-      r.adapter === a.id && r.implementation === a.implementation && r.status === "error"
-    );
-    console.log(`${errored ? "error in" : "skipped"} ${rowLabel(a)}: ${a.reason}`);
-  }
-  for (const r of run.results.filter((r) => r.note)) {
-    console.log(`note: ${rowLabel(r)} on ${r.case}: ${r.note}`);
-  }
-  const { pass, fail, skip, error } = run.summary;
-  console.log(
-    `conform: ${pass} passed, ${fail} failed, ${run.summary["known-fail"]} known library ` +
-      `bugs, ${skip} skipped, ${error} errors`,
   );
 }
 

@@ -6,13 +6,9 @@ import {
   parseSafetensors,
   tensorToFloat64,
 } from "../../condconv/formats/safetensors.ts";
-import {
-  checkUserLayer,
-  loadWeightsFile,
-  type UserLayer,
-  WeightsFileError,
-} from "./weights_file.ts";
-import { knownFailure, PYTHON, runPython, torchMissingReason } from "../_testing/user_layer.ts";
+import { loadWeightsFile, type UserLayer, WeightsFileError } from "./weights_file.ts";
+import { checkUserLayer } from "../conform/run.ts";
+import { PYTHON, runPython, torchMissingReason } from "../_testing/user_layer.ts";
 import { editedReference, unavailableReference } from "../_testing/adapters.ts";
 
 // Adapters keep backend state (wasm modules, GPU devices, workers) for the life of the
@@ -164,7 +160,7 @@ Deno.test({
         layers.push({ name: trainee.name, layer });
       }
 
-      // Adapter after adapter, as conform runs them (see KNOWN_FAILURES for the gaps).
+      // Adapter after adapter, as conform runs them, known library bugs applied.
       for (const adapter of ADAPTERS) {
         for (const { name, layer } of layers) {
           await t.step(`${adapter.id} on ${name}`, async () => {
@@ -173,15 +169,9 @@ Deno.test({
               console.log(`skipped ${adapter.id}: ${result.reason}`);
               return;
             }
-            const known = knownFailure(adapter.id, name);
-            if (known) {
-              assert.notEqual(result.status, "error", `${adapter.id} on ${name}: ${result.reason}`);
-              console.log(
-                result.status === "pass"
-                  ? `stale known failure: ${adapter.id} now passes ${name}, remove its entry ` +
-                    "from KNOWN_FAILURES"
-                  : `known failure ${adapter.id} on ${name}: ${known.reason}`,
-              );
+            // A rule of suites/conform/known_failures.ts turns a library's bug into known-fail.
+            if (result.status === "known-fail") {
+              console.log(`known failure ${adapter.id} on ${name}: ${result.reason}`);
               return;
             }
             assert.equal(

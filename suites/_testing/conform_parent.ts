@@ -10,7 +10,9 @@ if (import.meta.main) {
   Deno.exit(
     await conformMain(Deno.args, {
       adapters: HOSTILE_ADAPTERS,
-      childScript: Deno.args.includes("--in-process") ? undefined : "suites/_testing/hostile_child.ts",
+      childScript: Deno.args.includes("--in-process")
+        ? undefined
+        : "suites/_testing/hostile_child.ts",
       revokeRunBeforeLoading: true,
     }),
   );

@@ -11,7 +11,8 @@
  */
 import type { CondConvAdapter } from "../../impls/adapter.ts";
 import { parseFlags, selectByIds } from "../_shared/cli.ts";
-import { type CheckTarget, loadTargets, runConformance } from "./run.ts";
+import { loadTargets, runConformance } from "./run.ts";
+import type { CheckTarget } from "../_shared/verify.ts";
 import { loadFixtureSet } from "../_shared/fixtures.ts";
 import { parentChannel, sendToParent } from "../_shared/child.ts";
 import { loadWeightsFile, userLayerTarget } from "../_shared/weights_file.ts";
