@@ -116,6 +116,12 @@ export async function conformMain(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  if (asked.length > 0 && flags["in-process"]) {
+    throw new UsageError(
+      "Cannot combine --webgpu-backend and --in-process: one process has one wgpu backend; " +
+        "set DENO_WEBGPU_BACKEND instead",
+    );
+  }
   const reportPath = flags.json ?? DEFAULT_REPORT_PATH;
   await assertWritable(reportPath, "json");
   const isolate = !flags["in-process"] &&

@@ -83,6 +83,13 @@ export function rowLabel(r: { adapter?: string; id?: string; implementation?: st
   return backend ? `${id}@${backend}` : id;
 }
 
+/** Where an adapter runs in this process: its WebGPU implementation, or `deno`. */
+export function implementationHere(
+  adapter: { toleranceClass: string; gpu?: GpuSummary },
+): string {
+  return isWebGpuAdapter(adapter) ? inProcessImplementation(adapter.gpu) : "deno";
+}
+
 /** Asks each backend, in a child process with that environment, for a GPU adapter. */
 export async function probeWgpuBackends(
   backends: readonly WgpuBackend[] = WGPU_BACKENDS,

@@ -17,6 +17,7 @@ import { loadFixtureSet } from "../_shared/fixtures.ts";
 import { parentChannel, sendToParent } from "../_shared/child.ts";
 import { loadWeightsFile, userLayerTarget } from "../_shared/weights_file.ts";
 import type { ConformMessage } from "./isolated.ts";
+import { implementationHere } from "../_shared/webgpu_matrix.ts";
 
 function send(message: ConformMessage): void {
   sendToParent(message);
@@ -82,6 +83,8 @@ export async function conformChild(args: string[], adapters: readonly CondConvAd
         targets,
         timeoutMs: Number(flags["timeout-ms"]),
         onResult: (result) => send({ type: "result", result }),
+        // the backend is the one the parent chose in DENO_WEBGPU_BACKEND
+        implementationOf: implementationHere,
       });
       send({ type: "adapter", summary: run.adapters[0] });
       send({ type: "done" });

@@ -10,21 +10,13 @@ import { selectByIds } from "../_shared/cli.ts";
 import { loadFixtureSet } from "../_shared/fixtures.ts";
 import type { CheckTarget } from "../_shared/verify.ts";
 import { loadWeightsFile, userLayerTarget } from "../_shared/weights_file.ts";
-import { inProcessImplementation, isWebGpuAdapter } from "../_shared/webgpu_matrix.ts";
+import {
+  implementationHere,
+  inProcessImplementation,
+  isWebGpuAdapter,
+} from "../_shared/webgpu_matrix.ts";
 import type { ConformResult } from "../results/conformance.ts";
 import { type ConformRun, loadTargets, runConformance } from "./run.ts";
-
-/** Stamps each row and summary with where it ran (`inProcessImplementation` for WebGPU). */
-function stampInProcess(run: ConformRun): void {
-  for (const summary of run.adapters) {
-    summary.implementation = isWebGpuAdapter(summary)
-      ? inProcessImplementation(summary.gpu)
-      : "deno";
-    for (const r of run.results.filter((r) => r.adapter === summary.id)) {
-      r.implementation = summary.implementation;
-    }
-  }
-}
 
 /** What an in-process run is given beyond its flags. */
 export interface InProcessOptions {
@@ -58,20 +50,17 @@ export async function runInProcess(
   }
   print.header(adapters.length, targets.length);
   if (adapters.some(isWebGpuAdapter)) {
-    console.log(`conform: in-process: WebGPU adapters run on ${inProcessImplementation()} only`);
+    console.log(
+      `conform: --in-process: WebGPU adapters run on this process's backend only ` +
+        `(${inProcessImplementation()}), not once per wgpu backend`,
+    );
   }
   const run = await runConformance({
     adapters,
     targets,
     timeoutMs,
-    onResult: (r) =>
-      print.row({
-        ...r,
-        implementation: isWebGpuAdapter(adapters.find((a) => a.id === r.adapter)!)
-          ? inProcessImplementation()
-          : undefined,
-      }),
+    onResult: print.row,
+    implementationOf: implementationHere,
   });
-  stampInProcess(run);
   return { ...run, goldenCases };
 }

@@ -206,9 +206,9 @@ export async function runIsolated(
         processTimeoutMs: options.timeoutMs * (2 * options.targetIds.length + 2),
         onResult: (r) => options.onRow({ ...r, implementation }),
       });
-      const stamped = backend === undefined
-        ? implementation
-        : implementationName(backend, child.summary.gpu);
+      // The child names where it ran; a child that died before saying so gets the parent's name.
+      const stamped = child.summary.implementation ??
+        (backend === undefined ? implementation : implementationName(backend, child.summary.gpu));
       run.adapters.push({ ...child.summary, implementation: stamped });
       run.results.push(...child.results.map((r) => ({ ...r, implementation: stamped })));
     }
