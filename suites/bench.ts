@@ -12,39 +12,35 @@
  * reported as wrong and never timed. Wall times include reading the output back to the CPU.
  * @module
  */
-import { measure } from "mitata";
-import process from "node:process";
-import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
-import { referenceAdapter } from "../impls/reference.ts";
+import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
-import { type FlopCount, flops } from "../condconv/geometry.ts";
-import { type CaseTensors, caseTensors } from "../condconv/seeded.ts";
-import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 import { type BenchCase, CASE_SETS, selectBenchCases } from "./bench/cases.ts";
-import { formatBenchRow, renderBenchMarkdown } from "./bench/report.ts";
-import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
-import { messageOf, withTimeout } from "./_shared/calls.ts";
-import { describeEnvironment } from "./_shared/environment.ts";
-import type { RunFilters } from "./results/adapter_summary.ts";
-import type {
-  BenchAdapter,
-  BenchReport,
-  BenchResult,
-  StaticBaseline,
-  TimingStats,
-  TorchBaseline,
-} from "./results/bench.ts";
-import { FixtureError, loadCaseTensors, loadFixtureSet, loadGolden } from "./_shared/fixtures.ts";
+import { loadBenchCase, type LoadedBenchCase, userLayerBenchCase } from "./bench/load.ts";
 import {
-  loadWeightsFile,
-  type UserLayer,
-  userLayerTarget,
-  WeightsFileError,
-} from "./_shared/weights_file.ts";
+  benchAdapter,
+  MAX_SAMPLES,
+  MIN_SAMPLES_FLOOR,
+  skipped,
+  type TimingOptions,
+} from "./bench/measure.ts";
+import { renderBenchMarkdown } from "./bench/report.ts";
+import {
+  integerFlag,
+  MAX_TIMER_MS,
+  parseFlags,
+  runMain,
+  selectByIds,
+  timerDelay,
+  UsageError,
+} from "./_shared/cli.ts";
+import { describeEnvironment } from "./_shared/environment.ts";
+import { FixtureError, loadFixtureSet } from "./_shared/fixtures.ts";
+import { loadWeightsFile, WeightsFileError } from "./_shared/weights_file.ts";
 import { assertWritable, writeJsonAtomic, writeTextAtomic } from "./_shared/files.ts";
 import { runTorchBaseline } from "./_shared/torch_baseline.ts";
 import { lines } from "./_shared/child.ts";
+import type { RunFilters } from "./results/adapter_summary.ts";
+import type { BenchAdapter, BenchReport, BenchResult, TorchBaseline } from "./results/bench.ts";
 
 /** Defaults, applied in one place. */
 export const BENCH_DEFAULTS = {
@@ -57,360 +53,10 @@ export const BENCH_DEFAULTS = {
   budgetMs: 400,
   /** slow cases take fewer samples to stay near this (ms per adapter x case) */
   maxMsPerCase: 3000,
-  maxSamples: 2000,
+  maxSamples: MAX_SAMPLES,
   /** a single prepare, run or measurement taking longer is an error */
   timeoutMs: 600_000,
 } as const;
-
-/** The process's peak resident set so far (getrusage's maxRSS), where the runtime has it. */
-function peakRssBytes(): number | null {
-  try {
-    return process.resourceUsage().maxRSS * 1024;
-  } catch {
-    return null;
-  }
-}
-
-function toStats(samplesNs: number[]): TimingStats {
-  const sorted = [...samplesNs].sort((a, b) => a - b).map((ns) => ns / 1e6);
-  const at = (q: number) => sorted[Math.floor(q * (sorted.length - 1))];
-  return {
-    p50Ms: at(0.5),
-    p99Ms: at(0.99),
-    minMs: sorted[0],
-    maxMs: sorted[sorted.length - 1],
-    avgMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
-    samples: sorted.length,
-    samplesMs: sorted,
-  };
-}
-
-interface TimingOptions {
-  minSamples: number;
-  budgetMs: number;
-  /** slow cases get fewer samples (never below `MIN_SAMPLES_FLOOR`) to stay near this */
-  maxMsPerCase: number;
-  timeoutMs: number;
-}
-
-/** The fewest warm samples any measurement takes. */
-export const MIN_SAMPLES_FLOOR = 3;
-
-/**
- * Times `run` with mitata: one call per sample (no batching), so GPU times line up.
- * `firstRunMs` (a run already made) lowers the sample count for slow cases, so that a
- * measurement stays near `maxMsPerCase`, down to `MIN_SAMPLES_FLOOR` samples.
- */
-async function timeRuns(
-  run: () => Promise<unknown>,
-  options: TimingOptions,
-  firstRunMs: number,
-  afterEach?: () => void,
-): Promise<TimingStats> {
-  const minSamples = Math.max(
-    MIN_SAMPLES_FLOOR,
-    Math.min(options.minSamples, Math.floor(options.maxMsPerCase / Math.max(firstRunMs, 1e-3))),
-  );
-  const stats = await withTimeout(
-    measure(async () => {
-      await run();
-      afterEach?.();
-    }, {
-      min_samples: minSamples,
-      max_samples: BENCH_DEFAULTS.maxSamples,
-      min_cpu_time: options.budgetMs * 1e6,
-      batch_threshold: 0,
-    }),
-    options.timeoutMs,
-    "the warm measurement",
-  );
-  return toStats(stats.samples);
-}
-
-/** The data of one bench case (a golden case at a batch, or a user's layer), shared by every adapter. */
-interface LoadedBenchCase {
-  id: string;
-  /** the golden case id, or the user's layer id */
-  goldenCase: string;
-  batch: number;
-  spec: CondConvSpec;
-  tensors: CaseTensors;
-  truth: Float64Array;
-  checkedAgainst: "golden" | "reference" | "pytorch";
-  torchFloat32MaxAbsErr: number;
-  staticKernel: Float32Array;
-  staticBias?: Float32Array;
-  staticTruth?: Float64Array;
-}
-
-function staticWeights(spec: CondConvSpec, weights: CondConvWeights) {
-  const kernelLength = weights.expertKernels.length / spec.numExperts;
-  return {
-    staticKernel: weights.expertKernels.slice(0, kernelLength),
-    staticBias: weights.bias?.slice(0, spec.outChannels),
-  };
-}
-
-async function loadBenchCase(
-  benchCase: BenchCase,
-  set: Awaited<ReturnType<typeof loadFixtureSet>>,
-): Promise<LoadedBenchCase> {
-  const { goldenCase } = benchCase;
-  const tensors = benchCase.hasGolden
-    ? await loadCaseTensors(benchCase.fixture)
-    : caseTensors(goldenCase);
-  let truth: Float64Array;
-  if (benchCase.hasGolden) {
-    truth = await loadGolden(set, benchCase.fixture);
-  } else {
-    const layer = await referenceAdapter.prepare(goldenCase.spec, tensors.weights);
-    truth = Float64Array.from((await layer.run(tensors.input, tensors.routingWeights)).data);
-  }
-  return {
-    id: benchCase.id,
-    goldenCase: benchCase.fixture.entry.id,
-    batch: benchCase.batch,
-    spec: goldenCase.spec,
-    tensors,
-    truth,
-    checkedAgainst: benchCase.hasGolden ? "golden" : "reference",
-    torchFloat32MaxAbsErr: benchCase.fixture.entry.torchFloat32.maxAbsErr,
-    ...staticWeights(goldenCase.spec, tensors.weights),
-  };
-}
-
-/** A user's layer as a bench case, at the batch of its PyTorch check input. */
-function userLayerBenchCase(layer: UserLayer): LoadedBenchCase {
-  const target = userLayerTarget(layer);
-  return {
-    id: `${layer.id}@b${target.input.shape[0]}`,
-    goldenCase: layer.id,
-    batch: target.input.shape[0],
-    spec: layer.spec,
-    tensors: { input: target.input, weights: layer.weights, routingWeights: target.routingWeights },
-    truth: target.truth,
-    checkedAgainst: "pytorch",
-    torchFloat32MaxAbsErr: target.torchFloat32MaxAbsErr,
-    ...staticWeights(layer.spec, layer.weights),
-  };
-}
-
-async function staticTruth(loaded: LoadedBenchCase): Promise<Float64Array> {
-  if (!loaded.staticTruth) {
-    const layer = await referenceAdapter.prepareStatic!(
-      loaded.spec,
-      loaded.staticKernel,
-      loaded.staticBias,
-    );
-    loaded.staticTruth = Float64Array.from((await layer.run(loaded.tensors.input)).data);
-  }
-  return loaded.staticTruth;
-}
-
-async function benchStatic(
-  adapter: CondConvAdapter,
-  loaded: LoadedBenchCase,
-  options: TimingOptions,
-  tolerance: ReturnType<typeof toleranceFor>,
-  flopCount: FlopCount,
-): Promise<StaticBaseline> {
-  if (!adapter.prepareStatic) {
-    return { status: "not-measured", reason: "the adapter has no static convolution path" };
-  }
-  let layer: PreparedCondConv | undefined;
-  try {
-    const { spec } = loaded;
-    layer = await withTimeout(
-      adapter.prepareStatic(spec, loaded.staticKernel, loaded.staticBias),
-      options.timeoutMs,
-      "prepareStatic",
-    );
-    const input = loaded.tensors.input;
-    const t0 = performance.now();
-    const out = await withTimeout(layer.run(input), options.timeoutMs, "static run");
-    const firstRunMs = performance.now() - t0;
-    const comparison = compareWithTruth(out.data, await staticTruth(loaded), tolerance);
-    if (!comparison.pass) {
-      return {
-        status: "wrong",
-        maxAbsErr: comparison.maxAbsErr,
-        reason: `static convolution off by ${comparison.maxAbsErr.toExponential(2)}`,
-      };
-    }
-    const prepared = layer;
-    const warm = await timeRuns(() => prepared.run(input), options, firstRunMs);
-    return {
-      status: "timed",
-      maxAbsErr: comparison.maxAbsErr,
-      warm,
-      gflops: flopCount.staticConv / warm.p50Ms / 1e6,
-    };
-  } catch (error) {
-    return { status: "error", reason: messageOf(error) };
-  } finally {
-    await layer?.dispose().catch(() => {});
-  }
-}
-
-async function benchOne(
-  adapter: CondConvAdapter,
-  backend: string,
-  softwareGpu: boolean,
-  loaded: LoadedBenchCase,
-  options: TimingOptions & { static: boolean },
-): Promise<BenchResult> {
-  const { tensors, spec } = loaded;
-  const flopCount = flops(spec, tensors.input.shape);
-  const result: BenchResult = {
-    adapter: adapter.id,
-    case: loaded.id,
-    goldenCase: loaded.goldenCase,
-    batch: loaded.batch,
-    status: "error",
-    backend,
-    softwareGpu,
-    flops: flopCount,
-    readbackIncluded: true,
-  };
-  const tolerance = toleranceFor(
-    adapter.toleranceClass,
-    loaded.torchFloat32MaxAbsErr,
-  );
-  let prepared: PreparedCondConv | undefined;
-  try {
-    const t0 = performance.now();
-    prepared = await withTimeout(
-      adapter.prepare(spec, tensors.weights),
-      options.timeoutMs,
-      "prepare",
-    );
-    const t1 = performance.now();
-    if (prepared.backend !== backend) {
-      result.reason = `ran on backend "${prepared.backend}", not "${backend}" as announced`;
-      return result;
-    }
-    const layer = prepared;
-    const run = (): Promise<Tensor> => layer.run(tensors.input, tensors.routingWeights);
-    const first = await withTimeout(run(), options.timeoutMs, "first run");
-    result.cold = { prepareMs: t1 - t0, firstRunMs: performance.now() - t1 };
-    const comparison = first.data.length === loaded.truth.length
-      ? compareWithTruth(first.data, loaded.truth, tolerance)
-      : undefined;
-    if (!comparison) {
-      result.status = "wrong";
-      result.reason = `output has ${first.data.length} values, expected ${loaded.truth.length}`;
-      return result;
-    }
-    result.correctness = {
-      checkedAgainst: loaded.checkedAgainst,
-      pass: comparison.pass,
-      maxAbsErr: comparison.maxAbsErr,
-      maxRelErr: comparison.maxRelErr,
-      worstRatio: comparison.worstRatio,
-    };
-    if (!comparison.pass) {
-      result.status = "wrong";
-      result.reason = `output off by ${comparison.maxAbsErr.toExponential(2)} ` +
-        `(${comparison.worstRatio.toFixed(1)}x the tolerance): not timed`;
-      return result;
-    }
-    const gpuTimes: number[] = [];
-    result.warm = await timeRuns(run, options, result.cold.firstRunMs, () => {
-      const gpu = layer.lastGpuTimeMs;
-      if (typeof gpu === "number") gpuTimes.push(gpu);
-    });
-    result.gflops = flopCount.total / result.warm.p50Ms / 1e6;
-    if (gpuTimes.length > 0) {
-      const g = toStats(gpuTimes.map((ms) => ms * 1e6));
-      result.gpu = { p50Ms: g.p50Ms, minMs: g.minMs, maxMs: g.maxMs, samples: g.samples };
-    } else {
-      result.gpu = null;
-    }
-    const memory = Deno.memoryUsage();
-    result.memory = {
-      rssBytes: memory.rss,
-      heapUsedBytes: memory.heapUsed,
-      peakRssBytes: peakRssBytes(),
-    };
-    result.status = "timed";
-  } catch (error) {
-    result.status = "error";
-    result.reason = messageOf(error);
-    return result;
-  } finally {
-    await prepared?.dispose().catch(() => {});
-  }
-  if (!options.static) {
-    result.static = { status: "not-measured", reason: "--no-static" };
-    return result;
-  }
-  result.static = await benchStatic(adapter, loaded, options, tolerance, flopCount);
-  if (result.static.warm && result.warm) {
-    result.overVsStatic = result.warm.p50Ms / result.static.warm.p50Ms;
-  }
-  return result;
-}
-
-/** One adapter over every loaded case, in this process. */
-async function benchAdapter(
-  adapter: CondConvAdapter,
-  loaded: readonly LoadedBenchCase[],
-  options: TimingOptions & { static: boolean },
-): Promise<{ summary: BenchAdapter; results: BenchResult[] }> {
-  const results: BenchResult[] = [];
-  const summary = {
-    id: adapter.id,
-    description: adapter.description,
-    toleranceClass: adapter.toleranceClass,
-    available: false,
-    softwareGpu: false,
-  } as BenchAdapter;
-  let availability;
-  try {
-    availability = await withTimeout(adapter.availability(), options.timeoutMs, "availability");
-  } catch (error) {
-    availability = { available: false as const, reason: messageOf(error) };
-  }
-  if (!availability.available) {
-    summary.reason = availability.reason;
-    console.log(`${adapter.id.padEnd(13)} skipped: ${availability.reason}`);
-    for (const c of loaded) results.push(skipped(adapter.id, c, availability.reason, "skip"));
-    return { summary, results };
-  }
-  const softwareGpu = availability.gpu?.software ?? false;
-  Object.assign(summary, {
-    available: true,
-    backend: availability.backend,
-    info: availability.info,
-    softwareGpu,
-  });
-  if (availability.gpu) summary.gpu = availability.gpu;
-  for (const c of loaded) {
-    const result = await benchOne(adapter, availability.backend, softwareGpu, c, options);
-    results.push(result);
-    console.log(formatBenchRow(result));
-  }
-  return { summary, results };
-}
-
-function skipped(
-  adapter: string,
-  c: LoadedBenchCase,
-  reason: string,
-  status: "skip" | "error",
-): BenchResult {
-  return {
-    adapter,
-    case: c.id,
-    goldenCase: c.goldenCase,
-    batch: c.batch,
-    status,
-    reason,
-    softwareGpu: false,
-    flops: flops(c.spec, c.tensors.input.shape),
-    readbackIncluded: true,
-  };
-}
 
 /** The flags a child bench process gets, rebuilt from the parent's. */
 function childArgs(flags: Record<string, string | string[] | boolean | undefined>): string[] {
@@ -503,15 +149,6 @@ async function benchAdapterInChild(
   }
 }
 
-function positiveInt(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new UsageError(`Invalid --${flag} "${value}": expected a positive integer`);
-  }
-  return n;
-}
-
 const USAGE = `deno task bench [--set NAME]... [--case ID]... [--batch N]... [--adapter ID]...
                 [--json PATH] [--markdown PATH] [--min-samples N] [--budget-ms MS]
                 [--torch-threads N] [--no-torch]
@@ -534,6 +171,67 @@ Times every available adapter that passes the correctness check, case by case.
   --in-process     run the adapters in this process, not one child process each
   --weights        time your own trained layer (a safetensors file from
                    scripts/export_weights.py with check tensors) instead of golden cases`;
+
+/** What to bench, loaded before any adapter starts. */
+interface BenchPlan {
+  loaded: LoadedBenchCase[];
+  /** the case sets run (empty for cases picked by id or a user's layer) */
+  sets: string[];
+  /** the golden cases at their batches (empty for a user's layer) */
+  goldenCases: BenchCase[];
+  filters: RunFilters;
+}
+
+/** Loads the cases the flags choose: a user's layer, or golden cases from sets and ids. */
+async function loadPlan(
+  flags: {
+    adapter?: string[];
+    set?: string[];
+    case?: string[];
+    batch?: string[];
+    weights?: string;
+  },
+  batches: number[],
+  fixturesDir: string | undefined,
+): Promise<BenchPlan> {
+  const filters: RunFilters = {
+    adapters: flags.adapter ?? [],
+    cases: flags.case ?? [],
+    sets: flags.set ?? [],
+    batches,
+    weights: flags.weights ?? null,
+    goldenCases: null,
+  };
+  if (flags.weights !== undefined) {
+    if (flags.case || flags.set || flags.batch) {
+      throw new UsageError(
+        "Cannot combine --weights with --case, --set or --batch: --weights times the file's layer " +
+          "at the batch of its check input",
+      );
+    }
+    const loaded = [userLayerBenchCase(await loadWeightsFile(flags.weights))];
+    return { loaded, sets: [], goldenCases: [], filters };
+  }
+  const set = await loadFixtureSet(fixturesDir);
+  filters.goldenCases = set.fixtures.length;
+  const withIds = set.fixtures.map((f) => ({ ...f, id: f.entry.id }));
+  const picked = flags.case ? selectByIds(withIds, flags.case, "case") : [];
+  const sets = flags.set ?? (flags.case ? [] : [...BENCH_DEFAULTS.sets]);
+  const goldenCases = selectBenchCases(set.fixtures, sets, picked, batches);
+  const loaded: LoadedBenchCase[] = [];
+  for (const c of goldenCases) loaded.push(await loadBenchCase(c, set));
+  return { loaded, sets, goldenCases, filters };
+}
+
+/** The closing lines: the counts and where the report went. */
+function printBenchSummary(results: readonly BenchResult[], paths: string): void {
+  const count = (s: BenchResult["status"]) => results.filter((r) => r.status === s).length;
+  console.log(
+    `bench: ${count("timed")} timed, ${count("wrong")} wrong, ${count("skip")} skipped, ` +
+      `${count("error")} errors`,
+  );
+  console.log(`report: ${paths}`);
+}
 
 /** The `bench` command; resolves to the exit status. */
 export async function benchMain(
@@ -562,14 +260,15 @@ export async function benchMain(
     return 0;
   }
   const adapters = selectByIds(options.adapters ?? ADAPTERS, flags.adapter ?? [], "adapter");
-  const batches = (flags.batch ?? []).map((b) => positiveInt(b, "batch", 1));
+  const batches = (flags.batch ?? []).map((b) => integerFlag(b, "batch", 1));
+  const time = { max: MAX_TIMER_MS };
   const timing: TimingOptions = {
-    minSamples: positiveInt(flags["min-samples"], "min-samples", BENCH_DEFAULTS.minSamples),
-    budgetMs: positiveInt(flags["budget-ms"], "budget-ms", BENCH_DEFAULTS.budgetMs),
-    maxMsPerCase: positiveInt(flags["max-ms"], "max-ms", BENCH_DEFAULTS.maxMsPerCase),
+    minSamples: integerFlag(flags["min-samples"], "min-samples", BENCH_DEFAULTS.minSamples),
+    budgetMs: integerFlag(flags["budget-ms"], "budget-ms", BENCH_DEFAULTS.budgetMs, time),
+    maxMsPerCase: integerFlag(flags["max-ms"], "max-ms", BENCH_DEFAULTS.maxMsPerCase, time),
     timeoutMs: BENCH_DEFAULTS.timeoutMs,
   };
-  const torchThreads = positiveInt(
+  const threads = integerFlag(
     flags["torch-threads"],
     "torch-threads",
     navigator.hardwareConcurrency,
@@ -578,27 +277,8 @@ export async function benchMain(
   const markdownPath = flags.markdown ?? BENCH_DEFAULTS.markdownPath;
   await assertWritable(jsonPath, "json");
   await assertWritable(markdownPath, "markdown");
-  const loaded: LoadedBenchCase[] = [];
-  let sets: string[] = [];
-  let goldenCases: BenchCase[] = [];
-  let goldenTotal: number | null = null;
-  if (flags.weights !== undefined) {
-    if (flags.case || flags.set || flags.batch) {
-      throw new UsageError(
-        "Cannot combine --weights with --case, --set or --batch: --weights times the file's layer " +
-          "at the batch of its check input",
-      );
-    }
-    loaded.push(userLayerBenchCase(await loadWeightsFile(flags.weights)));
-  } else {
-    const set = await loadFixtureSet(options.fixturesDir);
-    goldenTotal = set.fixtures.length;
-    const withIds = set.fixtures.map((f) => ({ ...f, id: f.entry.id }));
-    const picked = flags.case ? selectByIds(withIds, flags.case, "case") : [];
-    sets = flags.set ?? (flags.case ? [] : [...BENCH_DEFAULTS.sets]);
-    goldenCases = selectBenchCases(set.fixtures, sets, picked, batches);
-    for (const c of goldenCases) loaded.push(await loadBenchCase(c, set));
-  }
+  const plan = await loadPlan(flags, batches, options.fixturesDir);
+  const { loaded } = plan;
   console.log(
     `bench: ${adapters.length} adapters x ${loaded.length} cases; wall times include readback`,
   );
@@ -608,17 +288,9 @@ export async function benchMain(
     ? { status: "not-measured", reason: "--no-torch" }
     : flags.weights !== undefined
     ? { status: "not-measured", reason: "not measured for a --weights layer" }
-    : await runTorchBaseline(goldenCases, torchThreads, timing);
+    : await runTorchBaseline(plan.goldenCases, threads, timing);
   if (torch.status !== "measured") console.log(`PyTorch baseline not measured: ${torch.reason}`);
 
-  const filters: RunFilters = {
-    adapters: flags.adapter ?? [],
-    cases: flags.case ?? [],
-    sets: flags.set ?? [],
-    batches,
-    weights: flags.weights ?? null,
-    goldenCases: goldenTotal,
-  };
   const summaries: BenchAdapter[] = [];
   const results: BenchResult[] = [];
   const isolate = !flags["in-process"] && options.adapters === undefined;
@@ -628,7 +300,7 @@ export async function benchMain(
         args: childArgs(flags),
         extraReads: flags.weights === undefined ? [] : [flags.weights],
         loaded,
-        timeoutMs: timing.timeoutMs * (2 * loaded.length + 2),
+        timeoutMs: timerDelay(timing.timeoutMs * (2 * loaded.length + 2)),
       })
       : await benchAdapter(adapter, loaded, { ...timing, static: !flags["no-static"] });
     summaries.push(run.summary);
@@ -638,9 +310,9 @@ export async function benchMain(
   const report: BenchReport = {
     kind: "bench",
     environment,
-    filters,
+    filters: plan.filters,
     settings: {
-      sets,
+      sets: plan.sets,
       cases: loaded.map((c) => c.id),
       minSamples: timing.minSamples,
       budgetMs: timing.budgetMs,
@@ -653,13 +325,12 @@ export async function benchMain(
   };
   await writeJsonAtomic(jsonPath, report);
   await writeTextAtomic(markdownPath, renderBenchMarkdown(report));
-  const count = (s: BenchResult["status"]) => results.filter((r) => r.status === s).length;
-  console.log(
-    `bench: ${count("timed")} timed, ${count("wrong")} wrong, ${count("skip")} skipped, ` +
-      `${count("error")} errors`,
+  printBenchSummary(results, `${jsonPath}, summary: ${markdownPath}`);
+  // A wrong row that a known library bug explains does not fail the run, as in conform.
+  const failed = results.filter((r) =>
+    r.status === "error" || (r.status === "wrong" && r.knownFailure === undefined)
   );
-  console.log(`report: ${jsonPath}, summary: ${markdownPath}`);
-  return count("wrong") + count("error") > 0 ? 1 : 0;
+  return failed.length > 0 ? 1 : 0;
 }
 
 if (import.meta.main) {

@@ -63,6 +63,8 @@ export const BenchResult = z.object({
   batch: z.number().int().positive(),
   status: z.enum(BENCH_STATUSES),
   reason: z.string().optional(),
+  /** on a `wrong` row: the known library bug (`known_failures.ts` rule id) that explains it */
+  knownFailure: z.string().optional(),
   backend: z.string().optional(),
   /** the WebGPU implementation under it (e.g. "wgpu/vulkan"), where the runner knows it */
   implementation: z.string().optional(),
