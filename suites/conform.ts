@@ -9,54 +9,50 @@
  * @module
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
-import { ADAPTERS } from "../impls/registry.ts";
 import { TOLERANCE_CLASSES, TORCH_ERROR_FACTOR } from "../condconv/tolerance.ts";
-import {
-  integerFlag,
-  MAX_TIMER_MS,
-  parseFlags,
-  runMain,
-  selectByIds,
-  timerDelay,
-  UsageError,
-} from "./_shared/cli.ts";
+import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import { FixtureError, loadFixtureSet } from "./_shared/fixtures.ts";
-import { runAdapterInChild } from "./_shared/child.ts";
-import type { CheckTarget } from "./_shared/verify.ts";
-import { loadWeightsFile, userLayerTarget, WeightsFileError } from "./_shared/weights_file.ts";
-import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
-import { CALL_TIMEOUT_MS, type ConformRun, loadTargets, runConformance } from "./conform/run.ts";
-import { formatResultRow, printConformSummary } from "./conform/print.ts";
+// Types only: the result schemas load zod, which this process must not (see `conform/isolated.ts`).
 import type { RunFilters } from "./results/adapter_summary.ts";
-import { type ConformReport, type ConformResult, emptySummary } from "./results/conformance.ts";
+import type { ConformReport, ConformResult, ConformStatus } from "./results/conformance.ts";
+import type { ConformRun } from "./conform/run.ts";
+import { formatResultRow, printConformSummary } from "./conform/print.ts";
+import { assertPlainPath } from "./_shared/child.ts";
+import {
+  CALL_TIMEOUT_MS,
+  ChildRefusal,
+  chooseBackends,
+  type ConformPlan,
+  planInChild,
+  runIsolated,
+} from "./conform/isolated.ts";
+import { isWebGpuAdapter, parseWgpuBackends, type WgpuBackend } from "./_shared/webgpu_matrix.ts";
+import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
 export const DEFAULT_REPORT_PATH = "reports/conformance.json";
-/** The tolerance policy every conformance report states. */
-const TOLERANCE_POLICY: NonNullable<ConformReport["tolerancePolicy"]> = {
-  classes: TOLERANCE_CLASSES,
-  torchErrorFactor: TORCH_ERROR_FACTOR,
-  rule: "|actual - truth| <= atol + rtol * |truth|, atol = max(class atol, " +
-    "torchErrorFactor * PyTorch float32 max abs error) except for class exact",
-};
+export { CALL_TIMEOUT_MS } from "./conform/isolated.ts";
 
-/** The child process that runs one adapter in an isolated run. */
-export const CHILD_SCRIPT = "suites/conform/child.ts";
+/** The verdicts, in the order summaries list them (as in `results/conformance.ts`). */
+const STATUSES: readonly ConformStatus[] = ["pass", "fail", "known-fail", "skip", "error"];
 
 const USAGE =
   `deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path>]
-                  [--weights <file>] [--timeout-ms MS] [--in-process]
+                  [--weights <file>] [--timeout-ms MS] [--webgpu-backend vulkan|gl]...
+                  [--in-process]
 
 Checks every registered adapter against the PyTorch goldens in fixtures/.
-  --adapter     only adapters whose id matches (repeatable; * and ? are wildcards)
-  --case        only cases whose id matches (repeatable)
-  --json        where to write the report (default ${DEFAULT_REPORT_PATH})
-  --weights     check your own trained layer (a safetensors file from
-                scripts/export_weights.py) instead of the golden cases
-  --timeout-ms  time limit of one availability check, prepare or run (default ${CALL_TIMEOUT_MS})
-  --in-process  run the adapters in this process instead of one child process each
-                (faster to start; a crashing adapter then stops the whole run)`;
+  --adapter         only adapters whose id matches (repeatable; * and ? are wildcards)
+  --case            only cases whose id matches (repeatable)
+  --json            where to write the report (default ${DEFAULT_REPORT_PATH})
+  --weights         check your own trained layer (a safetensors file from
+                    scripts/export_weights.py) instead of the golden cases
+  --timeout-ms      time limit of one availability check, prepare or run (default ${CALL_TIMEOUT_MS})
+  --webgpu-backend  run the WebGPU adapters on these wgpu backends only (repeatable; default:
+                    each of vulkan and gl that gives a GPU adapter here, one child each)
+  --in-process      run the adapters in this process instead of one child process each
+                    (faster to start; a crashing adapter then stops the whole run; WebGPU
+                    runs on the environment's DENO_WEBGPU_BACKEND only)`;
 
 /** Options of `conformMain` beyond its flags (tests use them). */
 export interface ConformMainOptions {
@@ -65,84 +61,24 @@ export interface ConformMainOptions {
   adapters?: readonly CondConvAdapter[];
   /** run each adapter in a child process started from this module */
   childScript?: string;
+  /**
+   * before an in-process run loads the adapters, revoke this process's `run` permission, so
+   * that code in them cannot start a process (set by the task's entry point)
+   */
+  revokeRunBeforeLoading?: boolean;
 }
 
-/** What to check, loaded and verified before any adapter starts. */
-interface Checks {
-  targets: CheckTarget[];
-  /** the flags that tell a child process the same */
-  childArgs: string[];
-  filters: RunFilters;
-  /** what is checked, for the first line printed */
-  about: string;
-}
-
-/**
- * Loads what `flags` ask to check: the user's layer of `--weights`, or the chosen golden cases.
- * A bad fixture or weights file throws here, before any adapter starts or report is written.
- */
-async function loadChecks(
-  flags: { adapter?: string[]; case?: string[]; weights?: string },
-  fixturesDir: string | undefined,
-): Promise<Checks> {
-  const filters: RunFilters = {
-    adapters: flags.adapter ?? [],
-    cases: flags.case ?? [],
-    sets: [],
-    batches: [],
-    weights: flags.weights ?? null,
-    goldenCases: null,
-  };
-  if (flags.weights !== undefined) {
-    const targets = [userLayerTarget(await loadWeightsFile(flags.weights))];
-    const about = `the layer in "${flags.weights}"`;
-    return { targets, childArgs: ["--weights", flags.weights], filters, about };
-  }
-  const set = await loadFixtureSet(fixturesDir);
-  const fixtures = selectByIds(
-    set.fixtures.map((f) => ({ ...f, id: f.entry.id })),
-    flags.case ?? [],
-    "case",
-  );
-  const targets = await loadTargets(set, fixtures);
-  filters.goldenCases = set.fixtures.length;
-  return {
-    about: `${fixtures.length} cases (fixtures made with torch ${set.manifest.generator.torch})`,
-    targets,
-    childArgs: ["--fixtures", set.dir, ...targets.flatMap((t) => ["--case", t.id])],
-    filters,
-  };
-}
-
-/** Runs each adapter in a child process of its own (see `_shared/child.ts`). */
-async function runIsolated(
-  adapters: readonly CondConvAdapter[],
-  checks: Checks,
-  options: { script: string; timeoutMs: number; onResult: (r: ConformResult) => void },
-): Promise<ConformRun> {
-  const run: ConformRun = { adapters: [], results: [], summary: emptySummary() };
-  for (const adapter of adapters) {
-    const child = await runAdapterInChild({
-      script: options.script,
-      adapterId: adapter.id,
-      targetIds: checks.targets.map((t) => t.id),
-      childArgs: checks.childArgs,
-      extraReads: checks.filters.weights === null ? [] : [checks.filters.weights],
-      callTimeoutMs: options.timeoutMs,
-      // availability, then a prepare and a run per target, then the child's own start and exit
-      processTimeoutMs: timerDelay(options.timeoutMs * (2 * checks.targets.length + 2)),
-      onResult: options.onResult,
-    });
-    run.adapters.push(child.summary);
-    run.results.push(...child.results);
-  }
-  for (const r of run.results) run.summary[r.status]++;
-  return run;
+/** Counts per verdict of `results`. */
+export function countStatuses(results: readonly ConformResult[]): Record<ConformStatus, number> {
+  const summary = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<ConformStatus, number>;
+  for (const r of results) summary[r.status]++;
+  return summary;
 }
 
 /**
  * The `conform` command: parses `args`, runs, prints, writes the report. Resolves to the exit
- * status; throws `UsageError` or `FixtureError` (before any report is written) on bad input.
+ * status; throws `UsageError`, or (before any report is written) a `FixtureError` or
+ * `WeightsFileError` (from a child: a `ChildRefusal` of that name) on bad input.
  */
 export async function conformMain(
   args: string[],
@@ -154,6 +90,7 @@ export async function conformMain(
     json: { type: "string" },
     weights: { type: "string" },
     "timeout-ms": { type: "string" },
+    "webgpu-backend": { type: "string", multiple: true },
     "in-process": { type: "boolean" },
     help: { type: "boolean" },
   });
@@ -161,41 +98,137 @@ export async function conformMain(
     console.log(USAGE);
     return 0;
   }
-  const adapters = selectByIds(options.adapters ?? ADAPTERS, flags.adapter ?? [], "adapter");
-  const timeoutMs = integerFlag(flags["timeout-ms"], "timeout-ms", CALL_TIMEOUT_MS, {
-    max: MAX_TIMER_MS,
-  });
+  const timeoutMs = flags["timeout-ms"] === undefined
+    ? CALL_TIMEOUT_MS
+    : Number(flags["timeout-ms"]);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
+    throw new UsageError(
+      `Invalid --timeout-ms "${flags["timeout-ms"]}": expected a positive integer`,
+    );
+  }
   if (flags.weights !== undefined && flags.case !== undefined) {
     throw new UsageError("Cannot combine --weights and --case: --weights checks the file's layer");
   }
+  const weights = flags.weights === undefined ? undefined : plainWeightsPath(flags.weights);
+  let asked: WgpuBackend[] = [];
+  try {
+    asked = parseWgpuBackends(flags["webgpu-backend"] ?? []);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (asked.length > 0 && flags["in-process"]) {
+    throw new UsageError(
+      "Cannot combine --webgpu-backend and --in-process: one process has one wgpu backend; " +
+        "set DENO_WEBGPU_BACKEND instead",
+    );
+  }
   const reportPath = flags.json ?? DEFAULT_REPORT_PATH;
   await assertWritable(reportPath, "json");
-  const checks = await loadChecks(flags, options.fixturesDir);
-  console.log(`conform: ${adapters.length} adapters x ${checks.about}`);
-
   const isolate = !flags["in-process"] &&
     (options.childScript !== undefined || options.adapters === undefined);
-  const environment = await describeEnvironment();
-  const onResult = (r: ConformResult) => console.log(formatResultRow(r));
-  const run = isolate
-    ? await runIsolated(adapters, checks, {
-      script: options.childScript ?? CHILD_SCRIPT,
+  // A child reads the project, and the fixtures or weights file it is pointed at.
+  const extraReads = [weights ?? options.fixturesDir].filter((p) => p !== undefined);
+  const casesOrWeights = weights !== undefined ? [`--weights=${weights}`] : [
+    ...(options.fixturesDir ? [`--fixtures=${options.fixturesDir}`] : []),
+    ...(flags.case ?? []).map((c) => `--case=${c}`),
+  ];
+
+  let run: ConformRun;
+  let goldenCases: number | null = null;
+  if (isolate) {
+    // What to check is loaded and verified in a child before any adapter starts: a bad
+    // fixture or weights file stops the run there, and no report is written.
+    const plan: ConformPlan = await planInChild({
+      script: options.childScript,
+      planArgs: casesOrWeights,
+      extraReads,
+      timeoutMs: timeoutMs * 4,
+    });
+    const known = options.adapters ?? plan.adapters;
+    goldenCases = plan.goldenCases ?? null;
+    const adapters = selectByIds(known, flags.adapter ?? [], "adapter").map((a) => ({
+      id: a.id,
+      description: a.description,
+      toleranceClass: a.toleranceClass,
+    }));
+    printHeader(adapters.length, plan.targets.length, weights, plan.torch);
+    const backends = adapters.some(isWebGpuAdapter) ? await chooseBackends(asked) : [];
+    const isolated = await runIsolated(adapters, backends, {
+      script: options.childScript,
+      onRow: (r) => console.log(formatResultRow(r)),
+      targetIds: plan.targets,
+      childArgs: weights !== undefined ? casesOrWeights : [
+        `--fixtures=${plan.fixturesDir}`,
+        ...plan.targets.map((id) => `--case=${id}`),
+      ],
+      extraReads,
       timeoutMs,
-      onResult,
-    })
-    : await runConformance({ adapters, targets: checks.targets, onResult, timeoutMs });
+    });
+    run = { ...isolated, summary: countStatuses(isolated.results) };
+  } else {
+    const { runInProcess } = await import("./conform/in_process.ts");
+    ({ goldenCases, ...run } = await runInProcess(flags, options, weights, timeoutMs, {
+      header: (adapters, targets) => printHeader(adapters, targets, weights, "(in-process)"),
+      row: (r) => console.log(formatResultRow(r)),
+    }));
+  }
   const report: ConformReport = {
     kind: "conformance",
-    environment,
-    filters: checks.filters,
-    tolerancePolicy: TOLERANCE_POLICY,
+    environment: await describeEnvironment(),
+    filters: {
+      adapters: flags.adapter ?? [],
+      cases: flags.case ?? [],
+      sets: [],
+      batches: [],
+      weights: weights ?? null,
+      goldenCases,
+    } satisfies RunFilters,
+    tolerancePolicy: {
+      classes: TOLERANCE_CLASSES,
+      torchErrorFactor: TORCH_ERROR_FACTOR,
+      rule: "|actual - truth| <= atol + rtol * |truth|, atol = max(class atol, " +
+        "torchErrorFactor * PyTorch float32 max abs error) except for class exact",
+    },
     ...run,
   };
   await writeJsonAtomic(reportPath, report);
   printConformSummary(run, reportPath);
-  return run.summary.fail + run.summary.error > 0 ? 1 : 0;
+  const { fail, error } = run.summary;
+  return fail + error > 0 ? 1 : 0;
 }
 
+/** `--weights` as a path a child can be granted, or a `UsageError` saying why not. */
+function plainWeightsPath(path: string): string {
+  // "./-w.safetensors" is the same file as "-w.safetensors", and is never read as a flag.
+  const safe = path.startsWith("-") ? `./${path}` : path;
+  try {
+    assertPlainPath(safe, "--weights");
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  return safe;
+}
+
+function printHeader(adapters: number, targets: number, weights?: string, torch?: string) {
+  console.log(
+    weights !== undefined
+      ? `conform: ${adapters} adapters x the layer in "${weights}"`
+      : `conform: ${adapters} adapters x ${targets} cases (fixtures made with torch ${torch})`,
+  );
+}
+
+/** Errors that stop a run for bad input: printed without a stack, exit status 2. */
+const INPUT_ERRORS = ["FixtureError", "WeightsFileError"];
+
 if (import.meta.main) {
-  await runMain(() => conformMain(Deno.args), [FixtureError, WeightsFileError]);
+  await runMain(
+    () =>
+      conformMain(Deno.args, { revokeRunBeforeLoading: true }).catch((error) => {
+        if (error instanceof Error && INPUT_ERRORS.includes(error.name)) {
+          throw new ChildRefusal(error.name, error.message);
+        }
+        throw error;
+      }),
+    [ChildRefusal],
+  );
 }

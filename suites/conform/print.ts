@@ -4,6 +4,7 @@
  */
 import type { ConformResult } from "../results/conformance.ts";
 import type { ConformRun } from "./run.ts";
+import { rowLabel } from "../_shared/webgpu_matrix.ts";
 
 function formatNumber(value: number | undefined): string {
   return value === undefined ? "-" : value.toExponential(2);
@@ -24,17 +25,20 @@ export function formatResultRow(r: ConformResult): string {
     )
     : r.reason;
   const reason = shown ? `  ${shown}` : "";
-  return `${r.adapter.padEnd(13)} ${r.case.padEnd(36)} ${status} ${numbers}${reason}`;
+  return `${rowLabel(r).padEnd(16)} ${r.case.padEnd(36)} ${status} ${numbers}${reason}`;
 }
 
 /** The closing lines: skipped adapters, notes, the counts and where the report went. */
 export function printConformSummary(run: ConformRun, reportPath: string): void {
   for (const a of run.adapters.filter((a) => !a.available)) {
-    console.log(`skipped ${a.id}: ${a.reason}`);
+    const errored = run.results.some((r) =>
+      r.adapter === a.id && r.implementation === a.implementation && r.status === "error"
+    );
+    console.log(`${errored ? "error in" : "skipped"} ${rowLabel(a)}: ${a.reason}`);
   }
   const { pass, fail, skip, error } = run.summary;
   for (const r of run.results.filter((r) => r.note)) {
-    console.log(`note: ${r.adapter} on ${r.case}: ${r.note}`);
+    console.log(`note: ${rowLabel(r)} on ${r.case}: ${r.note}`);
   }
   console.log(
     `conform: ${pass} passed, ${fail} failed, ${run.summary["known-fail"]} known library ` +

@@ -12,9 +12,9 @@ import { type Fixture, type FixtureSet, loadCaseTensors, loadGolden } from "../_
 import { announce, type CheckTarget, type Verdict, verify } from "../_shared/verify.ts";
 import { userLayerTarget } from "../_shared/weights_file.ts";
 import type { KnownFailure } from "./known_failures.ts";
+import { CALL_TIMEOUT_MS } from "./isolated.ts";
 
-/** The longest one availability check, prepare or run may take before it counts as an error. */
-export const CALL_TIMEOUT_MS = 300_000;
+export { CALL_TIMEOUT_MS } from "./isolated.ts";
 
 /**
  * The golden cases as check targets, each verified (tensor checksum, golden length and
@@ -70,6 +70,11 @@ export interface ConformOptions {
   timeoutMs?: number;
   /** the known library bugs to apply (default `KNOWN_FAILURES`) */
   known?: readonly KnownFailure[];
+  /**
+   * where an adapter runs (`wgpu/gl llvmpipe ...`), from what it announced: recorded on its
+   * rows and summary, and matched by the known-failure rules
+   */
+  implementationOf?: (summary: AdapterSummary) => string | undefined;
 }
 
 /** What a conformance run gives. */
@@ -89,18 +94,22 @@ export async function runConformance(options: ConformOptions): Promise<ConformRu
   };
   for (const adapter of options.adapters) {
     const announced = await announce(adapter, timeoutMs);
-    run.adapters.push(announced.summary);
+    const implementation = options.implementationOf?.(announced.summary);
+    const where = implementation === undefined ? {} : { implementation };
+    run.adapters.push({ ...announced.summary, ...where });
     for (const target of options.targets) {
       if (announced.backend === undefined) {
         const status = announced.failed ? "error" : "skip";
-        emit({ adapter: adapter.id, case: target.id, status, reason: announced.summary.reason });
+        const reason = announced.summary.reason;
+        emit({ adapter: adapter.id, case: target.id, status, reason, ...where });
         continue;
       }
       const verdict = await verify(adapter, announced.backend, target, {
         timeoutMs,
         known: options.known,
+        implementation,
       });
-      emit(conformResult(adapter.id, target, verdict));
+      emit({ ...conformResult(adapter.id, target, verdict), ...where });
     }
   }
   for (const r of run.results) run.summary[r.status]++;

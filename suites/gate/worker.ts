@@ -13,10 +13,10 @@
  * deno run --config <tree>/deno.json suites/gate/worker.ts --tree <tree> --fixtures <dir>
  *          --adapter <id> --case <golden id>... [--timeout-ms MS]
  * ```
- * Protocol: the worker prints `@@condconv <json>` lines (`WorkerMessage`) on stdout and reads
- * one JSON command per line (`WorkerCommand`) on stdin. It first reports every case as ready
- * (prepared and checked against its golden) or not, then runs `{"time": case, "runs": n}`
- * commands until stdin closes. A run that hangs is the gate's to kill: no timer wraps the timed
+ * Protocol (`../_shared/protocol.ts`): the worker sends `WorkerMessage`s and reads
+ * `WorkerCommand`s on stdin. It first reports every case as ready (prepared and checked
+ * against its golden) or not, then runs `{"time": case, "runs": n}` commands until stdin
+ * closes, when it exits (also when the gate dies while it is still preparing). A run that hangs is the gate's to kill: no timer wraps the timed
  * runs, so that nothing but the run is measured.
  * @module
  */
@@ -26,7 +26,7 @@ import { integerFlag, MAX_TIMER_MS, parseFlags } from "../_shared/cli.ts";
 import { loadFixtureSet } from "../_shared/fixtures.ts";
 import { announce, type Verdict, verify } from "../_shared/verify.ts";
 import { loadTargets } from "../conform/run.ts";
-import { LINE_PREFIX, lines } from "../_shared/child.ts";
+import { parentChannel, sendToParent } from "../_shared/child.ts";
 
 /** How one case fared in a worker before timing. */
 export interface WorkerCase {
@@ -57,7 +57,7 @@ export interface WorkerCommand {
 }
 
 function send(message: WorkerMessage): void {
-  console.log(LINE_PREFIX + JSON.stringify(message));
+  sendToParent(message);
 }
 
 async function loadAdapters(tree: string): Promise<readonly CondConvAdapter[]> {
@@ -78,6 +78,10 @@ type Layer = NonNullable<Verdict["layer"]>;
 
 /** Runs the worker until stdin closes. */
 export async function gateWorker(args: string[]): Promise<void> {
+  const layers: (Layer | undefined)[] = [];
+  const commands = parentChannel<WorkerCommand>(async () => {
+    for (const layer of layers) await layer?.prepared.dispose().catch(() => {});
+  });
   const flags = parseFlags(args, {
     tree: { type: "string" },
     fixtures: { type: "string" },
@@ -103,7 +107,6 @@ export async function gateWorker(args: string[]): Promise<void> {
     return;
   }
   const set = await loadFixtureSet(flags.fixtures);
-  const layers: (Layer | undefined)[] = [];
   const cases: WorkerCase[] = [];
   for (const id of caseIds) {
     const fixture = set.fixtures.find((f) => f.entry.id === id);
@@ -138,9 +141,7 @@ export async function gateWorker(args: string[]): Promise<void> {
     cases,
   });
 
-  for await (const line of lines(Deno.stdin.readable)) {
-    if (!line.trim()) continue;
-    const command = JSON.parse(line) as WorkerCommand;
+  for await (const command of commands) {
     const layer = layers[command.time];
     if (!layer) {
       send({ type: "failed", reason: `case ${command.time} is not ready` });
@@ -158,11 +159,9 @@ export async function gateWorker(args: string[]): Promise<void> {
       send({ type: "failed", reason: `${caseIds[command.time]}: ${messageOf(error)}` });
     }
   }
-  for (const layer of layers) await layer?.prepared.dispose().catch(() => {});
 }
 
 if (import.meta.main) {
+  // The worker exits when the gate closes its stdin (see `parentChannel`).
   await gateWorker(Deno.args).catch((error) => send({ type: "failed", reason: messageOf(error) }));
-  // Exit now: an adapter's worker threads may hold the event loop open.
-  Deno.exit(0);
 }

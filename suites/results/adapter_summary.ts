@@ -38,6 +38,8 @@ export const AdapterSummary = z.object({
   info: z.record(z.string(), z.unknown()).optional(),
   /** for a WebGPU adapter: the GPU adapter it runs on (`Availability.gpu`) */
   gpu: GpuSummary.optional(),
+  /** where it ran, as its result rows say (`wgpu/gl llvmpipe ...`, `deno`) */
+  implementation: z.string().optional(),
 });
 /** What an adapter said about itself before the cases ran. */
 export type AdapterSummary = z.infer<typeof AdapterSummary>;
