@@ -57,7 +57,11 @@ Deno.test("bench times what is correct, never what is wrong, and explains skips"
   assert.equal(report.torch.status, "not-measured");
   assert.equal(report.environment.deno, Deno.version.deno);
   const markdown = await Deno.readTextFile(`${dir}/bench.md`);
-  assert.match(markdown, /\| control@b1 \| [0-9.]+ \([0-9.]+, [0-9.]+x static\) \| wrong \|/);
+  // bench.md writes numbers as RESULTS.md does: padded columns, 3 significant digits
+  assert.match(
+    markdown,
+    /\| control@b1 +\| +[0-9.]+ \([0-9.e-]+, [0-9.]+x static\) \| +wrong +\|/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 
