@@ -20,7 +20,8 @@
  */
 import { z } from "zod";
 import { ADAPTERS } from "../impls/registry.ts";
-import { GATE_CASES } from "./bench/cases.ts";
+import type { CondConvAdapter } from "../impls/adapter.ts";
+import { GATE_TAG } from "./bench/cases.ts";
 import {
   globToRegExp,
   integerFlag,
@@ -42,8 +43,13 @@ import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 /** Defaults, applied in one place. */
 export const GATE_DEFAULTS = {
   base: "HEAD~1",
-  /** the CPU adapters: a software GPU adapter is too slow and too noisy to gate on */
-  adapters: ["ts", "tfjs-wasm", "tfjs-cpu", "ort-wasm"],
+  /**
+   * the tolerance classes of the adapters gated by default: the CPU ones, every registered
+   * adapter of class cpu or wasm, so a new CPU adapter is gated as soon as it is registered
+   * (the reference, class exact, is the truth; a software GPU adapter is too slow and too
+   * noisy to gate on)
+   */
+  toleranceClasses: ["cpu", "wasm"],
   /** worker pairs per adapter */
   rounds: 6,
   /** 16 blocks of 10 ms resolve more than 8 of 20 ms: finer interleaving leaves less drift */
@@ -69,6 +75,12 @@ export const AcceptedChange = z.strictObject({
 export const AcceptedChanges = z.strictObject({ accepted: z.array(AcceptedChange) });
 /** A parsed accepted-changes file. */
 export type AcceptedChanges = z.infer<typeof AcceptedChanges>;
+
+/** The adapters the gate times by default (see `GATE_DEFAULTS.toleranceClasses`). */
+export function gatedAdapters(adapters: readonly CondConvAdapter[]): CondConvAdapter[] {
+  const classes: readonly string[] = GATE_DEFAULTS.toleranceClasses;
+  return adapters.filter((a) => classes.includes(a.toleranceClass));
+}
 
 async function git(args: string[]): Promise<string> {
   const output = await new Deno.Command("git", { args, stdout: "piped", stderr: "piped" })
@@ -191,8 +203,11 @@ const USAGE = `deno task gate [--base REV] [--adapter ID]... [--case ID]... [--r
 
 Conformance of the working tree, then its speed against a base revision, in lock step.
   --base        the revision to compare with (default ${GATE_DEFAULTS.base})
-  --adapter     adapters by id or glob (default ${GATE_DEFAULTS.adapters.join(", ")})
-  --case        golden cases by id or glob (default ${GATE_CASES.join(", ")})
+  --adapter     adapters by id or glob (default: every registered adapter of tolerance class
+                ${GATE_DEFAULTS.toleranceClasses.join(" or ")}: ${
+  gatedAdapters(ADAPTERS).map((a) => a.id).join(", ")
+})
+  --case        golden cases by id or glob (default: those tagged "${GATE_TAG}" in fixtures/cases.json)
   --rounds      worker pairs per adapter, at least 2 (default ${GATE_DEFAULTS.rounds})
   --blocks      alternating blocks per side, case and round (default ${GATE_DEFAULTS.blocks})
   --block-ms    the time one block of runs takes, about (default ${GATE_DEFAULTS.blockMs})
@@ -242,11 +257,15 @@ export async function gateMain(args: string[]): Promise<number> {
   const jsonPath = flags.json ?? GATE_DEFAULTS.jsonPath;
   await assertWritable(jsonPath, "json");
   const set = await loadFixtureSet();
-  const casePatterns = flags.case ?? [...GATE_CASES];
-  const cases = selectByIds(set.fixtures.map((f) => ({ id: f.entry.id })), casePatterns, "case")
-    .map((c) => c.id);
-  const adapterIds = selectByIds(ADAPTERS, flags.adapter ?? [...GATE_DEFAULTS.adapters], "adapter")
-    .map((a) => a.id);
+  const cases = flags.case
+    ? selectByIds(set.fixtures.map((f) => ({ id: f.entry.id })), flags.case, "case").map((c) =>
+      c.id
+    )
+    : set.fixtures.filter((f) => f.goldenCase.tags.includes(GATE_TAG)).map((f) => f.entry.id);
+  const adapterIds =
+    (flags.adapter ? selectByIds(ADAPTERS, flags.adapter, "adapter") : gatedAdapters(ADAPTERS)).map(
+      (a) => a.id,
+    );
   const base = flags.base ?? GATE_DEFAULTS.base;
   const baseCommit = await git(["rev-parse", "--verify", `${base}^{commit}`]).catch(async () => {
     const shallow = await git(["rev-parse", "--is-shallow-repository"]).catch(() => "");
