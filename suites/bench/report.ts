@@ -3,12 +3,13 @@
  * @module
  */
 import type { BenchReport, BenchResult } from "../results/bench.ts";
+import { rowLabel } from "../_shared/webgpu_matrix.ts";
 
 const ms = (v: number | undefined) => v === undefined ? "-" : v < 1 ? v.toFixed(3) : v.toFixed(2);
 
 /** One line of the progress table. */
 export function formatBenchRow(r: BenchResult): string {
-  const head = `${r.adapter.padEnd(13)} ${r.case.padEnd(36)}`;
+  const head = `${rowLabel(r).padEnd(16)} ${r.case.padEnd(36)}`;
   const software = r.softwareGpu ? "  [software GPU]" : "";
   if (r.status !== "timed" || !r.warm) {
     return `${head} ${r.status.toUpperCase()}  ${r.reason ?? ""}${software}`;
