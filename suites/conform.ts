@@ -10,7 +10,14 @@
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { TOLERANCE_CLASSES, TORCH_ERROR_FACTOR } from "../condconv/tolerance.ts";
-import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
+import {
+  integerFlag,
+  MAX_TIMER_MS,
+  parseFlags,
+  runMain,
+  selectByIds,
+  UsageError,
+} from "./_shared/cli.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
 // Types only: the result schemas load zod, which this process must not (see `conform/isolated.ts`).
 import type { RunFilters } from "./results/adapter_summary.ts";
@@ -96,14 +103,9 @@ export async function conformMain(
     console.log(USAGE);
     return 0;
   }
-  const timeoutMs = flags["timeout-ms"] === undefined
-    ? CALL_TIMEOUT_MS
-    : Number(flags["timeout-ms"]);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
-    throw new UsageError(
-      `Invalid --timeout-ms "${flags["timeout-ms"]}": expected a positive integer`,
-    );
-  }
+  const timeoutMs = integerFlag(flags["timeout-ms"], "timeout-ms", CALL_TIMEOUT_MS, {
+    max: MAX_TIMER_MS,
+  });
   if (flags.weights !== undefined && flags.case !== undefined) {
     throw new UsageError("Cannot combine --weights and --case: --weights checks the file's layer");
   }

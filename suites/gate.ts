@@ -21,7 +21,16 @@
 import { z } from "zod";
 import { ADAPTERS } from "../impls/registry.ts";
 import { GATE_CASES } from "./bench/cases.ts";
-import { globToRegExp, parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
+import {
+  globToRegExp,
+  integerFlag,
+  MAX_TIMER_MS,
+  parseFlags,
+  positiveNumberFlag,
+  runMain,
+  selectByIds,
+  UsageError,
+} from "./_shared/cli.ts";
 import { conformMain } from "./conform.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
 import { FixtureError, FIXTURES_DIR, loadFixtureSet } from "./_shared/fixtures.ts";
@@ -176,23 +185,6 @@ function formatRow(r: GateRow): string {
     (r.reason ? `  ${r.reason}` : "");
 }
 
-function positiveNumber(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new UsageError(`Invalid --${flag} "${value}": expected a positive number`);
-  }
-  return n;
-}
-
-function positiveInteger(value: string | undefined, flag: string, fallback: number): number {
-  const n = positiveNumber(value, flag, fallback);
-  if (!Number.isInteger(n)) {
-    throw new UsageError(`Invalid --${flag} "${value}": expected a positive integer`);
-  }
-  return n;
-}
-
 const USAGE = `deno task gate [--base REV] [--adapter ID]... [--case ID]... [--rounds N]
                [--blocks N] [--block-ms MS] [--warmup-ms MS] [--threshold F]
                [--timeout-ms MS] [--accepted FILE] [--json PATH]
@@ -230,7 +222,8 @@ export async function gateMain(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const rounds = positiveInteger(flags.rounds, "rounds", GATE_DEFAULTS.rounds);
+  const time = { max: MAX_TIMER_MS };
+  const rounds = integerFlag(flags.rounds, "rounds", GATE_DEFAULTS.rounds);
   if (rounds < 2) {
     throw new UsageError(
       `Invalid --rounds "${flags.rounds}": at least 2, an interval needs two rounds`,
@@ -238,11 +231,11 @@ export async function gateMain(args: string[]): Promise<number> {
   }
   const settings = {
     rounds,
-    blocks: positiveInteger(flags.blocks, "blocks", GATE_DEFAULTS.blocks),
-    blockMs: positiveNumber(flags["block-ms"], "block-ms", GATE_DEFAULTS.blockMs),
-    warmupMs: positiveNumber(flags["warmup-ms"], "warmup-ms", GATE_DEFAULTS.warmupMs),
-    timeoutMs: positiveNumber(flags["timeout-ms"], "timeout-ms", GATE_DEFAULTS.timeoutMs),
-    threshold: positiveNumber(flags.threshold, "threshold", GATE_STATS_DEFAULTS.threshold),
+    blocks: integerFlag(flags.blocks, "blocks", GATE_DEFAULTS.blocks),
+    blockMs: positiveNumberFlag(flags["block-ms"], "block-ms", GATE_DEFAULTS.blockMs, time),
+    warmupMs: positiveNumberFlag(flags["warmup-ms"], "warmup-ms", GATE_DEFAULTS.warmupMs, time),
+    timeoutMs: positiveNumberFlag(flags["timeout-ms"], "timeout-ms", GATE_DEFAULTS.timeoutMs, time),
+    threshold: positiveNumberFlag(flags.threshold, "threshold", GATE_STATS_DEFAULTS.threshold),
     confidence: GATE_STATS_DEFAULTS.confidence,
   };
   const accepted = await loadAccepted(flags.accepted ?? GATE_DEFAULTS.acceptedPath);

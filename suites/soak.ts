@@ -32,10 +32,13 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
+import { referenceAdapter } from "../impls/reference.ts";
 import { GoldenCase } from "../condconv/cases.ts";
 import type { CondConvSpecInput } from "../condconv/spec.ts";
 import { caseTensors } from "../condconv/seeded.ts";
-import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
+import { integerFlag, parseFlags, runMain, selectByIds } from "./_shared/cli.ts";
+import { announce, type CheckTarget, verify } from "./_shared/verify.ts";
+import { CALL_TIMEOUT_MS } from "./conform/run.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
 import type { MemoryFigures, SoakReport, SoakResult } from "./results/soak.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
@@ -118,6 +121,24 @@ function sameCounts(a: Record<string, number>, b: Record<string, number>): boole
 
 const show = (counts: Record<string, number>) => JSON.stringify(counts);
 
+/** The soak layer as a check target: its truth is the reference adapter's (float64) output. */
+export async function soakTarget(): Promise<CheckTarget> {
+  const { spec, weights, input, routingWeights } = soakLayer();
+  const reference = await referenceAdapter.prepare(spec, weights);
+  const output = await reference.run(input, routingWeights);
+  await reference.dispose();
+  return {
+    id: "soak",
+    spec,
+    weights,
+    input,
+    routingWeights,
+    truth: Float64Array.from(output.data),
+    outputShape: output.shape,
+    torchFloat32MaxAbsErr: 0,
+  };
+}
+
 /** The soak layer's spec and tensors (seeded like a golden case). */
 export function soakLayer() {
   const goldenCase = GoldenCase.parse({
@@ -142,18 +163,27 @@ export async function soakAdapter(
     runs: options.runs,
     cycles: options.cycles,
   };
-  const availability = await adapter.availability();
-  if (!availability.available) {
-    return { ...result, status: "skip", problems: [availability.reason] };
+  const announced = await announce(adapter, CALL_TIMEOUT_MS);
+  if (announced.backend === undefined) {
+    const status = announced.failed ? "error" : "skip";
+    return { ...result, status, problems: [announced.summary.reason ?? "not available"] };
   }
-  result.backend = availability.backend;
-  const { spec, weights, input, routingWeights } = soakLayer();
-  const outputLength = 2 * 16 * 32 * 32;
+  result.backend = announced.backend;
+  const target = await soakTarget();
+  const { spec, weights, input, routingWeights } = target;
   try {
-    // 1. one layer, many runs
+    // 1. one layer, many runs: the first is the one verify path's check
     const beforePrepare = countsOf(adapter);
-    const prepared = await adapter.prepare(spec, weights);
-    let afterFirstRun: Record<string, number> = {};
+    const verdict = await verify(adapter, announced.backend, target, {
+      timeoutMs: CALL_TIMEOUT_MS,
+      keep: true,
+    });
+    if (!verdict.layer) {
+      result.problems.push(verdict.reason ?? verdict.status);
+      return { ...result, status: verdict.status === "error" ? "error" : "fail" };
+    }
+    const { prepared } = verdict.layer;
+    const afterFirstRun = countsOf(adapter);
     let afterLastRun: Record<string, number> = {};
     let afterWarmRun: MemoryFigures | undefined;
     let halfWay: MemoryFigures | undefined;
@@ -162,19 +192,8 @@ export async function soakAdapter(
     const started = performance.now();
     let measuring = 0;
     try {
-      if (prepared.backend !== availability.backend) {
-        result.problems.push(
-          `ran on backend "${prepared.backend}", not "${availability.backend}" as announced`,
-        );
-      }
       for (let i = 1; i <= options.runs; i++) {
-        const out = await prepared.run(input, routingWeights);
-        if (i === 1) {
-          afterFirstRun = countsOf(adapter);
-          if (out.data.length !== outputLength) {
-            result.problems.push(`output has ${out.data.length} values, expected ${outputLength}`);
-          }
-        }
+        if (i > 1) await prepared.run(input, routingWeights);
         const t = performance.now();
         if (i === Math.min(WARM_RUN, options.runs)) afterWarmRun = await measure();
         if (i === Math.max(WARM_RUN, Math.floor(options.runs / 2))) halfWay = await measure();
@@ -185,7 +204,8 @@ export async function soakAdapter(
     } finally {
       await prepared.dispose();
     }
-    result.msPerRun = (performance.now() - started - measuring) / options.runs;
+    // run 1 was the check; runs 2 to `runs` are timed here
+    result.msPerRun = (performance.now() - started - measuring) / (options.runs - 1);
     const afterDispose = countsOf(adapter);
     if (!sameCounts(afterFirstRun, afterLastRun)) {
       result.problems.push(
@@ -316,20 +336,6 @@ stay flat, its memory bounded, and that prepare/run/dispose cycles give everythi
   --cycles   prepare/run/dispose cycles (default ${SOAK_DEFAULTS.cycles})
   --json     where to write the report (default ${SOAK_DEFAULTS.jsonPath})`;
 
-function integerFlag(
-  value: string | undefined,
-  flag: string,
-  fallback: number,
-  min: number,
-): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new UsageError(`Invalid --${flag} "${value}": expected an integer of at least ${min}`);
-  }
-  return n;
-}
-
 /** The `soak` command; resolves to the exit status (1 when any adapter failed or errored). */
 export async function soakMain(
   args: string[],
@@ -348,8 +354,8 @@ export async function soakMain(
   }
   const adapters = selectByIds(options.adapters ?? ADAPTERS, flags.adapter ?? [], "adapter");
   const settings: SoakOptions = {
-    runs: integerFlag(flags.runs, "runs", SOAK_DEFAULTS.runs, WARM_RUN),
-    cycles: integerFlag(flags.cycles, "cycles", SOAK_DEFAULTS.cycles, 1),
+    runs: integerFlag(flags.runs, "runs", SOAK_DEFAULTS.runs, { min: WARM_RUN }),
+    cycles: integerFlag(flags.cycles, "cycles", SOAK_DEFAULTS.cycles),
   };
   const path = flags.json ?? SOAK_DEFAULTS.jsonPath;
   await assertWritable(path, "json");

@@ -149,10 +149,11 @@ export class ChildProcess<Message, Command = never> {
     }).spawn();
     this.#child = child;
     this.#writer = child.stdin.getWriter();
+    // Clamped to 2^31 - 1 ms: a longer delay overflows the timer and would fire at once.
     this.#timer = setTimeout(() => {
       this.#killedForTime = true;
       this.kill();
-    }, options.timeoutMs);
+    }, Math.min(options.timeoutMs, 2 ** 31 - 1));
     this.#stderrDone = (async () => {
       for await (const line of lines(child.stderr)) {
         if (!line.trim() || line.includes("XDG_RUNTIME_DIR")) continue;
