@@ -18,8 +18,6 @@
  * 3. A regression listed in the accepted-changes file (with a reason) passes on purpose.
  * @module
  */
-import { z } from "zod";
-import { ADAPTERS } from "../impls/registry.ts";
 import { GATE_CASES } from "./bench/cases.ts";
 import {
   globToRegExp,
@@ -33,11 +31,15 @@ import {
 } from "./_shared/cli.ts";
 import { conformMain } from "./conform.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import { FixtureError, FIXTURES_DIR, loadFixtureSet } from "./_shared/fixtures.ts";
+import { childPath, ChildRefusal, planInChild } from "./_shared/child.ts";
+import { planConform } from "./conform/isolated.ts";
+import type { AcceptedChanges } from "./gate/accepted.ts";
 import { type LockstepRound, lockstepRound, WorkerError } from "./gate/lockstep.ts";
 import { compareRounds, GATE_STATS_DEFAULTS, type Round } from "./gate/stats.ts";
 import type { GateReport, GateRow, RoundEntry, Side, SideCase } from "./results/gate.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
+
+export type { AcceptedChanges } from "./gate/accepted.ts";
 
 /** Defaults, applied in one place. */
 export const GATE_DEFAULTS = {
@@ -55,21 +57,6 @@ export const GATE_DEFAULTS = {
   jsonPath: "reports/gate.json",
 } as const;
 
-/** A slowdown let through on purpose. */
-export const AcceptedChange = z.strictObject({
-  /** adapter id or glob */
-  adapter: z.string().min(1),
-  /** bench case id (`<golden id>@b<batch>`) or glob */
-  case: z.string().min(1),
-  /** the largest head/base ratio accepted, e.g. 1.3 */
-  maxRatio: z.number().gt(1),
-  reason: z.string().min(10, { message: "say why the slowdown is accepted" }),
-});
-/** The accepted-changes file. */
-export const AcceptedChanges = z.strictObject({ accepted: z.array(AcceptedChange) });
-/** A parsed accepted-changes file. */
-export type AcceptedChanges = z.infer<typeof AcceptedChanges>;
-
 async function git(args: string[]): Promise<string> {
   const output = await new Deno.Command("git", { args, stdout: "piped", stderr: "piped" })
     .output();
@@ -80,28 +67,24 @@ async function git(args: string[]): Promise<string> {
   return new TextDecoder().decode(output.stdout).trim();
 }
 
-/** Loads the accepted-changes file; a missing file accepts nothing. */
-export async function loadAccepted(path: string): Promise<AcceptedChanges> {
-  let text: string;
+/**
+ * Loads the accepted-changes file in a child (its schema loads zod, which this process must
+ * not); a missing file accepts nothing, a bad one is a `ChildRefusal` named `UsageError`.
+ */
+function loadAcceptedInChild(path: string, timeoutMs: number): Promise<AcceptedChanges> {
+  let plain: string;
   try {
-    text = await Deno.readTextFile(path);
+    plain = childPath(path, "--accepted");
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { accepted: [] };
-    throw error;
+    throw new UsageError((error as Error).message);
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`Cannot load accepted changes "${path}": invalid JSON: ${error}`);
-  }
-  const parsed = AcceptedChanges.safeParse(value);
-  if (!parsed.success) {
-    throw new UsageError(
-      `Cannot load accepted changes "${path}":\n${z.prettifyError(parsed.error)}`,
-    );
-  }
-  return parsed.data;
+  return planInChild<AcceptedChanges>({
+    script: "suites/gate/accepted.ts",
+    args: [`--accepted=${plain}`],
+    permissions: { read: [".", plain] },
+    label: "the gate's accepted-changes check",
+    timeoutMs,
+  });
 }
 
 /** The verdict on one adapter x case from its rounds. */
@@ -238,15 +221,25 @@ export async function gateMain(args: string[]): Promise<number> {
     threshold: positiveNumberFlag(flags.threshold, "threshold", GATE_STATS_DEFAULTS.threshold),
     confidence: GATE_STATS_DEFAULTS.confidence,
   };
-  const accepted = await loadAccepted(flags.accepted ?? GATE_DEFAULTS.acceptedPath);
+  const accepted = await loadAcceptedInChild(
+    flags.accepted ?? GATE_DEFAULTS.acceptedPath,
+    settings.timeoutMs,
+  );
   const jsonPath = flags.json ?? GATE_DEFAULTS.jsonPath;
   await assertWritable(jsonPath, "json");
-  const set = await loadFixtureSet();
-  const casePatterns = flags.case ?? [...GATE_CASES];
-  const cases = selectByIds(set.fixtures.map((f) => ({ id: f.entry.id })), casePatterns, "case")
-    .map((c) => c.id);
-  const adapterIds = selectByIds(ADAPTERS, flags.adapter ?? [...GATE_DEFAULTS.adapters], "adapter")
-    .map((a) => a.id);
+  // The registry's adapters and the chosen cases come from a child: this process holds
+  // --allow-run and loads no adapter (see conform/isolated.ts).
+  const plan = await planConform({
+    planArgs: (flags.case ?? [...GATE_CASES]).map((c) => `--case=${c}`),
+    extraReads: [],
+    timeoutMs: settings.timeoutMs,
+  });
+  const cases = plan.targets;
+  const adapterIds = selectByIds(
+    plan.adapters,
+    flags.adapter ?? [...GATE_DEFAULTS.adapters],
+    "adapter",
+  ).map((a) => a.id);
   const base = flags.base ?? GATE_DEFAULTS.base;
   const baseCommit = await git(["rev-parse", "--verify", `${base}^{commit}`]).catch(async () => {
     const shallow = await git(["rev-parse", "--is-shallow-repository"]).catch(() => "");
@@ -290,7 +283,7 @@ export async function gateMain(args: string[]): Promise<number> {
           round = await lockstepRound({
             ...settings,
             trees: { head, base: baseTree },
-            fixturesDir: `${head}/${FIXTURES_DIR}`,
+            fixturesDir: `${head}/${plan.fixturesDir}`,
             adapter,
             cases,
           });
@@ -352,4 +345,4 @@ export async function gateMain(args: string[]): Promise<number> {
   return failing.length === 0 ? 0 : 1;
 }
 
-if (import.meta.main) await runMain(() => gateMain(Deno.args), [FixtureError]);
+if (import.meta.main) await runMain(() => gateMain(Deno.args), [ChildRefusal]);

@@ -20,6 +20,7 @@
  * No third-party imports: the process that may start others loads this file.
  * @module
  */
+import { UsageError } from "./cli.ts";
 import { decodeMessage, encodeMessage, lines } from "./protocol.ts";
 
 export { decodeMessage, encodeMessage, lines } from "./protocol.ts";
@@ -276,8 +277,9 @@ export type RunMessage<Plan, Summary, Result> =
   | { type: "done" };
 
 /**
- * Starts a plan child and waits for its plan. Throws a {@link ChildRefusal} with the child's
- * error when it refuses the run, and an `Error` saying how it ended when it sends nothing.
+ * Starts a plan child and waits for its plan. Throws the child's refusal of the run (a
+ * `UsageError` as such, any other error as a {@link ChildRefusal} of its name), and an `Error`
+ * saying how it ended when it sends nothing.
  */
 export async function planInChild<Plan>(options: SpawnOptions): Promise<Plan> {
   const child = new ChildProcess<RunMessage<Plan, unknown, unknown>>(options);
@@ -288,6 +290,8 @@ export async function planInChild<Plan>(options: SpawnOptions): Promise<Plan> {
     if (message.type === "failed") failure = new ChildRefusal(message.name, message.message);
   }
   const end = await child.close();
+  // A bad flag is a bad flag wherever it was found.
+  if (failure?.name === "UsageError") throw new UsageError(failure.message);
   if (failure) throw failure;
   if (plan === undefined) throw new Error(describeEnd(end, options.timeoutMs, options.label));
   return plan;
