@@ -13,17 +13,11 @@
  * @module
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
-import { ADAPTERS } from "../impls/registry.ts";
-import { type BenchCase, CASE_SETS, selectBenchCases } from "./bench/cases.ts";
-import { loadBenchCase, type LoadedBenchCase, userLayerBenchCase } from "./bench/load.ts";
-import {
-  benchAdapter,
-  MAX_SAMPLES,
-  MIN_SAMPLES_FLOOR,
-  skipped,
-  type TimingOptions,
-} from "./bench/measure.ts";
-import { renderBenchMarkdown } from "./bench/report.ts";
+import { CASE_SETS } from "./bench/cases.ts";
+import { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./bench/limits.ts";
+import type { BenchOptions, TimingOptions } from "./bench/measure.ts";
+import { formatBenchRow, renderBenchMarkdown } from "./bench/report.ts";
+import { benchIsolated, type BenchPlan, planBench, type PlanFlags } from "./bench/isolated.ts";
 import {
   integerFlag,
   MAX_TIMER_MS,
@@ -33,13 +27,18 @@ import {
   timerDelay,
   UsageError,
 } from "./_shared/cli.ts";
+import { childPath, ChildRefusal } from "./_shared/child.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import { FixtureError, loadFixtureSet } from "./_shared/fixtures.ts";
-import { loadWeightsFile, WeightsFileError } from "./_shared/weights_file.ts";
 import { assertWritable, writeJsonAtomic, writeTextAtomic } from "./_shared/files.ts";
 import { runTorchBaseline } from "./_shared/torch_baseline.ts";
-import { lines } from "./_shared/child.ts";
-import type { RunFilters } from "./results/adapter_summary.ts";
+import {
+  chooseBackends,
+  inProcessImplementation,
+  isWebGpuAdapter,
+  parseWgpuBackends,
+  type WgpuBackend,
+} from "./_shared/webgpu_matrix.ts";
+// Types only: the result schemas load zod, which this process must not (see bench/isolated.ts).
 import type { BenchAdapter, BenchReport, BenchResult, TorchBaseline } from "./results/bench.ts";
 
 /** Defaults, applied in one place. */
@@ -58,100 +57,9 @@ export const BENCH_DEFAULTS = {
   timeoutMs: 600_000,
 } as const;
 
-/** The flags a child bench process gets, rebuilt from the parent's. */
-function childArgs(flags: Record<string, string | string[] | boolean | undefined>): string[] {
-  const args: string[] = ["--in-process", "--no-torch"];
-  for (const name of ["set", "case", "batch"]) {
-    for (const value of (flags[name] as string[] | undefined) ?? []) args.push(`--${name}`, value);
-  }
-  for (const name of ["min-samples", "budget-ms", "max-ms", "weights"]) {
-    if (flags[name] !== undefined) args.push(`--${name}`, String(flags[name]));
-  }
-  if (flags["no-static"]) args.push("--no-static");
-  return args;
-}
-
-/**
- * One adapter in a child `deno` process (a crash or a hang there becomes `error` results
- * here and the run goes on); its rows are passed through as they come.
- */
-async function benchAdapterInChild(
-  adapterId: string,
-  options: {
-    args: string[];
-    extraReads: string[];
-    loaded: readonly LoadedBenchCase[];
-    timeoutMs: number;
-  },
-): Promise<{ summary: BenchAdapter; results: BenchResult[] }> {
-  const tmp = `reports/.bench-child-${Deno.pid}-${adapterId}`;
-  const child = new Deno.Command("deno", {
-    args: [
-      "run",
-      "--v8-flags=--expose-gc",
-      `--allow-read=${[".", ...options.extraReads].join(",")}`,
-      "--allow-write=reports",
-      "--allow-env",
-      "--allow-sys=cpus",
-      "suites/bench.ts",
-      "--adapter",
-      adapterId,
-      ...options.args,
-      "--json",
-      `${tmp}.json`,
-      "--markdown",
-      `${tmp}.md`,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, options.timeoutMs);
-  const passRows = async () => {
-    // Pass the child's result rows through as they come; its own header and footer are ours.
-    for await (const line of lines(child.stdout)) {
-      if (!/^(bench|report): |^PyTorch baseline/.test(line)) console.log(line);
-    }
-  };
-  const [status, stderr] = await Promise.all([
-    child.status,
-    new Response(child.stderr).text(),
-    passRows(),
-  ]);
-  clearTimeout(timer);
-  try {
-    const report: BenchReport = JSON.parse(await Deno.readTextFile(`${tmp}.json`));
-    return { summary: report.adapters[0], results: report.results };
-  } catch {
-    const tail = stderr.split("\n").filter((l) => l.trim() && !l.includes("XDG_RUNTIME_DIR"));
-    const reason = `the adapter's process exited with code ${status.code}` +
-      `${status.signal ? ` (${status.signal})` : ""} before finishing` +
-      (tail.length ? `: ${tail.slice(-3).join(" | ")}` : "");
-    console.log(`${adapterId.padEnd(13)} ERROR  ${reason}`);
-    return {
-      summary: {
-        id: adapterId,
-        description: "",
-        toleranceClass: "",
-        available: false,
-        reason,
-        softwareGpu: false,
-      },
-      results: options.loaded.map((c) => skipped(adapterId, c, reason, "error")),
-    };
-  } finally {
-    await Deno.remove(`${tmp}.json`).catch(() => {});
-    await Deno.remove(`${tmp}.md`).catch(() => {});
-  }
-}
-
 const USAGE = `deno task bench [--set NAME]... [--case ID]... [--batch N]... [--adapter ID]...
                 [--json PATH] [--markdown PATH] [--min-samples N] [--budget-ms MS]
-                [--torch-threads N] [--no-torch]
+                [--torch-threads N] [--no-torch] [--webgpu-backend vulkan|gl]...
 
 Times every available adapter that passes the correctness check, case by case.
   --set            ${Object.entries(CASE_SETS).map(([k, v]) => `${k}: ${v.about}`).join("; ")}
@@ -168,60 +76,12 @@ Times every available adapter that passes the correctness check, case by case.
   --torch-threads  PyTorch CPU threads (default: the logical cores)
   --no-torch       skip the PyTorch baseline
   --no-static      skip the static-convolution baseline
-  --in-process     run the adapters in this process, not one child process each
+  --webgpu-backend run the WebGPU adapters on these wgpu backends only (repeatable; default:
+                   each of vulkan and gl that gives a GPU adapter here, one child each)
+  --in-process     run the adapters in this process, not one child process each (WebGPU
+                   on this process's DENO_WEBGPU_BACKEND only)
   --weights        time your own trained layer (a safetensors file from
                    scripts/export_weights.py with check tensors) instead of golden cases`;
-
-/** What to bench, loaded before any adapter starts. */
-interface BenchPlan {
-  loaded: LoadedBenchCase[];
-  /** the case sets run (empty for cases picked by id or a user's layer) */
-  sets: string[];
-  /** the golden cases at their batches (empty for a user's layer) */
-  goldenCases: BenchCase[];
-  filters: RunFilters;
-}
-
-/** Loads the cases the flags choose: a user's layer, or golden cases from sets and ids. */
-async function loadPlan(
-  flags: {
-    adapter?: string[];
-    set?: string[];
-    case?: string[];
-    batch?: string[];
-    weights?: string;
-  },
-  batches: number[],
-  fixturesDir: string | undefined,
-): Promise<BenchPlan> {
-  const filters: RunFilters = {
-    adapters: flags.adapter ?? [],
-    cases: flags.case ?? [],
-    sets: flags.set ?? [],
-    batches,
-    weights: flags.weights ?? null,
-    goldenCases: null,
-  };
-  if (flags.weights !== undefined) {
-    if (flags.case || flags.set || flags.batch) {
-      throw new UsageError(
-        "Cannot combine --weights with --case, --set or --batch: --weights times the file's layer " +
-          "at the batch of its check input",
-      );
-    }
-    const loaded = [userLayerBenchCase(await loadWeightsFile(flags.weights))];
-    return { loaded, sets: [], goldenCases: [], filters };
-  }
-  const set = await loadFixtureSet(fixturesDir);
-  filters.goldenCases = set.fixtures.length;
-  const withIds = set.fixtures.map((f) => ({ ...f, id: f.entry.id }));
-  const picked = flags.case ? selectByIds(withIds, flags.case, "case") : [];
-  const sets = flags.set ?? (flags.case ? [] : [...BENCH_DEFAULTS.sets]);
-  const goldenCases = selectBenchCases(set.fixtures, sets, picked, batches);
-  const loaded: LoadedBenchCase[] = [];
-  for (const c of goldenCases) loaded.push(await loadBenchCase(c, set));
-  return { loaded, sets, goldenCases, filters };
-}
 
 /** The closing lines: the counts and where the report went. */
 function printBenchSummary(results: readonly BenchResult[], paths: string): void {
@@ -233,11 +93,17 @@ function printBenchSummary(results: readonly BenchResult[], paths: string): void
   console.log(`report: ${paths}`);
 }
 
+/** Options of `benchMain` beyond its flags (tests use them). */
+export interface BenchMainOptions {
+  /** adapters to choose from instead of the registry, run in this process */
+  adapters?: readonly CondConvAdapter[];
+  fixturesDir?: string;
+  /** before an in-process run loads the adapters, give up the `run` permission */
+  revokeRunBeforeLoading?: boolean;
+}
+
 /** The `bench` command; resolves to the exit status. */
-export async function benchMain(
-  args: string[],
-  options: { adapters?: readonly CondConvAdapter[]; fixturesDir?: string } = {},
-): Promise<number> {
+export async function benchMain(args: string[], options: BenchMainOptions = {}): Promise<number> {
   const flags = parseFlags(args, {
     set: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
@@ -252,6 +118,7 @@ export async function benchMain(
     "no-torch": { type: "boolean" },
     "no-static": { type: "boolean" },
     weights: { type: "string" },
+    "webgpu-backend": { type: "string", multiple: true },
     "in-process": { type: "boolean" },
     help: { type: "boolean" },
   });
@@ -259,8 +126,7 @@ export async function benchMain(
     console.log(USAGE);
     return 0;
   }
-  const adapters = selectByIds(options.adapters ?? ADAPTERS, flags.adapter ?? [], "adapter");
-  const batches = (flags.batch ?? []).map((b) => integerFlag(b, "batch", 1));
+  for (const b of flags.batch ?? []) integerFlag(b, "batch", 1);
   const time = { max: MAX_TIMER_MS };
   const timing: TimingOptions = {
     minSamples: integerFlag(flags["min-samples"], "min-samples", BENCH_DEFAULTS.minSamples),
@@ -273,47 +139,44 @@ export async function benchMain(
     "torch-threads",
     navigator.hardwareConcurrency,
   );
+  let asked: WgpuBackend[];
+  let weights: string | undefined;
+  try {
+    asked = parseWgpuBackends(flags["webgpu-backend"] ?? []);
+    weights = flags.weights === undefined ? undefined : childPath(flags.weights, "--weights");
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const inProcess = flags["in-process"] || options.adapters !== undefined;
+  if (asked.length > 0 && inProcess) {
+    throw new UsageError(
+      "Cannot combine --webgpu-backend and --in-process: one process has one wgpu backend; " +
+        "set DENO_WEBGPU_BACKEND instead",
+    );
+  }
   const jsonPath = flags.json ?? BENCH_DEFAULTS.jsonPath;
   const markdownPath = flags.markdown ?? BENCH_DEFAULTS.markdownPath;
   await assertWritable(jsonPath, "json");
   await assertWritable(markdownPath, "markdown");
-  const plan = await loadPlan(flags, batches, options.fixturesDir);
-  const { loaded } = plan;
-  console.log(
-    `bench: ${adapters.length} adapters x ${loaded.length} cases; wall times include readback`,
-  );
-  const environment = await describeEnvironment();
-
-  const torch: TorchBaseline = flags["no-torch"]
-    ? { status: "not-measured", reason: "--no-torch" }
-    : flags.weights !== undefined
-    ? { status: "not-measured", reason: "not measured for a --weights layer" }
-    : await runTorchBaseline(plan.goldenCases, threads, timing);
-  if (torch.status !== "measured") console.log(`PyTorch baseline not measured: ${torch.reason}`);
-
-  const summaries: BenchAdapter[] = [];
-  const results: BenchResult[] = [];
-  const isolate = !flags["in-process"] && options.adapters === undefined;
-  for (const adapter of adapters) {
-    const run = isolate
-      ? await benchAdapterInChild(adapter.id, {
-        args: childArgs(flags),
-        extraReads: flags.weights === undefined ? [] : [flags.weights],
-        loaded,
-        timeoutMs: timerDelay(timing.timeoutMs * (2 * loaded.length + 2)),
-      })
-      : await benchAdapter(adapter, loaded, { ...timing, static: !flags["no-static"] });
-    summaries.push(run.summary);
-    results.push(...run.results);
-  }
+  const planFlags: PlanFlags = {
+    ...flags,
+    weights,
+    fixtures: options.fixturesDir,
+    defaultSets: BENCH_DEFAULTS.sets,
+  };
+  const bench: BenchOptions = { ...timing, static: !flags["no-static"] };
+  const run = inProcess
+    ? await benchHere(planFlags, options, bench, threads, !flags["no-torch"])
+    : await benchInChildren(planFlags, asked, bench, threads, !flags["no-torch"]);
+  const { plan, torch, summaries, results } = run;
 
   const report: BenchReport = {
     kind: "bench",
-    environment,
+    environment: await describeEnvironment(),
     filters: plan.filters,
     settings: {
       sets: plan.sets,
-      cases: loaded.map((c) => c.id),
+      cases: plan.cases.map((c) => c.id),
       minSamples: timing.minSamples,
       budgetMs: timing.budgetMs,
       torchThreads: torch.status === "measured" ? torch.threads : null,
@@ -333,6 +196,96 @@ export async function benchMain(
   return failed.length > 0 ? 1 : 0;
 }
 
+/** What a run gives, in or out of process. */
+interface BenchRun {
+  plan: BenchPlan;
+  torch: TorchBaseline;
+  summaries: BenchAdapter[];
+  results: BenchResult[];
+}
+
+/** The PyTorch baseline of `plan` (none with `--no-torch`), said when it does not run. */
+async function torchBaseline(
+  plan: BenchPlan | undefined,
+  threads: number,
+  timing: TimingOptions,
+): Promise<TorchBaseline> {
+  const torch: TorchBaseline = plan === undefined
+    ? { status: "not-measured", reason: "--no-torch" }
+    : plan.filters.weights !== null
+    ? { status: "not-measured", reason: "not measured for a --weights layer" }
+    : await runTorchBaseline(plan.torchCases, threads, timing);
+  if (torch.status !== "measured") console.log(`PyTorch baseline not measured: ${torch.reason}`);
+  return torch;
+}
+
+function printHeader(plan: BenchPlan, adapters: number): void {
+  console.log(
+    `bench: ${adapters} adapters x ${plan.cases.length} cases; wall times include readback`,
+  );
+}
+
+/** Each adapter in its own child process (the task's default). */
+async function benchInChildren(
+  flags: PlanFlags,
+  asked: readonly WgpuBackend[],
+  timing: BenchOptions,
+  threads: number,
+  withTorch: boolean,
+): Promise<BenchRun> {
+  // The cases are loaded and checked in a child before any adapter starts.
+  const plan = await planBench(flags, timerDelay(timing.timeoutMs));
+  const adapters = selectByIds(plan.adapters, flags.adapter ?? [], "adapter");
+  printHeader(plan, adapters.length);
+  const torch = await torchBaseline(withTorch ? plan : undefined, threads, timing);
+  const backends = adapters.some(isWebGpuAdapter) ? await chooseBackends(asked, "bench") : [];
+  const run = await benchIsolated(plan, adapters, backends, {
+    flags,
+    timing,
+    processTimeoutMs: timerDelay(timing.timeoutMs * (2 * plan.cases.length + 2)),
+    onRow: (r) => r.status !== "skip" && console.log(formatBenchRow(r)),
+  });
+  return { plan, torch, ...run };
+}
+
+/** Every adapter in this process, after giving up `run` when asked (`--in-process`). */
+async function benchHere(
+  flags: PlanFlags,
+  options: BenchMainOptions,
+  timing: BenchOptions,
+  threads: number,
+  withTorch: boolean,
+): Promise<BenchRun> {
+  // The PyTorch baseline is a process: it runs (on a plan from a child) before `run` is given up.
+  const early = withTorch ? await planBench(flags, timerDelay(timing.timeoutMs)) : undefined;
+  const torch = await torchBaseline(early, threads, timing);
+  if (options.revokeRunBeforeLoading) await Deno.permissions.revoke({ name: "run" });
+  const registry = options.adapters ?? (await import("../impls/registry.ts")).ADAPTERS;
+  const { benchInProcess, loadBenchPlan } = await import("./bench/child.ts");
+  const adapters = selectByIds(registry, flags.adapter ?? [], "adapter");
+  const { plan, loaded } = await loadBenchPlan(flags, registry);
+  printHeader(plan, adapters.length);
+  if (adapters.some(isWebGpuAdapter)) {
+    console.log(
+      `bench: --in-process: WebGPU adapters run on this process's backend only ` +
+        `(${inProcessImplementation()}), not once per wgpu backend`,
+    );
+  }
+  return { plan, torch, ...await benchInProcess(adapters, loaded, timing) };
+}
+
+/** Errors that stop a run for bad input: printed without a stack, exit status 2. */
+const INPUT_ERRORS = ["FixtureError", "WeightsFileError"];
+
 if (import.meta.main) {
-  await runMain(() => benchMain(Deno.args), [FixtureError, WeightsFileError]);
+  await runMain(
+    () =>
+      benchMain(Deno.args, { revokeRunBeforeLoading: true }).catch((error) => {
+        if (error instanceof Error && INPUT_ERRORS.includes(error.name)) {
+          throw new ChildRefusal(error.name, error.message);
+        }
+        throw error;
+      }),
+    [ChildRefusal],
+  );
 }

@@ -24,16 +24,14 @@ import type { RunFilters } from "./results/adapter_summary.ts";
 import type { ConformReport, ConformResult, ConformStatus } from "./results/conformance.ts";
 import type { ConformRun } from "./conform/run.ts";
 import { formatResultRow, printConformSummary } from "./conform/print.ts";
-import { assertPlainPath } from "./_shared/child.ts";
+import { childPath, ChildRefusal } from "./_shared/child.ts";
+import { CALL_TIMEOUT_MS, type ConformPlan, planConform, runIsolated } from "./conform/isolated.ts";
 import {
-  CALL_TIMEOUT_MS,
-  ChildRefusal,
   chooseBackends,
-  type ConformPlan,
-  planInChild,
-  runIsolated,
-} from "./conform/isolated.ts";
-import { isWebGpuAdapter, parseWgpuBackends, type WgpuBackend } from "./_shared/webgpu_matrix.ts";
+  isWebGpuAdapter,
+  parseWgpuBackends,
+  type WgpuBackend,
+} from "./_shared/webgpu_matrix.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
@@ -140,7 +138,7 @@ export async function conformMain(
   if (isolate) {
     // What to check is loaded and verified in a child before any adapter starts: a bad
     // fixture or weights file stops the run there, and no report is written.
-    const plan: ConformPlan = await planInChild({
+    const plan: ConformPlan = await planConform({
       script: options.childScript,
       planArgs: casesOrWeights,
       extraReads,
@@ -154,7 +152,7 @@ export async function conformMain(
       toleranceClass: a.toleranceClass,
     }));
     printHeader(adapters.length, plan.targets.length, weights, plan.torch);
-    const backends = adapters.some(isWebGpuAdapter) ? await chooseBackends(asked) : [];
+    const backends = adapters.some(isWebGpuAdapter) ? await chooseBackends(asked, "conform") : [];
     const isolated = await runIsolated(adapters, backends, {
       script: options.childScript,
       onRow: (r) => console.log(formatResultRow(r)),
@@ -201,14 +199,11 @@ export async function conformMain(
 
 /** `--weights` as a path a child can be granted, or a `UsageError` saying why not. */
 function plainWeightsPath(path: string): string {
-  // "./-w.safetensors" is the same file as "-w.safetensors", and is never read as a flag.
-  const safe = path.startsWith("-") ? `./${path}` : path;
   try {
-    assertPlainPath(safe, "--weights");
+    return childPath(path, "--weights");
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  return safe;
 }
 
 function printHeader(adapters: number, targets: number, weights?: string, torch?: string) {

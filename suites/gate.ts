@@ -18,9 +18,6 @@
  * 3. A regression listed in the accepted-changes file (with a reason) passes on purpose.
  * @module
  */
-import { z } from "zod";
-import { ADAPTERS } from "../impls/registry.ts";
-import type { CondConvAdapter } from "../impls/adapter.ts";
 import { GATE_TAG } from "./bench/cases.ts";
 import {
   globToRegExp,
@@ -34,11 +31,15 @@ import {
 } from "./_shared/cli.ts";
 import { conformMain } from "./conform.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import { FixtureError, FIXTURES_DIR, loadFixtureSet } from "./_shared/fixtures.ts";
+import { childPath, ChildRefusal, planInChild } from "./_shared/child.ts";
+import { planConform } from "./conform/isolated.ts";
+import type { AcceptedChanges } from "./gate/accepted.ts";
 import { type LockstepRound, lockstepRound, WorkerError } from "./gate/lockstep.ts";
 import { compareRounds, GATE_STATS_DEFAULTS, type Round } from "./gate/stats.ts";
 import type { GateReport, GateRow, RoundEntry, Side, SideCase } from "./results/gate.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
+
+export type { AcceptedChanges } from "./gate/accepted.ts";
 
 /** Defaults, applied in one place. */
 export const GATE_DEFAULTS = {
@@ -61,23 +62,11 @@ export const GATE_DEFAULTS = {
   jsonPath: "reports/gate.json",
 } as const;
 
-/** A slowdown let through on purpose. */
-export const AcceptedChange = z.strictObject({
-  /** adapter id or glob */
-  adapter: z.string().min(1),
-  /** bench case id (`<golden id>@b<batch>`) or glob */
-  case: z.string().min(1),
-  /** the largest head/base ratio accepted, e.g. 1.3 */
-  maxRatio: z.number().gt(1),
-  reason: z.string().min(10, { message: "say why the slowdown is accepted" }),
-});
-/** The accepted-changes file. */
-export const AcceptedChanges = z.strictObject({ accepted: z.array(AcceptedChange) });
-/** A parsed accepted-changes file. */
-export type AcceptedChanges = z.infer<typeof AcceptedChanges>;
-
-/** The adapters the gate times by default (see `GATE_DEFAULTS.toleranceClasses`). */
-export function gatedAdapters(adapters: readonly CondConvAdapter[]): CondConvAdapter[] {
+/**
+ * The adapters the gate times by default: every registered adapter of a tolerance class in
+ * `GATE_DEFAULTS.toleranceClasses`, so that a new CPU adapter is gated once it is registered.
+ */
+export function gatedAdapters<T extends { toleranceClass: string }>(adapters: readonly T[]): T[] {
   const classes: readonly string[] = GATE_DEFAULTS.toleranceClasses;
   return adapters.filter((a) => classes.includes(a.toleranceClass));
 }
@@ -92,28 +81,24 @@ async function git(args: string[]): Promise<string> {
   return new TextDecoder().decode(output.stdout).trim();
 }
 
-/** Loads the accepted-changes file; a missing file accepts nothing. */
-export async function loadAccepted(path: string): Promise<AcceptedChanges> {
-  let text: string;
+/**
+ * Loads the accepted-changes file in a child (its schema loads zod, which this process must
+ * not); a missing file accepts nothing, a bad one is a `ChildRefusal` named `UsageError`.
+ */
+function loadAcceptedInChild(path: string, timeoutMs: number): Promise<AcceptedChanges> {
+  let plain: string;
   try {
-    text = await Deno.readTextFile(path);
+    plain = childPath(path, "--accepted");
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { accepted: [] };
-    throw error;
+    throw new UsageError((error as Error).message);
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`Cannot load accepted changes "${path}": invalid JSON: ${error}`);
-  }
-  const parsed = AcceptedChanges.safeParse(value);
-  if (!parsed.success) {
-    throw new UsageError(
-      `Cannot load accepted changes "${path}":\n${z.prettifyError(parsed.error)}`,
-    );
-  }
-  return parsed.data;
+  return planInChild<AcceptedChanges>({
+    script: "suites/gate/accepted.ts",
+    args: [`--accepted=${plain}`],
+    permissions: { read: [".", plain] },
+    label: "the gate's accepted-changes check",
+    timeoutMs,
+  });
 }
 
 /** The verdict on one adapter x case from its rounds. */
@@ -204,9 +189,7 @@ const USAGE = `deno task gate [--base REV] [--adapter ID]... [--case ID]... [--r
 Conformance of the working tree, then its speed against a base revision, in lock step.
   --base        the revision to compare with (default ${GATE_DEFAULTS.base})
   --adapter     adapters by id or glob (default: every registered adapter of tolerance class
-                ${GATE_DEFAULTS.toleranceClasses.join(" or ")}: ${
-  gatedAdapters(ADAPTERS).map((a) => a.id).join(", ")
-})
+                ${GATE_DEFAULTS.toleranceClasses.join(" or ")}, the CPU adapters)
   --case        golden cases by id or glob (default: those tagged "${GATE_TAG}" in fixtures/cases.json)
   --rounds      worker pairs per adapter, at least 2 (default ${GATE_DEFAULTS.rounds})
   --blocks      alternating blocks per side, case and round (default ${GATE_DEFAULTS.blocks})
@@ -253,19 +236,24 @@ export async function gateMain(args: string[]): Promise<number> {
     threshold: positiveNumberFlag(flags.threshold, "threshold", GATE_STATS_DEFAULTS.threshold),
     confidence: GATE_STATS_DEFAULTS.confidence,
   };
-  const accepted = await loadAccepted(flags.accepted ?? GATE_DEFAULTS.acceptedPath);
+  const accepted = await loadAcceptedInChild(
+    flags.accepted ?? GATE_DEFAULTS.acceptedPath,
+    settings.timeoutMs,
+  );
   const jsonPath = flags.json ?? GATE_DEFAULTS.jsonPath;
   await assertWritable(jsonPath, "json");
-  const set = await loadFixtureSet();
-  const cases = flags.case
-    ? selectByIds(set.fixtures.map((f) => ({ id: f.entry.id })), flags.case, "case").map((c) =>
-      c.id
-    )
-    : set.fixtures.filter((f) => f.goldenCase.tags.includes(GATE_TAG)).map((f) => f.entry.id);
+  // The registry's adapters and the chosen cases come from a child: this process holds
+  // --allow-run and loads no adapter (see conform/isolated.ts).
+  const plan = await planConform({
+    planArgs: flags.case ? flags.case.map((c) => `--case=${c}`) : [`--tag=${GATE_TAG}`],
+    extraReads: [],
+    timeoutMs: settings.timeoutMs,
+  });
+  const cases = plan.targets;
   const adapterIds =
-    (flags.adapter ? selectByIds(ADAPTERS, flags.adapter, "adapter") : gatedAdapters(ADAPTERS)).map(
-      (a) => a.id,
-    );
+    (flags.adapter
+      ? selectByIds(plan.adapters, flags.adapter, "adapter")
+      : gatedAdapters(plan.adapters)).map((a) => a.id);
   const base = flags.base ?? GATE_DEFAULTS.base;
   const baseCommit = await git(["rev-parse", "--verify", `${base}^{commit}`]).catch(async () => {
     const shallow = await git(["rev-parse", "--is-shallow-repository"]).catch(() => "");
@@ -309,7 +297,7 @@ export async function gateMain(args: string[]): Promise<number> {
           round = await lockstepRound({
             ...settings,
             trees: { head, base: baseTree },
-            fixturesDir: `${head}/${FIXTURES_DIR}`,
+            fixturesDir: `${head}/${plan.fixturesDir}`,
             adapter,
             cases,
           });
@@ -371,4 +359,4 @@ export async function gateMain(args: string[]): Promise<number> {
   return failing.length === 0 ? 0 : 1;
 }
 
-if (import.meta.main) await runMain(() => gateMain(Deno.args), [FixtureError]);
+if (import.meta.main) await runMain(() => gateMain(Deno.args), [ChildRefusal]);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { AcceptedChanges, gatedAdapters, infoChanges, judge, loadAccepted } from "./gate.ts";
+import { gatedAdapters, infoChanges, judge } from "./gate.ts";
+import { AcceptedChanges, loadAccepted } from "./gate/accepted.ts";
 import { lockstepRound } from "./gate/lockstep.ts";
 import type { RoundEntry, SideCase } from "./results/gate.ts";
 import { cloneRepo, injectSlowdown, run } from "./gate_selftest.ts";

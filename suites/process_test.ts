@@ -226,7 +226,14 @@ async function staticGraph(entry: string): Promise<string[]> {
 }
 
 Deno.test("the processes that hold --allow-run load only this project's own code", async (t) => {
-  for (const entry of ["suites/conform.ts"]) {
+  for (
+    const entry of [
+      "suites/conform.ts",
+      "suites/bench.ts",
+      "suites/gate.ts",
+      "suites/gate_selftest.ts",
+    ]
+  ) {
     await t.step(entry, async () => {
       const graph = await staticGraph(entry);
       const foreign = graph.filter((s) => !s.startsWith("file:") && !s.startsWith("node:"));

@@ -20,6 +20,7 @@
  * No third-party imports: the process that may start others loads this file.
  * @module
  */
+import { UsageError } from "./cli.ts";
 import { decodeMessage, encodeMessage, lines } from "./protocol.ts";
 
 export { decodeMessage, encodeMessage, lines } from "./protocol.ts";
@@ -59,6 +60,17 @@ export function assertPlainPath(path: string, what: string): void {
         `write it as "./${path}"`,
     );
   }
+}
+
+/**
+ * A user's path (a `--weights` file) as a child may be given it: `-w.safetensors` becomes
+ * `./-w.safetensors` (the same file, never read as a flag); a comma is refused (a
+ * `TypeError` naming `what`).
+ */
+export function childPath(path: string, what: string): string {
+  const safe = path.startsWith("-") ? `./${path}` : path;
+  assertPlainPath(safe, what);
+  return safe;
 }
 
 /** The permission flags of every child: `read` granted, the rest denied by name. */
@@ -244,4 +256,77 @@ export function parentChannel<Command>(
       await new Promise<void>((resolve) => wake = resolve);
     }
   })();
+}
+
+/**
+ * A child's refusal of the run (a bad fixture, an unknown case), carried to the parent under
+ * the child's error name (`FixtureError`, `WeightsFileError`, `UsageError`).
+ */
+export class ChildRefusal extends Error {
+  constructor(override readonly name: string, message: string) {
+    super(message);
+  }
+}
+
+/** What the children of conform and bench say: a plan, rows, a summary, the end or a failure. */
+export type RunMessage<Plan, Summary, Result> =
+  | { type: "plan"; plan: Plan }
+  | { type: "adapter"; summary: Summary }
+  | { type: "result"; result: Result }
+  | { type: "failed"; name: string; message: string }
+  | { type: "done" };
+
+/**
+ * Starts a plan child and waits for its plan. Throws the child's refusal of the run (a
+ * `UsageError` as such, any other error as a {@link ChildRefusal} of its name), and an `Error`
+ * saying how it ended when it sends nothing.
+ */
+export async function planInChild<Plan>(options: SpawnOptions): Promise<Plan> {
+  const child = new ChildProcess<RunMessage<Plan, unknown, unknown>>(options);
+  let plan: Plan | undefined;
+  let failure: ChildRefusal | undefined;
+  for await (const message of child.messages()) {
+    if (message.type === "plan") plan = message.plan;
+    if (message.type === "failed") failure = new ChildRefusal(message.name, message.message);
+  }
+  const end = await child.close();
+  // A bad flag is a bad flag wherever it was found.
+  if (failure?.name === "UsageError") throw new UsageError(failure.message);
+  if (failure) throw failure;
+  if (plan === undefined) throw new Error(describeEnd(end, options.timeoutMs, options.label));
+  return plan;
+}
+
+/** What one adapter's child gave: its rows, and its summary unless it failed. */
+export interface AdapterRun<Summary, Result> {
+  summary?: Summary;
+  results: Result[];
+  /** why it did not finish: a crash, a kill, a refusal; undefined when it did */
+  failure?: string;
+}
+
+/** Runs an adapter's child to its end, passing each row on as it comes. */
+export async function runAdapterChild<Summary, Result>(
+  options: SpawnOptions,
+  onResult: (result: Result) => void,
+): Promise<AdapterRun<Summary, Result>> {
+  const child = new ChildProcess<RunMessage<never, Summary, Result>>(options);
+  const run: AdapterRun<Summary, Result> = { results: [] };
+  let done = false;
+  let failure = "";
+  for await (const message of child.messages()) {
+    if (message.type === "adapter") run.summary = message.summary;
+    else if (message.type === "done") done = true;
+    else if (message.type === "failed") failure = `${message.name}: ${message.message}`;
+    else if (message.type === "result") {
+      run.results.push(message.result);
+      onResult(message.result);
+    }
+  }
+  const end = await child.close();
+  if (done && end.code === 0 && run.summary !== undefined) return run;
+  run.failure = failure
+    ? `the adapter's process failed: ${failure}`
+    : describeEnd(end, options.timeoutMs);
+  return run;
 }

@@ -90,6 +90,28 @@ export function implementationHere(
   return isWebGpuAdapter(adapter) ? inProcessImplementation(adapter.gpu) : "deno";
 }
 
+/**
+ * The wgpu backends to run WebGPU adapters on: those asked for (`--webgpu-backend`), or else
+ * those that give a GPU adapter here, each printed with its GPU (prefixed by `task`). With no
+ * backend present: `[null]`, one run in the environment as it is, where the adapters say why
+ * they cannot run.
+ */
+export async function chooseBackends(
+  asked: readonly WgpuBackend[],
+  task: string,
+): Promise<(WgpuBackend | null)[]> {
+  if (asked.length > 0) return [...asked];
+  const probes = await probeWgpuBackends();
+  for (const p of probes) {
+    console.log(
+      `${task}: wgpu/${p.backend}: ` +
+        (p.available ? implementationName(p.backend, p.gpu) : `no GPU adapter (${p.reason})`),
+    );
+  }
+  const present = probes.filter((p) => p.available).map((p) => p.backend);
+  return present.length > 0 ? present : [null];
+}
+
 /** Asks each backend, in a child process with that environment, for a GPU adapter. */
 export async function probeWgpuBackends(
   backends: readonly WgpuBackend[] = WGPU_BACKENDS,

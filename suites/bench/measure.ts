@@ -14,9 +14,9 @@ import { announce, verify } from "../_shared/verify.ts";
 import type { BenchAdapter, BenchResult, StaticBaseline, TimingStats } from "../results/bench.ts";
 import { type LoadedBenchCase, staticTruth } from "./load.ts";
 import { formatBenchRow } from "./report.ts";
+import { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
 
-/** mitata: the most warm samples one measurement takes. */
-export const MAX_SAMPLES = 2000;
+export { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
 
 /** The process's peak resident set so far (getrusage's maxRSS), where the runtime has it. */
 function peakRssBytes(): number | null {
@@ -49,9 +49,6 @@ export interface TimingOptions {
   maxMsPerCase: number;
   timeoutMs: number;
 }
-
-/** The fewest warm samples any measurement takes. */
-export const MIN_SAMPLES_FLOOR = 3;
 
 /**
  * Times `run` with mitata: one call per sample (no batching), so GPU times line up.
@@ -132,6 +129,10 @@ async function benchStatic(
 export interface BenchOptions extends TimingOptions {
   /** time the static convolution baseline too */
   static: boolean;
+  /** where it runs (`wgpu/gl llvmpipe ...`), from what the adapter announced */
+  implementationOf?: (summary: BenchAdapter) => string | undefined;
+  /** each row as it comes (default: printed) */
+  onResult?: (result: BenchResult) => void;
 }
 
 async function benchOne(
@@ -229,17 +230,23 @@ export async function benchAdapter(
   const announced = await announce(adapter, options.timeoutMs);
   const softwareGpu = announced.summary.gpu?.software ?? false;
   const summary: BenchAdapter = { ...announced.summary, softwareGpu };
+  const implementation = options.implementationOf?.(summary);
+  const where = implementation === undefined ? {} : { implementation };
+  Object.assign(summary, where);
   const { backend } = announced;
   if (backend === undefined) {
     const reason = summary.reason ?? "not available";
-    console.log(`${adapter.id.padEnd(13)} skipped: ${reason}`);
-    return { summary, results: loaded.map((c) => skipped(adapter.id, c, reason, "skip")) };
+    if (!options.onResult) console.log(`${adapter.id.padEnd(13)} skipped: ${reason}`);
+    const results = loaded.map((c) => ({ ...skipped(adapter.id, c, reason, "skip"), ...where }));
+    results.forEach((r) => options.onResult?.(r));
+    return { summary, results };
   }
   const results: BenchResult[] = [];
   for (const c of loaded) {
-    const result = await benchOne(adapter, backend, softwareGpu, c, options);
+    const result = { ...await benchOne(adapter, backend, softwareGpu, c, options), ...where };
     results.push(result);
-    console.log(formatBenchRow(result));
+    if (options.onResult) options.onResult(result);
+    else console.log(formatBenchRow(result));
   }
   return { summary, results };
 }

@@ -5,10 +5,11 @@
  */
 import type { BenchReport, BenchResult } from "../results/bench.ts";
 import { fmtGflops, fmtMs as ms, fmtRatio, mdTable, wrap } from "../report/format.ts";
+import { rowLabel } from "../_shared/webgpu_matrix.ts";
 
 /** One line of the progress table. */
 export function formatBenchRow(r: BenchResult): string {
-  const head = `${r.adapter.padEnd(13)} ${r.case.padEnd(36)}`;
+  const head = `${rowLabel(r).padEnd(16)} ${r.case.padEnd(36)}`;
   const software = r.softwareGpu ? "  [software GPU]" : "";
   if (r.status !== "timed" || !r.warm) {
     return `${head} ${r.status.toUpperCase()}  ${r.reason ?? ""}${software}`;

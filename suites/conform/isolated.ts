@@ -10,12 +10,10 @@
  */
 import type { AdapterSummary } from "../results/adapter_summary.ts";
 import type { ConformResult } from "../results/conformance.ts";
-import { ChildProcess, describeEnd } from "../_shared/child.ts";
+import { planInChild, runAdapterChild, type RunMessage } from "../_shared/child.ts";
 import {
   implementationName,
   isWebGpuAdapter,
-  parseWgpuBackends,
-  probeWgpuBackends,
   rowLabel,
   type WgpuBackend,
 } from "../_shared/webgpu_matrix.ts";
@@ -47,57 +45,30 @@ export interface ConformPlan {
 }
 
 /** The messages of conform's children. */
-export type ConformMessage =
-  | { type: "plan"; plan: ConformPlan }
-  | { type: "adapter"; summary: AdapterSummary }
-  | { type: "result"; result: ConformResult }
-  | { type: "failed"; name: string; message: string }
-  | { type: "done" };
+export type ConformMessage = RunMessage<ConformPlan, AdapterSummary, ConformResult>;
 
-/**
- * A child's refusal of the run (a bad fixture, an unknown case), carried to the parent under
- * the child's error name (`FixtureError`, `WeightsFileError`, `UsageError`).
- */
-export class ChildRefusal extends Error {
-  constructor(override readonly name: string, message: string) {
-    super(message);
-  }
-}
-
-/** Where a child may read: the project, and a weights file given by the user. */
+/** Where a child may read: the project, and the fixtures or weights file given. */
 function readPaths(extraReads: readonly string[]): string[] {
   return [".", ...extraReads];
 }
 
 /**
- * Asks a plan child what to run. Throws a {@link ChildRefusal} with the child's error when
- * the fixtures, the weights file or a `--case` filter is bad.
+ * Asks a plan child what to run. Throws a `ChildRefusal` with the child's error when the
+ * fixtures, the weights file or a `--case` filter is bad.
  */
-export async function planInChild(options: {
+export function planConform(options: {
   script?: string;
   planArgs: readonly string[];
   extraReads: readonly string[];
   timeoutMs: number;
 }): Promise<ConformPlan> {
-  const child = new ChildProcess<ConformMessage>({
+  return planInChild<ConformPlan>({
     script: options.script ?? CHILD_SCRIPT,
     args: ["--plan", ...options.planArgs],
     permissions: { read: readPaths(options.extraReads) },
-    label: "conform plan",
+    label: "conform's plan process",
     timeoutMs: options.timeoutMs,
   });
-  let plan: ConformPlan | undefined;
-  let failure: ChildRefusal | undefined;
-  for await (const message of child.messages()) {
-    if (message.type === "plan") plan = message.plan;
-    if (message.type === "failed") failure = new ChildRefusal(message.name, message.message);
-  }
-  const end = await child.close();
-  if (failure) throw failure;
-  if (!plan) {
-    throw new Error(describeEnd(end, options.timeoutMs, "conform's plan process"));
-  }
-  return plan;
 }
 
 /** Options of one adapter's child run. */
@@ -127,7 +98,7 @@ export interface AdapterChildOptions {
 export async function runAdapterInChild(
   options: AdapterChildOptions,
 ): Promise<{ summary: AdapterSummary; results: ConformResult[]; failed: boolean }> {
-  const child = new ChildProcess<ConformMessage>({
+  const run = await runAdapterChild<AdapterSummary, ConformResult>({
     script: options.script ?? CHILD_SCRIPT,
     args: [
       "--adapter",
@@ -139,26 +110,12 @@ export async function runAdapterInChild(
     env: options.env,
     label: options.label,
     timeoutMs: options.processTimeoutMs,
-  });
-  let summary: AdapterSummary | undefined;
-  const results: ConformResult[] = [];
-  let done = false;
-  let failure = "";
-  for await (const message of child.messages()) {
-    if (message.type === "adapter") summary = message.summary;
-    else if (message.type === "done") done = true;
-    else if (message.type === "failed") failure = `${message.name}: ${message.message}`;
-    else if (message.type === "result") {
-      results.push(message.result);
-      options.onResult?.(message.result);
-    }
+  }, (result) => options.onResult?.(result));
+  if (run.failure === undefined) {
+    return { summary: run.summary!, results: run.results, failed: false };
   }
-  const end = await child.close();
-  if (done && end.code === 0 && summary) return { summary, results, failed: false };
-  const reason = failure
-    ? `the adapter's process failed: ${failure}`
-    : describeEnd(end, options.processTimeoutMs);
-  const reported = new Set(results.map((r) => r.case));
+  const reason = run.failure;
+  const reported = new Set(run.results.map((r) => r.case));
   for (const id of options.targetIds) {
     if (reported.has(id)) continue;
     const result: ConformResult = {
@@ -167,12 +124,12 @@ export async function runAdapterInChild(
       status: "error",
       reason,
     };
-    results.push(result);
+    run.results.push(result);
     options.onResult?.(result);
   }
   return {
-    summary: summary ?? { ...options.adapter, available: false, reason },
-    results,
+    summary: run.summary ?? { ...options.adapter, available: false, reason },
+    results: run.results,
     failed: true,
   };
 }
@@ -214,19 +171,4 @@ export async function runIsolated(
     }
   }
   return run;
-}
-
-/** The wgpu backends to run WebGPU adapters on: those asked for, or those present here. */
-export async function chooseBackends(asked: readonly string[]): Promise<(WgpuBackend | null)[]> {
-  if (asked.length > 0) return parseWgpuBackends(asked);
-  const probes = await probeWgpuBackends();
-  const present = probes.filter((p) => p.available).map((p) => p.backend);
-  for (const p of probes) {
-    console.log(
-      `conform: wgpu/${p.backend}: ` +
-        (p.available ? implementationName(p.backend, p.gpu) : `no GPU adapter (${p.reason})`),
-    );
-  }
-  // With no backend present, the adapters run once and say why they cannot.
-  return present.length > 0 ? present : [null];
 }
