@@ -173,7 +173,8 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
   const report: BenchReport = {
     kind: "bench",
     environment: await describeEnvironment(),
-    filters: plan.filters,
+    // the plan child never sees --adapter: adapters are chosen here
+    filters: { ...plan.filters, adapters: flags.adapter ?? [] },
     settings: {
       sets: plan.sets,
       cases: plan.cases.map((c) => c.id),

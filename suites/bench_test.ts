@@ -5,6 +5,7 @@ import type { BenchReport } from "./results/bench.ts";
 import { selectBenchCases } from "./bench/cases.ts";
 import { loadFixtureSet } from "./_shared/fixtures.ts";
 import { editedReference, unavailableReference } from "./_testing/adapters.ts";
+import { fastBench } from "./_testing/flags.ts";
 
 const wrong = editedReference("wrong", (data) => data[0] += 1);
 const unavailable = unavailableReference("gpu-less", "no WebGPU adapter");
@@ -57,7 +58,11 @@ Deno.test("bench times what is correct, never what is wrong, and explains skips"
   assert.equal(report.torch.status, "not-measured");
   assert.equal(report.environment.deno, Deno.version.deno);
   const markdown = await Deno.readTextFile(`${dir}/bench.md`);
-  assert.match(markdown, /\| control@b1 \| [0-9.]+ \([0-9.]+, [0-9.]+x static\) \| wrong \|/);
+  // bench.md writes numbers as RESULTS.md does: padded columns, 3 significant digits
+  assert.match(
+    markdown,
+    /\| control@b1 +\| +[0-9.]+ \([0-9.e-]+, [0-9.]+x static\) \| +wrong +\|/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -146,34 +151,13 @@ Deno.test("bench takes a software GPU from Availability.gpu, never from the info
 });
 
 Deno.test("bench --weights times a user's layer after checking it against PyTorch", async () => {
-  const { torchMissingReason, exportReferenceLayer } = await import("./_testing/user_layer.ts");
-  const missing = await torchMissingReason();
-  if (missing) {
-    console.log(`skipped: ${missing}`);
-    return;
-  }
+  const { hasTorch, exportReferenceLayer, SMALL_LAYER } = await import("./_testing/user_layer.ts");
+  if (!await hasTorch()) return;
   const dir = await Deno.makeTempDir();
-  const file = await exportReferenceLayer(dir, {
-    inChannels: 4,
-    outChannels: 6,
-    kernelSize: 3,
-    padding: 1,
+  const file = await exportReferenceLayer(dir, SMALL_LAYER);
+  const status = await benchMain(["--weights", file, ...fastBench(dir)], {
+    adapters: [referenceAdapter, wrong],
   });
-  const status = await benchMain(
-    [
-      "--weights",
-      file,
-      "--min-samples",
-      "2",
-      "--budget-ms",
-      "1",
-      "--json",
-      `${dir}/b.json`,
-      "--markdown",
-      `${dir}/b.md`,
-    ],
-    { adapters: [referenceAdapter, wrong] },
-  );
   assert.equal(status, 1, "the wrong adapter fails the run");
   const report: BenchReport = JSON.parse(await Deno.readTextFile(`${dir}/b.json`));
   const [ok, bad] = report.results;
@@ -191,19 +175,8 @@ Deno.test("bench --weights times a user's layer after checking it against PyTorc
 Deno.test("bench runs each registered adapter in its own process by default", async () => {
   const dir = await Deno.makeTempDir();
   const status = await benchMain([
-    "--case",
-    "control",
-    "--adapter",
-    "reference",
-    "--no-torch",
-    "--min-samples",
-    "2",
-    "--budget-ms",
-    "1",
-    "--json",
-    `${dir}/b.json`,
-    "--markdown",
-    `${dir}/b.md`,
+    ...["--case", "control", "--adapter", "reference", "--no-torch"],
+    ...fastBench(dir),
   ]);
   assert.equal(status, 0);
   const report: BenchReport = JSON.parse(await Deno.readTextFile(`${dir}/b.json`));

@@ -18,7 +18,7 @@
  * 3. A regression listed in the accepted-changes file (with a reason) passes on purpose.
  * @module
  */
-import { GATE_CASES } from "./bench/cases.ts";
+import { GATE_TAG } from "./bench/cases.ts";
 import {
   globToRegExp,
   integerFlag,
@@ -44,8 +44,13 @@ export type { AcceptedChanges } from "./gate/accepted.ts";
 /** Defaults, applied in one place. */
 export const GATE_DEFAULTS = {
   base: "HEAD~1",
-  /** the CPU adapters: a software GPU adapter is too slow and too noisy to gate on */
-  adapters: ["ts", "tfjs-wasm", "tfjs-cpu", "ort-wasm"],
+  /**
+   * the tolerance classes of the adapters gated by default: the CPU ones, every registered
+   * adapter of class cpu or wasm, so a new CPU adapter is gated as soon as it is registered
+   * (the reference, class exact, is the truth; a software GPU adapter is too slow and too
+   * noisy to gate on)
+   */
+  toleranceClasses: ["cpu", "wasm"],
   /** worker pairs per adapter */
   rounds: 6,
   /** 16 blocks of 10 ms resolve more than 8 of 20 ms: finer interleaving leaves less drift */
@@ -56,6 +61,15 @@ export const GATE_DEFAULTS = {
   acceptedPath: "reports/accepted_changes.json",
   jsonPath: "reports/gate.json",
 } as const;
+
+/**
+ * The adapters the gate times by default: every registered adapter of a tolerance class in
+ * `GATE_DEFAULTS.toleranceClasses`, so that a new CPU adapter is gated once it is registered.
+ */
+export function gatedAdapters<T extends { toleranceClass: string }>(adapters: readonly T[]): T[] {
+  const classes: readonly string[] = GATE_DEFAULTS.toleranceClasses;
+  return adapters.filter((a) => classes.includes(a.toleranceClass));
+}
 
 async function git(args: string[]): Promise<string> {
   const output = await new Deno.Command("git", { args, stdout: "piped", stderr: "piped" })
@@ -174,8 +188,9 @@ const USAGE = `deno task gate [--base REV] [--adapter ID]... [--case ID]... [--r
 
 Conformance of the working tree, then its speed against a base revision, in lock step.
   --base        the revision to compare with (default ${GATE_DEFAULTS.base})
-  --adapter     adapters by id or glob (default ${GATE_DEFAULTS.adapters.join(", ")})
-  --case        golden cases by id or glob (default ${GATE_CASES.join(", ")})
+  --adapter     adapters by id or glob (default: every registered adapter of tolerance class
+                ${GATE_DEFAULTS.toleranceClasses.join(" or ")}, the CPU adapters)
+  --case        golden cases by id or glob (default: those tagged "${GATE_TAG}" in fixtures/cases.json)
   --rounds      worker pairs per adapter, at least 2 (default ${GATE_DEFAULTS.rounds})
   --blocks      alternating blocks per side, case and round (default ${GATE_DEFAULTS.blocks})
   --block-ms    the time one block of runs takes, about (default ${GATE_DEFAULTS.blockMs})
@@ -230,16 +245,15 @@ export async function gateMain(args: string[]): Promise<number> {
   // The registry's adapters and the chosen cases come from a child: this process holds
   // --allow-run and loads no adapter (see conform/isolated.ts).
   const plan = await planConform({
-    planArgs: (flags.case ?? [...GATE_CASES]).map((c) => `--case=${c}`),
+    planArgs: flags.case ? flags.case.map((c) => `--case=${c}`) : [`--tag=${GATE_TAG}`],
     extraReads: [],
     timeoutMs: settings.timeoutMs,
   });
   const cases = plan.targets;
-  const adapterIds = selectByIds(
-    plan.adapters,
-    flags.adapter ?? [...GATE_DEFAULTS.adapters],
-    "adapter",
-  ).map((a) => a.id);
+  const adapterIds =
+    (flags.adapter
+      ? selectByIds(plan.adapters, flags.adapter, "adapter")
+      : gatedAdapters(plan.adapters)).map((a) => a.id);
   const base = flags.base ?? GATE_DEFAULTS.base;
   const baseCommit = await git(["rev-parse", "--verify", `${base}^{commit}`]).catch(async () => {
     const shallow = await git(["rev-parse", "--is-shallow-repository"]).catch(() => "");

@@ -6,7 +6,8 @@ import type { BenchReport } from "./results/bench.ts";
 import { reportMain } from "./report.ts";
 import type { BencherMetrics, BenchmarkActionEntry } from "./report/export.ts";
 import { buildMachines, gpusOf, parseResultFile, ReportInputError } from "./report/input.ts";
-import { fmtMs, mdTable, README_MARKERS, replaceReadmeBlock, wrap } from "./report/markdown.ts";
+import { fmtMs, mdTable, wrap } from "./report/format.ts";
+import { README_MARKERS, replaceReadmeBlock } from "./report/markdown.ts";
 
 const README = `# Project
 
@@ -86,7 +87,17 @@ Deno.test("report renders RESULTS.md, both export formats, the page and the READ
   const out = `${dir}/out`;
   const readme = `${dir}/README.md`;
   await Deno.writeTextFile(readme, README);
-  const args = ["--input", bench, "--input", conformance, "--out-dir", out, "--readme", readme];
+  const args = [
+    "--input",
+    bench,
+    "--input",
+    conformance,
+    "--out-dir",
+    out,
+    "--publish",
+    "--readme",
+    readme,
+  ];
   assert.equal(await reportMain(args), 0);
 
   const timed = benchReport.results[0];
@@ -189,7 +200,6 @@ Deno.test("report tells machines apart and labels software-GPU figures loudly", 
       otherPath,
       "--out-dir",
       out,
-      "--no-readme",
     ]),
     0,
   );
@@ -225,7 +235,10 @@ Deno.test("report refuses a missing or invalid input and overwrites nothing", as
   const readme = `${dir}/README-errors.md`;
   await Deno.writeTextFile(readme, README);
   const run = (...inputs: string[]) =>
-    reportMain([...inputs.flatMap((i) => ["--input", i]), "--out-dir", out, "--readme", readme]);
+    reportMain([
+      ...inputs.flatMap((i) => ["--input", i]),
+      ...["--out-dir", out, "--publish", "--readme", readme],
+    ]);
 
   await assert.rejects(
     run(bench, `${dir}/missing.json`),
@@ -265,6 +278,7 @@ Deno.test("report refuses a missing or invalid input and overwrites nothing", as
       conformance,
       "--out-dir",
       out,
+      "--publish",
       "--readme",
       `${dir}/README-no-markers.md`,
     ]),
@@ -279,6 +293,29 @@ Deno.test("report refuses a missing or invalid input and overwrites nothing", as
     reportMain(["--input", bench, "--readme", readme, "--no-readme"]),
     /Choose one of --readme ".*" and --no-readme: not both/,
   );
+  await assert.rejects(
+    reportMain(["--input", bench, "--readme", readme]),
+    /Add --publish to write a README: without it the report touches no tracked file/,
+  );
+});
+
+Deno.test("report touches no tracked file unless --publish, and labels a filtered run", async () => {
+  const { bench, conformance } = await makeRealRun();
+  const tracked = ["README.md", "reports/RESULTS.md"];
+  const before = await Promise.all(tracked.map((p) => Deno.readTextFile(p)));
+  try {
+    assert.equal(await reportMain(["--input", bench, "--input", conformance]), 0);
+    assert.deepEqual(await Promise.all(tracked.map((p) => Deno.readTextFile(p))), before);
+    const results = await Deno.readTextFile("reports/local/RESULTS.md");
+    // conform ran --case control: 1 of the manifest's cases, never "every"
+    const total = JSON.parse(await Deno.readTextFile(conformance)).filters.goldenCases;
+    assert.ok(results.includes(`Conformance (1 of ${total} golden cases):`), results);
+    assert.ok(!results.includes("every golden case"));
+    const html = await Deno.readTextFile("reports/local/index.html");
+    assert.ok(html.includes(`Conformance over 1 of ${total} golden cases:`));
+  } finally {
+    await Deno.remove("reports/local", { recursive: true }).catch(() => {});
+  }
 });
 
 Deno.test("README markers are replaced in place, and only when they are sound", () => {
@@ -363,7 +400,7 @@ Deno.test("index.html renders its table and vega-lite charts in headless Chromiu
   const { dir, bench, conformance } = await makeRealRun();
   const out = `${dir}/out-browser`;
   assert.equal(
-    await reportMain(["--input", bench, "--input", conformance, "--out-dir", out, "--no-readme"]),
+    await reportMain(["--input", bench, "--input", conformance, "--out-dir", out]),
     0,
   );
   const page = `file://${await Deno.realPath(`${out}/index.html`)}`;

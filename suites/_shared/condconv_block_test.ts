@@ -4,7 +4,7 @@ import { referenceAdapter } from "../../impls/reference.ts";
 import { compareWithTruth, toleranceFor } from "../../condconv/tolerance.ts";
 import { encodeSafetensors } from "../../condconv/formats/safetensors.ts";
 import { loadCondConvBlock, parseCondConvBlock, runCondConvBlock } from "./condconv_block.ts";
-import { runPython, torchMissingReason } from "../_testing/user_layer.ts";
+import { hasTorch, runPython } from "../_testing/user_layer.ts";
 import { knownFailure } from "../conform/known_failures.ts";
 import { withTimeout } from "./calls.ts";
 
@@ -18,11 +18,7 @@ Deno.test({
     "runCondConvBlock: one shared routing through expand, depthwise and project matches PyTorch",
   ...sanitizers,
   async fn(t) {
-    const missing = await torchMissingReason();
-    if (missing) {
-      console.log(`skipped: ${missing}`);
-      return;
-    }
+    if (!await hasTorch()) return;
     const dir = await Deno.makeTempDir({ prefix: "condconv-block-" });
     try {
       const blocks = [];

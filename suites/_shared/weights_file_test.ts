@@ -8,7 +8,7 @@ import {
 } from "../../condconv/formats/safetensors.ts";
 import { loadWeightsFile, type UserLayer, WeightsFileError } from "./weights_file.ts";
 import { checkUserLayer } from "../conform/run.ts";
-import { PYTHON, runPython, torchMissingReason } from "../_testing/user_layer.ts";
+import { hasTorch, PYTHON, runPython } from "../_testing/user_layer.ts";
 import { editedReference, unavailableReference } from "../_testing/adapters.ts";
 
 // Adapters keep backend state (wasm modules, GPU devices, workers) for the life of the
@@ -104,11 +104,7 @@ Deno.test({
   name: "round trip: train in PyTorch, export in each layout, every adapter matches PyTorch",
   ...sanitizers,
   async fn(t) {
-    const missing = await torchMissingReason();
-    if (missing) {
-      console.log(`skipped: ${missing}`);
-      return;
-    }
+    if (!await hasTorch()) return;
     const dir = await Deno.makeTempDir({ prefix: "condconv-roundtrip-" });
     try {
       const trainees: Trainee[] = JSON.parse(
@@ -193,11 +189,7 @@ Deno.test({
   name: "export_weights.py stops with exit 2 and the tensor at fault",
   ...sanitizers,
   async fn() {
-    const missing = await torchMissingReason();
-    if (missing) {
-      console.log(`skipped: ${missing}`);
-      return;
-    }
+    if (!await hasTorch()) return;
     const dir = await Deno.makeTempDir({ prefix: "condconv-export-" });
     try {
       // A timm-shaped state_dict exported as the reference layout.

@@ -38,6 +38,16 @@ export async function runPython(args: string[]): Promise<string> {
   return stdout;
 }
 
+/** True when torch is there; otherwise prints why the calling test is skipped. */
+export async function hasTorch(): Promise<boolean> {
+  const missing = await torchMissingReason();
+  if (missing) console.log(`skipped: ${missing}`);
+  return missing === undefined;
+}
+
+/** The small layer the CLI tests export: 4 -> 6 channels, 3x3, padding 1. */
+export const SMALL_LAYER = { inChannels: 4, outChannels: 6, kernelSize: 3, padding: 1 } as const;
+
 /**
  * Exports a freshly initialised layer of the user's reference module (seeded) to
  * `<dir>/layer.safetensors` with scripts/export_weights.py; returns the file's path.

@@ -1,7 +1,7 @@
 /**
  * conform's child process (started by `isolated.ts`, with read access only). Two modes:
  *
- * - `--plan [--fixtures DIR] [--case ID]... | --weights=FILE`: loads and verifies what to
+ * - `--plan [--fixtures DIR] [--case ID]... [--tag TAG] | --weights=FILE`: loads and verifies what to
  *   check, and sends the plan (the registry's adapters, the target ids), or the error that
  *   stops the run;
  * - `--adapter ID ...`: runs one adapter over the targets, sending each result as it comes.
@@ -24,7 +24,7 @@ function send(message: ConformMessage): void {
 }
 
 async function loadChecks(
-  flags: { fixtures?: string; case?: string[]; weights?: string },
+  flags: { fixtures?: string; case?: string[]; tag?: string; weights?: string },
   selectCases: boolean,
 ): Promise<
   { targets: CheckTarget[]; fixturesDir?: string; torch?: string; goldenCases?: number }
@@ -35,9 +35,12 @@ async function loadChecks(
   const set = await loadFixtureSet(flags.fixtures);
   const withIds = set.fixtures.map((f) => ({ ...f, id: f.entry.id }));
   const wanted = new Set(flags.case ?? []);
-  const fixtures = selectCases
-    ? selectByIds(withIds, flags.case ?? [], "case")
-    : withIds.filter((f) => wanted.has(f.id));
+  const tagged = (tag: string) => withIds.filter((f) => f.goldenCase.tags.includes(tag));
+  const fixtures = !selectCases
+    ? withIds.filter((f) => wanted.has(f.id))
+    : flags.tag !== undefined && flags.case === undefined
+    ? tagged(flags.tag) // the gate's cases: a tag of cases.json
+    : selectByIds(withIds, flags.case ?? [], "case");
   return {
     targets: await loadTargets(set, fixtures),
     fixturesDir: set.dir,
@@ -54,6 +57,7 @@ export async function conformChild(args: string[], adapters: readonly CondConvAd
       plan: { type: "boolean" },
       adapter: { type: "string" },
       case: { type: "string", multiple: true },
+      tag: { type: "string" },
       fixtures: { type: "string" },
       weights: { type: "string" },
       "timeout-ms": { type: "string" },

@@ -65,12 +65,12 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** The median of `values` (which it sorts in place). */
-export function median(values: number[]): number {
+/** The median of `values` (left as they are); the one median of the project's timings. */
+export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError("Cannot take the median: no values");
-  values.sort((a, b) => a - b);
-  const mid = values.length >> 1;
-  return values.length % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function quantile(sorted: number[], q: number): number {
