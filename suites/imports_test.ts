@@ -122,3 +122,22 @@ Deno.test("deno task report loads neither tfjs nor onnxruntime-web, nor any adap
   );
   assert.deepEqual(adapters, [], `suites/report.ts loads adapter code: ${adapters.join(", ")}`);
 });
+
+Deno.test("the verify path is runtime-neutral: no registry, no Deno API in its graph", async () => {
+  const root = new URL("../", import.meta.url).href;
+  const modules = await moduleGraph("suites/_shared/verify.ts");
+  const own = modules.filter((m) => m.specifier.startsWith(root));
+  const registry = own.filter((m) => m.specifier.endsWith("/impls/registry.ts"));
+  assert.deepEqual(registry, [], "suites/_shared/verify.ts loads the registry");
+  const usingDeno: string[] = [];
+  for (const m of own) {
+    const text = await Deno.readTextFile(new URL(m.specifier));
+    // code, not comments: a `Deno.` call outside a comment line
+    if (text.split("\n").some((l) => /\bDeno\./.test(l) && !/^\s*(\*|\/\/)/.test(l))) {
+      usingDeno.push(m.specifier.slice(root.length));
+    }
+  }
+  assert.deepEqual(usingDeno, [], `modules of the verify path use Deno.*: ${usingDeno}`);
+  const nodeBuiltins = modules.filter((m) => m.specifier.startsWith("node:"));
+  assert.deepEqual(nodeBuiltins.map((m) => m.specifier), [], "node: built-ins are not web APIs");
+});
