@@ -20,7 +20,6 @@
  */
 import { GATE_TAG } from "./bench/cases.ts";
 import {
-  globToRegExp,
   integerFlag,
   MAX_TIMER_MS,
   parseFlags,
@@ -33,9 +32,10 @@ import { describeEnvironment } from "./_shared/environment.ts";
 import { childPath, planInChild, runTaskMain } from "./_shared/child.ts";
 import { planConform } from "./conform/isolated.ts";
 import type { AcceptedChanges } from "./gate/accepted.ts";
-import { type LockstepRound, lockstepRound, WorkerError } from "./gate/lockstep.ts";
-import { compareRounds, GATE_STATS_DEFAULTS, type Round } from "./gate/stats.ts";
-import type { GateReport, GateRow, RoundEntry, Side, SideCase } from "./results/gate.ts";
+import { resolveBase, roundKey, runRounds } from "./gate/rounds.ts";
+import { GATE_STATS_DEFAULTS } from "./gate/stats.ts";
+import { formatGateRow, gateSummaryLine, infoChanges, judge } from "./gate/verdict.ts";
+import type { GateReport } from "./results/gate.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 
 export type { AcceptedChanges } from "./gate/accepted.ts";
@@ -70,16 +70,6 @@ export function gatedAdapters<T extends { toleranceClass: string }>(adapters: re
   return adapters.filter((a) => classes.includes(a.toleranceClass));
 }
 
-async function git(args: string[]): Promise<string> {
-  const output = await new Deno.Command("git", { args, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!output.success) {
-    const stderr = new TextDecoder().decode(output.stderr).trim();
-    throw new UsageError(`Cannot run git ${args.join(" ")}: ${stderr}`);
-  }
-  return new TextDecoder().decode(output.stdout).trim();
-}
-
 /**
  * Loads the accepted-changes file in a child (its schema loads zod, which this process must
  * not); a missing file accepts nothing, a bad one is a `ChildRefusal` named `UsageError`.
@@ -100,87 +90,6 @@ function loadAcceptedInChild(path: string, timeoutMs: number): Promise<AcceptedC
   });
 }
 
-/** The verdict on one adapter x case from its rounds. */
-export function judge(
-  adapter: string,
-  caseId: string,
-  entries: readonly RoundEntry[],
-  accepted: AcceptedChanges,
-  threshold: number,
-): GateRow {
-  const row = { adapter, case: caseId };
-  for (const entry of entries) {
-    if ("error" in entry) {
-      if (entry.side === "head") return { ...row, outcome: "broken", reason: entry.error };
-      continue;
-    }
-    if (entry.head.status !== "ready") {
-      return {
-        ...row,
-        outcome: "broken",
-        reason: `working tree: ${entry.head.status}: ${entry.head.reason ?? ""}`,
-      };
-    }
-  }
-  // What is left of a lost round is a base worker's failure: that round has no base samples.
-  const sides = entries.filter((e): e is Record<Side, SideCase> => !("error" in e));
-  const rounds: Round[] = sides.map((e) => ({ head: e.head.blocks, base: e.base.blocks }))
-    .filter((r) => r.head.length > 0 && r.base.length > 0);
-  const baseReason = [
-    ...entries.flatMap((e) => "error" in e ? [`error: ${e.error}`] : []),
-    ...sides.map((e) => e.base).filter((b) => b.status !== "ready")
-      .map((b) => `${b.status}: ${b.reason ?? ""}`),
-  ][0];
-  if (rounds.length === 0) {
-    return { ...row, outcome: "new", reason: `base revision: ${baseReason ?? "not timed"}` };
-  }
-  if (rounds.length < 2) {
-    return {
-      ...row,
-      outcome: "broken",
-      reason: `only ${rounds.length} round with both sides timed` +
-        (baseReason ? ` (base revision: ${baseReason})` : ""),
-    };
-  }
-  const comparison = compareRounds(rounds, { threshold });
-  if (comparison.verdict === "improved") return { ...row, ...comparison, outcome: "improved" };
-  if (comparison.verdict === "unchanged") return { ...row, ...comparison, outcome: "pass" };
-  const waiver = accepted.accepted.find((a) =>
-    globToRegExp(a.adapter).test(adapter) && globToRegExp(a.case).test(caseId) &&
-    comparison.ratio <= a.maxRatio
-  );
-  return waiver
-    ? { ...row, ...comparison, outcome: "accepted", reason: waiver.reason }
-    : { ...row, ...comparison, outcome: "regressed" };
-}
-
-/**
- * What differs between the two sides' availability info (a library upgrade, another thread
- * count), as `key: base -> head`.
- */
-export function infoChanges(
-  base: Record<string, unknown> | undefined,
-  head: Record<string, unknown> | undefined,
-): string[] {
-  if (!base || !head) return [];
-  const keys = [...new Set([...Object.keys(base), ...Object.keys(head)])];
-  return keys.filter((k) => JSON.stringify(base[k]) !== JSON.stringify(head[k]))
-    .map((k) =>
-      `${k} ${JSON.stringify(base[k]) ?? "(none)"} (head: ${JSON.stringify(head[k]) ?? "(none)"})`
-    );
-}
-
-function formatRow(r: GateRow): string {
-  const numbers = r.ratio === undefined
-    ? "".padEnd(46)
-    : `${r.baseMedianMs!.toFixed(3).padStart(9)} -> ${
-      r.headMedianMs!.toFixed(3).padStart(9)
-    } ms  ` +
-      `x${r.ratio.toFixed(3)} [${r.low!.toFixed(3)}, ${r.high!.toFixed(3)}]`;
-  return `${r.adapter.padEnd(11)} ${r.case.padEnd(34)} ${numbers}  ${r.outcome.toUpperCase()}` +
-    (r.reason ? `  ${r.reason}` : "");
-}
-
 const USAGE = `deno task gate [--base REV] [--adapter ID]... [--case ID]... [--rounds N]
                [--blocks N] [--block-ms MS] [--warmup-ms MS] [--threshold F]
                [--timeout-ms MS] [--accepted FILE] [--json PATH]
@@ -198,6 +107,29 @@ Conformance of the working tree, then its speed against a base revision, in lock
   --timeout-ms  a worker that takes longer to answer is killed (default ${GATE_DEFAULTS.timeoutMs})
   --accepted    the accepted-changes file (default ${GATE_DEFAULTS.acceptedPath})
   --json        the result file (default ${GATE_DEFAULTS.jsonPath})`;
+
+/** The timing settings the flags give, each checked and bounded. */
+function timingSettings(flags: Record<string, string | string[] | boolean | undefined>) {
+  const value = (name: string) => flags[name] as string | undefined;
+  const time = { max: MAX_TIMER_MS };
+  const rounds = integerFlag(value("rounds"), "rounds", GATE_DEFAULTS.rounds);
+  if (rounds < 2) {
+    throw new UsageError(
+      `Invalid --rounds "${value("rounds")}": at least 2, an interval needs two rounds`,
+    );
+  }
+  const number = (name: string, fallback: number) =>
+    positiveNumberFlag(value(name), name, fallback, time);
+  return {
+    rounds,
+    blocks: integerFlag(value("blocks"), "blocks", GATE_DEFAULTS.blocks),
+    blockMs: number("block-ms", GATE_DEFAULTS.blockMs),
+    warmupMs: number("warmup-ms", GATE_DEFAULTS.warmupMs),
+    timeoutMs: number("timeout-ms", GATE_DEFAULTS.timeoutMs),
+    threshold: positiveNumberFlag(value("threshold"), "threshold", GATE_STATS_DEFAULTS.threshold),
+    confidence: GATE_STATS_DEFAULTS.confidence,
+  };
+}
 
 /** The `gate` command; resolves to the exit status. */
 export async function gateMain(args: string[]): Promise<number> {
@@ -219,22 +151,8 @@ export async function gateMain(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const time = { max: MAX_TIMER_MS };
-  const rounds = integerFlag(flags.rounds, "rounds", GATE_DEFAULTS.rounds);
-  if (rounds < 2) {
-    throw new UsageError(
-      `Invalid --rounds "${flags.rounds}": at least 2, an interval needs two rounds`,
-    );
-  }
-  const settings = {
-    rounds,
-    blocks: integerFlag(flags.blocks, "blocks", GATE_DEFAULTS.blocks),
-    blockMs: positiveNumberFlag(flags["block-ms"], "block-ms", GATE_DEFAULTS.blockMs, time),
-    warmupMs: positiveNumberFlag(flags["warmup-ms"], "warmup-ms", GATE_DEFAULTS.warmupMs, time),
-    timeoutMs: positiveNumberFlag(flags["timeout-ms"], "timeout-ms", GATE_DEFAULTS.timeoutMs, time),
-    threshold: positiveNumberFlag(flags.threshold, "threshold", GATE_STATS_DEFAULTS.threshold),
-    confidence: GATE_STATS_DEFAULTS.confidence,
-  };
+  const settings = timingSettings(flags);
+  const { rounds } = settings;
   const accepted = await loadAcceptedInChild(
     flags.accepted ?? GATE_DEFAULTS.acceptedPath,
     settings.timeoutMs,
@@ -254,16 +172,7 @@ export async function gateMain(args: string[]): Promise<number> {
       ? selectByIds(plan.adapters, flags.adapter, "adapter")
       : gatedAdapters(plan.adapters)).map((a) => a.id);
   const base = flags.base ?? GATE_DEFAULTS.base;
-  const baseCommit = await git(["rev-parse", "--verify", `${base}^{commit}`]).catch(async () => {
-    const shallow = await git(["rev-parse", "--is-shallow-repository"]).catch(() => "");
-    throw new UsageError(
-      `Unknown --base "${base}": not a commit of this repository` +
-        (shallow === "true"
-          ? " (this is a shallow clone: fetch the base too, e.g. git fetch --deepen=1, or " +
-            "check out with fetch-depth: 2)"
-          : ""),
-    );
-  });
+  const baseCommit = await resolveBase(base);
 
   // 1. Conformance, the hard gate.
   console.log("gate: conformance of the working tree");
@@ -278,65 +187,28 @@ export async function gateMain(args: string[]): Promise<number> {
   }
 
   // 2. Speed, working tree against the base revision, in lock step.
-  const head = Deno.cwd();
-  const work = await Deno.makeTempDir({ prefix: "condconv-gate-" });
-  const baseTree = `${work}/base`;
-  await git(["worktree", "add", "--detach", baseTree, baseCommit]);
-  const entries = new Map<string, RoundEntry[]>();
-  const sides = new Map<string, LockstepRound["info"]>();
-  const key = (adapter: string, caseId: string) => `${adapter}|${caseId}`;
-  try {
-    for (let r = 0; r < rounds; r++) {
-      for (const adapter of adapterIds) {
-        const t0 = performance.now();
-        let round: LockstepRound | undefined;
-        let error = "";
-        let side: Side = "head";
-        try {
-          round = await lockstepRound({
-            ...settings,
-            trees: { head, base: baseTree },
-            fixturesDir: `${head}/${plan.fixturesDir}`,
-            adapter,
-            cases,
-          });
-        } catch (e) {
-          error = e instanceof Error ? e.message : String(e);
-          if (e instanceof WorkerError) side = e.side;
-        }
-        if (round && !sides.has(adapter)) sides.set(adapter, round.info);
-        for (const caseId of cases) {
-          const list = entries.get(key(adapter, caseId)) ?? [];
-          list.push(round?.cases.get(caseId) ?? { error, side });
-          entries.set(key(adapter, caseId), list);
-        }
-        const seconds = ((performance.now() - t0) / 1000).toFixed(1);
-        console.log(
-          `gate: round ${r + 1}/${rounds} ${adapter.padEnd(11)} ${seconds} s` +
-            (error ? `  ERROR ${error}` : ""),
-        );
-      }
-    }
-  } finally {
-    await git(["worktree", "remove", "--force", baseTree]).catch(() => {});
-    await Deno.remove(work, { recursive: true }).catch(() => {});
-  }
-
+  const { entries, sides } = await runRounds({
+    ...settings,
+    baseCommit,
+    fixturesDir: `${Deno.cwd()}/${plan.fixturesDir}`,
+    adapters: adapterIds,
+    cases,
+  });
   const rows = adapterIds.flatMap((adapter) =>
     cases.map((caseId) =>
-      judge(adapter, caseId, entries.get(key(adapter, caseId))!, accepted, settings.threshold)
+      judge(adapter, caseId, entries.get(roundKey(adapter, caseId))!, accepted, settings.threshold)
     )
   );
   console.log(
     `\nbase ${base} (${baseCommit.slice(0, 10)}) -> working tree; ` +
       `ratio [95% CI] over ${rounds} lock-step rounds`,
   );
-  for (const row of rows) console.log(formatRow(row));
+  for (const row of rows) console.log(formatGateRow(row));
   for (const [adapter, info] of sides) {
     const changed = infoChanges(info.base, info.head);
     if (changed.length > 0) console.log(`${adapter}: the base revision ran ${changed.join(", ")}`);
   }
-  const failing = rows.filter((r) => r.outcome === "regressed" || r.outcome === "broken");
+  const passed = rows.every((r) => r.outcome !== "regressed" && r.outcome !== "broken");
   const report: GateReport = {
     kind: "gate",
     environment: await describeEnvironment(),
@@ -346,16 +218,11 @@ export async function gateMain(args: string[]): Promise<number> {
     /** each adapter's availability info (versions, threads, device) on both sides */
     sides: Object.fromEntries(sides),
     rounds: Object.fromEntries(entries),
-    passed: failing.length === 0,
+    passed,
   };
   await writeJsonAtomic(jsonPath, report);
-  console.log(
-    `gate: ${failing.length === 0 ? "PASSED" : "FAILED"}: ${rows.length} compared, ` +
-      `${rows.filter((r) => r.outcome === "regressed").length} regressed, ` +
-      `${rows.filter((r) => r.outcome === "accepted").length} accepted, ` +
-      `${rows.filter((r) => r.outcome === "broken").length} broken`,
-  );
-  return failing.length === 0 ? 0 : 1;
+  console.log(gateSummaryLine(rows));
+  return passed ? 0 : 1;
 }
 
 if (import.meta.main) await runTaskMain(() => gateMain(Deno.args));

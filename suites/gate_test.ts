@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { gatedAdapters, infoChanges, judge } from "./gate.ts";
+import { gatedAdapters } from "./gate.ts";
+import { infoChanges, judge } from "./gate/verdict.ts";
 import { AcceptedChanges, loadAccepted } from "./gate/accepted.ts";
 import { lockstepRound } from "./gate/lockstep.ts";
 import type { RoundEntry, SideCase } from "./results/gate.ts";

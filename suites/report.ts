@@ -69,15 +69,12 @@ async function exists(path: string): Promise<boolean> {
  * write its output folder and the README, not the README's folder).
  */
 async function writeTextVia(tmpDir: string, path: string, text: string): Promise<void> {
-  await Deno.mkdir(tmpDir, { recursive: true });
   const tmp = `${tmpDir}/.readme.tmp-${Deno.pid}-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeTextFile(tmp, text);
-    await Deno.rename(tmp, path);
-  } catch (error) {
+  await writeTextAtomic(tmp, text);
+  await Deno.rename(tmp, path).catch(async (error) => {
     await Deno.remove(tmp).catch(() => {});
     throw error;
-  }
+  });
 }
 
 /** The result files to read: the flags', or the defaults that exist. */

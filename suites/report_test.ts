@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { benchMain } from "./bench.ts";
+import { fastBench } from "./_testing/flags.ts";
 import { UsageError } from "./_shared/cli.ts";
 import { conformMain } from "./conform.ts";
 import type { BenchReport } from "./results/bench.ts";
@@ -40,22 +41,11 @@ function makeRealRun(): Promise<RealRun> {
     if (!Deno.env.get("CONDCONV_KEEP_REPORT_TMP")) {
       globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
     }
-    const bench = `${dir}/bench.json`;
+    const bench = `${dir}/b.json`; // where fastBench writes
     const conformance = `${dir}/conformance.json`;
     const benchStatus = await benchMain([
-      "--adapter",
-      "reference",
-      "--case",
-      "control",
-      "--no-torch",
-      "--min-samples",
-      "2",
-      "--budget-ms",
-      "1",
-      "--json",
-      bench,
-      "--markdown",
-      `${dir}/bench.md`,
+      ...["--adapter", "reference", "--case", "control", "--no-torch"],
+      ...fastBench(dir),
     ]);
     assert.equal(benchStatus, 0);
     const conformStatus = await conformMain([
@@ -88,15 +78,8 @@ Deno.test("report renders RESULTS.md, both export formats, the page and the READ
   const readme = `${dir}/README.md`;
   await Deno.writeTextFile(readme, README);
   const args = [
-    "--input",
-    bench,
-    "--input",
-    conformance,
-    "--out-dir",
-    out,
-    "--publish",
-    "--readme",
-    readme,
+    ...["--input", bench, "--input", conformance],
+    ...["--out-dir", out, "--publish", "--readme", readme],
   ];
   assert.equal(await reportMain(args), 0);
 
@@ -274,13 +257,8 @@ Deno.test("report refuses a missing or invalid input and overwrites nothing", as
   await Deno.writeTextFile(`${dir}/README-no-markers.md`, "# Nothing to replace\n");
   await assert.rejects(
     reportMain([
-      "--input",
-      conformance,
-      "--out-dir",
-      out,
-      "--publish",
-      "--readme",
-      `${dir}/README-no-markers.md`,
+      ...["--input", conformance, "--out-dir", out],
+      ...["--publish", "--readme", `${dir}/README-no-markers.md`],
     ]),
     /Add the results markers to README ".*README-no-markers.md": the markers/,
   );
