@@ -22,12 +22,11 @@ import {
   integerFlag,
   MAX_TIMER_MS,
   parseFlags,
-  runMain,
   selectByIds,
   timerDelay,
   UsageError,
 } from "./_shared/cli.ts";
-import { childPath, ChildRefusal } from "./_shared/child.ts";
+import { childPath, runTaskMain } from "./_shared/child.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
 import { assertWritable, writeJsonAtomic, writeTextAtomic } from "./_shared/files.ts";
 import { runTorchBaseline } from "./_shared/torch_baseline.ts";
@@ -275,18 +274,6 @@ async function benchHere(
   return { plan, torch, ...await benchInProcess(adapters, loaded, timing) };
 }
 
-/** Errors that stop a run for bad input: printed without a stack, exit status 2. */
-const INPUT_ERRORS = ["FixtureError", "WeightsFileError"];
-
 if (import.meta.main) {
-  await runMain(
-    () =>
-      benchMain(Deno.args, { revokeRunBeforeLoading: true }).catch((error) => {
-        if (error instanceof Error && INPUT_ERRORS.includes(error.name)) {
-          throw new ChildRefusal(error.name, error.message);
-        }
-        throw error;
-      }),
-    [ChildRefusal],
-  );
+  await runTaskMain(() => benchMain(Deno.args, { revokeRunBeforeLoading: true }));
 }

@@ -10,21 +10,14 @@
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { TOLERANCE_CLASSES, TORCH_ERROR_FACTOR } from "../condconv/tolerance.ts";
-import {
-  integerFlag,
-  MAX_TIMER_MS,
-  parseFlags,
-  runMain,
-  selectByIds,
-  UsageError,
-} from "./_shared/cli.ts";
+import { integerFlag, MAX_TIMER_MS, parseFlags, selectByIds, UsageError } from "./_shared/cli.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
 // Types only: the result schemas load zod, which this process must not (see `conform/isolated.ts`).
 import type { RunFilters } from "./results/adapter_summary.ts";
 import type { ConformReport, ConformResult, ConformStatus } from "./results/conformance.ts";
 import type { ConformRun } from "./conform/run.ts";
 import { formatResultRow, printConformSummary } from "./conform/print.ts";
-import { childPath, ChildRefusal } from "./_shared/child.ts";
+import { childPath, runTaskMain } from "./_shared/child.ts";
 import { CALL_TIMEOUT_MS, type ConformPlan, planConform, runIsolated } from "./conform/isolated.ts";
 import {
   chooseBackends,
@@ -214,18 +207,6 @@ function printHeader(adapters: number, targets: number, weights?: string, torch?
   );
 }
 
-/** Errors that stop a run for bad input: printed without a stack, exit status 2. */
-const INPUT_ERRORS = ["FixtureError", "WeightsFileError"];
-
 if (import.meta.main) {
-  await runMain(
-    () =>
-      conformMain(Deno.args, { revokeRunBeforeLoading: true }).catch((error) => {
-        if (error instanceof Error && INPUT_ERRORS.includes(error.name)) {
-          throw new ChildRefusal(error.name, error.message);
-        }
-        throw error;
-      }),
-    [ChildRefusal],
-  );
+  await runTaskMain(() => conformMain(Deno.args, { revokeRunBeforeLoading: true }));
 }

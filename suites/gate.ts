@@ -24,13 +24,12 @@ import {
   MAX_TIMER_MS,
   parseFlags,
   positiveNumberFlag,
-  runMain,
   selectByIds,
   UsageError,
 } from "./_shared/cli.ts";
 import { conformMain } from "./conform.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import { childPath, ChildRefusal, planInChild } from "./_shared/child.ts";
+import { childPath, planInChild, runTaskMain } from "./_shared/child.ts";
 import { planConform } from "./conform/isolated.ts";
 import type { AcceptedChanges } from "./gate/accepted.ts";
 import { resolveBase, roundKey, runRounds } from "./gate/rounds.ts";
@@ -226,4 +225,4 @@ export async function gateMain(args: string[]): Promise<number> {
   return passed ? 0 : 1;
 }
 
-if (import.meta.main) await runMain(() => gateMain(Deno.args), [ChildRefusal]);
+if (import.meta.main) await runTaskMain(() => gateMain(Deno.args));
