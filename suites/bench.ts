@@ -21,7 +21,7 @@ import { benchIsolated, type BenchPlan, planBench, type PlanFlags } from "./benc
 import {
   integerFlag,
   MAX_TIMER_MS,
-  parseFlags,
+  parseTaskFlags,
   selectByIds,
   timerDelay,
   UsageError,
@@ -103,7 +103,7 @@ export interface BenchMainOptions {
 
 /** The `bench` command; resolves to the exit status. */
 export async function benchMain(args: string[], options: BenchMainOptions = {}): Promise<number> {
-  const flags = parseFlags(args, {
+  const flags = parseTaskFlags(args, {
     set: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
     batch: { type: "string", multiple: true },
@@ -119,12 +119,8 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
     weights: { type: "string" },
     "webgpu-backend": { type: "string", multiple: true },
     "in-process": { type: "boolean" },
-    help: { type: "boolean" },
-  });
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  }, USAGE);
+  if (!flags) return 0;
   for (const b of flags.batch ?? []) integerFlag(b, "batch", 1);
   const time = { max: MAX_TIMER_MS };
   const timing: TimingOptions = {

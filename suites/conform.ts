@@ -10,7 +10,13 @@
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { TOLERANCE_CLASSES, TORCH_ERROR_FACTOR } from "../condconv/tolerance.ts";
-import { integerFlag, MAX_TIMER_MS, parseFlags, selectByIds, UsageError } from "./_shared/cli.ts";
+import {
+  integerFlag,
+  MAX_TIMER_MS,
+  parseTaskFlags,
+  selectByIds,
+  UsageError,
+} from "./_shared/cli.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
 // Types only: the result schemas load zod, which this process must not (see `conform/isolated.ts`).
 import type { RunFilters } from "./results/adapter_summary.ts";
@@ -82,7 +88,7 @@ export async function conformMain(
   args: string[],
   options: ConformMainOptions = {},
 ): Promise<number> {
-  const flags = parseFlags(args, {
+  const flags = parseTaskFlags(args, {
     adapter: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
     json: { type: "string" },
@@ -90,12 +96,8 @@ export async function conformMain(
     "timeout-ms": { type: "string" },
     "webgpu-backend": { type: "string", multiple: true },
     "in-process": { type: "boolean" },
-    help: { type: "boolean" },
-  });
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  }, USAGE);
+  if (!flags) return 0;
   const timeoutMs = integerFlag(flags["timeout-ms"], "timeout-ms", CALL_TIMEOUT_MS, {
     max: MAX_TIMER_MS,
   });

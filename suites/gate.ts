@@ -22,7 +22,7 @@ import { GATE_TAG } from "./bench/cases.ts";
 import {
   integerFlag,
   MAX_TIMER_MS,
-  parseFlags,
+  parseTaskFlags,
   positiveNumberFlag,
   selectByIds,
   UsageError,
@@ -133,7 +133,7 @@ function timingSettings(flags: Record<string, string | string[] | boolean | unde
 
 /** The `gate` command; resolves to the exit status. */
 export async function gateMain(args: string[]): Promise<number> {
-  const flags = parseFlags(args, {
+  const flags = parseTaskFlags(args, {
     base: { type: "string" },
     adapter: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
@@ -145,12 +145,8 @@ export async function gateMain(args: string[]): Promise<number> {
     "timeout-ms": { type: "string" },
     accepted: { type: "string" },
     json: { type: "string" },
-    help: { type: "boolean" },
-  });
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  }, USAGE);
+  if (!flags) return 0;
   const settings = timingSettings(flags);
   const { rounds } = settings;
   const accepted = await loadAcceptedInChild(
