@@ -21,7 +21,7 @@
  * @module
  */
 import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
-import { ortSessionOptions } from "../impls/_ort/adapter.ts";
+import { ortSessionOptions } from "../impls/_ort/runtime.ts";
 import {
   buildCondConvOnnx,
   type CondConvOnnxModel,
