@@ -392,7 +392,7 @@ Deno.test("onnx graph workaround: the static Conv with 5 outputs per group keeps
   });
   assert.equal(changed.convBug, "grouped-vector-straddles-groups");
   assert.deepEqual(changed.workaround, {
-    padsToPadNode: false,
+    zeroRowOnTop: false,
     channelsPerGroup: 1,
     outChannelsPerGroup: 8,
   });

@@ -40,7 +40,7 @@ export function describeWorkaround(model: CondConvOnnxModel): string | null {
   const w = model.workaround;
   if (!w) return null;
   const changes = [];
-  if (w.padsToPadNode) changes.push("Conv pads moved into a Pad node");
+  if (w.zeroRowOnTop) changes.push("a zero kernel row on top, one more top pad");
   changes.push(
     `${w.channelsPerGroup} input and ${w.outChannelsPerGroup} output channels per group`,
   );
