@@ -5,7 +5,7 @@
  * ```
  * deno run --allow-read=. --allow-sys=cpus --allow-env scripts/ort_timing.ts \
  *   [--adapter <glob>]... [--case <glob>]... [--batch 1,8] [--runs 5] [--budget-ms 4000] \
- *   [--formulations [--ep wasm|webgpu]...]
+ *   [--formulations [--ep wasm|webgpu]...] [--workarounds]
  * ```
  * Default: each adapter (`ort-*`) on each case (default `effnet-b0.*`) and batch: prepare,
  * 2 warm-up runs, then up to `--runs` timed runs or `--budget-ms` of them, whichever ends
@@ -18,12 +18,19 @@
  * here for `grouped-conv` (a model and session per batch size) and `im2col-matmul` (one
  * dynamic-batch model for every batch), with each session's creation time; after 2 warm-up
  * runs each, their `--runs` timed runs alternate so that both see the same machine load.
+ *
+ * `--workarounds`: what ort-webgpu's workaround of the WebGPU Conv bug costs. For each case and
+ * batch where the plain graph shows the bug (`condConvConvBug`), ort-webgpu with its
+ * workarounds and without them (`createOrtWebgpuAdapter({ workarounds: false })`, wrong
+ * numbers) are prepared and, after 2 warm-up runs each, their `--runs` timed runs alternate;
+ * prints both medians (warm p50) and their ratio. Default cases: the goldens that show it.
  * @module
  */
 import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
 import { ortSessionOptions } from "../impls/_ort/runtime.ts";
 import {
   buildCondConvOnnx,
+  condConvConvBug,
   type CondConvOnnxModel,
   type ConvFormulation,
   INPUT_NAME,
@@ -31,7 +38,7 @@ import {
   OUTPUT_NAME,
 } from "../condconv/formats/onnx_graph.ts";
 import { ortWasmAdapter } from "../impls/ort_wasm.ts";
-import { ortWebgpuAdapter } from "../impls/ort_webgpu.ts";
+import { createOrtWebgpuAdapter, ortWebgpuAdapter } from "../impls/ort_webgpu.ts";
 import type { Tensor } from "../condconv/spec.ts";
 import { seededUniform, STREAMS } from "../condconv/seeded.ts";
 import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
@@ -251,6 +258,61 @@ async function timeFormulations(
   }
 }
 
+async function timeWorkarounds(
+  set: FixtureSet,
+  fixtures: Fixture[],
+  batches: number[],
+  runs: number,
+): Promise<void> {
+  const raw = createOrtWebgpuAdapter({ workarounds: false });
+  const availability = await ortWebgpuAdapter.availability();
+  if (!availability.available) throw new UsageError(`ort-webgpu: ${availability.reason}`);
+  console.log(
+    `ort-webgpu on ${availability.gpu?.description} (software: ${availability.gpu?.software})`,
+  );
+  console.log(
+    "case                             batch  bug                               " +
+      "with ms  without ms  ratio  check with/without",
+  );
+  for (const fixture of fixtures) {
+    const { spec, input: size } = fixture.goldenCase;
+    const { weights } = await loadCaseTensors(fixture);
+    const truth = await loadGolden(set, fixture);
+    for (const batch of batches) {
+      const bug = condConvConvBug(spec, batch, size.height, size.width);
+      if (!bug) continue;
+      const input = batchInput(fixture, batch);
+      const routing = routingFor(fixture, batch);
+      const layers = [
+        await ortWebgpuAdapter.prepare(spec, weights),
+        await raw.prepare(spec, weights),
+      ];
+      try {
+        const times: number[][] = [[], []];
+        const outputs: Float32Array[] = [];
+        for (let i = 0; i < runs + 2; i++) {
+          for (const [k, layer] of layers.entries()) {
+            const t0 = performance.now();
+            const output = await layer.run(input, routing);
+            if (i >= 2) times[k].push(performance.now() - t0);
+            outputs[k] = output.data;
+          }
+        }
+        const [on, off] = times.map(median);
+        const checks = outputs.map((o, k) =>
+          checkFirst(o, truth, [ortWebgpuAdapter, raw][k], fixture)
+        );
+        console.log(
+          `${fixture.entry.id.padEnd(32)} ${String(batch).padStart(5)}  ${bug.padEnd(32)} ` +
+            `${ms(on)} ${ms(off)}  ${(on / off).toFixed(2).padStart(5)}  ${checks.join("/")}`,
+        );
+      } finally {
+        for (const layer of layers) await layer.dispose();
+      }
+    }
+  }
+}
+
 async function main(): Promise<number> {
   const flags = parseFlags(Deno.args, {
     adapter: { type: "string", multiple: true },
@@ -259,6 +321,7 @@ async function main(): Promise<number> {
     runs: { type: "string", default: "5" },
     "budget-ms": { type: "string", default: "4000" },
     formulations: { type: "boolean" },
+    workarounds: { type: "boolean" },
     ep: { type: "string", multiple: true },
   });
   const batches = flags.batch.split(",").map(Number);
@@ -269,10 +332,12 @@ async function main(): Promise<number> {
   const set = await loadFixtureSet();
   const fixtures = selectByIds(
     set.fixtures.map((f) => ({ ...f, id: f.entry.id })),
-    flags.case ?? ["effnet-b0.*"],
+    flags.case ?? (flags.workarounds ? ["channels-*"] : ["effnet-b0.*"]),
     "case",
   );
-  if (flags.formulations) {
+  if (flags.workarounds) {
+    await timeWorkarounds(set, fixtures, batches, runs);
+  } else if (flags.formulations) {
     const eps = (flags.ep ?? ["wasm", "webgpu"]).map((ep) => {
       if (ep !== "wasm" && ep !== "webgpu") {
         throw new UsageError(`Invalid --ep "${ep}": expected "wasm" or "webgpu"`);
