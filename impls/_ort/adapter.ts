@@ -86,7 +86,7 @@ export function makeOrtAdapter(
     formulation: FORMULATION_INFO,
     workarounds: flavor.convBug
       ? workarounds
-        ? "on: Conv nodes the WebGPU EP gets wrong are built with zero channels or a Pad " +
+        ? "on: Conv nodes the WebGPU EP gets wrong are built with zero channels or a zero kernel row " +
           "(suites/conform/known_failures.ts, rule ort-webgpu-conv)"
         : "off: the plain graph, the WebGPU EP's Conv bug shows"
       : "none needed",
