@@ -34,28 +34,32 @@
  * not work: ONNX Runtime's Pad fusion folds a constant `Pad` back into the `Conv` (tried).
  * @module
  */
+import type { Geometry } from "../geometry.ts";
 
-/** One 2-D ONNX `Conv` node as the WebGPU EP sees it (NCHW input, OIHW weights). */
-export interface ConvNode {
-  /** `N` of the input */
-  batch: number;
-  group: number;
-  /** input channels per group */
-  channelsPerGroup: number;
-  /** output channels per group */
-  outChannelsPerGroup: number;
-  /** the input's height and width (after any `Pad` node before the `Conv`) */
-  height: number;
-  width: number;
-  kernelHeight: number;
-  kernelWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  dilationHeight: number;
-  dilationWidth: number;
-  /** the `Conv`'s own pads: top, left, bottom, right */
-  pads: readonly [number, number, number, number];
-}
+/**
+ * One 2-D ONNX `Conv` node as the WebGPU EP sees it (NCHW input, OIHW weights): the layer's
+ * channels per group, kernel, strides and dilations, and the node's own batch, group count,
+ * input size (after any `Pad` node before the `Conv`) and pads (top, left, bottom, right).
+ */
+export type ConvNode =
+  & Pick<
+    Geometry,
+    | "channelsPerGroup"
+    | "outChannelsPerGroup"
+    | "kernelHeight"
+    | "kernelWidth"
+    | "strideHeight"
+    | "strideWidth"
+    | "dilationHeight"
+    | "dilationWidth"
+  >
+  & {
+    batch: number;
+    group: number;
+    height: number;
+    width: number;
+    pads: readonly [number, number, number, number];
+  };
 
 /** Why the WebGPU EP gets a `Conv` node wrong (see the module doc). */
 export type OrtWebgpuConvBug =

@@ -126,19 +126,12 @@ export function convNodeOf(
   const zeros = spec.paddingMode === "zeros";
   const { padTop, padLeft, padBottom, padRight } = g;
   return {
+    ...g, // channels per group, kernel, strides, dilations (the rest is not read)
     batch,
     group,
-    channelsPerGroup: g.channelsPerGroup,
-    outChannelsPerGroup: g.outChannelsPerGroup,
     // other padding modes are a Pad node before the Conv
     height: zeros ? g.inHeight : g.inHeight + padTop + padBottom,
     width: zeros ? g.inWidth : g.inWidth + padLeft + padRight,
-    kernelHeight: g.kernelHeight,
-    kernelWidth: g.kernelWidth,
-    strideHeight: g.strideHeight,
-    strideWidth: g.strideWidth,
-    dilationHeight: g.dilationHeight,
-    dilationWidth: g.dilationWidth,
     pads: zeros ? [padTop, padLeft, padBottom, padRight] : [0, 0, 0, 0],
   };
 }

@@ -201,6 +201,12 @@ async function runModel(
   }
 }
 
+/** Asserts `output` is within the wasm class tolerance of the reference's `truth`. */
+function assertWithinWasmTolerance(output: Float32Array, truth: Float32Array) {
+  const comparison = compareWithTruth(output, Float64Array.from(truth), TOLERANCE_CLASSES.wasm);
+  assert.ok(comparison.pass, `${comparison.worstRatio}x the tolerance`);
+}
+
 const specs: [string, CondConvSpecInput, [number, number, number]][] = [
   ["kitchen sink", {
     inChannels: 4,
@@ -254,12 +260,7 @@ for (const [name, spec, size] of specs) {
         formulation,
       });
       const output = await runModel(model.bytes, c.input, c.routingWeights, c.spec.numExperts);
-      const comparison = compareWithTruth(
-        output,
-        Float64Array.from(truth.data),
-        TOLERANCE_CLASSES.wasm,
-      );
-      assert.ok(comparison.pass, `${comparison.worstRatio}x the tolerance`);
+      assertWithinWasmTolerance(output, truth.data);
     });
   }
 }
@@ -371,12 +372,7 @@ for (const [name, spec, size, bug] of workaroundCases) {
     assert.ok(changed.workaround, "no workaround applied");
     assert.notDeepEqual(opTypes(changed.bytes), opTypes(plain.bytes));
     const output = await runModel(changed.bytes, c.input, c.routingWeights, c.spec.numExperts);
-    const comparison = compareWithTruth(
-      output,
-      Float64Array.from(truth.data),
-      TOLERANCE_CLASSES.wasm,
-    );
-    assert.ok(comparison.pass, `${comparison.worstRatio}x the tolerance`);
+    assertWithinWasmTolerance(output, truth.data);
   });
 }
 
