@@ -31,9 +31,9 @@
  * interrupted export never leaves a truncated model; `--out` naming a folder is refused
  * before any work.
  *
- * Permissions: the task reads `.` only (input files must be inside the project) and has
- * `--allow-write` without a path, because the output path is the user's choice and a task's
- * permissions are fixed before the flags are read.
+ * Permissions: the task reads and writes `.` only: input files and the model must be inside
+ * the project (the atomic rename needs read and write access to the model's folder); a path
+ * outside is refused up front with the flag named.
  *
  * Exit status: 0 when written, 2 on a bad flag or file.
  * @module
@@ -206,10 +206,24 @@ function parseSize(text: string | undefined, flag: string): number {
   return size;
 }
 
-/** Refuses an `--out` path that is a folder (or ends with "/"), before any work. */
+/**
+ * Refuses, before any work, an `--out` path this task may not read and write (the atomic
+ * rename needs both) or that is a folder (or ends with "/").
+ */
 export async function checkOutPath(path: string): Promise<void> {
   if (path === "") throw new UsageError("Invalid --out: the path is empty");
-  const info = await Deno.stat(path).catch(() => undefined);
+  for (const name of ["read", "write"] as const) {
+    if ((await Deno.permissions.query({ name, path })).state !== "granted") {
+      throw new UsageError(
+        `Cannot write --out "${path}": this task may ${name} only inside the project folder ` +
+          "(its --allow-read and --allow-write); choose a path there",
+      );
+    }
+  }
+  const info = await Deno.stat(path).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
   if (path.endsWith("/") || info?.isDirectory) {
     throw new UsageError(
       `Cannot write --out "${path}": it is a folder; name the model file, for example ` +

@@ -137,8 +137,13 @@ Deno.test("export-onnx --batch: a positive integer or dynamic", () => {
 
 /** Runs `deno task export-onnx`'s entry with `args`; its exit code, stdout and stderr. */
 async function exportOnnx(...args: string[]) {
+  return await exportOnnxWith(["--allow-read=.,/tmp", "--allow-write=/tmp"], ...args);
+}
+
+/** The same with other permissions (the task's own: read and write `.`). */
+async function exportOnnxWith(permissions: string[], ...args: string[]) {
   const result = await new Deno.Command("deno", {
-    args: ["run", "--allow-read=.,/tmp", "--allow-write=/tmp", "suites/export_onnx.ts", ...args],
+    args: ["run", ...permissions, "suites/export_onnx.ts", ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -150,7 +155,7 @@ async function exportOnnx(...args: string[]) {
   };
 }
 
-Deno.test("export-onnx --out <folder>: a clear error before any work, no stack", async () => {
+Deno.test("export-onnx --out <folder> or outside the project: a clear error first, no stack", async () => {
   const dir = await Deno.makeTempDir({ prefix: "condconv-onnx-out-" });
   try {
     const { code, stderr } = await exportOnnx("--case", "control", "--out", dir);
@@ -158,6 +163,16 @@ Deno.test("export-onnx --out <folder>: a clear error before any work, no stack",
     assert.match(stderr, /^error: Cannot write --out ".*": it is a folder; name the model file/);
     assert.doesNotMatch(stderr, /\n\s+at /, "a stack trace was printed");
     assert.deepEqual([...Deno.readDirSync(dir)], [], "something was written");
+    // with the task's permissions, a path outside the project is refused the same way
+    const outside = await exportOnnxWith(
+      ["--allow-read=.", "--allow-write=."],
+      "--case",
+      "control",
+      "--out",
+      `${dir}/model.onnx`,
+    );
+    assert.equal(outside.code, 2, outside.stderr);
+    assert.match(outside.stderr, /^error: Cannot write --out ".*": this task may read only inside/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
