@@ -31,7 +31,8 @@
  * channels per group up to a multiple of 4 (the output is sliced back), zero-padded input
  * channels up to a multiple of 4, or a zero kernel row on top with one more top pad (a
  * non-zero top pad takes the node off the shortcut). Moving the pads into a `Pad` node does
- * not work: ONNX Runtime's Pad fusion folds a constant `Pad` back into the `Conv` (tried).
+ * not work: ONNX Runtime's `PadFusion` folds a constant `Pad` back into the `Conv` (tried:
+ * the output stays wrong).
  * @module
  */
 import type { Geometry } from "../geometry.ts";

@@ -183,8 +183,11 @@ export function addConv(
     }
   }
   if (workaround?.zeroRowOnTop) {
-    // a Concat, not a Pad: ONNX Runtime 1.30's Pad fusion also takes a spatial Pad that feeds
-    // a Conv's kernel for one that feeds its input, and drops it (session creation fails)
+    // a Concat, not a Pad: ONNX Runtime's PadFusion (core/optimizer/pad_fusion.cc) does not
+    // check which Conv input a constant Pad feeds; for a spatial Pad on the kernel it rewires
+    // the Conv's input 0 and removes the Pad, and session creation fails ("... is not a graph
+    // input, initializer, or output of a previous node"). A Pad of the kernel's channel axis
+    // (above) is left alone: the fusion declines pads on the first two axes.
     const rowShape = [group * n.outChannelsPerGroup, n.channelsPerGroup, 1, kw];
     const zeros = b.floats(
       "zero_row",
