@@ -75,8 +75,8 @@ export const ORT_WEBGPU_CONV: KnownFailure = {
   reason: "onnxruntime-web 1.30's WebGPU EP (the native C++ EP of onnxruntime-web/webgpu) " +
     "computes some Conv nodes wrong, errors of order 1 (up to ~6000x the tolerance); " +
     "ort-wasm runs the same ONNX models right. Three causes, read from the EP's source and " +
-    "matched against ~1900 single-Conv models on llvmpipe (wgpu Vulkan and GL) with no exception: (1) a grouped Conv " +
-    "vectorises the output channels by 4 or 2 across group boundaries when there are 4 or " +
+    "matched against ~1900 single-Conv models on llvmpipe (wgpu Vulkan and GL) with no " +
+    "exception: (1) a grouped Conv vectorises the output channels by 4 or 2 across group boundaries when there are 4 or " +
     "more output channels per group that the vector width does not divide (the CondConv " +
     "graph has group = batch x groups: 5, 6, 7, 9, 10, ... output channels per group from " +
     "batch 2 on); (2) an ungrouped Conv with C % 3 == 0, C % 4 != 0, C > 3 input channels " +
