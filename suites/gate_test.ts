@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
-import { AcceptedChanges, infoChanges, judge, loadAccepted, type RoundEntry } from "./gate.ts";
-import { lockstepRound, type SideCase } from "./gate/lockstep.ts";
+import { gatedAdapters } from "./gate.ts";
+import { infoChanges, judge } from "./gate/verdict.ts";
+import { AcceptedChanges, loadAccepted } from "./gate/accepted.ts";
+import { lockstepRound } from "./gate/lockstep.ts";
+import { GateRow, RoundEntry, type SideCase } from "./results/gate.ts";
 import { cloneRepo, injectSlowdown, run } from "./gate_selftest.ts";
 
 const GATE_ARGS = ["task", "gate", "--adapter", "ort-wasm"];
@@ -111,6 +114,11 @@ Deno.test("judge: broken, new, too few rounds, regressed and accepted", () => {
   assert.deepEqual([accepted.outcome, accepted.reason], ["accepted", "bounds checks added"]);
   const tooSlow = { accepted: [{ ...waiver.accepted[0], maxRatio: 1.2 }] };
   assert.equal(judge("ts", "control", [slow, slow], tooSlow, 0.1).outcome, "regressed");
+  // every verdict is a row of gate.json as suites/results/gate.ts defines it
+  for (const row of [regressed, accepted, judge("ts", "c", [same, baseSkipped], none, 0.1)]) {
+    assert.deepEqual(GateRow.parse(row), row);
+  }
+  assert.deepEqual(RoundEntry.parse(baseDied), baseDied);
 });
 
 Deno.test("accepted changes need a reason and a ratio above 1", async () => {
@@ -142,4 +150,23 @@ Deno.test("infoChanges names what a base revision ran differently", () => {
   ]);
   assert.deepEqual(infoChanges(base, { ...base }), []);
   assert.deepEqual(infoChanges(undefined, head), []);
+});
+
+Deno.test("the gate times every registered CPU adapter, a new one included, on the gate-tagged cases", async () => {
+  const { ADAPTERS } = await import("../impls/registry.ts");
+  const { referenceAdapter } = await import("../impls/reference.ts");
+  const { loadFixtureSet } = await import("./_shared/fixtures.ts");
+  const { GATE_TAG } = await import("./bench/cases.ts");
+  const newCpu = { ...referenceAdapter, id: "new-cpu", toleranceClass: "cpu" as const };
+  const ids = gatedAdapters([...ADAPTERS, newCpu]).map((a) => a.id);
+  assert.deepEqual(ids, ["ts", "ort-wasm", "tfjs-wasm", "tfjs-cpu", "new-cpu"]);
+  const set = await loadFixtureSet();
+  const tagged = set.fixtures.filter((f) => f.goldenCase.tags.includes(GATE_TAG));
+  assert.deepEqual(tagged.map((f) => f.entry.id), [
+    "control",
+    "depthwise",
+    "effnet-b0.expand-192-1152-7",
+    "effnet-b0.dw5-480-14",
+    "effnet-b0.project-672-112-14",
+  ]);
 });

@@ -3,7 +3,9 @@ import type { CondConvAdapter } from "../impls/adapter.ts";
 import { referenceAdapter } from "../impls/reference.ts";
 import { ADAPTERS } from "../impls/registry.ts";
 import { UsageError } from "./_shared/cli.ts";
-import { formatSoakRow, soakAdapter, soakHeader, soakMain } from "./soak.ts";
+import { soakMain } from "./soak.ts";
+import { soakAdapter } from "./soak/measure.ts";
+import { formatSoakRow, soakHeader } from "./soak/print.ts";
 
 // tfjs and onnxruntime-web keep their runtimes (wasm modules) for the process's life.
 const sanitizers = { sanitizeOps: false, sanitizeResources: false } as const;
@@ -103,4 +105,16 @@ Deno.test("soak rejects bad flags and unknown adapters with a UsageError", async
   await assert.rejects(soakMain(["--cycles", "1.5"]), UsageError);
   await assert.rejects(soakMain(["--adapter", "nope"]), /^UsageError: Unknown adapter "nope"/);
   await assert.rejects(soakMain(["--runz", "5"]), /Unknown option '--runz'/);
+});
+
+Deno.test("soak writes a report that its schema (suites/results/soak.ts) reads back", async () => {
+  const { SoakReport } = await import("./results/soak.ts");
+  const dir = await Deno.makeTempDir();
+  const json = `${dir}/soak.json`;
+  const args = ["--runs", "10", "--cycles", "1", "--json", json];
+  assert.equal(await soakMain(args, { adapters: [referenceAdapter] }), 0);
+  const report = SoakReport.parse(JSON.parse(await Deno.readTextFile(json)));
+  assert.equal(report.results[0].adapter, "reference");
+  assert.equal(report.results[0].status, "pass");
+  await Deno.remove(dir, { recursive: true });
 });
