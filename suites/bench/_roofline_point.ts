@@ -49,7 +49,9 @@ function atThreads(figure: ThreadedFigure, threads: number, limitThreads: number
 
 function checkPositive(name: string, value: number) {
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`Cannot place a roofline point: ${name} must be a positive number, got ${value}`);
+    throw new RangeError(
+      `Cannot place a roofline point: ${name} must be a positive number, got ${value}`,
+    );
   }
 }
 

@@ -172,10 +172,14 @@ function triadBody(): number[] {
 
 function checkShape(shape: FmaKernelShape): void {
   if (!Number.isInteger(shape.chains) || shape.chains < 1 || shape.chains > 14) {
-    throw new RangeError(`Cannot build the probe: chains must be an integer in 1..14, got ${shape.chains}`);
+    throw new RangeError(
+      `Cannot build the probe: chains must be an integer in 1..14, got ${shape.chains}`,
+    );
   }
   if (!Number.isInteger(shape.unroll) || shape.unroll < 1 || shape.unroll > 64) {
-    throw new RangeError(`Cannot build the probe: unroll must be an integer in 1..64, got ${shape.unroll}`);
+    throw new RangeError(
+      `Cannot build the probe: unroll must be an integer in 1..64, got ${shape.unroll}`,
+    );
   }
 }
 
@@ -190,10 +194,13 @@ function checkShape(shape: FmaKernelShape): void {
  */
 export function probeModuleBytes(shape: FmaKernelShape): Uint8Array<ArrayBuffer> {
   checkShape(shape);
-  const types = section(1, vector([
-    [0x60, ...vector([[op.i32], [op.f32], [op.f32]]), ...vector([[op.f32]])],
-    [0x60, ...vector([[op.i32], [op.i32], [op.i32], [op.i32], [op.f32]]), 0],
-  ]));
+  const types = section(
+    1,
+    vector([
+      [0x60, ...vector([[op.i32], [op.f32], [op.f32]]), ...vector([[op.f32]])],
+      [0x60, ...vector([[op.i32], [op.i32], [op.i32], [op.i32], [op.f32]]), 0],
+    ]),
+  );
   const functions = section(3, vector([[0], [1]]));
   const memory = section(5, vector([[0x00, 1]]));
   const exports = section(

@@ -130,7 +130,11 @@ scope.onmessage = async (event) => {
       await init(request.shape, request.control, request.triadFloats);
       scope.postMessage({ type: "ready" });
     } else if (request.type === "calibrate") {
-      const work = calibrate(request.kernel, request.blockMs, request.kernel === "triad" ? 1 << 14 : 1000);
+      const work = calibrate(
+        request.kernel,
+        request.blockMs,
+        request.kernel === "triad" ? 1 << 14 : 1000,
+      );
       scope.postMessage({ type: "calibrated", work });
     } else {
       if (request.triadFloats > allocatedFloats) {

@@ -11,14 +11,15 @@
  *   arrays far larger than the caches, counted as STREAM does: 12 bytes an element (read `b`,
  *   read `c`, write `a`; the write-allocate read of `a` is not counted).
  *
- * Method: each kernel is first calibrated alone to a fixed amount of work that takes at least
- * `blockMs`; every worker then runs that same work (the all-threads triad runs each worker
- * over its own `1 / threads` slice, as many passes as moves the one-thread bytes). After one
- * unmeasured round, `repetitions` rounds run the six figures in turn, so that a burst of load
- * from elsewhere hits every figure alike. A figure of one round is the total work divided by
- * the time of the slowest worker; the figure reported is the best round (the least disturbed
- * by other processes), with the median, the worst and `spreadPercent = 100 (best - median) /
- * best` beside it.
+ * Method: each kernel is first calibrated alone (on worker 0, after a warm-up that lets the
+ * engine optimize it) to a fixed amount of work that takes at least `blockMs`; every worker
+ * then runs that same work (the all-threads triad each over its own `1 / threads` slice of the
+ * arrays; the triad walks on from where its last block stopped, so short blocks still stream
+ * from memory). After one unmeasured round, `repetitions` rounds run the six figures in turn,
+ * so that a burst of load from elsewhere hits every figure alike. A figure of one round is the
+ * total work divided by the time of the slowest worker (each timed from its release by the
+ * barrier to its end); the figure reported is the best round (the least disturbed by other
+ * processes), with the median, the worst and `spreadPercent = 100 (best - median) / best`.
  *
  * `rooflinePoint` places one timed run under these ceilings, and `condConvBytes` counts the
  * bytes a CondConv layer must move at the least (input, output and weights read once).
@@ -39,7 +40,7 @@ import {
 } from "./_roofline_kernels.ts";
 import { ProbeTeam, type TeamRun } from "./_roofline_team.ts";
 
-export { condConvBytes, type CondConvBytes } from "./_roofline_bytes.ts";
+export { type CondConvBytes, condConvBytes } from "./_roofline_bytes.ts";
 export { type ComputeCeiling, RooflinePoint, rooflinePoint } from "./_roofline_point.ts";
 
 const positive = z.number().positive().finite();
@@ -93,14 +94,18 @@ export type MachineLimits = z.infer<typeof MachineLimits>;
 
 /**
  * Short blocks, many of them: on a shared machine the best of many short blocks finds the
- * moments the probe had the cores to itself, where long blocks average the other load in.
+ * moments the probe had the cores to itself, where long blocks average the other load in
+ * (2 x 2-core runs at load average 6-7: 2 ms x 100 agreed within 3% on all six figures, 5 ms
+ * x 40 differed by up to 75% on the all-threads ones). 2 ms is 400 ticks of a browser's
+ * 5 us timer in a cross-origin isolated page (which `SharedArrayBuffer` needs anyway).
  */
-export const DEFAULT_BLOCK_MS = 5;
+export const DEFAULT_BLOCK_MS = 2;
 /** Measured rounds of the six figures. */
-export const DEFAULT_REPETITIONS = 40;
+export const DEFAULT_REPETITIONS = 100;
 /**
- * 2^24 floats: three arrays of 64 MiB, four times a 48 MiB working set (which already streams
- * from memory on the machines measured); the triad walks on through them block after block.
+ * 2^24 floats: three arrays of 64 MiB (192 MiB). On the 2-core Xeon measured, 4x that (768
+ * MiB) gave the same GB/s within 3%, while 12 MiB gave 1.4x (one thread) to 1.7x (two):
+ * 192 MiB streams from memory. The triad walks on through the arrays block after block.
  */
 export const DEFAULT_TRIAD_FLOATS = 2 ** 24;
 

@@ -1,0 +1,256 @@
+import assert from "node:assert/strict";
+import { CondConvSpec } from "../../condconv/spec.ts";
+import {
+  DEFAULT_FMA_SHAPE,
+  type FmaKernelShape,
+  instantiateProbe,
+  probeModuleBytes,
+  supportsRelaxedSimd,
+} from "./_roofline_wasm.ts";
+import {
+  condConvBytes,
+  type LimitFigure,
+  MachineLimits,
+  measureMachineLimits,
+  RooflinePoint,
+  rooflinePoint,
+} from "./roofline.ts";
+
+/** What `fma` computes, in float32 step by step: chain j from j, `unroll` steps a turn. */
+function expectedFma(shape: FmaKernelShape, iterations: number, m: number, a: number) {
+  const f = Math.fround;
+  let sum = 0;
+  for (let j = 0; j < shape.chains; j++) {
+    let x = j;
+    for (let step = 0; step < iterations * shape.unroll; step++) x = f(f(x * f(m)) + f(a));
+    for (let lane = 0; lane < 4; lane++) sum = f(sum + x);
+  }
+  return sum;
+}
+
+Deno.test("probeModuleBytes() builds a module WebAssembly.validate accepts", async (t) => {
+  await t.step(
+    "mul + add",
+    () => assert.ok(WebAssembly.validate(probeModuleBytes(DEFAULT_FMA_SHAPE))),
+  );
+  await t.step("relaxed_madd, where the runtime has relaxed SIMD", () => {
+    const relaxed = probeModuleBytes({ ...DEFAULT_FMA_SHAPE, relaxed: true });
+    assert.equal(WebAssembly.validate(relaxed), supportsRelaxedSimd());
+  });
+  await t.step("one chain, one step", () => {
+    assert.ok(WebAssembly.validate(probeModuleBytes({ chains: 1, unroll: 1, relaxed: false })));
+  });
+});
+
+Deno.test("probeModuleBytes() refuses a bad shape naming the field", () => {
+  assert.throws(() => probeModuleBytes({ ...DEFAULT_FMA_SHAPE, chains: 15 }), {
+    name: "RangeError",
+    message: /chains/,
+  });
+  assert.throws(() => probeModuleBytes({ ...DEFAULT_FMA_SHAPE, unroll: 0 }), {
+    name: "RangeError",
+    message: /unroll/,
+  });
+});
+
+Deno.test("fma sums its accumulator chains after iterations x unroll multiply-adds", async (t) => {
+  const cases: [string, FmaKernelShape, number, number, number][] = [
+    ["mul + add, rounding every step", DEFAULT_FMA_SHAPE, 3, 0.75, 0.3],
+    ["mul + add, 3 chains x 5", { chains: 3, unroll: 5, relaxed: false }, 2, 1.5, -0.25],
+    ["no iterations leaves the start values", DEFAULT_FMA_SHAPE, 0, 2, 1],
+  ];
+  if (supportsRelaxedSimd()) {
+    // exact integers: a fused and an unfused multiply-add agree
+    cases.push(["relaxed_madd on exact values", { ...DEFAULT_FMA_SHAPE, relaxed: true }, 2, 2, 1]);
+  }
+  for (const [name, shape, iterations, m, a] of cases) {
+    await t.step(name, async () => {
+      const probe = await instantiateProbe(shape);
+      assert.equal(probe.fma(iterations, m, a), expectedFma(shape, iterations, m, a));
+    });
+  }
+});
+
+Deno.test("triad writes a[i] = b[i] + s * c[i] and nothing past n", async () => {
+  const probe = await instantiateProbe(DEFAULT_FMA_SHAPE);
+  const n = 32, guard = 16;
+  const floats = new Float32Array(probe.memory.buffer);
+  const a = 0, b = n + guard, c = 2 * (n + guard);
+  for (let i = 0; i < n + guard; i++) {
+    floats[a + i] = -1;
+    floats[b + i] = i * 0.37;
+    floats[c + i] = 5 - i * 1.1;
+  }
+  probe.triad(4 * a, 4 * b, 4 * c, n, 1.7);
+  const f = Math.fround;
+  for (let i = 0; i < n; i++) {
+    assert.equal(floats[a + i], f(floats[b + i] + f(f(1.7) * floats[c + i])), `a[${i}]`);
+  }
+  for (let i = n; i < n + guard; i++) assert.equal(floats[a + i], -1, `a[${i}] past n`);
+});
+
+Deno.test("measureMachineLimits() returns positive finite figures that parse", async () => {
+  const limits = await measureMachineLimits({
+    threads: 2,
+    blockMs: 1,
+    repetitions: 3,
+    triadFloats: 1 << 16,
+  });
+  MachineLimits.parse(limits);
+  assert.equal(limits.threads, 2);
+  assert.equal(limits.method.repetitions, 3);
+  for (const figure of [limits.wasmSimdGflops, limits.scalarJsGflops, limits.bandwidthGBps]) {
+    for (const f of [figure.oneThread, figure.allThreads]) {
+      assert.equal(f.samples.length, 3);
+      assert.ok(f.worst <= f.median && f.median <= f.best, JSON.stringify(f));
+      assert.ok(Number.isFinite(f.best) && f.worst > 0);
+    }
+  }
+});
+
+Deno.test("measureMachineLimits() refuses bad options naming the field", async () => {
+  await assert.rejects(() => measureMachineLimits({ threads: 0 }), {
+    name: "RangeError",
+    message: /threads/,
+  });
+  await assert.rejects(() => measureMachineLimits({ blockMs: -1 }), {
+    name: "RangeError",
+    message: /blockMs/,
+  });
+  await assert.rejects(() => measureMachineLimits({ triadFloats: 10 } as never), {
+    name: "RangeError",
+    message: /triadFloats/,
+  });
+});
+
+const figure = (best: number): LimitFigure => ({
+  best,
+  median: best * 0.9,
+  worst: best * 0.5,
+  spreadPercent: 10,
+  samples: [best * 0.5, best * 0.9, best],
+});
+
+/** 4 threads: wasm 50 -> 170 GFLOP/s, scalar 2 -> 8, bandwidth 20 -> 50 GB/s. */
+const LIMITS = MachineLimits.parse({
+  threads: 4,
+  wasmSimdGflops: { oneThread: figure(50), allThreads: figure(170) },
+  scalarJsGflops: { oneThread: figure(2), allThreads: figure(8) },
+  bandwidthGBps: { oneThread: figure(20), allThreads: figure(50) },
+  method: {
+    multiplyAdd: "f32x4.relaxed_madd",
+    wasmChains: 12,
+    wasmUnroll: 8,
+    scalarChains: 8,
+    triadFloats: 1 << 24,
+    triadBytesPerElement: 12,
+    blockMs: 2,
+    repetitions: 3,
+    statistic: "best of repetitions",
+  },
+  elapsedMs: 1000,
+});
+
+Deno.test("rooflinePoint() places a run under min(peak, intensity x bandwidth)", async (t) => {
+  await t.step("compute-bound on one thread", () => {
+    // 100 MFLOP, 10 MB: 10 FLOP/byte x 20 GB/s = 200 > 50; 100e6 / 10 ms = 10 GFLOP/s
+    const point = RooflinePoint.parse(rooflinePoint(100e6, 10e6, 10, 1, LIMITS));
+    assert.equal(point.arithmeticIntensity, 10);
+    assert.equal(point.gflops, 10);
+    assert.equal(point.ceilingGflops, 50);
+    assert.equal(point.boundBy, "compute");
+    assert.equal(point.percentOfCeiling, 20);
+    assert.equal(point.percentOfPeak, 20);
+  });
+  await t.step("memory-bound on all threads", () => {
+    // 1 FLOP/byte x 50 GB/s = 50 < 170; 40e6 FLOP in 2 ms = 20 GFLOP/s = 40% of 50
+    const point = rooflinePoint(40e6, 40e6, 2, 4, LIMITS);
+    assert.equal(point.bandwidthGBps, 50);
+    assert.equal(point.peakGflops, 170);
+    assert.equal(point.ceilingGflops, 50);
+    assert.equal(point.boundBy, "memory");
+    assert.equal(point.percentOfCeiling, 40);
+    assert.ok(Math.abs(point.percentOfPeak - (100 * 20) / 170) < 1e-12);
+  });
+  await t.step("threads between 1 and all interpolate; more than all take the all figure", () => {
+    // 2 of 4 threads: 50 + (170 - 50) / 3 = 90 GFLOP/s, 20 + 30 / 3 = 30 GB/s
+    const two = rooflinePoint(1e9, 1e6, 100, 2, LIMITS);
+    assert.equal(two.peakGflops, 90);
+    assert.equal(two.bandwidthGBps, 30);
+    assert.equal(rooflinePoint(1e9, 1e6, 100, 16, LIMITS).peakGflops, 170);
+  });
+  await t.step("the scalar JavaScript peak on request", () => {
+    const point = rooflinePoint(4e6, 1e5, 1, 1, LIMITS, "scalarJs");
+    assert.equal(point.peakGflops, 2);
+    assert.equal(point.ceilingGflops, 2);
+    assert.equal(point.percentOfCeiling, 200);
+    assert.equal(point.compute, "scalarJs");
+  });
+  await t.step("bad arguments name themselves", () => {
+    assert.throws(() => rooflinePoint(0, 1, 1, 1, LIMITS), {
+      name: "RangeError",
+      message: /flops/,
+    });
+    assert.throws(() => rooflinePoint(1, NaN, 1, 1, LIMITS), {
+      name: "RangeError",
+      message: /bytes/,
+    });
+    assert.throws(() => rooflinePoint(1, 1, -2, 1, LIMITS), { name: "RangeError", message: /ms/ });
+    assert.throws(() => rooflinePoint(1, 1, 1, 1.5, LIMITS), {
+      name: "RangeError",
+      message: /threads/,
+    });
+    assert.throws(() => rooflinePoint(1, 1, 1, 1, LIMITS, "gpu" as never), {
+      name: "RangeError",
+      message: /compute/,
+    });
+  });
+});
+
+Deno.test("condConvBytes() counts input, output and every weight once, as float32", async (t) => {
+  await t.step("3x3 stride 2 'same', per-expert bias, sigmoid routing", () => {
+    const spec = CondConvSpec.parse({
+      inChannels: 16,
+      outChannels: 24,
+      kernelSize: 3,
+      stride: 2,
+      padding: "same",
+      numExperts: 4,
+      bias: "perExpert",
+    });
+    const bytes = condConvBytes(spec, [8, 16, 14, 14]);
+    assert.equal(bytes.input, 4 * 8 * 16 * 14 * 14);
+    assert.equal(bytes.output, 4 * 8 * 24 * 7 * 7);
+    assert.equal(bytes.expertKernels, 4 * 4 * 24 * 16 * 3 * 3);
+    assert.equal(bytes.bias, 4 * 4 * 24);
+    assert.equal(bytes.routing, 4 * (4 * 16 + 4));
+    assert.equal(
+      bytes.total,
+      bytes.input + bytes.output + bytes.expertKernels + bytes.bias + bytes.routing,
+    );
+  });
+  await t.step("depthwise 5x5, no bias, supplied routing (B x E)", () => {
+    const spec = CondConvSpec.parse({
+      inChannels: 8,
+      outChannels: 8,
+      groups: 8,
+      kernelSize: 5,
+      padding: 2,
+      numExperts: 8,
+      bias: "none",
+      routing: { kind: "supplied" },
+    });
+    const bytes = condConvBytes(spec, [2, 8, 10, 10]);
+    assert.equal(bytes.expertKernels, 4 * 8 * 8 * 1 * 5 * 5);
+    assert.equal(bytes.bias, 0);
+    assert.equal(bytes.routing, 4 * 2 * 8);
+    assert.equal(bytes.output, bytes.input);
+  });
+  await t.step("a shape the spec cannot apply to is a RangeError", () => {
+    const spec = CondConvSpec.parse({ inChannels: 8, outChannels: 8, kernelSize: 1 });
+    assert.throws(() => condConvBytes(spec, [1, 4, 2, 2]), {
+      name: "RangeError",
+      message: /channels/,
+    });
+  });
+});
