@@ -7,9 +7,9 @@ import {
   probeModuleBytes,
   supportsRelaxedSimd,
 } from "./_roofline_wasm.ts";
+import { knownLimits } from "./_roofline_testing.ts";
 import {
   condConvBytes,
-  type LimitFigure,
   MachineLimits,
   measureMachineLimits,
   RooflinePoint,
@@ -123,33 +123,8 @@ Deno.test("measureMachineLimits() refuses bad options naming the field", async (
   });
 });
 
-const figure = (best: number): LimitFigure => ({
-  best,
-  median: best * 0.9,
-  worst: best * 0.5,
-  spreadPercent: 10,
-  samples: [best * 0.5, best * 0.9, best],
-});
-
 /** 4 threads: wasm 50 -> 170 GFLOP/s, scalar 2 -> 8, bandwidth 20 -> 50 GB/s. */
-const LIMITS = MachineLimits.parse({
-  threads: 4,
-  wasmSimdGflops: { oneThread: figure(50), allThreads: figure(170) },
-  scalarJsGflops: { oneThread: figure(2), allThreads: figure(8) },
-  bandwidthGBps: { oneThread: figure(20), allThreads: figure(50) },
-  method: {
-    multiplyAdd: "f32x4.relaxed_madd",
-    wasmChains: 12,
-    wasmUnroll: 8,
-    scalarChains: 8,
-    triadFloats: 1 << 24,
-    triadBytesPerElement: 12,
-    blockMs: 2,
-    repetitions: 3,
-    statistic: "best of repetitions",
-  },
-  elapsedMs: 1000,
-});
+const LIMITS = knownLimits(4, [50, 170], [2, 8], [20, 50]);
 
 Deno.test("rooflinePoint() places a run under min(peak, intensity x bandwidth)", async (t) => {
   await t.step("compute-bound on one thread", () => {
