@@ -3,13 +3,37 @@
  * before and after (the machine may be shared).
  *
  * ```sh
- * deno run --allow-read --allow-sys=loadavg scripts/roofline.ts [--json] [--threads N]
- *   [--block-ms N] [--repetitions N] [--triad-floats N] [--relaxed true|false]
+ * deno run --allow-read --allow-sys=loadavg scripts/roofline.ts [--help] [flags]
  * ```
  * @module
  */
-import { parseFlags, runMain, UsageError } from "../suites/_shared/cli.ts";
-import { type LimitFigure, measureMachineLimits } from "../suites/bench/roofline.ts";
+import {
+  integerFlag,
+  parseTaskFlags,
+  positiveNumberFlag,
+  runMain,
+  UsageError,
+} from "../suites/_shared/cli.ts";
+import {
+  DEFAULT_BLOCK_MS,
+  DEFAULT_REPETITIONS,
+  DEFAULT_TRIAD_FLOATS,
+  type LimitFigure,
+  measureMachineLimits,
+} from "../suites/bench/roofline.ts";
+
+const USAGE = `Usage: deno run --allow-read --allow-sys=loadavg scripts/roofline.ts [flags]
+
+Measures the machine's limits (wasm SIMD and scalar JS GFLOP/s, triad GB/s; one thread and
+all threads) as bench does before timing, and prints them with the load average.
+
+  --threads N        workers of the all-threads figures (default: navigator.hardwareConcurrency)
+  --block-ms X       the least time of one block of work (default ${DEFAULT_BLOCK_MS})
+  --repetitions N    measured rounds; each figure is the best (default ${DEFAULT_REPETITIONS})
+  --triad-floats N   floats per triad array on one thread (default ${DEFAULT_TRIAD_FLOATS})
+  --relaxed B        true: f32x4.relaxed_madd, false: f32x4.mul + f32x4.add
+                     (default: relaxed_madd where the runtime has relaxed SIMD)
+  --json             print the load averages and the MachineLimits as JSON`;
 
 function loadAverage(): number[] | string {
   try {
@@ -19,19 +43,10 @@ function loadAverage(): number[] | string {
   }
 }
 
-function numberFlag(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (value.trim() === "" || !Number.isFinite(parsed)) {
-    throw new UsageError(`Cannot read --${flag}: "${value}" is not a number`);
-  }
-  return parsed;
-}
-
 function booleanFlag(flag: string, value: string | undefined): boolean | undefined {
   if (value === undefined) return undefined;
   if (value !== "true" && value !== "false") {
-    throw new UsageError(`Cannot read --${flag}: expected true or false, got "${value}"`);
+    throw new UsageError(`Invalid --${flag} "${value}": expected true or false`);
   }
   return value === "true";
 }
@@ -43,19 +58,20 @@ function line(label: string, unit: string, figure: LimitFigure): string {
 }
 
 async function main(): Promise<number> {
-  const flags = parseFlags(Deno.args, {
+  const flags = parseTaskFlags(Deno.args, {
     json: { type: "boolean" },
     threads: { type: "string" },
     "block-ms": { type: "string" },
     repetitions: { type: "string" },
     "triad-floats": { type: "string" },
     relaxed: { type: "string" },
-  });
+  }, USAGE);
+  if (!flags) return 0;
   const options = {
-    threads: numberFlag("threads", flags.threads),
-    blockMs: numberFlag("block-ms", flags["block-ms"]),
-    repetitions: numberFlag("repetitions", flags.repetitions),
-    triadFloats: numberFlag("triad-floats", flags["triad-floats"]),
+    threads: flags.threads === undefined ? undefined : integerFlag(flags.threads, "threads", 1),
+    blockMs: positiveNumberFlag(flags["block-ms"], "block-ms", DEFAULT_BLOCK_MS),
+    repetitions: integerFlag(flags.repetitions, "repetitions", DEFAULT_REPETITIONS),
+    triadFloats: integerFlag(flags["triad-floats"], "triad-floats", DEFAULT_TRIAD_FLOATS),
     relaxedSimd: booleanFlag("relaxed", flags.relaxed),
   };
   const loadBefore = loadAverage();
