@@ -209,6 +209,7 @@ Deno.test("condConvBytes() counts input, output and every weight once, as float3
       bytes.total,
       bytes.input + bytes.output + bytes.expertKernels + bytes.bias + bytes.routing,
     );
+    assert.equal(bytes.staticConvTotal, bytes.input + bytes.output + 4 * (24 * 16 * 3 * 3 + 24));
   });
   await t.step("depthwise 5x5, no bias, supplied routing (B x E)", () => {
     const spec = CondConvSpec.parse({
@@ -226,6 +227,7 @@ Deno.test("condConvBytes() counts input, output and every weight once, as float3
     assert.equal(bytes.bias, 0);
     assert.equal(bytes.routing, 4 * 2 * 8);
     assert.equal(bytes.output, bytes.input);
+    assert.equal(bytes.staticConvTotal, 2 * bytes.input + 4 * 8 * 5 * 5);
   });
   await t.step("a shape the spec cannot apply to is a RangeError", () => {
     const spec = CondConvSpec.parse({ inChannels: 8, outChannels: 8, kernelSize: 1 });
