@@ -109,6 +109,7 @@ async function main(): Promise<number> {
   console.log(line(`scalar JS, ${t} threads`, "GFLOP/s", limits.scalarJsGflops.allThreads));
   console.log(line("triad, 1 thread", "GB/s", limits.bandwidthGBps.oneThread));
   console.log(line(`triad, ${t} threads`, "GB/s", limits.bandwidthGBps.allThreads));
+  for (const warning of limits.warnings) console.log(`warning: ${warning}`);
   return 0;
 }
 

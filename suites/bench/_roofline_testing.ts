@@ -44,6 +44,7 @@ export function knownLimits(
       settleRounds: 0,
       statistic: "best of repetitions",
     },
+    warnings: [],
     elapsedMs: 1000,
   });
 }

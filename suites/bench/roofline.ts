@@ -92,6 +92,8 @@ export const MachineLimits = z.strictObject({
     settleRounds: z.int().nonnegative(),
     statistic: z.literal("best of repetitions"),
   }),
+  /** figures whose median fell far below their best: the machine was busy (`disturbances`) */
+  warnings: z.array(z.string()),
   /** how long the whole probe took */
   elapsedMs: positive,
 });
@@ -139,6 +141,49 @@ export const MachineLimitsOptions = z.strictObject({
 });
 /** `MachineLimitsOptions` before defaults. */
 export type MachineLimitsOptions = z.input<typeof MachineLimitsOptions>;
+
+/**
+ * A spread above this says the probe rarely had the cores to itself: its best may still be
+ * below the machine's (on a 2-core machine at load average 14-17 the all-threads triad came
+ * out 25-45% low, with spreads of 75-80%; at load 11-13, spreads under 20%, the runs agreed).
+ */
+export const DISTURBED_SPREAD_PERCENT = 20;
+
+/**
+ * One warning per figure whose spread exceeds `DISTURBED_SPREAD_PERCENT`.
+ *
+ * @example
+ * ```ts
+ * import { disturbances } from "./roofline.ts";
+ * const calm = { best: 10, median: 9.5, worst: 2, spreadPercent: 5 };
+ * const busy = { best: 10, median: 3, worst: 1, spreadPercent: 70 };
+ * const warnings = disturbances({
+ *   wasmSimdGflops: { oneThread: calm, allThreads: busy },
+ *   scalarJsGflops: { oneThread: calm, allThreads: calm },
+ *   bandwidthGBps: { oneThread: calm, allThreads: calm },
+ * });
+ * if (warnings.length !== 1 || !warnings[0].startsWith("wasmSimdGflops.allThreads")) {
+ *   throw new Error(warnings.join());
+ * }
+ * ```
+ */
+export function disturbances(
+  figures: Pick<MachineLimits, "wasmSimdGflops" | "scalarJsGflops" | "bandwidthGBps">,
+): string[] {
+  const warnings: string[] = [];
+  for (const name of ["wasmSimdGflops", "scalarJsGflops", "bandwidthGBps"] as const) {
+    for (const threads of ["oneThread", "allThreads"] as const) {
+      const figure = figures[name][threads];
+      if (figure.spreadPercent <= DISTURBED_SPREAD_PERCENT) continue;
+      warnings.push(
+        `${name}.${threads}: the median is ${figure.spreadPercent.toFixed(0)}% below the best ` +
+          `(${figure.median.toPrecision(3)} against ${figure.best.toPrecision(3)}): the machine ` +
+          `was busy, and the best may be low too`,
+      );
+    }
+  }
+  return warnings;
+}
 
 function roundUp(value: number, multiple: number) {
   return Math.ceil(value / multiple) * multiple;
@@ -276,11 +321,14 @@ export async function measureMachineLimits(
         summarize(samples[configs.findIndex((c) => c.figure === figure && c.threads === threads)]);
       return { oneThread: pick("oneThread"), allThreads: pick("allThreads") };
     };
-    return MachineLimits.parse({
-      threads,
+    const figures = {
       wasmSimdGflops: figureOf("wasmSimdGflops"),
       scalarJsGflops: figureOf("scalarJsGflops"),
       bandwidthGBps: figureOf("bandwidthGBps"),
+    };
+    return MachineLimits.parse({
+      threads,
+      ...figures,
       method: {
         multiplyAdd: relaxed ? "f32x4.relaxed_madd" : "f32x4.mul+f32x4.add",
         wasmChains: shape.chains,
@@ -295,6 +343,7 @@ export async function measureMachineLimits(
         settleRounds,
         statistic: "best of repetitions",
       },
+      warnings: disturbances(figures),
       elapsedMs: performance.now() - started,
     });
   } finally {

@@ -10,6 +10,8 @@ import {
 import { knownLimits } from "./_roofline_testing.ts";
 import {
   condConvBytes,
+  disturbances,
+  DISTURBED_SPREAD_PERCENT,
   MachineLimits,
   measureMachineLimits,
   RooflinePoint,
@@ -131,6 +133,18 @@ Deno.test("measureMachineLimits() refuses bad options naming the field", async (
 
 /** 4 threads: wasm 50 -> 170 GFLOP/s, scalar 2 -> 8, bandwidth 20 -> 50 GB/s. */
 const LIMITS = knownLimits(4, [50, 170], [2, 8], [20, 50]);
+
+Deno.test("disturbances() warns of each figure whose median fell far below its best", () => {
+  assert.deepEqual(disturbances(LIMITS), []);
+  const busy = { best: 30, median: 12, worst: 1, spreadPercent: 60 };
+  const atLimit = { ...busy, spreadPercent: DISTURBED_SPREAD_PERCENT };
+  const warnings = disturbances({
+    ...LIMITS,
+    bandwidthGBps: { oneThread: atLimit, allThreads: busy },
+  });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /^bandwidthGBps\.allThreads: the median is 60% below the best/);
+});
 
 Deno.test("rooflinePoint() places a run under min(peak, intensity x bandwidth)", async (t) => {
   await t.step("compute-bound on one thread", () => {
