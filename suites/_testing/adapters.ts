@@ -63,3 +63,27 @@ export function unavailableReference(id: string, reason: string): CondConvAdapte
     availability: () => Promise.resolve({ available: false, reason }),
   };
 }
+
+/**
+ * An adapter that works around a made-up library bug: the reference adapter under `id`, whose
+ * layers list `workaround` (as ort-webgpu's list their changed Conv graphs), and whose
+ * `withoutWorkarounds()` shows the raw bug: the same id, element 3 off by 1e-2.
+ */
+export function workingAround(id: string, workaround: string): CondConvAdapter {
+  const raw = editedReference(id, (data) => data[3] += 1e-2);
+  return {
+    ...referenceAdapter,
+    id,
+    toleranceClass: "cpu",
+    async prepare(spec, weights) {
+      const inner = await referenceAdapter.prepare(spec, weights);
+      return {
+        backend: inner.backend,
+        workarounds: [workaround],
+        run: (input, routing) => inner.run(input, routing),
+        dispose: () => inner.dispose(),
+      };
+    },
+    withoutWorkarounds: () => raw,
+  };
+}
