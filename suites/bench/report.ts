@@ -6,13 +6,19 @@
 import type { BenchReport, BenchResult } from "../results/bench.ts";
 import { fmtGflops, fmtMs as ms, fmtRatio, mdTable, wrap } from "../report/format.ts";
 import { rowLabel } from "../_shared/webgpu_matrix.ts";
+import { workaroundsNote } from "../conform/print.ts";
 
 /** One line of the progress table. */
 export function formatBenchRow(r: BenchResult): string {
   const head = `${rowLabel(r).padEnd(16)} ${r.case.padEnd(36)}`;
   const software = r.softwareGpu ? "  [software GPU]" : "";
+  const status = `${r.status.toUpperCase()}${workaroundsNote(r.workarounds)}`;
   if (r.status !== "timed" || !r.warm) {
-    return `${head} ${r.status.toUpperCase()}  ${r.reason ?? ""}${software}`;
+    // A known bug's whole story is in the report; the row names the rule.
+    const reason = r.knownFailure === undefined
+      ? r.reason ?? ""
+      : `known library bug ${r.knownFailure} (suites/conform/known_failures.ts): not timed`;
+    return `${head} ${status}  ${reason}${software}`;
   }
   const gpu = r.gpu ? `  gpu p50 ${ms(r.gpu.p50Ms)} ms` : "";
   const overhead = r.overVsStatic == null
@@ -22,7 +28,7 @@ export function formatBenchRow(r: BenchResult): string {
     ms(r.warm.p99Ms).padStart(8)
   } ms  ` +
     `${fmtGflops(r.gflops ?? undefined).padStart(7)} GFLOP/s  cold ${ms(r.cold?.prepareMs)}+` +
-    `${ms(r.cold?.firstRunMs)} ms${gpu}${overhead}${software}`;
+    `${ms(r.cold?.firstRunMs)} ms${gpu}${overhead}${workaroundsNote(r.workarounds)}${software}`;
 }
 
 /** The Markdown summary: environment, then one table per case set of batch sizes. */
