@@ -2,19 +2,11 @@
 import assert from "node:assert/strict";
 import { CondConvSpec, type CondConvSpecInput } from "../../condconv/spec.ts";
 import { resolveGeometry } from "../../condconv/geometry.ts";
-import {
-  chooseConvPath,
-  DEPTHWISE_MAX_UNROLLED,
-  depthwisePatch,
-  depthwiseTile,
-  flatDispatch,
-  floatLiteral,
-  gemmTile,
-  planLayer,
-  poolLanes,
-  REDUCE_WORKGROUP,
-  WORKGROUP_BYTES_BUDGET,
-} from "./shaders.ts";
+import { chooseConvPath, flatDispatch, planLayer, WORKGROUP_BYTES_BUDGET } from "./plan.ts";
+import { DEPTHWISE_MAX_UNROLLED, depthwisePatch, depthwiseTile } from "./depthwise.ts";
+import { gemmTile } from "./gemm.ts";
+import { poolLanes, REDUCE_WORKGROUP } from "./pool.ts";
+import { floatLiteral } from "./stage.ts";
 
 const LIMITS = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 };
 
@@ -158,7 +150,8 @@ Deno.test("planLayer: every EfficientNet-B0 layer fits the default limits at bat
         assert.ok(stage.workgroups >= 1);
         assert.ok(flatDispatch(stage.workgroups, 65535));
         const bindings = stage.code.match(/@binding\(/g)?.length;
-        assert.equal(bindings, stage.bindings.length, `${stage.name} bindings`);
+        // the storage buffers, then the uniform parameters
+        assert.equal(bindings, stage.bindings.length + 1, `${stage.name} bindings`);
         assert.match(stage.code, /@compute @workgroup_size\(\d+\)/);
       }
       assert.equal(
