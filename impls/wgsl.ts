@@ -37,7 +37,7 @@ import type { CondConvSpec, CondConvWeights } from "../condconv/spec.ts";
 import { requestGpuAdapter } from "./_webgpu.ts";
 import type { Availability, CondConvAdapter } from "./adapter.ts";
 import { resourceCounts } from "./_wgsl/device.ts";
-import { SHAPE_CACHE_SIZE, WGSL_BACKEND, WgslCondConv } from "./_wgsl/layer.ts";
+import { WGSL_BACKEND, type WgslCondConv } from "./_wgsl/layer.ts";
 import { prepareWgsl } from "./_wgsl/prepare.ts";
 
 export { LOSS_GRACE_MS } from "./_wgsl/device.ts";
