@@ -9,15 +9,20 @@
  */
 import type { CondConvSpec } from "../../condconv/spec.ts";
 import type { Geometry } from "../../condconv/geometry.ts";
-import { biasWgsl, convBindings, geometryParams, sourceIndexWgsl } from "./conv_common.ts";
+import {
+  BIAS_WGSL,
+  CONV_ROLES,
+  convBindings,
+  geometryParams,
+  sourceIndexWgsl,
+} from "./conv_common.ts";
 import {
   type BufferRole,
-  ENTRY_ARGS,
-  FLAT_ID,
-  type ParamField,
   paramsWgsl,
   type StagePlan,
+  tiledEntryWgsl,
   u,
+  u32Params,
 } from "./stage.ts";
 
 /** Most invocations along each side of a depthwise workgroup (each computes a small block). */
@@ -137,20 +142,15 @@ export function depthwiseStage(
   const tilesY = Math.ceil(g.outHeight / TH), tilesX = Math.ceil(g.outWidth / TW);
   const total = g.batch * g.outChannels * tilesY * tilesX;
   const threads = t.threadsY * t.threadsX;
-  const params: ParamField[] = [
-    ...geometryParams(g, mixedStride),
-    ["MULT", "u32", g.outChannelsPerGroup],
-    ["TILES_Y", "u32", tilesY],
-    ["TILES_X", "u32", tilesX],
-    ["TOTAL", "u32", total],
+  const params = [
+    ...geometryParams(spec, g, mixedStride),
+    ...u32Params({ MULT: g.outChannelsPerGroup, TILES_Y: tilesY, TILES_X: tilesX, TOTAL: total }),
   ];
-  const bias = biasWgsl(spec);
-  const roles: BufferRole[] = ["input", "mixed", ...bias.roles, "output"];
   const code =
     `// conv (depthwise): output channel o reads input channel o / (O / C); tile + halo in
 // workgroup memory, padding applied while loading; ${t.blockY}x${t.blockX} outputs per invocation
-${convBindings(roles)}
-${paramsWgsl(roles.length, params)}
+${convBindings()}
+${paramsWgsl(CONV_ROLES.length, params)}
 const KH: u32 = ${u(g.kernelHeight)};
 const KW: u32 = ${u(g.kernelWidth)};
 const SH: u32 = ${u(g.strideHeight)};
@@ -164,27 +164,16 @@ const TW: u32 = ${u(TW)};
 var<workgroup> halo: array<f32, ${PH * PW}>;
 var<workgroup> ker: array<f32, ${taps}>;
 
-${bias.fn}
-${sourceIndexWgsl("srcY", "H", spec.paddingMode)}
-${sourceIndexWgsl("srcX", "W", spec.paddingMode)}
+${BIAS_WGSL}
+${sourceIndexWgsl("srcY", "H")}
+${sourceIndexWgsl("srcX", "W")}
 fn store(b: u32, o: u32, oy: u32, ox: u32, value: f32) {
   if (oy < P.OH && ox < P.OW) {
     yout[((b * P.O + o) * P.OH + oy) * P.OW + ox] = value + biasOf(b, o);
   }
 }
 
-@compute @workgroup_size(${threads})
-fn main(
-  ${ENTRY_ARGS}
-) {
-${FLAT_ID}
-  if (wid >= P.TOTAL) { return; }
-  let tx = wid % P.TILES_X;
-  var rest = wid / P.TILES_X;
-  let ty = rest % P.TILES_Y;
-  rest = rest / P.TILES_Y;
-  let o = rest % P.O;
-  let b = rest / P.O;
+${tiledEntryWgsl(threads, [["tx", "TILES_X"], ["ty", "TILES_Y"], ["o", "O"]], "b")}
   let c = o / P.MULT;
   let oy0 = ty * TH;
   let ox0 = tx * TW;
@@ -209,7 +198,7 @@ ${FLAT_ID}
 ${depthwiseBody(g, t, PW)}
 }
 `;
-  const stage: StagePlan = { name: "conv", code, bindings: roles, params, workgroups: total };
+  const stage: StagePlan = { name: "conv", code, bindings: CONV_ROLES, params, workgroups: total };
   return {
     stage,
     workgroupBytes: 4 * (PH * PW + taps),

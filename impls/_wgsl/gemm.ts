@@ -10,15 +10,14 @@
  */
 import type { CondConvSpec } from "../../condconv/spec.ts";
 import type { Geometry } from "../../condconv/geometry.ts";
-import { biasWgsl, convBindings, geometryParams, sourceIndexWgsl } from "./conv_common.ts";
 import {
-  type BufferRole,
-  ENTRY_ARGS,
-  FLAT_ID,
-  type ParamField,
-  paramsWgsl,
-  type StagePlan,
-} from "./stage.ts";
+  BIAS_WGSL,
+  CONV_ROLES,
+  convBindings,
+  geometryParams,
+  sourceIndexWgsl,
+} from "./conv_common.ts";
+import { paramsWgsl, type StagePlan, tiledEntryWgsl, u32Params } from "./stage.ts";
 
 /**
  * The GEMM tile for `M` rows (output channels per group) and `N` columns (output pixels):
@@ -40,10 +39,9 @@ fn loadB(b: u32, g: u32, k: u32, n: u32) -> f32 {
   return xin[(b * P.C + g * P.CPG + k) * P.N + n];
 }`;
 
-function loadGeneral(mode: CondConvSpec["paddingMode"]): string {
-  return `// implicit im2col: B[k, n] = xp[c, i * SH + u * DH, j * SW + v * DW]
-${sourceIndexWgsl("srcY", "H", mode)}
-${sourceIndexWgsl("srcX", "W", mode)}
+const LOAD_GENERAL = `// implicit im2col: B[k, n] = xp[c, i * SH + u * DH, j * SW + v * DW]
+${sourceIndexWgsl("srcY", "H")}
+${sourceIndexWgsl("srcX", "W")}
 fn loadB(b: u32, g: u32, k: u32, n: u32) -> f32 {
   if (n >= P.N || k >= P.KD) { return 0.0; }
   let taps = P.KH * P.KW;
@@ -58,26 +56,63 @@ fn loadB(b: u32, g: u32, k: u32, n: u32) -> f32 {
   if (y < 0i || x < 0i) { return 0.0; }
   return xin[((b * P.C + g * P.CPG + c) * P.H + u32(y)) * P.W + u32(x)];
 }`;
+
+/**
+ * WGSL that fills the `B` tile for rows `k0..k0+TK` and columns `n0..n0+TN`, and the `bv`
+ * read of the inner loop. 1x1 layers load four columns as a `vec4`; the general path loads
+ * one element per step, so its `loadB` (a gather through the padding mapping) is written
+ * once, not four times: on llvmpipe that compiled in a third of the time.
+ */
+function tileB(path: "gemm-1x1" | "general", TK: number, TN: number) {
+  if (path === "gemm-1x1") {
+    return {
+      declare: `var<workgroup> Bs: array<vec4f, ${(TK * TN) / 4}>;`,
+      load: `    for (var t = lid; t < TK * TN / 4u; t = t + THREADS) {
+      let kk = t / (TN / 4u);
+      let n = n0 + (t - kk * (TN / 4u)) * 4u;
+      let k = k0 + kk;
+      Bs[t] = vec4f(loadB(b, g, k, n), loadB(b, g, k, n + 1u), loadB(b, g, k, n + 2u),
+        loadB(b, g, k, n + 3u));
+    }`,
+      read: `      let bv = Bs[kk * (TN / 4u) + tx];`,
+    };
+  }
+  return {
+    declare: `var<workgroup> Bs: array<f32, ${TK * TN}>;`,
+    load: `    for (var t = lid; t < TK * TN; t = t + THREADS) {
+      let kk = t / TN;
+      Bs[t] = loadB(b, g, k0 + kk, n0 + t - kk * TN);
+    }`,
+    read: `      let bi = kk * TN + tx * 4u;
+      let bv = vec4f(Bs[bi], Bs[bi + 1u], Bs[bi + 2u], Bs[bi + 3u]);`,
+  };
 }
 
-function gemmParams(g: Geometry, mixedStride: number, tilesM: number, tilesN: number) {
-  const fields: ParamField[] = [
-    ...geometryParams(g, mixedStride),
-    ["KH", "u32", g.kernelHeight],
-    ["KW", "u32", g.kernelWidth],
-    ["SH", "u32", g.strideHeight],
-    ["SW", "u32", g.strideWidth],
-    ["DH", "u32", g.dilationHeight],
-    ["DW", "u32", g.dilationWidth],
-    ["M", "u32", g.outChannelsPerGroup],
-    ["N", "u32", g.outHeight * g.outWidth],
-    ["KD", "u32", g.channelsPerGroup * g.kernelHeight * g.kernelWidth],
-    ["GROUPS", "u32", g.groups],
-    ["TILES_M", "u32", tilesM],
-    ["TILES_N", "u32", tilesN],
-    ["TOTAL", "u32", g.batch * g.groups * tilesM * tilesN],
+function gemmParams(
+  spec: CondConvSpec,
+  g: Geometry,
+  mixedStride: number,
+  tilesM: number,
+  tilesN: number,
+) {
+  return [
+    ...geometryParams(spec, g, mixedStride),
+    ...u32Params({
+      KH: g.kernelHeight,
+      KW: g.kernelWidth,
+      SH: g.strideHeight,
+      SW: g.strideWidth,
+      DH: g.dilationHeight,
+      DW: g.dilationWidth,
+      M: g.outChannelsPerGroup,
+      N: g.outHeight * g.outWidth,
+      KD: g.channelsPerGroup * g.kernelHeight * g.kernelWidth,
+      GROUPS: g.groups,
+      TILES_M: tilesM,
+      TILES_N: tilesN,
+      TOTAL: g.batch * g.groups * tilesM * tilesN,
+    }),
   ];
-  return fields;
 }
 
 /** The conv stage of `spec` on `g` as a GEMM, with its tile and workgroup memory. */
@@ -91,15 +126,14 @@ export function gemmStage(
   const N = g.outHeight * g.outWidth;
   const { TM, TN, TK, RM, threads } = gemmTile(M, N);
   const tilesM = Math.ceil(M / TM), tilesN = Math.ceil(N / TN);
-  const params = gemmParams(g, mixedStride, tilesM, tilesN);
-  const bias = biasWgsl(spec);
-  const roles: BufferRole[] = ["input", "mixed", ...bias.roles, "output"];
+  const params = gemmParams(spec, g, mixedStride, tilesM, tilesN);
+  const B = tileB(path, TK, TN);
   const rowUpdates = [0, 1, 2, 3].map((lane) =>
     `        acc[q * 4u + ${lane}u] = acc[q * 4u + ${lane}u] + a.${"xyzw"[lane]} * bv;`
   ).join("\n");
   const code = `// conv (${path}): per example and group, Y[M x N] = K[M x KD] * B[KD x N] + bias
-${convBindings(roles)}
-${paramsWgsl(roles.length, params)}
+${convBindings()}
+${paramsWgsl(CONV_ROLES.length, params)}
 const TM: u32 = ${TM}u;
 const TN: u32 = ${TN}u;
 const TK: u32 = ${TK}u;
@@ -107,27 +141,16 @@ const RM: u32 = ${RM}u;
 const THREADS: u32 = ${threads}u;
 // As[k][m / 4]: rows m..m+3 of column k of K_b; Bs[k][n / 4]: columns n..n+3 of row k of B
 var<workgroup> As: array<vec4f, ${(TK * TM) / 4}>;
-var<workgroup> Bs: array<vec4f, ${(TK * TN) / 4}>;
+${B.declare}
 
-${bias.fn}
-${path === "gemm-1x1" ? LOAD_1X1 : loadGeneral(spec.paddingMode)}
+${BIAS_WGSL}
+${path === "gemm-1x1" ? LOAD_1X1 : LOAD_GENERAL}
 fn loadA(row: u32, m: u32, k: u32) -> f32 {
   if (m >= P.M || k >= P.KD) { return 0.0; }
   return kmix[row + m * P.KD + k];
 }
 
-@compute @workgroup_size(${threads})
-fn main(
-  ${ENTRY_ARGS}
-) {
-${FLAT_ID}
-  if (wid >= P.TOTAL) { return; }
-  let tn = wid % P.TILES_N;
-  var rest = wid / P.TILES_N;
-  let tm = rest % P.TILES_M;
-  rest = rest / P.TILES_M;
-  let g = rest % P.GROUPS;
-  let b = rest / P.GROUPS;
+${tiledEntryWgsl(threads, [["tn", "TILES_N"], ["tm", "TILES_M"], ["g", "GROUPS"]], "b")}
   let m0 = tm * TM;
   let n0 = tn * TN;
   let tx = lid % (TN / 4u);
@@ -145,16 +168,10 @@ ${FLAT_ID}
         loadA(kRow, m, k), loadA(kRow, m + 1u, k), loadA(kRow, m + 2u, k), loadA(kRow, m + 3u, k),
       );
     }
-    for (var t = lid; t < TK * TN / 4u; t = t + THREADS) {
-      let kk = t / (TN / 4u);
-      let n = n0 + (t - kk * (TN / 4u)) * 4u;
-      let k = k0 + kk;
-      Bs[t] = vec4f(loadB(b, g, k, n), loadB(b, g, k, n + 1u), loadB(b, g, k, n + 2u),
-        loadB(b, g, k, n + 3u));
-    }
+${B.load}
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk = kk + 1u) {
-      let bv = Bs[kk * (TN / 4u) + tx];
+${B.read}
       for (var q = 0u; q < RM / 4u; q = q + 1u) {
         let a = As[kk * (TM / 4u) + ty * (RM / 4u) + q];
 ${rowUpdates}
@@ -177,7 +194,7 @@ ${rowUpdates}
   const stage: StagePlan = {
     name: "conv",
     code,
-    bindings: roles,
+    bindings: CONV_ROLES,
     params,
     workgroups: g.batch * g.groups * tilesM * tilesN,
   };

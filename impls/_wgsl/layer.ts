@@ -102,7 +102,7 @@ export class WgslCondConv implements PreparedCondConv {
       for (const state of this.#shapes.values()) destroyShape(state);
       this.#shapes.clear();
       destroyBuffer(this.#weights.experts);
-      if (this.#weights.bias) destroyBuffer(this.#weights.bias);
+      destroyBuffer(this.#weights.bias);
       if (this.#weights.routingParams) destroyBuffer(this.#weights.routingParams);
       releaseDevice(this.#handle);
     });

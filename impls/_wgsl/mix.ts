@@ -6,13 +6,13 @@
  * @module
  */
 import type { Geometry } from "../../condconv/geometry.ts";
-import { ENTRY_ARGS, FLAT_ID, type ParamField, paramsWgsl, type StagePlan, u } from "./stage.ts";
+import { entryWgsl, paramsWgsl, type StagePlan, u, u32Params } from "./stage.ts";
 
 /** Invocations per workgroup of `mix`. */
 export const MIX_WORKGROUP = 256;
 
-function params(experts: number, rowLength: number, total: number): ParamField[] {
-  return [["E", "u32", experts], ["L", "u32", rowLength], ["TOTAL", "u32", total]];
+function params(experts: number, rowLength: number, total: number) {
+  return u32Params({ E: experts, L: rowLength, TOTAL: total });
 }
 
 function code(width: 1 | 4): string {
@@ -23,11 +23,7 @@ function code(width: 1 | 4): string {
 @group(0) @binding(2) var<storage, read_write> mixed: array<${type}>;
 ${paramsWgsl(3, params(0, 0, 0))}
 
-@compute @workgroup_size(${MIX_WORKGROUP})
-fn main(
-  ${ENTRY_ARGS}
-) {
-${FLAT_ID}
+${entryWgsl(MIX_WORKGROUP)}
   let idx = wid * ${u(MIX_WORKGROUP)} + lid;
   if (idx >= P.TOTAL) { return; }
   let b = idx / P.L;

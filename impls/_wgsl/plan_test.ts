@@ -173,7 +173,8 @@ Deno.test("planLayer: supplied routing skips pool and route; per-expert bias rid
   const plan = planLayer(spec, g, LIMITS);
   assert.deepEqual(plan.stages.map((s) => s.name), ["mix", "conv"]);
   assert.equal(plan.mixedStride, 6 * 4 * 9 + 6);
-  assert.ok(!plan.stages[1].bindings.includes("bias"));
+  // every conv binds a bias buffer (a placeholder unless shared): one pipeline for all kinds
+  assert.deepEqual(plan.stages[1].bindings, ["input", "mixed", "bias", "output"]);
   const shared = geometry({ inChannels: 4, outChannels: 6, kernelSize: 3 }, [2, 4, 5, 5]);
   const sharedPlan = planLayer(shared.spec, shared.g, LIMITS);
   assert.deepEqual(sharedPlan.stages[3].bindings, ["input", "mixed", "bias", "output"]);

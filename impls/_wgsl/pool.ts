@@ -5,14 +5,7 @@
  * @module
  */
 import type { Geometry } from "../../condconv/geometry.ts";
-import {
-  ENTRY_ARGS,
-  FLAT_ID,
-  type ParamField,
-  paramsWgsl,
-  type StagePlan,
-  storage,
-} from "./stage.ts";
+import { entryWgsl, paramsWgsl, type StagePlan, storage, u32Params } from "./stage.ts";
 
 /** Invocations per workgroup of the reductions (`pool`, `route`); a power of two. */
 export const REDUCE_WORKGROUP = 64;
@@ -28,26 +21,23 @@ export function poolLanes(plane: number): number {
   return lanes;
 }
 
-const CODE =
-  `// pool: pooled[b, c] = mean of x[b, c, :, :]; P.LANES lanes per plane, P.PER_GROUP planes
-// per workgroup, a tree reduction in workgroup memory
+function params(plane: number, planes: number, lanes: number) {
+  return u32Params({
+    PLANE: plane,
+    PLANES: planes,
+    LANES: lanes,
+    PER_GROUP: REDUCE_WORKGROUP / lanes,
+  });
+}
+
+const CODE = `// pool: pooled[b, c] = mean of x[b, c, :, :]; P.LANES lanes per plane, P.PER_GROUP
+// planes per workgroup, a tree reduction in workgroup memory
 ${storage(0, "xin", false)}
 ${storage(1, "pooled", true)}
-${
-    paramsWgsl(2, [
-      ["PLANE", "u32", 0],
-      ["PLANES", "u32", 0],
-      ["LANES", "u32", 0],
-      ["PER_GROUP", "u32", 0],
-    ])
-  }
+${paramsWgsl(2, params(0, 0, 1))}
 var<workgroup> part: array<f32, ${REDUCE_WORKGROUP}>;
 
-@compute @workgroup_size(${REDUCE_WORKGROUP})
-fn main(
-  ${ENTRY_ARGS}
-) {
-${FLAT_ID}
+${entryWgsl(REDUCE_WORKGROUP)}
   let p = wid * P.PER_GROUP + lid / P.LANES;
   let lane = lid % P.LANES;
   var sum = 0.0;
@@ -70,18 +60,11 @@ export function poolStage(g: Geometry): StagePlan {
   const plane = g.inHeight * g.inWidth;
   const planes = g.batch * g.inChannels;
   const lanes = poolLanes(plane);
-  const perGroup = REDUCE_WORKGROUP / lanes;
-  const params: ParamField[] = [
-    ["PLANE", "u32", plane],
-    ["PLANES", "u32", planes],
-    ["LANES", "u32", lanes],
-    ["PER_GROUP", "u32", perGroup],
-  ];
   return {
     name: "pool",
     code: CODE,
     bindings: ["input", "pooled"],
-    params,
-    workgroups: Math.ceil(planes / perGroup),
+    params: params(plane, planes, lanes),
+    workgroups: Math.ceil(planes / (REDUCE_WORKGROUP / lanes)),
   };
 }

@@ -11,7 +11,7 @@ import { WgslCondConv } from "./layer.ts";
 /**
  * The weights as the shaders read them: `experts` is (E, kernel) or, for a per-expert bias,
  * (E, kernel + O) with each expert's bias after its kernel, so one pass mixes both;
- * `routingParams` is fcWeight (E, C) then fcBias (E).
+ * `bias` is the shared bias or a placeholder; `routingParams` is fcWeight (E, C) then fcBias (E).
  */
 export function packWeights(spec: CondConvSpec, weights: CondConvWeights) {
   const E = spec.numExperts;
@@ -31,7 +31,9 @@ export function packWeights(spec: CondConvSpec, weights: CondConvWeights) {
     routingParams.set(weights.routingWeight);
     routingParams.set(weights.routingBias, weights.routingWeight.length);
   }
-  return { experts, bias: spec.bias === "shared" ? weights.bias : undefined, routingParams };
+  // every conv shader binds a bias buffer: a one-float placeholder when the bias is not shared
+  const bias = spec.bias === "shared" ? weights.bias! : new Float32Array(1);
+  return { experts, bias, routingParams };
 }
 
 /** Checks and uploads the weights of `spec` and wraps them in a {@link WgslCondConv}. */
@@ -64,7 +66,7 @@ export async function prepareWgsl(
   try {
     const buffers = await checked(device, "upload the wgsl layer's weights", () => ({
       experts: upload("experts", packed.experts),
-      bias: packed.bias && upload("bias", packed.bias),
+      bias: upload("bias", packed.bias),
       routingParams: packed.routingParams && upload("routing params", packed.routingParams),
     }));
     return new WgslCondConv(handle, spec, buffers);

@@ -7,15 +7,8 @@
 import type { CondConvSpec } from "../../condconv/spec.ts";
 import type { Geometry } from "../../condconv/geometry.ts";
 import { REDUCE_WORKGROUP } from "./pool.ts";
-import {
-  ENTRY_ARGS,
-  FLAT_ID,
-  type ParamField,
-  paramsWgsl,
-  type StagePlan,
-  storage,
-  u,
-} from "./stage.ts";
+import type { ParamField, StagePlan } from "./stage.ts";
+import { entryWgsl, paramsWgsl, storage, u } from "./stage.ts";
 
 // softmax(z / T), shifted by the largest logit as reference.ts does; the sum is at least 1
 // (the largest term is exp(0)), so the division is by no zero
@@ -55,11 +48,7 @@ ${storage(2, "routing", true)}
 ${paramsWgsl(3, params(0, 0, 0, 1))}
 var<workgroup> part: array<f32, ${REDUCE_WORKGROUP}>;
 
-@compute @workgroup_size(${REDUCE_WORKGROUP})
-fn main(
-  ${ENTRY_ARGS}
-) {
-${FLAT_ID}
+${entryWgsl(REDUCE_WORKGROUP)}
   if (wid >= P.TOTAL) { return; }
   let base = wid * P.E;
   for (var e = 0u; e < P.E; e = e + 1u) {

@@ -46,7 +46,8 @@ export interface ShapeState {
 /** Weight buffers uploaded by prepare, owned by the layer. */
 export interface WeightBuffers {
   experts: GPUBuffer;
-  bias?: GPUBuffer;
+  /** the shared bias, or a placeholder the conv shaders bind but do not read */
+  bias: GPUBuffer;
   routingParams?: GPUBuffer;
 }
 

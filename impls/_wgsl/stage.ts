@@ -92,13 +92,45 @@ export function storage(binding: number, name: string, writable: boolean): strin
   return `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<f32>;`;
 }
 
-/** The entry point's builtins: a flat workgroup index and the invocation's index in it. */
-export const ENTRY_ARGS = `@builtin(workgroup_id) wg: vec3u,
+/**
+ * WGSL that opens the entry point `main` of `threads` invocations: `lid` is the invocation's
+ * index in its workgroup and `wid` the flat workgroup index of a dispatch spread over x and y
+ * (see `flatDispatch`).
+ */
+export function entryWgsl(threads: number): string {
+  return `@compute @workgroup_size(${threads})
+fn main(
+  @builtin(workgroup_id) wg: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
-  @builtin(local_invocation_index) lid: u32,`;
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let wid = wg.x + wg.y * nwg.x;`;
+}
 
-/** The flat workgroup index of a dispatch spread over x and y (see `flatDispatch`). */
-export const FLAT_ID = `  let wid = wg.x + wg.y * nwg.x;`;
+/**
+ * {@link entryWgsl}, then the workgroups at or past `P.TOTAL` return, and `wid` is split into
+ * coordinates: each `[name, count]` (fastest first) gets `wid`'s digit in base `P.<count>`,
+ * and `last` what is left.
+ */
+export function tiledEntryWgsl(
+  threads: number,
+  coordinates: readonly (readonly [name: string, count: string])[],
+  last: string,
+): string {
+  const split = coordinates.map(([name, count]) =>
+    `  let ${name} = rest % P.${count};\n  rest = rest / P.${count};`
+  );
+  return `${entryWgsl(threads)}
+  if (wid >= P.TOTAL) { return; }
+  var rest = wid;
+${split.join("\n")}
+  let ${last} = rest;`;
+}
+
+/** `u32` parameters from a record of names and values, in its order. */
+export function u32Params(values: Record<string, number>): ParamField[] {
+  return Object.entries(values).map(([name, value]) => [name, "u32", value]);
+}
 
 /** `${n}u`: a WGSL u32 literal. */
 export const u = (n: number): string => `${n}u`;

@@ -41,6 +41,23 @@ function allStages(): StagePlan[] {
       }
     }
   }
+  // other tiles: wide GEMMs, depthwise kernels with stride, dilation and a multiplier
+  layers.push(
+    [{ inChannels: 40, outChannels: 72, kernelSize: 1 }, [1, 40, 9, 9]],
+    [{ inChannels: 6, outChannels: 40, kernelSize: 3, padding: 1, groups: 2 }, [1, 6, 9, 9]],
+    [{ inChannels: 8, outChannels: 8, kernelSize: 5, stride: 2, padding: 2, groups: 8 }, [
+      1,
+      8,
+      14,
+      14,
+    ]],
+    [{ inChannels: 4, outChannels: 8, kernelSize: 3, dilation: 2, padding: 2, groups: 4 }, [
+      1,
+      4,
+      7,
+      7,
+    ]],
+  );
   for (const [spec, shape] of layers) stages.push(...plan(spec, shape).stages);
   return stages;
 }
@@ -98,7 +115,9 @@ Deno.test("signedDivisions flags the old circular padding and other signed % or 
 
 Deno.test("no shader applies % or / to a value that may be negative", () => {
   const codes = new Set(allStages().map((s) => s.code));
-  assert.ok(codes.size >= 20, `only ${codes.size} variants`);
+  const kinds = new Set([...codes].map((code) => code.split(":")[0]));
+  assert.equal(kinds.size, 6, [...kinds].join(", ")); // pool, route, mix, and three convs
+  assert.ok(codes.size >= 12, `only ${codes.size} variants`);
   for (const code of codes) {
     assert.deepEqual(signedDivisions(code), [], code.split("\n")[0]);
   }
@@ -121,7 +140,7 @@ Deno.test("every function-scope var of a shader has an initialiser", () => {
 });
 
 Deno.test("sourceIndexWgsl: the circular mapping uses only unsigned % and /", () => {
-  const code = sourceIndexWgsl("srcX", "W", "circular");
+  const code = sourceIndexWgsl("srcX", "W");
   assert.deepEqual(signedDivisions(code), []);
   assert.match(code, /% P\.W/);
 });
