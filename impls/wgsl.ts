@@ -12,7 +12,7 @@
  *
  * Pipelines: a shader holds no size of the layer (sizes are uniform parameters), so the
  * device compiles a handful of pipelines, cached by their WGSL, for every layer and shape;
- * only tile layouts, unrolled depthwise kernels, padding modes and bias kinds make new ones.
+ * only GEMM tiles and the depthwise kernel shapes (unrolled) make new ones.
  *
  * Resources: prepare uploads the weights; the first run on an input shape (or
  * {@link WgslCondConv.reserve}) builds that shape's buffers and bind groups, which later

@@ -3,8 +3,8 @@
  * output tile's input patch plus halo, padding applied, into workgroup memory, and each
  * invocation computes a small block of outputs with the kernel loops unrolled.
  *
- * Compiled per kernel size, stride, dilation, tile layout ({@link depthwiseTile}), padding mode
- * and bias kind; the channel counts and the plane sizes are parameters.
+ * Compiled per kernel size, stride, dilation and tile layout ({@link depthwiseTile}); the
+ * channel counts, plane sizes, padding mode and bias kind are parameters.
  * @module
  */
 import type { CondConvSpec } from "../../condconv/spec.ts";
@@ -25,8 +25,12 @@ import {
   u32Params,
 } from "./stage.ts";
 
-/** Most invocations along each side of a depthwise workgroup (each computes a small block). */
-export const DEPTHWISE_MAX_TILE = 8;
+/**
+ * Invocations along each side of a depthwise workgroup (each computes a small block), the same
+ * for every layer so that layers of one kernel shape share a pipeline: 4x4 invocations of 2x2
+ * blocks cover EfficientNet's 7x7 planes in one tile and its 14x14 planes in four.
+ */
+export const DEPTHWISE_THREADS = 4;
 
 /** The most multiply-adds one depthwise invocation unrolls (`blockY * blockX * kh * kw`). */
 export const DEPTHWISE_MAX_UNROLLED = 128;
@@ -37,11 +41,6 @@ export function depthwisePatch(g: Geometry, th: number, tw: number): [number, nu
     (th - 1) * g.strideHeight + (g.kernelHeight - 1) * g.dilationHeight + 1,
     (tw - 1) * g.strideWidth + (g.kernelWidth - 1) * g.dilationWidth + 1,
   ];
-}
-
-/** Splits `size` into the fewest parts of at most `max`, of balanced size. */
-function balanced(size: number, max: number): number {
-  return Math.ceil(size / Math.ceil(size / max));
 }
 
 /**
@@ -67,8 +66,7 @@ export function depthwiseTile(g: Geometry, budgetBytes: number): DepthwiseTile |
   for (const [by, bx] of blocks) {
     const blockY = Math.min(by, g.outHeight), blockX = Math.min(bx, g.outWidth);
     if (blockY * blockX * taps > DEPTHWISE_MAX_UNROLLED && blockY * blockX > 1) continue;
-    let threadsY = balanced(Math.ceil(g.outHeight / blockY), DEPTHWISE_MAX_TILE);
-    let threadsX = balanced(Math.ceil(g.outWidth / blockX), DEPTHWISE_MAX_TILE);
+    let threadsY = DEPTHWISE_THREADS, threadsX = DEPTHWISE_THREADS;
     for (;;) {
       const [ph, pw] = depthwisePatch(g, threadsY * blockY, threadsX * blockX);
       if (4 * (ph * pw + taps) <= budgetBytes) return { threadsY, threadsX, blockY, blockX };

@@ -4,8 +4,8 @@
  * - `"gemm-1x1"` (1x1 kernel, stride 1, no padding): row `k` of `B` is input plane `k`;
  * - `"general"`: `B` is the implicit im2col matrix, gathered with the padding mapping.
  *
- * Compiled per path, padding mode, bias kind and tile ({@link gemmTile}); every size is a
- * parameter.
+ * Compiled once per path (its tile is {@link GEMM_TILES}); every size, the padding mode and
+ * the bias kind are parameters.
  * @module
  */
 import type { CondConvSpec } from "../../condconv/spec.ts";
@@ -19,19 +19,29 @@ import {
 } from "./conv_common.ts";
 import { paramsWgsl, type StagePlan, tiledEntryWgsl, u32Params } from "./stage.ts";
 
-/**
- * The GEMM tile for `M` rows (output channels per group) and `N` columns (output pixels):
- * `TM x TN` outputs per workgroup, `TK` of the reduction per step, each invocation holding an
- * `RM x 4` register tile. Rows and columns are moved as `vec4<f32>` through workgroup memory,
- * which on llvmpipe (measured with scripts/wgsl_timing.ts) ran about twice as fast as scalar
- * tiles; `RM = 8` over `4` gained as much again.
- */
-export function gemmTile(M: number, N: number) {
-  const TM = M <= 4 ? 4 : M <= 8 ? 8 : M <= 16 ? 16 : M <= 32 ? 32 : 64;
-  const TN = N <= 16 ? 16 : 32;
-  const RM = TM >= 16 ? 8 : 4, RN = 4, TK = 16;
-  return { TM, TN, TK, RM, RN, threads: (TM / RM) * (TN / RN) };
+/** A GEMM tile: `TM x TN` outputs per workgroup, `TK` of the reduction per step. */
+export interface GemmTile {
+  TM: number;
+  TN: number;
+  TK: number;
+  /** rows of each invocation's register tile (of 4 columns) */
+  RM: number;
+  threads: number;
 }
+
+/**
+ * The GEMM tile of each path, one per path whatever the layer's size, so that one pipeline
+ * serves every layer (each extra tile was one more compile of about a second on llvmpipe).
+ * Each invocation holds an `RM x 4` register tile; rows and columns move as `vec4<f32>`
+ * through workgroup memory, which on llvmpipe (scripts/wgsl_timing.ts) ran about twice as fast
+ * as scalar tiles, and `RM = 8` over `4` gained as much again. 1x1 layers (EfficientNet's
+ * expand and project, with 112 to 1152 output channels) take 64 rows; the general path, whose
+ * layers are mostly narrower, 32.
+ */
+export const GEMM_TILES: Record<"gemm-1x1" | "general", GemmTile> = {
+  "gemm-1x1": { TM: 64, TN: 32, TK: 16, RM: 8, threads: 64 },
+  general: { TM: 32, TN: 32, TK: 16, RM: 8, threads: 32 },
+};
 
 const LOAD_1X1 = `// 1x1, stride 1, no padding: row k of B is input plane k of the group
 fn loadB(b: u32, g: u32, k: u32, n: u32) -> f32 {
@@ -124,7 +134,7 @@ export function gemmStage(
 ) {
   const M = g.outChannelsPerGroup;
   const N = g.outHeight * g.outWidth;
-  const { TM, TN, TK, RM, threads } = gemmTile(M, N);
+  const { TM, TN, TK, RM, threads } = GEMM_TILES[path];
   const tilesM = Math.ceil(M / TM), tilesN = Math.ceil(N / TN);
   const params = gemmParams(spec, g, mixedStride, tilesM, tilesN);
   const B = tileB(path, TK, TN);

@@ -4,7 +4,7 @@ import { CondConvSpec, type CondConvSpecInput } from "../../condconv/spec.ts";
 import { resolveGeometry } from "../../condconv/geometry.ts";
 import { chooseConvPath, flatDispatch, planLayer, WORKGROUP_BYTES_BUDGET } from "./plan.ts";
 import { DEPTHWISE_MAX_UNROLLED, depthwisePatch, depthwiseTile } from "./depthwise.ts";
-import { gemmTile } from "./gemm.ts";
+import { GEMM_TILES } from "./gemm.ts";
 import { poolLanes, REDUCE_WORKGROUP } from "./pool.ts";
 import { floatLiteral } from "./stage.ts";
 
@@ -128,10 +128,10 @@ Deno.test("floatLiteral never reads as an integer", () => {
   assert.equal(floatLiteral(1e-7), "1e-7f");
 });
 
-Deno.test("gemmTile: register tiles of vec4 columns, at most 64 invocations", () => {
-  for (const [m, n] of [[1, 1], [4, 49], [8, 196], [112, 49], [1152, 196]]) {
-    const t = gemmTile(m, n);
-    assert.ok(t.threads >= 1 && t.threads <= 64, `${m}x${n}: ${t.threads}`);
+Deno.test("GEMM_TILES: register tiles of vec4 columns, at most 64 invocations", () => {
+  for (const t of Object.values(GEMM_TILES)) {
+    assert.ok(t.threads >= 1 && t.threads <= 64, `${t.threads}`);
+    assert.equal(t.threads, (t.TM / t.RM) * (t.TN / 4));
     assert.equal(t.TM % t.RM, 0);
     assert.equal(t.RM % 4, 0);
     assert.equal(t.TN % 4, 0);

@@ -5,8 +5,8 @@
  * A stage's WGSL holds no size of the layer: sizes travel in a uniform buffer (`P`, a struct
  * of 32-bit scalars, bound after the storage buffers), so one pipeline serves every layer whose
  * stage has the same code. Only what must be known when compiling is written into the text:
- * workgroup sizes, tile sizes, workgroup array lengths, unrolled kernel loops, the padding mode
- * and the bias kind. The text is the pipeline cache's key.
+ * workgroup sizes, tile sizes, workgroup array lengths and the unrolled depthwise kernel
+ * loops. The text is the pipeline cache's key.
  *
  * Portability rules the stages keep, so that every WebGPU implementation computes the same
  * thing (WGSL defines some results that a translation to GLSL, HLSL or MSL may not):
