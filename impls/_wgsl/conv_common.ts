@@ -13,39 +13,27 @@ export const PADDING_MODE_CODES = { zeros: 0, reflect: 1, replicate: 2, circular
 /** `P.BIAS` of each bias kind. */
 export const BIAS_CODES = { none: 0, shared: 1, perExpert: 2 } as const;
 
-/**
- * WGSL of `fn name(p: i32) -> i32`: the input row or column (of `P.<size>` ones) that padded
- * coordinate `p` reads under padding mode `P.MODE`, or -1 for a zero. `p` is the padded
- * coordinate minus the leading padding, as in reference.ts `sourceIndex`. Tiles that hang
- * past the output ask for positions far outside the padding; those still come back in range
- * or -1. The mode is a parameter, not a compile-time choice, so one pipeline serves all four.
- *
- * Circular padding wraps with `%` on unsigned values only: WGSL's i32 `%` truncates, but a
- * GLSL translation leaves it undefined for negative operands.
- */
-export function sourceIndexWgsl(name: string, size: string): string {
-  const n = `P.${size}`;
-  const m = PADDING_MODE_CODES;
-  return `fn ${name}(p: i32) -> i32 {
-  if (p >= 0i && u32(p) < ${n}) { return p; }
-  if (P.MODE == ${m.replicate}u) {
-    if (p < 0i) { return 0i; }
-    return i32(${n} - 1u);
-  }
-  if (P.MODE == ${m.circular}u) {
-    // p < 0: n - 1 - ((-p - 1) mod n); p >= n: p mod n
-    if (p < 0i) {
+/** What each padding mode reads for a `p` outside `[0, n)` (`n` the extent), in WGSL. */
+function paddingBody(mode: CondConvSpec["paddingMode"], n: string): string {
+  switch (mode) {
+    case "zeros":
+      return `return -1i;`;
+    case "replicate":
+      return `if (p < 0i) { return 0i; }
+    return i32(${n} - 1u);`;
+    case "circular":
+      // p < 0: n - 1 - ((-p - 1) mod n); p >= n: p mod n
+      return `if (p < 0i) {
       let back = u32(-(p + 1i));
       let q = ${n} - 1u - back % ${n};
       return i32(q);
     }
     let up = u32(p);
     let q = up % ${n};
-    return i32(q);
-  }
-  if (P.MODE == ${m.reflect}u) {
-    // p < 0 reads -p, p >= n reads 2 (n - 1) - p; farther than one reflection is never read
-    if (p < 0i) {
+    return i32(q);`;
+    case "reflect":
+      // p < 0 reads -p, p >= n reads 2 (n - 1) - p; farther than one reflection is never read
+      return `if (p < 0i) {
       let back = u32(-(p + 1i));
       let q = back + 1u;
       if (q < ${n}) { return i32(q); }
@@ -53,8 +41,38 @@ export function sourceIndexWgsl(name: string, size: string): string {
     }
     let over = u32(p) - ${n} + 1u;
     if (over < ${n}) { return i32(${n} - 1u - over); }
+    return -1i;`;
   }
-  return -1i;
+}
+
+/**
+ * WGSL of `fn name(p: i32) -> i32`: the input row or column (of `P.<size>` ones) that padded
+ * coordinate `p` reads, or -1 for a zero. `p` is the padded coordinate minus the leading
+ * padding, as in reference.ts `sourceIndex`. Tiles that hang past the output ask for
+ * positions far outside the padding; those still come back in range or -1.
+ *
+ * With `mode`, the function knows that one padding mode; without, it reads the mode from
+ * `P.MODE`, so one pipeline serves all four (the GEMM, where the gather is a small part of
+ * the work; the depthwise kernel compiles its mode in, see `depthwise.ts`).
+ *
+ * Circular padding wraps with `%` on unsigned values only: WGSL's i32 `%` truncates, but a
+ * GLSL translation leaves it undefined for negative operands.
+ */
+export function sourceIndexWgsl(
+  name: string,
+  size: string,
+  mode?: CondConvSpec["paddingMode"],
+): string {
+  const n = `P.${size}`;
+  const modes = Object.keys(PADDING_MODE_CODES) as CondConvSpec["paddingMode"][];
+  const body = mode
+    ? `  ${paddingBody(mode, n)}`
+    : modes.filter((m) => m !== "zeros").map((m) =>
+      `  if (P.MODE == ${PADDING_MODE_CODES[m]}u) {\n    ${paddingBody(m, n)}\n  }`
+    ).join("\n") + "\n  return -1i;";
+  return `fn ${name}(p: i32) -> i32 {
+  if (p >= 0i && u32(p) < ${n}) { return p; }
+${body}
 }`;
 }
 

@@ -4,7 +4,9 @@
  * invocation computes a small block of outputs with the kernel loops unrolled.
  *
  * Compiled per kernel size, stride, dilation and tile layout ({@link depthwiseTile}); the
- * channel counts, plane sizes, padding mode and bias kind are parameters.
+ * channel counts, plane sizes and bias kind are parameters. The padding mode is compiled in
+ * too: read from the parameters, its branches in the halo load made EfficientNet's depthwise
+ * layers about 1.5 times slower on llvmpipe (noisy measurements, scripts/wgsl_timing.ts).
  * @module
  */
 import type { CondConvSpec } from "../../condconv/spec.ts";
@@ -163,8 +165,8 @@ var<workgroup> halo: array<f32, ${PH * PW}>;
 var<workgroup> ker: array<f32, ${taps}>;
 
 ${BIAS_WGSL}
-${sourceIndexWgsl("srcY", "H")}
-${sourceIndexWgsl("srcX", "W")}
+${sourceIndexWgsl("srcY", "H", spec.paddingMode)}
+${sourceIndexWgsl("srcX", "W", spec.paddingMode)}
 fn store(b: u32, o: u32, oy: u32, ox: u32, value: f32) {
   if (oy < P.OH && ox < P.OW) {
     yout[((b * P.O + o) * P.OH + oy) * P.OW + ox] = value + biasOf(b, o);
