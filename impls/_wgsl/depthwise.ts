@@ -18,14 +18,7 @@ import {
   geometryParams,
   sourceIndexWgsl,
 } from "./conv_common.ts";
-import {
-  type BufferRole,
-  paramsWgsl,
-  type StagePlan,
-  tiledEntryWgsl,
-  u,
-  u32Params,
-} from "./stage.ts";
+import { paramsWgsl, type StagePlan, tiledEntryWgsl, u, u32Params } from "./stage.ts";
 
 /**
  * Invocations along each side of a depthwise workgroup (each computes a small block), the same
