@@ -11,13 +11,7 @@
  */
 import type { CondConvSpec } from "../../condconv/spec.ts";
 import type { Geometry } from "../../condconv/geometry.ts";
-import {
-  BIAS_WGSL,
-  CONV_ROLES,
-  convBindings,
-  geometryParams,
-  sourceIndexWgsl,
-} from "./conv_common.ts";
+import * as conv from "./conv_common.ts";
 import { paramsWgsl, type StagePlan, tiledEntryWgsl, u, u32Params } from "./stage.ts";
 
 /**
@@ -136,14 +130,14 @@ export function depthwiseStage(
   const total = g.batch * g.outChannels * tilesY * tilesX;
   const threads = t.threadsY * t.threadsX;
   const params = [
-    ...geometryParams(spec, g, mixedStride),
+    ...conv.geometryParams(spec, g, mixedStride),
     ...u32Params({ MULT: g.outChannelsPerGroup, TILES_Y: tilesY, TILES_X: tilesX, TOTAL: total }),
   ];
   const code =
     `// conv (depthwise): output channel o reads input channel o / (O / C); tile + halo in
 // workgroup memory, padding applied while loading; ${t.blockY}x${t.blockX} outputs per invocation
-${convBindings()}
-${paramsWgsl(CONV_ROLES.length, params)}
+${conv.convBindings()}
+${paramsWgsl(conv.CONV_ROLES.length, params)}
 const KH: u32 = ${u(g.kernelHeight)};
 const KW: u32 = ${u(g.kernelWidth)};
 const SH: u32 = ${u(g.strideHeight)};
@@ -157,9 +151,9 @@ const TW: u32 = ${u(TW)};
 var<workgroup> halo: array<f32, ${PH * PW}>;
 var<workgroup> ker: array<f32, ${taps}>;
 
-${BIAS_WGSL}
-${sourceIndexWgsl("srcY", "H", spec.paddingMode)}
-${sourceIndexWgsl("srcX", "W", spec.paddingMode)}
+${conv.BIAS_WGSL}
+${conv.sourceIndexWgsl("srcY", "H", spec.paddingMode)}
+${conv.sourceIndexWgsl("srcX", "W", spec.paddingMode)}
 fn store(b: u32, o: u32, oy: u32, ox: u32, value: f32) {
   if (oy < P.OH && ox < P.OW) {
     yout[((b * P.O + o) * P.OH + oy) * P.OW + ox] = value + biasOf(b, o);
@@ -191,7 +185,13 @@ ${tiledEntryWgsl(threads, [["tx", "TILES_X"], ["ty", "TILES_Y"], ["o", "O"]], "b
 ${depthwiseBody(g, t, PW)}
 }
 `;
-  const stage: StagePlan = { name: "conv", code, bindings: CONV_ROLES, params, workgroups: total };
+  const stage: StagePlan = {
+    name: "conv",
+    code,
+    bindings: conv.CONV_ROLES,
+    params,
+    workgroups: total,
+  };
   return {
     stage,
     workgroupBytes: 4 * (PH * PW + taps),
