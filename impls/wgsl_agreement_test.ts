@@ -5,7 +5,7 @@
  */
 import type { CondConvSpecInput } from "../condconv/spec.ts";
 import type { ConvPath } from "./_wgsl/plan.ts";
-import { assertAgrees, ignore, type InputSize, small } from "./_wgsl/testing.ts";
+import { assertAgrees, gpuTest, type InputSize, small } from "./_wgsl/testing.ts";
 
 /** One agreement case: a seeded layer, its input size and the path it must take. */
 interface AgreementCase {
@@ -141,21 +141,19 @@ const CASES: AgreementCase[] = [
 ];
 
 for (const c of CASES) {
-  Deno.test({
-    name: `wgsl agrees with reference: ${c.name}`,
-    ignore,
-    fn: () => assertAgrees(c.seed, c.spec, c.size, c.path),
-  });
+  gpuTest(
+    `wgsl agrees with reference: ${c.name}`,
+    () => assertAgrees(c.seed, c.spec, c.size, c.path),
+  );
 }
 
 // Extents that are not powers of two: wgpu's GL backend passed WGSL's i32 `%` through to
 // GLSL, where it is undefined for negative operands (-1 % 6 came out as 3), so circular
 // padding read the wrong row on 6, 10 and 14 but happened to be right on 4, 8 and 16.
 for (const paddingMode of ["circular", "reflect", "replicate"] as const) {
-  Deno.test({
-    name: `wgsl agrees with reference: ${paddingMode} padding on extents 6, 10 and 14`,
-    ignore,
-    fn: async (t) => {
+  gpuTest(
+    `wgsl agrees with reference: ${paddingMode} padding on extents 6, 10 and 14`,
+    async (t) => {
       const sizes: [number, number][] = [[6, 6], [10, 10], [14, 14], [6, 14], [10, 6]];
       const depthwise = { inChannels: 4, outChannels: 4, groups: 4, kernelSize: 5, stride: 2 };
       for (const [n, [h, w]] of sizes.entries()) {
@@ -173,5 +171,5 @@ for (const paddingMode of ["circular", "reflect", "replicate"] as const) {
         );
       }
     },
-  });
+  );
 }

@@ -18,6 +18,11 @@ export const availability = await wgslAdapter.availability();
 export const ignore = !availability.available;
 if (!availability.available) console.warn(`wgsl GPU tests ignored: ${availability.reason}`);
 
+/** A test that needs a GPU adapter: ignored where none is (the reason is printed once). */
+export function gpuTest(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
+  Deno.test({ name, ignore, fn });
+}
+
 /** A small 3x3 layer most lifecycle tests use. */
 export const small = { inChannels: 4, outChannels: 8, kernelSize: 3, padding: 1 } as const;
 
