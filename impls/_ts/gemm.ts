@@ -62,6 +62,7 @@ export function gemmRows(
     const col = 4 * t;
     let y = yOff + col;
     if (rows === 4 && col + 4 <= cols) {
+      // a full tile: the 16 stores unrolled on purpose, like the accumulators above
       Y[y] = c00;
       Y[y + 1] = c01;
       Y[y + 2] = c02;
