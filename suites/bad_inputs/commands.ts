@@ -208,6 +208,6 @@ export const COMMANDS: CommandEntry[] = [
     "bench: a batch of a billion",
     benchMain,
     ["--batch", "1000000000", ...QUICK_BENCH],
-    /^Cannot bench "control@b1000000000" at --batch 1000000000: its layer needs at least [\d.e+]+ GiB \(input, output, mixed kernels and weights\), over the 4 GiB a bench layer may use; choose a smaller --batch$/,
+    /^Cannot bench "control@b1000000000" at --batch 1000000000: its layer needs at least \d+\.\d GiB \(input, output, mixed kernels and weights\), over the 4 GiB a bench layer may use; choose a smaller --batch$/,
   ),
 ];

@@ -60,7 +60,7 @@ export function checkBenchMemory(benchCase: BenchCase): void {
   if (total > MAX_LAYER_BYTES) {
     throw new UsageError(
       `Cannot bench "${benchCase.id}" at --batch ${benchCase.batch}: its layer needs at least ` +
-        `${(total / GIB).toPrecision(3)} GiB (input, output, mixed kernels and weights), over ` +
+        `${(total / GIB).toFixed(1)} GiB (input, output, mixed kernels and weights), over ` +
         `the ${MAX_LAYER_BYTES / GIB} GiB a bench layer may use; choose a smaller --batch`,
     );
   }
