@@ -8,8 +8,8 @@
  *   [--adapter <id>]... [--case <glob>]... [--batch N]... [--runs 15] [--warmup 3] \
  *   [--workers N]...
  * ```
- * Per case and batch, every adapter prepares the layer, is checked against the `reference`
- * adapter, warms up, then the adapters take turns: each round times one `run()` of each, in
+ * Per case and batch, every adapter prepares the layer, is checked by the suites' one verify
+ * path (against the golden at its own batch, else the `reference` adapter), warms up, then the adapters take turns: each round times one `run()` of each, in
  * an order that rotates, so that load from other processes falls on all of them alike. Prints
  * the median per adapter and the geometric mean of the time ratios against `ts` (the first
  * adapter whose id starts with "ts"), of medians and, less sensitive to other processes, of
@@ -17,21 +17,16 @@
  * `--workers N` adds `createTsAdapter({ workers: N })` as `ts-<N>w`.
  * @module
  */
-import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
+import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import { referenceAdapter } from "../impls/reference.ts";
 import { createTsAdapter } from "../impls/ts.ts";
-import { caseTensors } from "../condconv/seeded.ts";
-import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 import { benchCase } from "../suites/bench/cases.ts";
-import { parseFlags, runMain, selectByIds } from "../suites/_shared/cli.ts";
+import { loadBenchCase } from "../suites/bench/load.ts";
+import { integerFlag, parseFlags, runMain, selectByIds } from "../suites/_shared/cli.ts";
 import { loadFixtureSet } from "../suites/_shared/fixtures.ts";
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
+import { announce, type Verdict, verify } from "../suites/_shared/verify.ts";
+import { CALL_TIMEOUT_MS } from "../suites/conform/run.ts";
+import { median } from "../suites/gate/stats.ts";
 
 function geomean(values: number[]): number {
   return Math.exp(values.reduce((s, v) => s + Math.log(v), 0) / values.length);
@@ -42,25 +37,28 @@ async function main(): Promise<number> {
     adapter: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
     batch: { type: "string", multiple: true },
-    runs: { type: "string", default: "15" },
-    warmup: { type: "string", default: "3" },
+    runs: { type: "string" },
+    warmup: { type: "string" },
     workers: { type: "string", multiple: true },
   });
-  const runs = Number(flags.runs), warmup = Number(flags.warmup);
-  const batches = (flags.batch ?? ["1", "8"]).map(Number);
-  const extra = (flags.workers ?? []).map((n) => createTsAdapter({ workers: Number(n) }));
+  const runs = integerFlag(flags.runs, "runs", 15);
+  const warmup = integerFlag(flags.warmup, "warmup", 3, { min: 0 });
+  const batches = (flags.batch ?? ["1", "8"]).map((b) => integerFlag(b, "batch", 1));
+  const extra = (flags.workers ?? []).map((n) =>
+    createTsAdapter({ workers: integerFlag(n, "workers", 1) })
+  );
   const registered = selectByIds(
     ADAPTERS,
     flags.adapter ?? ["ts", "tfjs-cpu", "tfjs-wasm"],
     "adapter",
   );
   const adapters: CondConvAdapter[] = [...registered, ...extra];
+  const backends = new Map<CondConvAdapter, string>();
   for (const adapter of adapters) {
-    const availability = await adapter.availability();
-    if (!availability.available) {
-      throw new Error(`${adapter.id} is unavailable: ${availability.reason}`);
-    }
-    console.log(`${adapter.id}: ${availability.backend} ${JSON.stringify(availability.info)}`);
+    const { summary, backend } = await announce(adapter, CALL_TIMEOUT_MS);
+    if (backend === undefined) throw new Error(`${adapter.id} is unavailable: ${summary.reason}`);
+    backends.set(adapter, backend);
+    console.log(`${adapter.id}: ${backend} ${JSON.stringify(summary.info)}`);
   }
   const set = await loadFixtureSet();
   const fixtures = selectByIds(
@@ -80,34 +78,25 @@ async function main(): Promise<number> {
   );
   for (const batch of batches) {
     for (const fixture of fixtures) {
-      const bc = benchCase(fixture, batch);
-      const tensors = caseTensors(bc.goldenCase);
-      const truthLayer = await referenceAdapter.prepare(bc.goldenCase.spec, tensors.weights);
-      const truth = Float64Array.from(
-        (await truthLayer.run(tensors.input, tensors.routingWeights)).data,
-      );
-      await truthLayer.dispose();
-      const prepared: PreparedCondConv[] = [];
+      const { id, target } = await loadBenchCase(benchCase(fixture, batch), set);
+      const { input, routingWeights } = target;
+      const prepared: NonNullable<Verdict["layer"]>["prepared"][] = [];
       for (const adapter of adapters) {
-        const layer = await adapter.prepare(bc.goldenCase.spec, tensors.weights);
-        prepared.push(layer);
-        const output = await layer.run(tensors.input, tensors.routingWeights);
-        const tolerance = toleranceFor(
-          adapter.toleranceClass,
-          fixture.entry.torchFloat32.maxAbsErr,
-        );
-        const check = compareWithTruth(output.data, truth, tolerance);
-        if (!check.pass) {
-          throw new Error(`${adapter.id} is wrong on ${bc.id}: ${check.worstRatio}x tol`);
+        const options = { timeoutMs: CALL_TIMEOUT_MS, keep: true };
+        const verdict = await verify(adapter, backends.get(adapter)!, target, options);
+        if (!verdict.layer) {
+          throw new Error(`${adapter.id} is not timed on ${id}: ${verdict.reason}`);
         }
-        for (let i = 0; i < warmup; i++) await layer.run(tensors.input, tensors.routingWeights);
+        const layer = verdict.layer.prepared;
+        prepared.push(layer);
+        for (let i = 0; i < warmup; i++) await layer.run(input, routingWeights);
       }
       const times: number[][] = adapters.map(() => []);
       for (let round = 0; round < runs; round++) {
         for (let k = 0; k < adapters.length; k++) {
           const i = (k + round) % adapters.length;
           const t0 = performance.now();
-          await prepared[i].run(tensors.input, tensors.routingWeights);
+          await prepared[i].run(input, routingWeights);
           times[i].push(performance.now() - t0);
         }
       }

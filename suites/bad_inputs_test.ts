@@ -701,7 +701,7 @@ const COMMANDS: CommandEntry[] = [
     "gate: zero rounds",
     gateMain,
     ["--rounds", "0"],
-    /^Invalid --rounds "0": expected a positive number$/,
+    /^Invalid --rounds "0": expected a positive integer$/,
   ),
   usage(
     "gate: one round (an interval needs two)",

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { referenceAdapter } from "../impls/reference.ts";
-import { benchMain, type BenchReport, isSoftwareGpu } from "./bench.ts";
+import { benchMain } from "./bench.ts";
+import type { BenchReport } from "./results/bench.ts";
 import { selectBenchCases } from "./bench/cases.ts";
 import { loadFixtureSet } from "./_shared/fixtures.ts";
 import { editedReference, unavailableReference } from "./_testing/adapters.ts";
+import { fastBench } from "./_testing/flags.ts";
 
 const wrong = editedReference("wrong", (data) => data[0] += 1);
 const unavailable = unavailableReference("gpu-less", "no WebGPU adapter");
@@ -56,7 +58,11 @@ Deno.test("bench times what is correct, never what is wrong, and explains skips"
   assert.equal(report.torch.status, "not-measured");
   assert.equal(report.environment.deno, Deno.version.deno);
   const markdown = await Deno.readTextFile(`${dir}/bench.md`);
-  assert.match(markdown, /\| control@b1 \| [0-9.]+ \([0-9.]+, [0-9.]+x static\) \| wrong \|/);
+  // bench.md writes numbers as RESULTS.md does: padded columns, 3 significant digits
+  assert.match(
+    markdown,
+    /\| control@b1 +\| +[0-9.]+ \([0-9.e-]+, [0-9.]+x static\) \| +wrong +\|/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -94,42 +100,64 @@ Deno.test("selectBenchCases: effnet-b0 is 13 layers at batch 1 and 8", async () 
   assert.ok(selectBenchCases(set.fixtures, ["smoke"], [], []).length >= 3);
 });
 
-Deno.test("isSoftwareGpu finds a fallback adapter anywhere in an adapter's info", () => {
-  assert.ok(isSoftwareGpu({ gpu: { isFallbackAdapter: true } }));
-  assert.ok(isSoftwareGpu({ gpu: { description: "llvmpipe (LLVM 15.0.6, 256 bits)" } }));
-  assert.ok(!isSoftwareGpu({ gpu: { isFallbackAdapter: false, vendor: "nvidia" } }));
-  assert.ok(!isSoftwareGpu({ threads: 1 }));
+Deno.test("bench takes a software GPU from Availability.gpu, never from the info's text", async () => {
+  const dir = await Deno.makeTempDir();
+  const gpu = {
+    vendor: "mesa",
+    architecture: "",
+    device: "",
+    description: "llvmpipe (LLVM 15.0.6, 256 bits)",
+    isFallbackAdapter: null,
+    software: true,
+    timestampQuery: false,
+    limits: {},
+  };
+  const posing = (
+    id: string,
+    availability: Awaited<ReturnType<typeof referenceAdapter.availability>>,
+  ) => ({
+    ...referenceAdapter,
+    id,
+    availability: () => Promise.resolve(availability),
+  });
+  const backend = (await referenceAdapter.availability() as { backend: string }).backend;
+  await benchMain(
+    ["--case", "control", "--min-samples", "3", "--budget-ms", "1", "--no-torch", "--no-static"]
+      .concat(["--json", `${dir}/bench.json`, "--markdown", `${dir}/bench.md`]),
+    {
+      adapters: [
+        posing("soft", { available: true, backend, info: {}, gpu }),
+        posing("text-only", { available: true, backend, info: { description: gpu.description } }),
+      ],
+    },
+  );
+  const report: BenchReport = JSON.parse(await Deno.readTextFile(`${dir}/bench.json`));
+  const soft = report.adapters.find((a) => a.id === "soft")!;
+  assert.equal(soft.softwareGpu, true);
+  assert.deepEqual(soft.gpu, gpu);
+  assert.equal(report.adapters.find((a) => a.id === "text-only")!.softwareGpu, false);
+  assert.deepEqual(report.results.map((r) => [r.adapter, r.softwareGpu]), [
+    ["soft", true],
+    ["text-only", false],
+  ]);
+  assert.deepEqual(report.filters, {
+    adapters: [],
+    cases: ["control"],
+    sets: [],
+    batches: [],
+    weights: null,
+    goldenCases: (await loadFixtureSet()).fixtures.length,
+  });
 });
 
 Deno.test("bench --weights times a user's layer after checking it against PyTorch", async () => {
-  const { torchMissingReason, exportReferenceLayer } = await import("./_testing/user_layer.ts");
-  const missing = await torchMissingReason();
-  if (missing) {
-    console.log(`skipped: ${missing}`);
-    return;
-  }
+  const { hasTorch, exportReferenceLayer, SMALL_LAYER } = await import("./_testing/user_layer.ts");
+  if (!await hasTorch()) return;
   const dir = await Deno.makeTempDir();
-  const file = await exportReferenceLayer(dir, {
-    inChannels: 4,
-    outChannels: 6,
-    kernelSize: 3,
-    padding: 1,
+  const file = await exportReferenceLayer(dir, SMALL_LAYER);
+  const status = await benchMain(["--weights", file, ...fastBench(dir)], {
+    adapters: [referenceAdapter, wrong],
   });
-  const status = await benchMain(
-    [
-      "--weights",
-      file,
-      "--min-samples",
-      "2",
-      "--budget-ms",
-      "1",
-      "--json",
-      `${dir}/b.json`,
-      "--markdown",
-      `${dir}/b.md`,
-    ],
-    { adapters: [referenceAdapter, wrong] },
-  );
   assert.equal(status, 1, "the wrong adapter fails the run");
   const report: BenchReport = JSON.parse(await Deno.readTextFile(`${dir}/b.json`));
   const [ok, bad] = report.results;
@@ -147,19 +175,8 @@ Deno.test("bench --weights times a user's layer after checking it against PyTorc
 Deno.test("bench runs each registered adapter in its own process by default", async () => {
   const dir = await Deno.makeTempDir();
   const status = await benchMain([
-    "--case",
-    "control",
-    "--adapter",
-    "reference",
-    "--no-torch",
-    "--min-samples",
-    "2",
-    "--budget-ms",
-    "1",
-    "--json",
-    `${dir}/b.json`,
-    "--markdown",
-    `${dir}/b.md`,
+    ...["--case", "control", "--adapter", "reference", "--no-torch"],
+    ...fastBench(dir),
   ]);
   assert.equal(status, 0);
   const report: BenchReport = JSON.parse(await Deno.readTextFile(`${dir}/b.json`));

@@ -9,331 +9,55 @@
  * @module
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
-import { ADAPTERS } from "../impls/registry.ts";
-import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
+import { TOLERANCE_CLASSES, TORCH_ERROR_FACTOR } from "../condconv/tolerance.ts";
 import {
-  compareWithTruth,
-  TOLERANCE_CLASSES,
-  toleranceFor,
-  TORCH_ERROR_FACTOR,
-} from "../condconv/tolerance.ts";
-import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
-import { describeEnvironment, type Environment } from "./_shared/environment.ts";
+  integerFlag,
+  MAX_TIMER_MS,
+  parseFlags,
+  runMain,
+  selectByIds,
+  UsageError,
+} from "./_shared/cli.ts";
+import { describeEnvironment } from "./_shared/environment.ts";
+// Types only: the result schemas load zod, which this process must not (see `conform/isolated.ts`).
+import type { RunFilters } from "./results/adapter_summary.ts";
+import type { ConformReport, ConformResult, ConformStatus } from "./results/conformance.ts";
+import type { ConformRun } from "./conform/run.ts";
+import { formatResultRow, printConformSummary } from "./conform/print.ts";
+import { childPath, ChildRefusal } from "./_shared/child.ts";
+import { CALL_TIMEOUT_MS, type ConformPlan, planConform, runIsolated } from "./conform/isolated.ts";
 import {
-  type Fixture,
-  FixtureError,
-  type FixtureSet,
-  loadCaseTensors,
-  loadFixtureSet,
-  loadGolden,
-} from "./_shared/fixtures.ts";
-import { messageOf, withTimeout } from "./_shared/calls.ts";
-import { runAdapterInChild } from "./_shared/child.ts";
-import { KNOWN_FAILURES, type KnownFailure, knownFailure } from "./conform/known_failures.ts";
-import { loadWeightsFile, userLayerTarget, WeightsFileError } from "./_shared/weights_file.ts";
+  chooseBackends,
+  isWebGpuAdapter,
+  parseWgpuBackends,
+  type WgpuBackend,
+} from "./_shared/webgpu_matrix.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
 export const DEFAULT_REPORT_PATH = "reports/conformance.json";
-/** The longest one availability check, prepare or run may take before it counts as an error. */
-export const CALL_TIMEOUT_MS = 300_000;
-/** The child process that runs one adapter in an isolated run. */
-export const CHILD_SCRIPT = "suites/conform/child.ts";
+export { CALL_TIMEOUT_MS } from "./conform/isolated.ts";
 
-/** The verdicts, in the order summaries list them. */
-export const CONFORM_STATUSES = ["pass", "fail", "known-fail", "skip", "error"] as const;
-/** One verdict: `known-fail` is a fail listed in `known_failures.ts` (a library's bug). */
-export type ConformStatus = typeof CONFORM_STATUSES[number];
-
-/** Counts per verdict, all zero. */
-export function emptySummary(): Record<ConformStatus, number> {
-  return Object.fromEntries(CONFORM_STATUSES.map((s) => [s, 0])) as Record<ConformStatus, number>;
-}
-
-/** The verdict of one adapter on one case. */
-export interface ConformResult {
-  adapter: string;
-  case: string;
-  status: ConformStatus;
-  maxAbsErr?: number;
-  maxRelErr?: number;
-  /** the largest error as a fraction of what the tolerance allows (pass: at most 1) */
-  worstRatio?: number;
-  atol?: number;
-  rtol?: number;
-  /** PyTorch's own float32 max abs error on this case, which anchors `atol` */
-  torchFloat32MaxAbsErr?: number;
-  /** the backend that really ran */
-  backend?: string;
-  reason?: string;
-  /** on a pass of a pair listed as a known failure: that the bug did not show here */
-  note?: string;
-  prepareMs?: number;
-  runMs?: number;
-}
-
-/** What an adapter said about itself before the cases ran. */
-export interface AdapterSummary {
-  id: string;
-  description: string;
-  toleranceClass: string;
-  available: boolean;
-  backend?: string;
-  reason?: string;
-  info?: Record<string, unknown>;
-}
-
-/** The machine-readable result of a conformance run. */
-export interface ConformReport {
-  kind: "conformance";
-  environment: Environment;
-  tolerancePolicy: {
-    classes: typeof TOLERANCE_CLASSES;
-    torchErrorFactor: number;
-    rule: string;
-  };
-  adapters: AdapterSummary[];
-  results: ConformResult[];
-  summary: Record<ConformStatus, number>;
-}
-
-/**
- * One thing to check an adapter on: a golden case, or a user's layer with its PyTorch check
- * tensors. Loaded and verified once, shared by every adapter.
- */
-export interface CheckTarget {
-  id: string;
-  spec: CondConvSpec;
-  weights: CondConvWeights;
-  input: Tensor;
-  routingWeights?: Float32Array;
-  truth: Float64Array;
-  outputShape: readonly number[];
-  /** PyTorch's own float32 max abs error on this target, which anchors `atol` */
-  torchFloat32MaxAbsErr: number;
-}
-
-/**
- * The golden cases as check targets, each verified (tensor checksum, golden length and
- * checksum). Throws a `FixtureError` on the first bad fixture.
- */
-export async function loadTargets(
-  set: FixtureSet,
-  fixtures: readonly Fixture[],
-): Promise<CheckTarget[]> {
-  const targets: CheckTarget[] = [];
-  for (const fixture of fixtures) {
-    const tensors = await loadCaseTensors(fixture);
-    targets.push({
-      id: fixture.entry.id,
-      spec: fixture.goldenCase.spec,
-      ...tensors,
-      truth: await loadGolden(set, fixture),
-      outputShape: fixture.entry.outputShape,
-      torchFloat32MaxAbsErr: fixture.entry.torchFloat32.maxAbsErr,
-    });
-  }
-  return targets;
-}
-
-/**
- * Checks one adapter (whose availability said `backend`) on one target, then applies the
- * known library bugs (`known_failures.ts`): a listed fail becomes `known-fail`, a listed pass
- * gets a note. Never throws.
- */
-export async function checkTarget(
-  adapter: CondConvAdapter,
-  backend: string,
-  target: CheckTarget,
-  timeoutMs: number,
-  known: readonly KnownFailure[] = KNOWN_FAILURES,
-): Promise<ConformResult> {
-  const result = await checkTargetPlain(adapter, backend, target, timeoutMs);
-  const bug = knownFailure(adapter.id, target.id, known);
-  if (bug && result.status === "fail") {
-    return {
-      ...result,
-      status: "known-fail",
-      reason: `${result.reason}; known library bug: ${bug.reason}`,
-    };
-  }
-  if (bug && result.status === "pass") {
-    return { ...result, note: `listed as a known failure but passed here: ${bug.reason}` };
-  }
-  return result;
-}
-
-async function checkTargetPlain(
-  adapter: CondConvAdapter,
-  backend: string,
-  target: CheckTarget,
-  timeoutMs: number,
-): Promise<ConformResult> {
-  const base = { adapter: adapter.id, case: target.id };
-  const torchErr = target.torchFloat32MaxAbsErr;
-  const tolerance = toleranceFor(adapter.toleranceClass, torchErr);
-  let prepared;
-  const t0 = performance.now();
-  try {
-    prepared = await withTimeout(
-      adapter.prepare(target.spec, target.weights),
-      timeoutMs,
-      "prepare",
-    );
-  } catch (error) {
-    return { ...base, status: "error", reason: `prepare failed: ${messageOf(error)}` };
-  }
-  const t1 = performance.now();
-  try {
-    if (prepared.backend !== backend) {
-      return {
-        ...base,
-        status: "error",
-        backend: prepared.backend,
-        reason: `ran on backend "${prepared.backend}", not "${backend}" as announced`,
-      };
-    }
-    const output = await withTimeout(
-      prepared.run(target.input, target.routingWeights),
-      timeoutMs,
-      "run",
-    );
-    const runMs = performance.now() - t1;
-    const expected = target.outputShape;
-    if (output.shape.join() !== expected.join() || output.data.length !== target.truth.length) {
-      return {
-        ...base,
-        status: "fail",
-        backend,
-        reason: `output shape [${output.shape}] (${output.data.length} values), expected ` +
-          `[${expected}]`,
-      };
-    }
-    const comparison = compareWithTruth(output.data, target.truth, tolerance);
-    const result: ConformResult = {
-      ...base,
-      status: comparison.pass ? "pass" : "fail",
-      maxAbsErr: comparison.maxAbsErr,
-      maxRelErr: comparison.maxRelErr,
-      worstRatio: comparison.worstRatio,
-      atol: tolerance.atol,
-      rtol: tolerance.rtol,
-      torchFloat32MaxAbsErr: torchErr,
-      backend,
-      prepareMs: t1 - t0,
-      runMs,
-    };
-    if (!comparison.pass) {
-      const i = comparison.worstIndex;
-      result.reason = comparison.nonFiniteMismatches > 0
-        ? `${comparison.nonFiniteMismatches} values non-finite where the truth is not ` +
-          `(first at index ${i}: ${output.data[i]} vs ${target.truth[i]})`
-        : `worst element ${i}: ${output.data[i]} vs truth ${target.truth[i]}, ` +
-          `${comparison.worstRatio.toFixed(2)}x the tolerance`;
-    }
-    return result;
-  } catch (error) {
-    return { ...base, status: "error", backend, reason: `run failed: ${messageOf(error)}` };
-  } finally {
-    await withTimeout(prepared.dispose(), timeoutMs, "dispose").catch(() => {});
-  }
-}
-
-/** Options of one conformance run. */
-export interface ConformOptions {
-  adapters: readonly CondConvAdapter[];
-  targets: readonly CheckTarget[];
-  onResult?: (result: ConformResult) => void;
-  timeoutMs?: number;
-  /** the known library bugs to apply (default `KNOWN_FAILURES`) */
-  known?: readonly KnownFailure[];
-}
-
-/** Runs every adapter over every target; adapter problems are results, never throws. */
-export async function runConformance(
-  options: ConformOptions,
-): Promise<Pick<ConformReport, "adapters" | "results" | "summary">> {
-  const timeoutMs = options.timeoutMs ?? CALL_TIMEOUT_MS;
-  const adapters: AdapterSummary[] = [];
-  const results: ConformResult[] = [];
-  const emit = (result: ConformResult) => {
-    results.push(result);
-    options.onResult?.(result);
-  };
-  for (const adapter of options.adapters) {
-    const summary: AdapterSummary = {
-      id: adapter.id,
-      description: adapter.description,
-      toleranceClass: adapter.toleranceClass,
-      available: false,
-    };
-    adapters.push(summary);
-    let availability;
-    try {
-      availability = await withTimeout(adapter.availability(), timeoutMs, "availability check");
-    } catch (error) {
-      summary.reason = `availability check failed: ${messageOf(error)}`;
-      for (const target of options.targets) {
-        emit({ adapter: adapter.id, case: target.id, status: "error", reason: summary.reason });
-      }
-      continue;
-    }
-    if (!availability.available) {
-      summary.reason = availability.reason;
-      for (const target of options.targets) {
-        emit({ adapter: adapter.id, case: target.id, status: "skip", reason: availability.reason });
-      }
-      continue;
-    }
-    Object.assign(summary, {
-      available: true,
-      backend: availability.backend,
-      info: availability.info,
-    });
-    for (const target of options.targets) {
-      emit(await checkTarget(adapter, availability.backend, target, timeoutMs, options.known));
-    }
-  }
-  const summary = emptySummary();
-  for (const r of results) summary[r.status]++;
-  return { adapters, results, summary };
-}
-
-function formatNumber(value: number | undefined): string {
-  return value === undefined ? "-" : value.toExponential(2);
-}
-
-/** One line of the progress table. */
-export function formatResultRow(r: ConformResult): string {
-  const status = r.status.toUpperCase().padEnd(10);
-  const numbers = r.maxAbsErr === undefined
-    ? ""
-    : `abs ${formatNumber(r.maxAbsErr)}  rel ${formatNumber(r.maxRelErr)}  ` +
-      `${(r.worstRatio ?? 0).toFixed(3)} of tol`;
-  // A known bug's whole story is in the report; the row names where to read it.
-  const shown = r.status === "known-fail"
-    ? r.reason?.replace(
-      /; known library bug: .*/s,
-      "; a known library bug (suites/conform/known_failures.ts)",
-    )
-    : r.reason;
-  const reason = shown ? `  ${shown}` : "";
-  return `${r.adapter.padEnd(13)} ${r.case.padEnd(36)} ${status} ${numbers}${reason}`;
-}
+/** The verdicts, in the order summaries list them (as in `results/conformance.ts`). */
+const STATUSES: readonly ConformStatus[] = ["pass", "fail", "known-fail", "skip", "error"];
 
 const USAGE =
   `deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path>]
-                  [--weights <file>] [--timeout-ms MS] [--in-process]
+                  [--weights <file>] [--timeout-ms MS] [--webgpu-backend vulkan|gl]...
+                  [--in-process]
 
 Checks every registered adapter against the PyTorch goldens in fixtures/.
-  --adapter     only adapters whose id matches (repeatable; * and ? are wildcards)
-  --case        only cases whose id matches (repeatable)
-  --json        where to write the report (default ${DEFAULT_REPORT_PATH})
-  --weights     check your own trained layer (a safetensors file from
-                scripts/export_weights.py) instead of the golden cases
-  --timeout-ms  time limit of one availability check, prepare or run (default ${CALL_TIMEOUT_MS})
-  --in-process  run the adapters in this process instead of one child process each
-                (faster to start; a crashing adapter then stops the whole run)`;
+  --adapter         only adapters whose id matches (repeatable; * and ? are wildcards)
+  --case            only cases whose id matches (repeatable)
+  --json            where to write the report (default ${DEFAULT_REPORT_PATH})
+  --weights         check your own trained layer (a safetensors file from
+                    scripts/export_weights.py) instead of the golden cases
+  --timeout-ms      time limit of one availability check, prepare or run (default ${CALL_TIMEOUT_MS})
+  --webgpu-backend  run the WebGPU adapters on these wgpu backends only (repeatable; default:
+                    each of vulkan and gl that gives a GPU adapter here, one child each)
+  --in-process      run the adapters in this process instead of one child process each
+                    (faster to start; a crashing adapter then stops the whole run; WebGPU
+                    runs on the environment's DENO_WEBGPU_BACKEND only)`;
 
 /** Options of `conformMain` beyond its flags (tests use them). */
 export interface ConformMainOptions {
@@ -342,11 +66,24 @@ export interface ConformMainOptions {
   adapters?: readonly CondConvAdapter[];
   /** run each adapter in a child process started from this module */
   childScript?: string;
+  /**
+   * before an in-process run loads the adapters, revoke this process's `run` permission, so
+   * that code in them cannot start a process (set by the task's entry point)
+   */
+  revokeRunBeforeLoading?: boolean;
+}
+
+/** Counts per verdict of `results`. */
+export function countStatuses(results: readonly ConformResult[]): Record<ConformStatus, number> {
+  const summary = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<ConformStatus, number>;
+  for (const r of results) summary[r.status]++;
+  return summary;
 }
 
 /**
  * The `conform` command: parses `args`, runs, prints, writes the report. Resolves to the exit
- * status; throws `UsageError` or `FixtureError` (before any report is written) on bad input.
+ * status; throws `UsageError`, or (before any report is written) a `FixtureError` or
+ * `WeightsFileError` (from a child: a `ChildRefusal` of that name) on bad input.
  */
 export async function conformMain(
   args: string[],
@@ -358,6 +95,7 @@ export async function conformMain(
     json: { type: "string" },
     weights: { type: "string" },
     "timeout-ms": { type: "string" },
+    "webgpu-backend": { type: "string", multiple: true },
     "in-process": { type: "boolean" },
     help: { type: "boolean" },
   });
@@ -365,71 +103,86 @@ export async function conformMain(
     console.log(USAGE);
     return 0;
   }
-  const adapters = selectByIds(options.adapters ?? ADAPTERS, flags.adapter ?? [], "adapter");
-  const timeoutMs = flags["timeout-ms"] === undefined
-    ? CALL_TIMEOUT_MS
-    : Number(flags["timeout-ms"]);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
-    throw new UsageError(
-      `Invalid --timeout-ms "${flags["timeout-ms"]}": expected a positive integer`,
-    );
-  }
+  const timeoutMs = integerFlag(flags["timeout-ms"], "timeout-ms", CALL_TIMEOUT_MS, {
+    max: MAX_TIMER_MS,
+  });
   if (flags.weights !== undefined && flags.case !== undefined) {
     throw new UsageError("Cannot combine --weights and --case: --weights checks the file's layer");
   }
-  const reportPath = flags.json ?? DEFAULT_REPORT_PATH;
-  await assertWritable(reportPath, "json");
-
-  // Load and verify what to check before any adapter starts: a bad fixture or weights file
-  // stops the run here, and no report is written.
-  let targets: CheckTarget[];
-  let childArgs: string[];
-  if (flags.weights !== undefined) {
-    targets = [userLayerTarget(await loadWeightsFile(flags.weights))];
-    childArgs = ["--weights", flags.weights];
-    console.log(`conform: ${adapters.length} adapters x the layer in "${flags.weights}"`);
-  } else {
-    const set = await loadFixtureSet(options.fixturesDir);
-    const fixtures = selectByIds(
-      set.fixtures.map((f) => ({ ...f, id: f.entry.id })),
-      flags.case ?? [],
-      "case",
-    );
-    targets = await loadTargets(set, fixtures);
-    childArgs = ["--fixtures", set.dir, ...targets.flatMap((t) => ["--case", t.id])];
-    console.log(
-      `conform: ${adapters.length} adapters x ${fixtures.length} cases ` +
-        `(fixtures made with torch ${set.manifest.generator.torch})`,
+  const weights = flags.weights === undefined ? undefined : plainWeightsPath(flags.weights);
+  let asked: WgpuBackend[] = [];
+  try {
+    asked = parseWgpuBackends(flags["webgpu-backend"] ?? []);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (asked.length > 0 && flags["in-process"]) {
+    throw new UsageError(
+      "Cannot combine --webgpu-backend and --in-process: one process has one wgpu backend; " +
+        "set DENO_WEBGPU_BACKEND instead",
     );
   }
+  const reportPath = flags.json ?? DEFAULT_REPORT_PATH;
+  await assertWritable(reportPath, "json");
   const isolate = !flags["in-process"] &&
     (options.childScript !== undefined || options.adapters === undefined);
-  const environment = await describeEnvironment();
-  const onResult = (r: ConformResult) => console.log(formatResultRow(r));
-  let run: Pick<ConformReport, "adapters" | "results" | "summary">;
+  // A child reads the project, and the fixtures or weights file it is pointed at.
+  const extraReads = [weights ?? options.fixturesDir].filter((p) => p !== undefined);
+  const casesOrWeights = weights !== undefined ? [`--weights=${weights}`] : [
+    ...(options.fixturesDir ? [`--fixtures=${options.fixturesDir}`] : []),
+    ...(flags.case ?? []).map((c) => `--case=${c}`),
+  ];
+
+  let run: ConformRun;
+  let goldenCases: number | null = null;
   if (isolate) {
-    run = { adapters: [], results: [], summary: emptySummary() };
-    for (const adapter of adapters) {
-      const child = await runAdapterInChild({
-        script: options.childScript ?? CHILD_SCRIPT,
-        adapterId: adapter.id,
-        targetIds: targets.map((t) => t.id),
-        childArgs,
-        extraReads: flags.weights === undefined ? [] : [flags.weights],
-        callTimeoutMs: timeoutMs,
-        processTimeoutMs: timeoutMs * (2 * targets.length + 2),
-        onResult,
-      });
-      run.adapters.push(child.summary);
-      run.results.push(...child.results);
-    }
-    for (const r of run.results) run.summary[r.status]++;
+    // What to check is loaded and verified in a child before any adapter starts: a bad
+    // fixture or weights file stops the run there, and no report is written.
+    const plan: ConformPlan = await planConform({
+      script: options.childScript,
+      planArgs: casesOrWeights,
+      extraReads,
+      timeoutMs: timeoutMs * 4,
+    });
+    const known = options.adapters ?? plan.adapters;
+    goldenCases = plan.goldenCases ?? null;
+    const adapters = selectByIds(known, flags.adapter ?? [], "adapter").map((a) => ({
+      id: a.id,
+      description: a.description,
+      toleranceClass: a.toleranceClass,
+    }));
+    printHeader(adapters.length, plan.targets.length, weights, plan.torch);
+    const backends = adapters.some(isWebGpuAdapter) ? await chooseBackends(asked, "conform") : [];
+    const isolated = await runIsolated(adapters, backends, {
+      script: options.childScript,
+      onRow: (r) => console.log(formatResultRow(r)),
+      targetIds: plan.targets,
+      childArgs: weights !== undefined ? casesOrWeights : [
+        `--fixtures=${plan.fixturesDir}`,
+        ...plan.targets.map((id) => `--case=${id}`),
+      ],
+      extraReads,
+      timeoutMs,
+    });
+    run = { ...isolated, summary: countStatuses(isolated.results) };
   } else {
-    run = await runConformance({ adapters, targets, onResult, timeoutMs });
+    const { runInProcess } = await import("./conform/in_process.ts");
+    ({ goldenCases, ...run } = await runInProcess(flags, options, weights, timeoutMs, {
+      header: (adapters, targets) => printHeader(adapters, targets, weights, "(in-process)"),
+      row: (r) => console.log(formatResultRow(r)),
+    }));
   }
   const report: ConformReport = {
     kind: "conformance",
-    environment,
+    environment: await describeEnvironment(),
+    filters: {
+      adapters: flags.adapter ?? [],
+      cases: flags.case ?? [],
+      sets: [],
+      batches: [],
+      weights: weights ?? null,
+      goldenCases,
+    } satisfies RunFilters,
     tolerancePolicy: {
       classes: TOLERANCE_CLASSES,
       torchErrorFactor: TORCH_ERROR_FACTOR,
@@ -438,23 +191,41 @@ export async function conformMain(
     },
     ...run,
   };
-  const path = reportPath;
-  await writeJsonAtomic(path, report);
-  for (const a of run.adapters.filter((a) => !a.available)) {
-    console.log(`skipped ${a.id}: ${a.reason}`);
-  }
-  const { pass, fail, skip, error } = run.summary;
-  for (const r of run.results.filter((r) => r.note)) {
-    console.log(`note: ${r.adapter} on ${r.case}: ${r.note}`);
-  }
-  console.log(
-    `conform: ${pass} passed, ${fail} failed, ${run.summary["known-fail"]} known library ` +
-      `bugs, ${skip} skipped, ${error} errors`,
-  );
-  console.log(`report: ${path}`);
+  await writeJsonAtomic(reportPath, report);
+  printConformSummary(run, reportPath);
+  const { fail, error } = run.summary;
   return fail + error > 0 ? 1 : 0;
 }
 
+/** `--weights` as a path a child can be granted, or a `UsageError` saying why not. */
+function plainWeightsPath(path: string): string {
+  try {
+    return childPath(path, "--weights");
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function printHeader(adapters: number, targets: number, weights?: string, torch?: string) {
+  console.log(
+    weights !== undefined
+      ? `conform: ${adapters} adapters x the layer in "${weights}"`
+      : `conform: ${adapters} adapters x ${targets} cases (fixtures made with torch ${torch})`,
+  );
+}
+
+/** Errors that stop a run for bad input: printed without a stack, exit status 2. */
+const INPUT_ERRORS = ["FixtureError", "WeightsFileError"];
+
 if (import.meta.main) {
-  await runMain(() => conformMain(Deno.args), [FixtureError, WeightsFileError]);
+  await runMain(
+    () =>
+      conformMain(Deno.args, { revokeRunBeforeLoading: true }).catch((error) => {
+        if (error instanceof Error && INPUT_ERRORS.includes(error.name)) {
+          throw new ChildRefusal(error.name, error.message);
+        }
+        throw error;
+      }),
+    [ChildRefusal],
+  );
 }

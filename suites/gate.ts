@@ -18,28 +18,39 @@
  * 3. A regression listed in the accepted-changes file (with a reason) passes on purpose.
  * @module
  */
-import { z } from "zod";
-import { ADAPTERS } from "../impls/registry.ts";
-import { GATE_CASES } from "./bench/cases.ts";
-import { globToRegExp, parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
+import { GATE_TAG } from "./bench/cases.ts";
+import {
+  integerFlag,
+  MAX_TIMER_MS,
+  parseFlags,
+  positiveNumberFlag,
+  runMain,
+  selectByIds,
+  UsageError,
+} from "./_shared/cli.ts";
 import { conformMain } from "./conform.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import { FixtureError, FIXTURES_DIR, loadFixtureSet } from "./_shared/fixtures.ts";
-import {
-  type LockstepRound,
-  lockstepRound,
-  type Side,
-  type SideCase,
-  WorkerError,
-} from "./gate/lockstep.ts";
-import { compareRounds, type Comparison, GATE_STATS_DEFAULTS, type Round } from "./gate/stats.ts";
+import { childPath, ChildRefusal, planInChild } from "./_shared/child.ts";
+import { planConform } from "./conform/isolated.ts";
+import type { AcceptedChanges } from "./gate/accepted.ts";
+import { resolveBase, roundKey, runRounds } from "./gate/rounds.ts";
+import { GATE_STATS_DEFAULTS } from "./gate/stats.ts";
+import { formatGateRow, gateSummaryLine, infoChanges, judge } from "./gate/verdict.ts";
+import type { GateReport } from "./results/gate.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
+
+export type { AcceptedChanges } from "./gate/accepted.ts";
 
 /** Defaults, applied in one place. */
 export const GATE_DEFAULTS = {
   base: "HEAD~1",
-  /** the CPU adapters: a software GPU adapter is too slow and too noisy to gate on */
-  adapters: ["ts", "tfjs-wasm", "tfjs-cpu", "ort-wasm"],
+  /**
+   * the tolerance classes of the adapters gated by default: the CPU ones, every registered
+   * adapter of class cpu or wasm, so a new CPU adapter is gated as soon as it is registered
+   * (the reference, class exact, is the truth; a software GPU adapter is too slow and too
+   * noisy to gate on)
+   */
+  toleranceClasses: ["cpu", "wasm"],
   /** worker pairs per adapter */
   rounds: 6,
   /** 16 blocks of 10 ms resolve more than 8 of 20 ms: finer interleaving leaves less drift */
@@ -51,162 +62,33 @@ export const GATE_DEFAULTS = {
   jsonPath: "reports/gate.json",
 } as const;
 
-/** A slowdown let through on purpose. */
-export const AcceptedChange = z.strictObject({
-  /** adapter id or glob */
-  adapter: z.string().min(1),
-  /** bench case id (`<golden id>@b<batch>`) or glob */
-  case: z.string().min(1),
-  /** the largest head/base ratio accepted, e.g. 1.3 */
-  maxRatio: z.number().gt(1),
-  reason: z.string().min(10, { message: "say why the slowdown is accepted" }),
-});
-/** The accepted-changes file. */
-export const AcceptedChanges = z.strictObject({ accepted: z.array(AcceptedChange) });
-/** A parsed accepted-changes file. */
-export type AcceptedChanges = z.infer<typeof AcceptedChanges>;
-
-/** The verdict on one adapter x case. */
-export interface GateRow extends Partial<Comparison> {
-  adapter: string;
-  case: string;
-  outcome: "pass" | "regressed" | "accepted" | "improved" | "new" | "broken";
-  reason?: string;
-}
-
-async function git(args: string[]): Promise<string> {
-  const output = await new Deno.Command("git", { args, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!output.success) {
-    const stderr = new TextDecoder().decode(output.stderr).trim();
-    throw new UsageError(`Cannot run git ${args.join(" ")}: ${stderr}`);
-  }
-  return new TextDecoder().decode(output.stdout).trim();
-}
-
-/** Loads the accepted-changes file; a missing file accepts nothing. */
-export async function loadAccepted(path: string): Promise<AcceptedChanges> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { accepted: [] };
-    throw error;
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`Cannot load accepted changes "${path}": invalid JSON: ${error}`);
-  }
-  const parsed = AcceptedChanges.safeParse(value);
-  if (!parsed.success) {
-    throw new UsageError(
-      `Cannot load accepted changes "${path}":\n${z.prettifyError(parsed.error)}`,
-    );
-  }
-  return parsed.data;
-}
-
-/** One adapter x case in one round: both sides, or why the round was lost and on which side. */
-export type RoundEntry = Record<Side, SideCase> | { error: string; side: Side };
-
-/** The verdict on one adapter x case from its rounds. */
-export function judge(
-  adapter: string,
-  caseId: string,
-  entries: readonly RoundEntry[],
-  accepted: AcceptedChanges,
-  threshold: number,
-): GateRow {
-  const row = { adapter, case: caseId };
-  for (const entry of entries) {
-    if ("error" in entry) {
-      if (entry.side === "head") return { ...row, outcome: "broken", reason: entry.error };
-      continue;
-    }
-    if (entry.head.status !== "ready") {
-      return {
-        ...row,
-        outcome: "broken",
-        reason: `working tree: ${entry.head.status}: ${entry.head.reason ?? ""}`,
-      };
-    }
-  }
-  // What is left of a lost round is a base worker's failure: that round has no base samples.
-  const sides = entries.filter((e): e is Record<Side, SideCase> => !("error" in e));
-  const rounds: Round[] = sides.map((e) => ({ head: e.head.blocks, base: e.base.blocks }))
-    .filter((r) => r.head.length > 0 && r.base.length > 0);
-  const baseReason = [
-    ...entries.flatMap((e) => "error" in e ? [`error: ${e.error}`] : []),
-    ...sides.map((e) => e.base).filter((b) => b.status !== "ready")
-      .map((b) => `${b.status}: ${b.reason ?? ""}`),
-  ][0];
-  if (rounds.length === 0) {
-    return { ...row, outcome: "new", reason: `base revision: ${baseReason ?? "not timed"}` };
-  }
-  if (rounds.length < 2) {
-    return {
-      ...row,
-      outcome: "broken",
-      reason: `only ${rounds.length} round with both sides timed` +
-        (baseReason ? ` (base revision: ${baseReason})` : ""),
-    };
-  }
-  const comparison = compareRounds(rounds, { threshold });
-  if (comparison.verdict === "improved") return { ...row, ...comparison, outcome: "improved" };
-  if (comparison.verdict === "unchanged") return { ...row, ...comparison, outcome: "pass" };
-  const waiver = accepted.accepted.find((a) =>
-    globToRegExp(a.adapter).test(adapter) && globToRegExp(a.case).test(caseId) &&
-    comparison.ratio <= a.maxRatio
-  );
-  return waiver
-    ? { ...row, ...comparison, outcome: "accepted", reason: waiver.reason }
-    : { ...row, ...comparison, outcome: "regressed" };
+/**
+ * The adapters the gate times by default: every registered adapter of a tolerance class in
+ * `GATE_DEFAULTS.toleranceClasses`, so that a new CPU adapter is gated once it is registered.
+ */
+export function gatedAdapters<T extends { toleranceClass: string }>(adapters: readonly T[]): T[] {
+  const classes: readonly string[] = GATE_DEFAULTS.toleranceClasses;
+  return adapters.filter((a) => classes.includes(a.toleranceClass));
 }
 
 /**
- * What differs between the two sides' availability info (a library upgrade, another thread
- * count), as `key: base -> head`.
+ * Loads the accepted-changes file in a child (its schema loads zod, which this process must
+ * not); a missing file accepts nothing, a bad one is a `ChildRefusal` named `UsageError`.
  */
-export function infoChanges(
-  base: Record<string, unknown> | undefined,
-  head: Record<string, unknown> | undefined,
-): string[] {
-  if (!base || !head) return [];
-  const keys = [...new Set([...Object.keys(base), ...Object.keys(head)])];
-  return keys.filter((k) => JSON.stringify(base[k]) !== JSON.stringify(head[k]))
-    .map((k) =>
-      `${k} ${JSON.stringify(base[k]) ?? "(none)"} (head: ${JSON.stringify(head[k]) ?? "(none)"})`
-    );
-}
-
-function formatRow(r: GateRow): string {
-  const numbers = r.ratio === undefined
-    ? "".padEnd(46)
-    : `${r.baseMedianMs!.toFixed(3).padStart(9)} -> ${
-      r.headMedianMs!.toFixed(3).padStart(9)
-    } ms  ` +
-      `x${r.ratio.toFixed(3)} [${r.low!.toFixed(3)}, ${r.high!.toFixed(3)}]`;
-  return `${r.adapter.padEnd(11)} ${r.case.padEnd(34)} ${numbers}  ${r.outcome.toUpperCase()}` +
-    (r.reason ? `  ${r.reason}` : "");
-}
-
-function positiveNumber(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new UsageError(`Invalid --${flag} "${value}": expected a positive number`);
+function loadAcceptedInChild(path: string, timeoutMs: number): Promise<AcceptedChanges> {
+  let plain: string;
+  try {
+    plain = childPath(path, "--accepted");
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
-  return n;
-}
-
-function positiveInteger(value: string | undefined, flag: string, fallback: number): number {
-  const n = positiveNumber(value, flag, fallback);
-  if (!Number.isInteger(n)) {
-    throw new UsageError(`Invalid --${flag} "${value}": expected a positive integer`);
-  }
-  return n;
+  return planInChild<AcceptedChanges>({
+    script: "suites/gate/accepted.ts",
+    args: [`--accepted=${plain}`],
+    permissions: { read: [".", plain] },
+    label: "the gate's accepted-changes check",
+    timeoutMs,
+  });
 }
 
 const USAGE = `deno task gate [--base REV] [--adapter ID]... [--case ID]... [--rounds N]
@@ -215,8 +97,9 @@ const USAGE = `deno task gate [--base REV] [--adapter ID]... [--case ID]... [--r
 
 Conformance of the working tree, then its speed against a base revision, in lock step.
   --base        the revision to compare with (default ${GATE_DEFAULTS.base})
-  --adapter     adapters by id or glob (default ${GATE_DEFAULTS.adapters.join(", ")})
-  --case        golden cases by id or glob (default ${GATE_CASES.join(", ")})
+  --adapter     adapters by id or glob (default: every registered adapter of tolerance class
+                ${GATE_DEFAULTS.toleranceClasses.join(" or ")}, the CPU adapters)
+  --case        golden cases by id or glob (default: those tagged "${GATE_TAG}" in fixtures/cases.json)
   --rounds      worker pairs per adapter, at least 2 (default ${GATE_DEFAULTS.rounds})
   --blocks      alternating blocks per side, case and round (default ${GATE_DEFAULTS.blocks})
   --block-ms    the time one block of runs takes, about (default ${GATE_DEFAULTS.blockMs})
@@ -225,6 +108,29 @@ Conformance of the working tree, then its speed against a base revision, in lock
   --timeout-ms  a worker that takes longer to answer is killed (default ${GATE_DEFAULTS.timeoutMs})
   --accepted    the accepted-changes file (default ${GATE_DEFAULTS.acceptedPath})
   --json        the result file (default ${GATE_DEFAULTS.jsonPath})`;
+
+/** The timing settings the flags give, each checked and bounded. */
+function timingSettings(flags: Record<string, string | string[] | boolean | undefined>) {
+  const value = (name: string) => flags[name] as string | undefined;
+  const time = { max: MAX_TIMER_MS };
+  const rounds = integerFlag(value("rounds"), "rounds", GATE_DEFAULTS.rounds);
+  if (rounds < 2) {
+    throw new UsageError(
+      `Invalid --rounds "${value("rounds")}": at least 2, an interval needs two rounds`,
+    );
+  }
+  const number = (name: string, fallback: number) =>
+    positiveNumberFlag(value(name), name, fallback, time);
+  return {
+    rounds,
+    blocks: integerFlag(value("blocks"), "blocks", GATE_DEFAULTS.blocks),
+    blockMs: number("block-ms", GATE_DEFAULTS.blockMs),
+    warmupMs: number("warmup-ms", GATE_DEFAULTS.warmupMs),
+    timeoutMs: number("timeout-ms", GATE_DEFAULTS.timeoutMs),
+    threshold: positiveNumberFlag(value("threshold"), "threshold", GATE_STATS_DEFAULTS.threshold),
+    confidence: GATE_STATS_DEFAULTS.confidence,
+  };
+}
 
 /** The `gate` command; resolves to the exit status. */
 export async function gateMain(args: string[]): Promise<number> {
@@ -246,41 +152,28 @@ export async function gateMain(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const rounds = positiveInteger(flags.rounds, "rounds", GATE_DEFAULTS.rounds);
-  if (rounds < 2) {
-    throw new UsageError(
-      `Invalid --rounds "${flags.rounds}": at least 2, an interval needs two rounds`,
-    );
-  }
-  const settings = {
-    rounds,
-    blocks: positiveInteger(flags.blocks, "blocks", GATE_DEFAULTS.blocks),
-    blockMs: positiveNumber(flags["block-ms"], "block-ms", GATE_DEFAULTS.blockMs),
-    warmupMs: positiveNumber(flags["warmup-ms"], "warmup-ms", GATE_DEFAULTS.warmupMs),
-    timeoutMs: positiveNumber(flags["timeout-ms"], "timeout-ms", GATE_DEFAULTS.timeoutMs),
-    threshold: positiveNumber(flags.threshold, "threshold", GATE_STATS_DEFAULTS.threshold),
-    confidence: GATE_STATS_DEFAULTS.confidence,
-  };
-  const accepted = await loadAccepted(flags.accepted ?? GATE_DEFAULTS.acceptedPath);
+  const settings = timingSettings(flags);
+  const { rounds } = settings;
+  const accepted = await loadAcceptedInChild(
+    flags.accepted ?? GATE_DEFAULTS.acceptedPath,
+    settings.timeoutMs,
+  );
   const jsonPath = flags.json ?? GATE_DEFAULTS.jsonPath;
   await assertWritable(jsonPath, "json");
-  const set = await loadFixtureSet();
-  const casePatterns = flags.case ?? [...GATE_CASES];
-  const cases = selectByIds(set.fixtures.map((f) => ({ id: f.entry.id })), casePatterns, "case")
-    .map((c) => c.id);
-  const adapterIds = selectByIds(ADAPTERS, flags.adapter ?? [...GATE_DEFAULTS.adapters], "adapter")
-    .map((a) => a.id);
-  const base = flags.base ?? GATE_DEFAULTS.base;
-  const baseCommit = await git(["rev-parse", "--verify", `${base}^{commit}`]).catch(async () => {
-    const shallow = await git(["rev-parse", "--is-shallow-repository"]).catch(() => "");
-    throw new UsageError(
-      `Unknown --base "${base}": not a commit of this repository` +
-        (shallow === "true"
-          ? " (this is a shallow clone: fetch the base too, e.g. git fetch --deepen=1, or " +
-            "check out with fetch-depth: 2)"
-          : ""),
-    );
+  // The registry's adapters and the chosen cases come from a child: this process holds
+  // --allow-run and loads no adapter (see conform/isolated.ts).
+  const plan = await planConform({
+    planArgs: flags.case ? flags.case.map((c) => `--case=${c}`) : [`--tag=${GATE_TAG}`],
+    extraReads: [],
+    timeoutMs: settings.timeoutMs,
   });
+  const cases = plan.targets;
+  const adapterIds =
+    (flags.adapter
+      ? selectByIds(plan.adapters, flags.adapter, "adapter")
+      : gatedAdapters(plan.adapters)).map((a) => a.id);
+  const base = flags.base ?? GATE_DEFAULTS.base;
+  const baseCommit = await resolveBase(base);
 
   // 1. Conformance, the hard gate.
   console.log("gate: conformance of the working tree");
@@ -295,66 +188,29 @@ export async function gateMain(args: string[]): Promise<number> {
   }
 
   // 2. Speed, working tree against the base revision, in lock step.
-  const head = Deno.cwd();
-  const work = await Deno.makeTempDir({ prefix: "condconv-gate-" });
-  const baseTree = `${work}/base`;
-  await git(["worktree", "add", "--detach", baseTree, baseCommit]);
-  const entries = new Map<string, RoundEntry[]>();
-  const sides = new Map<string, LockstepRound["info"]>();
-  const key = (adapter: string, caseId: string) => `${adapter}|${caseId}`;
-  try {
-    for (let r = 0; r < rounds; r++) {
-      for (const adapter of adapterIds) {
-        const t0 = performance.now();
-        let round: LockstepRound | undefined;
-        let error = "";
-        let side: Side = "head";
-        try {
-          round = await lockstepRound({
-            ...settings,
-            trees: { head, base: baseTree },
-            fixturesDir: `${head}/${FIXTURES_DIR}`,
-            adapter,
-            cases,
-          });
-        } catch (e) {
-          error = e instanceof Error ? e.message : String(e);
-          if (e instanceof WorkerError) side = e.side;
-        }
-        if (round && !sides.has(adapter)) sides.set(adapter, round.info);
-        for (const caseId of cases) {
-          const list = entries.get(key(adapter, caseId)) ?? [];
-          list.push(round?.cases.get(caseId) ?? { error, side });
-          entries.set(key(adapter, caseId), list);
-        }
-        const seconds = ((performance.now() - t0) / 1000).toFixed(1);
-        console.log(
-          `gate: round ${r + 1}/${rounds} ${adapter.padEnd(11)} ${seconds} s` +
-            (error ? `  ERROR ${error}` : ""),
-        );
-      }
-    }
-  } finally {
-    await git(["worktree", "remove", "--force", baseTree]).catch(() => {});
-    await Deno.remove(work, { recursive: true }).catch(() => {});
-  }
-
+  const { entries, sides } = await runRounds({
+    ...settings,
+    baseCommit,
+    fixturesDir: `${Deno.cwd()}/${plan.fixturesDir}`,
+    adapters: adapterIds,
+    cases,
+  });
   const rows = adapterIds.flatMap((adapter) =>
     cases.map((caseId) =>
-      judge(adapter, caseId, entries.get(key(adapter, caseId))!, accepted, settings.threshold)
+      judge(adapter, caseId, entries.get(roundKey(adapter, caseId))!, accepted, settings.threshold)
     )
   );
   console.log(
     `\nbase ${base} (${baseCommit.slice(0, 10)}) -> working tree; ` +
       `ratio [95% CI] over ${rounds} lock-step rounds`,
   );
-  for (const row of rows) console.log(formatRow(row));
+  for (const row of rows) console.log(formatGateRow(row));
   for (const [adapter, info] of sides) {
     const changed = infoChanges(info.base, info.head);
     if (changed.length > 0) console.log(`${adapter}: the base revision ran ${changed.join(", ")}`);
   }
-  const failing = rows.filter((r) => r.outcome === "regressed" || r.outcome === "broken");
-  await writeJsonAtomic(jsonPath, {
+  const passed = rows.every((r) => r.outcome !== "regressed" && r.outcome !== "broken");
+  const report: GateReport = {
     kind: "gate",
     environment: await describeEnvironment(),
     base: { rev: base, commit: baseCommit },
@@ -363,15 +219,11 @@ export async function gateMain(args: string[]): Promise<number> {
     /** each adapter's availability info (versions, threads, device) on both sides */
     sides: Object.fromEntries(sides),
     rounds: Object.fromEntries(entries),
-    passed: failing.length === 0,
-  });
-  console.log(
-    `gate: ${failing.length === 0 ? "PASSED" : "FAILED"}: ${rows.length} compared, ` +
-      `${rows.filter((r) => r.outcome === "regressed").length} regressed, ` +
-      `${rows.filter((r) => r.outcome === "accepted").length} accepted, ` +
-      `${rows.filter((r) => r.outcome === "broken").length} broken`,
-  );
-  return failing.length === 0 ? 0 : 1;
+    passed,
+  };
+  await writeJsonAtomic(jsonPath, report);
+  console.log(gateSummaryLine(rows));
+  return passed ? 0 : 1;
 }
 
-if (import.meta.main) await runMain(() => gateMain(Deno.args), [FixtureError]);
+if (import.meta.main) await runMain(() => gateMain(Deno.args), [ChildRefusal]);

@@ -15,7 +15,8 @@
  * @module
  */
 import { parseFlags, runMain, UsageError } from "./_shared/cli.ts";
-import { GATE_DEFAULTS, type GateRow } from "./gate.ts";
+import { GATE_DEFAULTS } from "./gate.ts";
+import type { GateRow } from "./results/gate.ts";
 
 /** Runs a command; its exit code and its stdout and stderr together. */
 export async function run(

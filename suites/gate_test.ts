@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
-import { AcceptedChanges, infoChanges, judge, loadAccepted, type RoundEntry } from "./gate.ts";
-import { lockstepRound, type SideCase } from "./gate/lockstep.ts";
+import { gatedAdapters } from "./gate.ts";
+import { infoChanges, judge } from "./gate/verdict.ts";
+import { AcceptedChanges, loadAccepted } from "./gate/accepted.ts";
+import { lockstepRound } from "./gate/lockstep.ts";
+import type { RoundEntry, SideCase } from "./results/gate.ts";
 import { cloneRepo, injectSlowdown, run } from "./gate_selftest.ts";
 
 const GATE_ARGS = ["task", "gate", "--adapter", "ort-wasm"];
@@ -142,4 +145,23 @@ Deno.test("infoChanges names what a base revision ran differently", () => {
   ]);
   assert.deepEqual(infoChanges(base, { ...base }), []);
   assert.deepEqual(infoChanges(undefined, head), []);
+});
+
+Deno.test("the gate times every registered CPU adapter, a new one included, on the gate-tagged cases", async () => {
+  const { ADAPTERS } = await import("../impls/registry.ts");
+  const { referenceAdapter } = await import("../impls/reference.ts");
+  const { loadFixtureSet } = await import("./_shared/fixtures.ts");
+  const { GATE_TAG } = await import("./bench/cases.ts");
+  const newCpu = { ...referenceAdapter, id: "new-cpu", toleranceClass: "cpu" as const };
+  const ids = gatedAdapters([...ADAPTERS, newCpu]).map((a) => a.id);
+  assert.deepEqual(ids, ["ts", "ort-wasm", "tfjs-wasm", "tfjs-cpu", "new-cpu"]);
+  const set = await loadFixtureSet();
+  const tagged = set.fixtures.filter((f) => f.goldenCase.tags.includes(GATE_TAG));
+  assert.deepEqual(tagged.map((f) => f.entry.id), [
+    "control",
+    "depthwise",
+    "effnet-b0.expand-192-1152-7",
+    "effnet-b0.dw5-480-14",
+    "effnet-b0.project-672-112-14",
+  ]);
 });

@@ -29,7 +29,7 @@ import { GoldenCase } from "../condconv/cases.ts";
 import type { CondConvSpecInput, Tensor } from "../condconv/spec.ts";
 import { caseTensors } from "../condconv/seeded.ts";
 import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
-import { loadTargets, runConformance } from "./conform.ts";
+import { loadTargets, runConformance } from "./conform/run.ts";
 import { directCondConv } from "./_testing/direct_conv.ts";
 import { editedReference } from "./_testing/adapters.ts";
 import { loadFixtureSet } from "./_shared/fixtures.ts";

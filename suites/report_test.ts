@@ -1,23 +1,14 @@
 import assert from "node:assert/strict";
-import type { z } from "zod";
-import { benchMain, type BenchReport } from "./bench.ts";
+import { benchMain } from "./bench.ts";
+import { fastBench } from "./_testing/flags.ts";
 import { UsageError } from "./_shared/cli.ts";
-import { conformMain, type ConformReport } from "./conform.ts";
+import { conformMain } from "./conform.ts";
+import type { BenchReport } from "./results/bench.ts";
 import { reportMain } from "./report.ts";
 import type { BencherMetrics, BenchmarkActionEntry } from "./report/export.ts";
-import {
-  type BenchFileSchema,
-  buildMachines,
-  type ConformFileSchema,
-  findGpus,
-  parseResultFile,
-  ReportInputError,
-} from "./report/input.ts";
-import { fmtMs, mdTable, README_MARKERS, replaceReadmeBlock, wrap } from "./report/markdown.ts";
-
-// The report's schemas accept what the bench and conform tasks write (checked by deno check).
-const _benchFits = (r: BenchReport): z.input<typeof BenchFileSchema> => r;
-const _conformFits = (r: ConformReport): z.input<typeof ConformFileSchema> => r;
+import { buildMachines, gpusOf, parseResultFile, ReportInputError } from "./report/input.ts";
+import { fmtMs, mdTable, wrap } from "./report/format.ts";
+import { README_MARKERS, replaceReadmeBlock } from "./report/markdown.ts";
 
 const README = `# Project
 
@@ -50,22 +41,11 @@ function makeRealRun(): Promise<RealRun> {
     if (!Deno.env.get("CONDCONV_KEEP_REPORT_TMP")) {
       globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
     }
-    const bench = `${dir}/bench.json`;
+    const bench = `${dir}/b.json`; // where fastBench writes
     const conformance = `${dir}/conformance.json`;
     const benchStatus = await benchMain([
-      "--adapter",
-      "reference",
-      "--case",
-      "control",
-      "--no-torch",
-      "--min-samples",
-      "2",
-      "--budget-ms",
-      "1",
-      "--json",
-      bench,
-      "--markdown",
-      `${dir}/bench.md`,
+      ...["--adapter", "reference", "--case", "control", "--no-torch"],
+      ...fastBench(dir),
     ]);
     assert.equal(benchStatus, 0);
     const conformStatus = await conformMain([
@@ -97,7 +77,10 @@ Deno.test("report renders RESULTS.md, both export formats, the page and the READ
   const out = `${dir}/out`;
   const readme = `${dir}/README.md`;
   await Deno.writeTextFile(readme, README);
-  const args = ["--input", bench, "--input", conformance, "--out-dir", out, "--readme", readme];
+  const args = [
+    ...["--input", bench, "--input", conformance],
+    ...["--out-dir", out, "--publish", "--readme", readme],
+  ];
   assert.equal(await reportMain(args), 0);
 
   const timed = benchReport.results[0];
@@ -200,7 +183,6 @@ Deno.test("report tells machines apart and labels software-GPU figures loudly", 
       otherPath,
       "--out-dir",
       out,
-      "--no-readme",
     ]),
     0,
   );
@@ -236,7 +218,10 @@ Deno.test("report refuses a missing or invalid input and overwrites nothing", as
   const readme = `${dir}/README-errors.md`;
   await Deno.writeTextFile(readme, README);
   const run = (...inputs: string[]) =>
-    reportMain([...inputs.flatMap((i) => ["--input", i]), "--out-dir", out, "--readme", readme]);
+    reportMain([
+      ...inputs.flatMap((i) => ["--input", i]),
+      ...["--out-dir", out, "--publish", "--readme", readme],
+    ]);
 
   await assert.rejects(
     run(bench, `${dir}/missing.json`),
@@ -272,12 +257,8 @@ Deno.test("report refuses a missing or invalid input and overwrites nothing", as
   await Deno.writeTextFile(`${dir}/README-no-markers.md`, "# Nothing to replace\n");
   await assert.rejects(
     reportMain([
-      "--input",
-      conformance,
-      "--out-dir",
-      out,
-      "--readme",
-      `${dir}/README-no-markers.md`,
+      ...["--input", conformance, "--out-dir", out],
+      ...["--publish", "--readme", `${dir}/README-no-markers.md`],
     ]),
     /Add the results markers to README ".*README-no-markers.md": the markers/,
   );
@@ -290,6 +271,29 @@ Deno.test("report refuses a missing or invalid input and overwrites nothing", as
     reportMain(["--input", bench, "--readme", readme, "--no-readme"]),
     /Choose one of --readme ".*" and --no-readme: not both/,
   );
+  await assert.rejects(
+    reportMain(["--input", bench, "--readme", readme]),
+    /Add --publish to write a README: without it the report touches no tracked file/,
+  );
+});
+
+Deno.test("report touches no tracked file unless --publish, and labels a filtered run", async () => {
+  const { bench, conformance } = await makeRealRun();
+  const tracked = ["README.md", "reports/RESULTS.md"];
+  const before = await Promise.all(tracked.map((p) => Deno.readTextFile(p)));
+  try {
+    assert.equal(await reportMain(["--input", bench, "--input", conformance]), 0);
+    assert.deepEqual(await Promise.all(tracked.map((p) => Deno.readTextFile(p))), before);
+    const results = await Deno.readTextFile("reports/local/RESULTS.md");
+    // conform ran --case control: 1 of the manifest's cases, never "every"
+    const total = JSON.parse(await Deno.readTextFile(conformance)).filters.goldenCases;
+    assert.ok(results.includes(`Conformance (1 of ${total} golden cases):`), results);
+    assert.ok(!results.includes("every golden case"));
+    const html = await Deno.readTextFile("reports/local/index.html");
+    assert.ok(html.includes(`Conformance over 1 of ${total} golden cases:`));
+  } finally {
+    await Deno.remove("reports/local", { recursive: true }).catch(() => {});
+  }
 });
 
 Deno.test("README markers are replaced in place, and only when they are sound", () => {
@@ -313,14 +317,18 @@ Deno.test("markdown tables and prose come out as deno fmt writes them", () => {
   assert.ok(lines.slice(0, -1).every((l, i) => `${l} ${lines[i + 1].split(" ")[0]}`.length > 100));
 });
 
-Deno.test("GPU adapters are found wherever an adapter's info puts them", () => {
+Deno.test("gpusOf takes Availability.gpu, and reads older files' info wherever it put one", () => {
   const gpu = { vendor: "v", architecture: "a", device: "d", description: "llvmpipe" };
-  assert.deepEqual(findGpus({ gpu }), [{ ...gpu, software: true }]);
-  assert.deepEqual(findGpus({ gpuAdapter: { ...gpu, description: "NVIDIA H100" } }), [
+  const summary = { ...gpu, isFallbackAdapter: null, timestampQuery: false, limits: {} };
+  assert.deepEqual(gpusOf({ gpu: { ...summary, software: false }, info: { gpu } }), [
+    { ...gpu, software: false },
+  ]);
+  assert.deepEqual(gpusOf({ info: { gpu } }), [{ ...gpu, software: true }]);
+  assert.deepEqual(gpusOf({ info: { gpuAdapter: { ...gpu, description: "NVIDIA H100" } } }), [
     { ...gpu, description: "NVIDIA H100", software: false },
   ]);
-  assert.equal(findGpus({ ...gpu, isFallbackAdapter: true })[0].software, true);
-  assert.deepEqual(findGpus({ threads: 1, wasm: { simd: true } }), []);
+  assert.equal(gpusOf({ info: { ...gpu, isFallbackAdapter: true } })[0].software, true);
+  assert.deepEqual(gpusOf({ info: { threads: 1, wasm: { simd: true } } }), []);
 });
 
 Deno.test("a conformance file alone makes a machine without bench rows", async () => {
@@ -370,7 +378,7 @@ Deno.test("index.html renders its table and vega-lite charts in headless Chromiu
   const { dir, bench, conformance } = await makeRealRun();
   const out = `${dir}/out-browser`;
   assert.equal(
-    await reportMain(["--input", bench, "--input", conformance, "--out-dir", out, "--no-readme"]),
+    await reportMain(["--input", bench, "--input", conformance, "--out-dir", out]),
     0,
   );
   const page = `file://${await Deno.realPath(`${out}/index.html`)}`;

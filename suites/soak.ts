@@ -1,43 +1,26 @@
 /**
- * Resource hygiene soak: does an adapter keep its resources and memory flat over many runs,
- * and give everything back on dispose?
- *
- * For each available adapter, on one small layer ({@link SOAK_LAYER}):
- * 1. prepare once and run `runs` times: `resourceCounts()` after the first run and after the
- *    last must be equal, and memory may grow only within {@link SOAK_BOUNDS} between run
- *    {@link WARM_RUN} and the last run (each figure read after a forced GC and after V8 has
- *    freed dead ArrayBuffers);
- * 2. prepare, run once, dispose, `cycles` times: the counts after every cycle must equal the
- *    counts before the first prepare.
- *
- * ## The bounds
- *
- * The layer's input is 64 KiB and its output 128 KiB: a run that leaked one output tensor
- * or staging buffer grows memory by 128 KiB x 990 = 124 MiB between run 10 and run 1000.
- * - RSS, 64 MiB: half that. What RSS does without a leak was measured here (1000 to 4000
- *   runs per adapter): it grows in the first few hundred runs, up to 53 MiB (tfjs-cpu: V8's
- *   young generation grows from 20 to 50 MiB of heap; reference: pages V8 released that
- *   malloc keeps), then stays flat. The bound sits above that plateau and below a leak.
- * - ArrayBuffer memory outside the heap (`external`), 4 MiB: it came back to the same value
- *   for every adapter (0.00 MiB of growth), so a leaked output tensor shows after 40 runs.
- * - JS heap (`heapUsed`), 4 MiB: grew by 0.2 to 0.5 MiB over 1000 runs, flat after that. A
- *   leak of a few hundred bytes a run stays under it at 1000 runs: run more (`--runs 4000`)
- *   and compare `heapUsed` at half way (`heapUsedSecondHalfMiB`, reported), as the 0.5 KB a
- *   run the ts adapter leaked through `Promise.race` was found.
+ * `deno task soak`: resource hygiene. Does an adapter keep its resources and memory flat over
+ * many runs, and give everything back on dispose? What is measured, and the bounds, are in
+ * `soak/measure.ts`.
  *
  * `deno task soak [--adapter ID]... [--runs N] [--cycles N] [--json PATH]`
  * @module
  */
-import v8 from "node:v8";
-import vm from "node:vm";
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import { GoldenCase } from "../condconv/cases.ts";
-import type { CondConvSpecInput } from "../condconv/spec.ts";
-import { caseTensors } from "../condconv/seeded.ts";
-import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
-import { describeEnvironment, type Environment } from "./_shared/environment.ts";
+import { integerFlag, parseFlags, runMain, selectByIds } from "./_shared/cli.ts";
+import { describeEnvironment } from "./_shared/environment.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
+import type { SoakReport, SoakResult } from "./results/soak.ts";
+import {
+  gc,
+  SOAK_BOUNDS,
+  SOAK_LAYER,
+  soakAdapter,
+  type SoakOptions,
+  WARM_RUN,
+} from "./soak/measure.ts";
+import { formatSoakRow, soakHeader } from "./soak/print.ts";
 
 /** Defaults of `deno task soak`. */
 export const SOAK_DEFAULTS = {
@@ -45,319 +28,6 @@ export const SOAK_DEFAULTS = {
   cycles: 50,
   jsonPath: "reports/soak.json",
 } as const;
-
-/** Growth allowed from run {@link WARM_RUN} to the last run, MiB (reasons in the module doc). */
-export const SOAK_BOUNDS = { rssMiB: 64, externalMiB: 4, heapUsedMiB: 4 } as const;
-
-/** The run after which memory is first measured (JIT, caches and pools are warm by then). */
-export const WARM_RUN = 10;
-
-/** The soak layer: 8 -> 16 channels, 3x3, 32x32, batch 2: input 64 KiB, output 128 KiB. */
-export const SOAK_LAYER: {
-  spec: CondConvSpecInput;
-  input: { batch: number; height: number; width: number };
-} = {
-  spec: { inChannels: 8, outChannels: 16, kernelSize: 3, padding: 1, numExperts: 4 },
-  input: { batch: 2, height: 32, width: 32 },
-};
-
-/** Memory figures in bytes, from `Deno.memoryUsage()`. */
-export interface MemoryFigures {
-  rss: number;
-  heapUsed: number;
-  external: number;
-}
-
-/** What the soak found for one adapter. */
-export interface SoakResult {
-  adapter: string;
-  status: "pass" | "fail" | "skip" | "error";
-  /** why it failed, errored or was skipped */
-  problems: string[];
-  backend?: string;
-  runs: number;
-  cycles: number;
-  msPerRun?: number;
-  /** `resourceCounts()` (`{}` for an adapter without it) at each checkpoint */
-  counts?: {
-    beforePrepare: Record<string, number>;
-    afterFirstRun: Record<string, number>;
-    afterLastRun: Record<string, number>;
-    afterDispose: Record<string, number>;
-    beforeCycles: Record<string, number>;
-    afterCycles: Record<string, number>;
-  };
-  memory?: {
-    afterWarmRun: MemoryFigures;
-    afterLastRun: MemoryFigures;
-    rssGrowthMiB: number;
-    externalGrowthMiB: number;
-    heapUsedGrowthMiB: number;
-    /** `heapUsed` growth over the second half of the runs: a steady leak shows here */
-    heapUsedSecondHalfMiB: number;
-    /** whether the figures follow a forced GC */
-    gcForced: boolean;
-  };
-  cyclesMs?: number;
-}
-
-/** Options of one soak. */
-export interface SoakOptions {
-  runs: number;
-  cycles: number;
-}
-
-const MIB = 1024 * 1024;
-
-let collector: (() => void) | undefined;
-
-/**
- * Forces a full GC: `globalThis.gc` under `--v8-flags=--expose-gc`, else the same function
- * got through `node:v8` (as Node allows), so `deno test` needs no V8 flag. False if neither.
- */
-function gc(): boolean {
-  if (!collector) {
-    const exposed = (globalThis as { gc?: () => void }).gc;
-    if (typeof exposed === "function") collector = exposed;
-    else {
-      try {
-        v8.setFlagsFromString("--expose-gc");
-        collector = vm.runInNewContext("gc") as () => void;
-      } catch {
-        return false;
-      }
-    }
-  }
-  collector();
-  return true;
-}
-
-/**
- * Memory after the garbage has really gone: V8 frees the backing stores of dead
- * ArrayBuffers (each run's output tensor) lazily, after a GC, in a task of its own, so
- * collect and yield to the event loop a few times before reading the figures.
- */
-async function measure(): Promise<MemoryFigures> {
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  const { rss, heapUsed, external } = Deno.memoryUsage();
-  return { rss, heapUsed, external };
-}
-
-function countsOf(adapter: CondConvAdapter): Record<string, number> {
-  return adapter.resourceCounts ? { ...adapter.resourceCounts() } : {};
-}
-
-function sameCounts(a: Record<string, number>, b: Record<string, number>): boolean {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...keys].every((k) => a[k] === b[k]);
-}
-
-const show = (counts: Record<string, number>) => JSON.stringify(counts);
-
-/** The soak layer's spec and tensors (seeded like a golden case). */
-export function soakLayer() {
-  const goldenCase = GoldenCase.parse({
-    id: "soak",
-    about: "the soak layer",
-    seed: 2024,
-    input: SOAK_LAYER.input,
-    spec: SOAK_LAYER.spec,
-  });
-  return { spec: goldenCase.spec, ...caseTensors(goldenCase) };
-}
-
-/** Soaks one adapter; adapter problems are results, never throws. */
-export async function soakAdapter(
-  adapter: CondConvAdapter,
-  options: SoakOptions,
-): Promise<SoakResult> {
-  const result: SoakResult = {
-    adapter: adapter.id,
-    status: "pass",
-    problems: [],
-    runs: options.runs,
-    cycles: options.cycles,
-  };
-  const availability = await adapter.availability();
-  if (!availability.available) {
-    return { ...result, status: "skip", problems: [availability.reason] };
-  }
-  result.backend = availability.backend;
-  const { spec, weights, input, routingWeights } = soakLayer();
-  const outputLength = 2 * 16 * 32 * 32;
-  try {
-    // 1. one layer, many runs
-    const beforePrepare = countsOf(adapter);
-    const prepared = await adapter.prepare(spec, weights);
-    let afterFirstRun: Record<string, number> = {};
-    let afterLastRun: Record<string, number> = {};
-    let afterWarmRun: MemoryFigures | undefined;
-    let halfWay: MemoryFigures | undefined;
-    let afterLast: MemoryFigures | undefined;
-    const gcForced = gc();
-    const started = performance.now();
-    let measuring = 0;
-    try {
-      if (prepared.backend !== availability.backend) {
-        result.problems.push(
-          `ran on backend "${prepared.backend}", not "${availability.backend}" as announced`,
-        );
-      }
-      for (let i = 1; i <= options.runs; i++) {
-        const out = await prepared.run(input, routingWeights);
-        if (i === 1) {
-          afterFirstRun = countsOf(adapter);
-          if (out.data.length !== outputLength) {
-            result.problems.push(`output has ${out.data.length} values, expected ${outputLength}`);
-          }
-        }
-        const t = performance.now();
-        if (i === Math.min(WARM_RUN, options.runs)) afterWarmRun = await measure();
-        if (i === Math.max(WARM_RUN, Math.floor(options.runs / 2))) halfWay = await measure();
-        measuring += performance.now() - t;
-      }
-      afterLastRun = countsOf(adapter);
-      afterLast = await measure();
-    } finally {
-      await prepared.dispose();
-    }
-    result.msPerRun = (performance.now() - started - measuring) / options.runs;
-    const afterDispose = countsOf(adapter);
-    if (!sameCounts(afterFirstRun, afterLastRun)) {
-      result.problems.push(
-        `resource counts grew over ${options.runs} runs: ${show(afterFirstRun)} after run 1, ` +
-          `${show(afterLastRun)} after run ${options.runs}`,
-      );
-    }
-    if (!sameCounts(beforePrepare, afterDispose)) {
-      result.problems.push(
-        `dispose left resources: ${show(beforePrepare)} before prepare, ` +
-          `${show(afterDispose)} after dispose`,
-      );
-    }
-    const growth = (key: keyof MemoryFigures, from = afterWarmRun!) =>
-      (afterLast![key] - from[key]) / MIB;
-    result.memory = {
-      afterWarmRun: afterWarmRun!,
-      afterLastRun: afterLast!,
-      rssGrowthMiB: growth("rss"),
-      externalGrowthMiB: growth("external"),
-      heapUsedGrowthMiB: growth("heapUsed"),
-      heapUsedSecondHalfMiB: growth("heapUsed", halfWay!),
-      gcForced,
-    };
-    const checks = [
-      ["RSS", result.memory.rssGrowthMiB, SOAK_BOUNDS.rssMiB],
-      ["ArrayBuffer memory (external)", result.memory.externalGrowthMiB, SOAK_BOUNDS.externalMiB],
-      ["JS heap (heapUsed)", result.memory.heapUsedGrowthMiB, SOAK_BOUNDS.heapUsedMiB],
-    ] as const;
-    for (const [what, grew, bound] of checks) {
-      if (grew > bound) {
-        result.problems.push(
-          `${what} grew by ${grew.toFixed(1)} MiB from run ${WARM_RUN} to run ` +
-            `${options.runs}, more than the ${bound} MiB allowed`,
-        );
-      }
-    }
-
-    // 2. prepare, run, dispose, again and again
-    const beforeCycles = countsOf(adapter);
-    let afterCycles = beforeCycles;
-    const cyclesStarted = performance.now();
-    for (let i = 1; i <= options.cycles; i++) {
-      const layer = await adapter.prepare(spec, weights);
-      try {
-        await layer.run(input, routingWeights);
-      } finally {
-        await layer.dispose();
-      }
-      afterCycles = countsOf(adapter);
-      if (!sameCounts(beforeCycles, afterCycles)) {
-        result.problems.push(
-          `prepare/run/dispose cycle ${i} left resources: ${show(beforeCycles)} before, ` +
-            `${show(afterCycles)} after`,
-        );
-        break;
-      }
-    }
-    result.cyclesMs = performance.now() - cyclesStarted;
-    result.counts = {
-      beforePrepare,
-      afterFirstRun,
-      afterLastRun,
-      afterDispose,
-      beforeCycles,
-      afterCycles,
-    };
-  } catch (error) {
-    result.status = "error";
-    result.problems.push(error instanceof Error ? `${error.name}: ${error.message}` : `${error}`);
-    return result;
-  }
-  if (result.problems.length > 0) result.status = "fail";
-  return result;
-}
-
-/** The header of the printed table. */
-export function soakHeader(runs: number): string {
-  return [
-    "adapter".padEnd(12),
-    "".padEnd(5),
-    "ms/run".padStart(7),
-    "rss@10".padStart(7),
-    `rss@${runs}`.padStart(8),
-    "d rss".padStart(6),
-    "heap@10".padStart(7),
-    `heap@${runs}`.padStart(9),
-    "d heap".padStart(6),
-    "d ext".padStart(6),
-    "cycles".padStart(6),
-    "resource counts after run 1 -> last run -> after the cycles",
-  ].join("  ");
-}
-
-/** One row of the printed table (memory in MiB). */
-export function formatSoakRow(r: SoakResult): string {
-  const m = r.memory;
-  const mib = (bytes: number | undefined, width: number) =>
-    (bytes === undefined ? "-" : (bytes / MIB).toFixed(1)).padStart(width);
-  const fixed = (value: number | undefined, digits: number) =>
-    (value === undefined ? "-" : value.toFixed(digits)).padStart(6);
-  const counts = r.counts
-    ? `${show(r.counts.afterFirstRun)} -> ${show(r.counts.afterLastRun)} -> ` +
-      show(r.counts.afterCycles)
-    : "-";
-  return [
-    r.adapter.padEnd(12),
-    r.status.toUpperCase().padEnd(5),
-    (r.msPerRun?.toFixed(2) ?? "-").padStart(7),
-    mib(m?.afterWarmRun.rss, 7),
-    mib(m?.afterLastRun.rss, 8),
-    fixed(m?.rssGrowthMiB, 1),
-    mib(m?.afterWarmRun.heapUsed, 7),
-    mib(m?.afterLastRun.heapUsed, 9),
-    fixed(m?.heapUsedGrowthMiB, 2),
-    fixed(m?.externalGrowthMiB, 2),
-    (r.cyclesMs === undefined ? "-" : `${r.cycles}`).padStart(6),
-    counts + (r.problems.length > 0 ? `  ${r.problems.join("; ")}` : ""),
-  ].join("  ");
-}
-
-/** The machine-readable result of a soak. */
-export interface SoakReport {
-  kind: "soak";
-  environment: Environment;
-  settings: SoakOptions & {
-    warmRun: number;
-    bounds: typeof SOAK_BOUNDS;
-    gcForced: boolean;
-    layer: typeof SOAK_LAYER;
-  };
-  results: SoakResult[];
-}
 
 const USAGE = `deno task soak [--adapter <id or glob>]... [--runs N] [--cycles N] [--json PATH]
 
@@ -367,20 +37,6 @@ stay flat, its memory bounded, and that prepare/run/dispose cycles give everythi
   --runs     runs of one prepared layer (default ${SOAK_DEFAULTS.runs}, at least ${WARM_RUN})
   --cycles   prepare/run/dispose cycles (default ${SOAK_DEFAULTS.cycles})
   --json     where to write the report (default ${SOAK_DEFAULTS.jsonPath})`;
-
-function integerFlag(
-  value: string | undefined,
-  flag: string,
-  fallback: number,
-  min: number,
-): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new UsageError(`Invalid --${flag} "${value}": expected an integer of at least ${min}`);
-  }
-  return n;
-}
 
 /** The `soak` command; resolves to the exit status (1 when any adapter failed or errored). */
 export async function soakMain(
@@ -400,8 +56,8 @@ export async function soakMain(
   }
   const adapters = selectByIds(options.adapters ?? ADAPTERS, flags.adapter ?? [], "adapter");
   const settings: SoakOptions = {
-    runs: integerFlag(flags.runs, "runs", SOAK_DEFAULTS.runs, WARM_RUN),
-    cycles: integerFlag(flags.cycles, "cycles", SOAK_DEFAULTS.cycles, 1),
+    runs: integerFlag(flags.runs, "runs", SOAK_DEFAULTS.runs, { min: WARM_RUN }),
+    cycles: integerFlag(flags.cycles, "cycles", SOAK_DEFAULTS.cycles),
   };
   const path = flags.json ?? SOAK_DEFAULTS.jsonPath;
   await assertWritable(path, "json");

@@ -3,7 +3,9 @@ import type { CondConvAdapter } from "../impls/adapter.ts";
 import { referenceAdapter } from "../impls/reference.ts";
 import { ADAPTERS } from "../impls/registry.ts";
 import { UsageError } from "./_shared/cli.ts";
-import { formatSoakRow, soakAdapter, soakHeader, soakMain } from "./soak.ts";
+import { soakMain } from "./soak.ts";
+import { soakAdapter } from "./soak/measure.ts";
+import { formatSoakRow, soakHeader } from "./soak/print.ts";
 
 // tfjs and onnxruntime-web keep their runtimes (wasm modules) for the process's life.
 const sanitizers = { sanitizeOps: false, sanitizeResources: false } as const;

@@ -89,7 +89,35 @@
  */
 import onnxProto from "onnx-proto";
 import type { CondConvSpec, CondConvWeights } from "../spec.ts";
-import { checkWeights, type Geometry, pair, resolveGeometry } from "../geometry.ts";
+import { checkWeights, type Geometry, geometryIssues, pair, resolveGeometry } from "../geometry.ts";
+import {
+  type ConvFormulation,
+  GraphBuilder,
+  INPUT_NAME,
+  type KernelMixing,
+  OUTPUT_NAME,
+  ROUTING_INPUT_NAME,
+  valueInfo,
+} from "./onnx_graph_builder.ts";
+import {
+  addBias,
+  addConv,
+  addPadding,
+  addRouting,
+  convNodeOf,
+  type EmittedConv,
+  groupedConv,
+  im2colMatMul,
+  mix,
+} from "./onnx_graph_nodes.ts";
+import {
+  type ConvWorkaround,
+  type OrtWebgpuConvBug,
+  ortWebgpuConvBug,
+} from "./onnx_graph_conv_bugs.ts";
+
+export { INPUT_NAME, OUTPUT_NAME, ROUTING_INPUT_NAME };
+export type { ConvFormulation, ConvWorkaround, KernelMixing, OrtWebgpuConvBug };
 
 const { onnx } = onnxProto;
 
@@ -97,20 +125,8 @@ const { onnx } = onnxProto;
 export const ONNX_OPSET = 17;
 /** The IR version the models declare (ONNX 1.12's, the one opset 17 came with). */
 export const ONNX_IR_VERSION = 8;
-/** Name of the NCHW input. */
-export const INPUT_NAME = "input";
-/** Name of the `(B, E)` routing input, present when the spec's routing is `"supplied"`. */
-export const ROUTING_INPUT_NAME = "routing";
-/** Name of the NCHW output. */
-export const OUTPUT_NAME = "output";
 /** Name of the symbolic batch dimension of a dynamic-batch model. */
 export const BATCH_DIM = "batch";
-
-/** How the per-example convolution is expressed (see the module doc). */
-export type ConvFormulation = "grouped-conv" | "im2col-matmul";
-
-/** How the experts are mixed (see the module doc): one `MatMul`, or `Mul` + `ReduceSum`. */
-export type KernelMixing = "matmul" | "mul-reducesum";
 
 /**
  * The faster formulation for `spec` (see the module doc): a batched `MatMul` for 1x1 kernels,
@@ -136,6 +152,11 @@ export interface OnnxModelOptions {
   formulation?: ConvFormulation;
   /** how the expert kernels (and a per-expert bias) are mixed; default `"matmul"` */
   kernelMixing?: KernelMixing;
+  /**
+   * Change a `Conv` node that onnxruntime-web 1.30's WebGPU EP gets wrong so that it does not
+   * (see "WebGPU workarounds" in the module doc); default `false`: the plain graph
+   */
+  workarounds?: boolean;
 }
 
 /** The model, its bytes and what it was built for. */
@@ -151,277 +172,10 @@ export interface CondConvOnnxModel {
   outputShape: (number | string)[];
   /** graph input names in order: the input, then `"routing"` when routing is supplied */
   inputNames: string[];
-}
-
-type Node = onnxProto.onnx.INodeProto;
-type Tensor = onnxProto.onnx.ITensorProto;
-type Attribute = onnxProto.onnx.IAttributeProto;
-
-const FLOAT = onnx.TensorProto.DataType.FLOAT;
-const INT64 = onnx.TensorProto.DataType.INT64;
-
-function floatTensor(name: string, dims: number[], data: Float32Array | number[]): Tensor {
-  const values = data instanceof Float32Array ? data : Float32Array.from(data);
-  const bytes = new Uint8Array(values.length * 4);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i], true);
-  return { name, dims, dataType: FLOAT, rawData: bytes };
-}
-
-function int64Tensor(name: string, values: number[]): Tensor {
-  const bytes = new Uint8Array(values.length * 8);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < values.length; i++) view.setBigInt64(i * 8, BigInt(values[i]), true);
-  return { name, dims: [values.length], dataType: INT64, rawData: bytes };
-}
-
-function intsAttribute(name: string, ints: number[]): Attribute {
-  return { name, type: onnx.AttributeProto.AttributeType.INTS, ints };
-}
-
-function intAttribute(name: string, i: number): Attribute {
-  return { name, type: onnx.AttributeProto.AttributeType.INT, i };
-}
-
-function stringAttribute(name: string, value: string): Attribute {
-  return {
-    name,
-    type: onnx.AttributeProto.AttributeType.STRING,
-    s: new TextEncoder().encode(value),
-  };
-}
-
-function valueInfo(name: string, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: FLOAT,
-        shape: {
-          dim: dims.map((d) => typeof d === "number" ? { dimValue: d } : { dimParam: d }),
-        },
-      },
-    },
-  };
-}
-
-/** Collects nodes and initializers with unique names. */
-class GraphBuilder {
-  readonly nodes: Node[] = [];
-  readonly initializers: Tensor[] = [];
-  #names = new Set<string>();
-  #shapes = new Map<string, string>();
-
-  unique(base: string): string {
-    let name = base;
-    for (let i = 1; this.#names.has(name); i++) name = `${base}_${i}`;
-    this.#names.add(name);
-    return name;
-  }
-
-  /** Adds a node with one output and returns the output's name. */
-  op(opType: string, inputs: string[], attribute: Attribute[] = [], base = opType): string {
-    const output = this.unique(base.toLowerCase());
-    this.nodes.push({ opType, input: inputs, output: [output], name: output, attribute });
-    return output;
-  }
-
-  floats(base: string, dims: number[], data: Float32Array | number[]): string {
-    const name = this.unique(base);
-    this.initializers.push(floatTensor(name, dims, data));
-    return name;
-  }
-
-  /** An int64 constant, shared between nodes that use the same values. */
-  ints(base: string, values: number[]): string {
-    const key = `${base}:${values.join(",")}`;
-    const known = this.#shapes.get(key);
-    if (known) return known;
-    const name = this.unique(base);
-    this.initializers.push(int64Tensor(name, values));
-    this.#shapes.set(key, name);
-    return name;
-  }
-
-  reshape(input: string, shape: number[], base = "reshape"): string {
-    return this.op("Reshape", [input, this.ints("shape", shape)], [], base);
-  }
-
-  slice(
-    input: string,
-    starts: number[],
-    ends: number[],
-    axes: number[],
-    steps?: number[],
-    base = "slice",
-  ): string {
-    const inputs = [
-      input,
-      this.ints("starts", starts),
-      this.ints("ends", ends),
-      this.ints("axes", axes),
-    ];
-    if (steps) inputs.push(this.ints("steps", steps));
-    return this.op("Slice", inputs, [], base);
-  }
-}
-
-/** Circular padding of one spatial axis (2 or 3) from `Slice` + `Concat`. */
-function wrapAxis(
-  b: GraphBuilder,
-  x: string,
-  axis: number,
-  size: number,
-  before: number,
-  after: number,
-) {
-  if (before === 0 && after === 0) return x;
-  const parts: string[] = [];
-  if (before > 0) parts.push(b.slice(x, [size - before], [size], [axis], undefined, "wrap_before"));
-  parts.push(x);
-  if (after > 0) parts.push(b.slice(x, [0], [after], [axis], undefined, "wrap_after"));
-  return b.op("Concat", parts, [intAttribute("axis", axis)], "wrap");
-}
-
-/**
- * Pads `x` (`(B, C, H, W)`) as the spec says. With `zerosInConv`, zero padding is left to
- * the convolution and `x` is returned as it is.
- */
-function addPadding(
-  b: GraphBuilder,
-  spec: CondConvSpec,
-  g: Geometry,
-  x: string,
-  zerosInConv: boolean,
-): string {
-  const { padTop, padBottom, padLeft, padRight } = g;
-  if (padTop + padBottom + padLeft + padRight === 0) return x;
-  if (spec.paddingMode === "zeros" && zerosInConv) return x;
-  if (spec.paddingMode === "circular") {
-    const rows = wrapAxis(b, x, 2, g.inHeight, padTop, padBottom);
-    return wrapAxis(b, rows, 3, g.inWidth, padLeft, padRight);
-  }
-  const mode = { zeros: "constant", reflect: "reflect", replicate: "edge" }[spec.paddingMode];
-  const pads = b.ints("pads", [0, 0, padTop, padLeft, 0, 0, padBottom, padRight]);
-  return b.op("Pad", [x, pads], [stringAttribute("mode", mode)], "pad");
-}
-
-/** Routing weights `(B, E)`: computed from the input, or the `"routing"` graph input. */
-function addRouting(
-  b: GraphBuilder,
-  spec: CondConvSpec,
-  weights: CondConvWeights,
-  g: Geometry,
-): string {
-  if (spec.routing.kind === "supplied") return ROUTING_INPUT_NAME;
-  const pooled = b.op("GlobalAveragePool", [INPUT_NAME], [], "pooled");
-  const flat = b.op("Flatten", [pooled], [intAttribute("axis", 1)], "pooled_flat");
-  const fcWeight = b.floats("routing_weight", [g.numExperts, g.inChannels], weights.routingWeight!);
-  const fcBias = b.floats("routing_bias", [g.numExperts], weights.routingBias!);
-  const logits = b.op("Gemm", [flat, fcWeight, fcBias], [intAttribute("transB", 1)], "logits");
-  if (spec.routing.kind === "sigmoid") return b.op("Sigmoid", [logits], [], "routing_weights");
-  const temperature = b.floats("temperature", [], [spec.routing.temperature]);
-  const scaled = b.op("Div", [logits, temperature], [], "logits_scaled");
-  return b.op("Softmax", [scaled], [intAttribute("axis", 1)], "routing_weights");
-}
-
-/**
- * `sum_e r[b, e] * experts[e, :]`: routing `(B, E)` times experts `(E, N)`, as one `MatMul`
- * or as `Unsqueeze` + `Mul` (broadcast to `(B, E, N)`) + `ReduceSum` over the experts.
- */
-function mix(
-  b: GraphBuilder,
-  routing: string,
-  experts: string,
-  mixing: KernelMixing,
-  base: string,
-): string {
-  if (mixing === "matmul") return b.op("MatMul", [routing, experts], [], base);
-  const column = b.op("Unsqueeze", [routing, b.ints("axes", [2])], [], `${base}_routing`);
-  const terms = b.op("Mul", [column, experts], [], `${base}_terms`);
-  return b.op("ReduceSum", [terms, b.ints("axes", [1])], [intAttribute("keepdims", 0)], base);
-}
-
-/** The bias `(B|1, O, 1, 1)` to add to the convolution's output, if any. */
-function addBias(
-  b: GraphBuilder,
-  spec: CondConvSpec,
-  weights: CondConvWeights,
-  g: Geometry,
-  routing: string,
-  mixing: KernelMixing,
-): string | undefined {
-  if (spec.bias === "none") return undefined;
-  if (spec.bias === "shared") return b.floats("bias", [g.outChannels, 1, 1], weights.bias!);
-  const experts = b.floats("expert_bias", [g.numExperts, g.outChannels], weights.bias!);
-  const mixed = mix(b, routing, experts, mixing, "mixed_bias");
-  return b.reshape(mixed, [-1, g.outChannels, 1, 1], "mixed_bias_4d");
-}
-
-function groupedConv(b: GraphBuilder, spec: CondConvSpec, g: Geometry, kernels: string): string {
-  const batch = g.batch;
-  const padded = addPadding(b, spec, g, INPUT_NAME, true);
-  const zeros = spec.paddingMode === "zeros";
-  const folded = b.reshape(padded, [1, -1, 0, 0], "batch_in_channels");
-  const kernel4d = b.reshape(
-    kernels,
-    [batch * g.outChannels, g.channelsPerGroup, g.kernelHeight, g.kernelWidth],
-    "conv_kernels",
-  );
-  const conv = b.op("Conv", [folded, kernel4d], [
-    intsAttribute("kernel_shape", [g.kernelHeight, g.kernelWidth]),
-    intsAttribute("strides", [g.strideHeight, g.strideWidth]),
-    intsAttribute("dilations", [g.dilationHeight, g.dilationWidth]),
-    intsAttribute(
-      "pads",
-      zeros ? [g.padTop, g.padLeft, g.padBottom, g.padRight] : [0, 0, 0, 0],
-    ),
-    intAttribute("group", batch * g.groups),
-  ], "conv");
-  return b.reshape(conv, [batch, g.outChannels, g.outHeight, g.outWidth], "conv_out");
-}
-
-function im2colMatMul(b: GraphBuilder, spec: CondConvSpec, g: Geometry, kernels: string): string {
-  const { kernelHeight: kh, kernelWidth: kw, outHeight: oh, outWidth: ow } = g;
-  const padded = addPadding(b, spec, g, INPUT_NAME, false);
-  const paddedHeight = g.inHeight + g.padTop + g.padBottom;
-  const paddedWidth = g.inWidth + g.padLeft + g.padRight;
-  const taps: string[] = [];
-  for (let u = 0; u < kh; u++) {
-    for (let v = 0; v < kw; v++) {
-      const top = u * g.dilationHeight, left = v * g.dilationWidth;
-      const bottom = top + (oh - 1) * g.strideHeight + 1;
-      const right = left + (ow - 1) * g.strideWidth + 1;
-      if (top === 0 && left === 0 && oh === paddedHeight && ow === paddedWidth) {
-        // a tap that takes every pixel (1x1, stride 1) is the input itself; a strided tap
-        // can end at the last pixel too (bottom === paddedHeight) yet skip the ones between
-        taps.push(padded);
-      } else {
-        taps.push(
-          b.slice(padded, [top, left], [bottom, right], [2, 3], [
-            g.strideHeight,
-            g.strideWidth,
-          ], "tap"),
-        );
-      }
-    }
-  }
-  // (B, C, kh*kw*oh, ow): per example and channel, the taps one after another
-  const stacked = taps.length === 1 ? taps[0] : b.op(
-    "Concat",
-    taps,
-    [intAttribute("axis", 2)],
-    "taps",
-  );
-  const cols = g.channelsPerGroup * kh * kw;
-  const patches = b.reshape(stacked, [-1, g.groups, cols, oh * ow], "patches");
-  const kernel = b.reshape(
-    kernels,
-    [-1, g.groups, g.outChannelsPerGroup, cols],
-    "group_kernels",
-  );
-  const product = b.op("MatMul", [kernel, patches], [], "conv");
-  return b.reshape(product, [-1, g.outChannels, oh, ow], "conv_out");
+  /** the WebGPU Conv bug the plain graph's `Conv` node shows, or null (none, or no `Conv`) */
+  convBug: OrtWebgpuConvBug | null;
+  /** the change made to the `Conv` node to avoid it (with `workarounds` only), or null */
+  workaround: ConvWorkaround | null;
 }
 
 /**
@@ -479,17 +233,53 @@ export function buildCondConvOnnx(
   const mixing = options.kernelMixing ?? "matmul";
   const kernels = mix(b, routing, experts, mixing, "mixed_kernels");
   const bias = addBias(b, spec, weights, g, routing, mixing);
-  const conv = formulation === "grouped-conv"
-    ? groupedConv(b, spec, g, kernels)
-    : im2colMatMul(b, spec, g, kernels);
+  const conv: EmittedConv = formulation === "grouped-conv"
+    ? groupedConv(b, spec, g, kernels, options.workarounds ?? false)
+    : { output: im2colMatMul(b, spec, g, kernels), bug: null, workaround: null };
   if (bias) {
-    b.nodes.push({ opType: "Add", input: [conv, bias], output: [OUTPUT_NAME], name: "add_bias" });
+    b.nodes.push({
+      opType: "Add",
+      input: [conv.output, bias],
+      output: [OUTPUT_NAME],
+      name: "add_bias",
+    });
   } else {
     // the last node (the reshape to NCHW) writes the output itself
     b.nodes[b.nodes.length - 1].output = [OUTPUT_NAME];
   }
 
-  return assemble(b, spec, g, batch, formulation);
+  return assemble(b, spec, g, batch, formulation, conv);
+}
+
+/**
+ * The bug onnxruntime-web 1.30's WebGPU EP shows on the plain CondConv graph of `spec` for
+ * one input size (the formulation `chooseFormulation` picks for a fixed batch, unless given),
+ * or `undefined`: none, no `Conv` node, or an input size the spec cannot apply to.
+ */
+export function condConvConvBug(
+  spec: CondConvSpec,
+  batch: number,
+  height: number,
+  width: number,
+  formulation: ConvFormulation = chooseFormulation(spec),
+): OrtWebgpuConvBug | undefined {
+  if (formulation !== "grouped-conv") return undefined;
+  const shape = [batch, spec.inChannels, height, width];
+  if (geometryIssues(spec, shape).length > 0) return undefined;
+  const g = resolveGeometry(spec, shape);
+  return ortWebgpuConvBug(convNodeOf(spec, g, 1, batch * g.groups));
+}
+
+/** The same as {@link condConvConvBug} for the plain convolution of `buildStaticConvOnnx`. */
+export function staticConvBug(
+  spec: CondConvSpec,
+  height: number,
+  width: number,
+): OrtWebgpuConvBug | undefined {
+  const shape = [1, spec.inChannels, height, width];
+  if (geometryIssues(spec, shape).length > 0) return undefined;
+  const g = resolveGeometry(spec, shape);
+  return ortWebgpuConvBug(convNodeOf(spec, g, 1, g.groups));
 }
 
 /** Wraps the graph of `b` into an encoded model with its inputs, output and metadata. */
@@ -499,6 +289,7 @@ function assemble(
   g: Geometry,
   batch: number | "dynamic",
   formulation: CondConvOnnxModel["formulation"],
+  conv: EmittedConv,
 ): CondConvOnnxModel {
   const batchDim = batch === "dynamic" ? BATCH_DIM : batch;
   const inputShape = [batchDim, g.inChannels, g.inHeight, g.inWidth];
@@ -519,6 +310,8 @@ function assemble(
     metadataProps: [
       { key: "condconv.spec", value: JSON.stringify(spec) },
       { key: "condconv.formulation", value: formulation },
+      { key: "condconv.webgpu_conv_bug", value: conv.bug ?? "none" },
+      { key: "condconv.workaround", value: JSON.stringify(conv.workaround) },
     ],
     graph: {
       name: formulation === "static" ? "static_conv" : "condconv",
@@ -536,6 +329,8 @@ function assemble(
     inputShape,
     outputShape,
     inputNames: inputs.map((i) => i.name!),
+    convBug: conv.bug,
+    workaround: conv.workaround,
   };
 }
 
@@ -576,7 +371,7 @@ export function buildStaticConvOnnx(
   spec: CondConvSpec,
   kernel: Float32Array,
   bias: Float32Array | undefined,
-  options: { height: number; width: number },
+  options: { height: number; width: number; workarounds?: boolean },
 ): CondConvOnnxModel {
   checkStaticConvWeights(spec, kernel, bias);
   const g = resolveGeometry(spec, [1, spec.inChannels, options.height, options.width]);
@@ -584,24 +379,17 @@ export function buildStaticConvOnnx(
   const b = new GraphBuilder();
   for (const name of [INPUT_NAME, OUTPUT_NAME]) b.unique(name);
   const padded = addPadding(b, spec, g, INPUT_NAME, true);
-  const inputs = [padded, b.floats("kernel", kernelShape, kernel)];
-  if (bias) inputs.push(b.floats("bias", [g.outChannels], bias));
-  const zeros = spec.paddingMode === "zeros";
-  b.nodes.push({
-    opType: "Conv",
-    input: inputs,
-    output: [OUTPUT_NAME],
-    name: "conv",
-    attribute: [
-      intsAttribute("kernel_shape", [g.kernelHeight, g.kernelWidth]),
-      intsAttribute("strides", [g.strideHeight, g.strideWidth]),
-      intsAttribute("dilations", [g.dilationHeight, g.dilationWidth]),
-      intsAttribute(
-        "pads",
-        zeros ? [g.padTop, g.padLeft, g.padBottom, g.padRight] : [0, 0, 0, 0],
-      ),
-      intAttribute("group", g.groups),
-    ],
-  });
-  return assemble(b, spec, g, "dynamic", "static");
+  const conv = addConv(
+    b,
+    convNodeOf(spec, g, 1, g.groups),
+    padded,
+    b.floats("kernel", kernelShape, kernel),
+    {
+      workarounds: options.workarounds ?? false,
+      bias: bias ? b.floats("bias", [g.outChannels], bias) : undefined,
+    },
+  );
+  // the last node (the Conv, or the reshape after its slice) writes the output itself
+  b.nodes[b.nodes.length - 1].output = [OUTPUT_NAME];
+  return assemble(b, spec, g, "dynamic", "static", conv);
 }

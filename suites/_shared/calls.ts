@@ -4,11 +4,20 @@
  * @module
  */
 
-/** Rejects with a clear reason when `promise` takes longer than `ms`. */
+/** The longest delay `setTimeout` honours (2^31 - 1 ms); a longer one would fire at once. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
+/**
+ * Rejects with a clear reason when `promise` takes longer than `ms` (beyond 2^31 - 1 ms, about
+ * 24.8 days, it waits that long: a longer delay would overflow the timer and fire at once).
+ */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`${what} took longer than ${ms} ms`)),
+      Math.min(ms, MAX_DELAY_MS),
+    );
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,152 +1,332 @@
 /**
- * Adapter isolation: each adapter runs in a child `deno` process, so a crash (a native abort
- * in a GPU driver, say), a hang that outlives its time limit, or a lost device in one
- * adapter is reported as `error` for that adapter while the suite goes on with the others.
+ * Child processes: the one way a task starts another `deno` process (conform's and bench's
+ * adapter processes, the gate's timing workers, the WebGPU probe), and the child's side of
+ * the line protocol (`protocol.ts`).
  *
- * The child prints its results as lines `@@condconv <json>` on stdout; anything else it
- * prints (library banners) is passed through to stderr.
+ * Isolation: a crash (a native abort in a GPU driver), a hang past its time limit or a lost
+ * device in one adapter's process becomes an `error` for that adapter, and the task goes on.
+ *
+ * Permissions: a child gets exactly the permission flags written here, never more: read the
+ * paths it is given, the environment, CPU info, and every other permission denied by name
+ * (`--deny-run`, `--deny-write`, `--deny-net`, `--deny-ffi`, remote imports), with
+ * `--no-prompt`. A deny flag wins over any grant, so neither a permission set in a
+ * `deno.json` nor a prompt can widen it, and code loaded in a child (tfjs, onnxruntime-web)
+ * cannot start a process or write a file. A path is refused when it contains a comma (Deno
+ * would read it as two paths) or starts with `-` (it would be read as a flag).
+ *
+ * Lifetime: the child's stdin is a pipe from its parent, and {@link parentChannel} exits the
+ * child when that pipe closes, so a child never outlives a parent killed with SIGKILL.
+ *
+ * No third-party imports: the process that may start others loads this file.
  * @module
  */
-import type { AdapterSummary, ConformResult } from "../conform.ts";
+import { UsageError } from "./cli.ts";
+import { decodeMessage, encodeMessage, lines } from "./protocol.ts";
 
-/** Marks the protocol lines among whatever else a child prints. */
-export const LINE_PREFIX = "@@condconv ";
+export { decodeMessage, encodeMessage, lines } from "./protocol.ts";
 
-/** One protocol message. */
-export type ChildMessage =
-  | { type: "adapter"; summary: AdapterSummary }
-  | { type: "result"; result: ConformResult }
-  | { type: "done" };
+/** Remote hosts Deno imports from by default; a child may import from none of them. */
+const DEFAULT_IMPORT_HOSTS = [
+  "deno.land:443",
+  "jsr.io:443",
+  "esm.sh:443",
+  "raw.esm.sh:443",
+  "cdn.jsdelivr.net:443",
+  "raw.githubusercontent.com:443",
+  "gist.githubusercontent.com:443",
+];
 
-/** Writes one protocol message to stdout (in the child). */
-export function sendToParent(message: ChildMessage): void {
-  console.log(LINE_PREFIX + JSON.stringify(message));
-}
-
-/** The lines of a byte stream, decoded as UTF-8, as they arrive. */
-export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buffer = "";
-  const decoder = new TextDecoder();
-  for await (const bytes of stream) {
-    const chunk = decoder.decode(bytes, { stream: true });
-    buffer += chunk;
-    let newline;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
-      yield buffer.slice(0, newline);
-      buffer = buffer.slice(newline + 1);
-    }
-  }
-  if (buffer) yield buffer;
-}
-
-/** What running one adapter in a child gave. */
-export interface ChildRun {
-  summary: AdapterSummary;
-  results: ConformResult[];
-}
-
-/** Options of one child run. */
-export interface ChildOptions {
-  /** the child's entry module, relative to the working directory */
-  script: string;
-  adapterId: string;
-  /** the ids of the targets the child checks, in order */
-  targetIds: readonly string[];
-  /** flags that tell the child what to check (`--case`s and `--fixtures`, or `--weights`) */
-  childArgs: readonly string[];
-  /** paths outside the working directory the child must read (a weights file) */
-  extraReads?: readonly string[];
-  /** per call (availability, prepare, run) inside the child */
-  callTimeoutMs: number;
-  /** for the whole child; it is killed after that */
-  processTimeoutMs: number;
-  onResult?: (result: ConformResult) => void;
+/** What a child may do beyond computing: read these paths. Everything else is denied. */
+export interface ChildPermissions {
+  /** files and folders the child may read (its own modules and `node_modules` included) */
+  read: readonly string[];
 }
 
 /**
- * Runs one adapter over the cases in a child process. Never throws for what the adapter
- * does: a crash or a kill turns every case the child did not report into an `error`.
+ * Throws a `TypeError` naming `what` when `path` cannot be passed in a permission flag: a
+ * comma would split it into two grants, a leading `-` would make it a flag.
  */
-export async function runAdapterInChild(options: ChildOptions): Promise<ChildRun> {
-  const child = new Deno.Command("deno", {
-    args: [
-      "run",
-      `--allow-read=${[".", ...(options.extraReads ?? [])].join(",")}`,
-      "--allow-sys=cpus",
-      "--allow-env",
-      options.script,
-      "--adapter",
-      options.adapterId,
-      "--timeout-ms",
-      String(options.callTimeoutMs),
-      ...options.childArgs,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let killedForTime = false;
-  const timer = setTimeout(() => {
-    killedForTime = true;
+export function assertPlainPath(path: string, what: string): void {
+  if (path === "") throw new TypeError(`Invalid ${what}: the path is empty`);
+  if (path.includes(",")) {
+    throw new TypeError(
+      `Invalid ${what} "${path}": a path with a comma cannot be granted to a child process ` +
+        "(Deno splits permission lists at commas); rename or move the file",
+    );
+  }
+  if (path.startsWith("-")) {
+    throw new TypeError(
+      `Invalid ${what} "${path}": a path starting with "-" would be read as a flag; ` +
+        `write it as "./${path}"`,
+    );
+  }
+}
+
+/**
+ * A user's path (a `--weights` file) as a child may be given it: `-w.safetensors` becomes
+ * `./-w.safetensors` (the same file, never read as a flag); a comma is refused (a
+ * `TypeError` naming `what`).
+ */
+export function childPath(path: string, what: string): string {
+  const safe = path.startsWith("-") ? `./${path}` : path;
+  assertPlainPath(safe, what);
+  return safe;
+}
+
+/** The permission flags of every child: `read` granted, the rest denied by name. */
+export function childPermissionFlags(permissions: ChildPermissions): string[] {
+  for (const path of permissions.read) assertPlainPath(path, "path for a child process");
+  return [
+    "--no-prompt",
+    `--allow-read=${permissions.read.join(",")}`,
+    "--allow-env",
+    "--allow-sys=cpus",
+    "--deny-run",
+    "--deny-write",
+    "--deny-net",
+    "--deny-ffi",
+    `--deny-import=${DEFAULT_IMPORT_HOSTS.join(",")}`,
+  ];
+}
+
+/** How to start one child. */
+export interface SpawnOptions {
+  /** the child's entry module, relative to `cwd` or absolute */
+  script: string;
+  /** arguments for the script (after the script, so never read as Deno flags) */
+  args: readonly string[];
+  permissions: ChildPermissions;
+  /** shown before lines the child prints that are not protocol messages */
+  label: string;
+  cwd?: string;
+  /** a `deno.json` for the child (`--config`) */
+  config?: string;
+  /** V8 flags, e.g. `--expose-gc` */
+  v8Flags?: readonly string[];
+  /** variables added to the child's environment (e.g. `DENO_WEBGPU_BACKEND`) */
+  env?: Record<string, string>;
+  /** the child is killed after this long, in all (ms) */
+  timeoutMs: number;
+}
+
+/** How a child ended. */
+export interface ChildEnd {
+  code: number;
+  signal: string | null;
+  killedForTime: boolean;
+  /** the last lines it wrote to stderr, without Deno's harmless XDG_RUNTIME_DIR notice */
+  stderrTail: string[];
+}
+
+/** A running child: its messages, a way to send it commands, its end. */
+export class ChildProcess<Message, Command = never> {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #stderrTail: string[] = [];
+  #stderrDone: Promise<void>;
+  #timer: ReturnType<typeof setTimeout>;
+  #killedForTime = false;
+  #messages: AsyncGenerator<Message>;
+
+  constructor(readonly options: SpawnOptions) {
+    const v8 = options.v8Flags?.length ? [`--v8-flags=${options.v8Flags.join(",")}`] : [];
+    for (const arg of options.args) {
+      if (typeof arg !== "string") throw new TypeError("Invalid child argument: not a string");
+    }
+    const child = new Deno.Command("deno", {
+      args: [
+        "run",
+        ...(options.config ? ["--config", options.config] : []),
+        ...v8,
+        ...childPermissionFlags(options.permissions),
+        options.script,
+        ...options.args,
+      ],
+      cwd: options.cwd,
+      env: options.env,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    // Clamped to 2^31 - 1 ms: a longer delay overflows the timer and would fire at once.
+    this.#timer = setTimeout(() => {
+      this.#killedForTime = true;
+      this.kill();
+    }, Math.min(options.timeoutMs, 2 ** 31 - 1));
+    this.#stderrDone = (async () => {
+      for await (const line of lines(child.stderr)) {
+        if (!line.trim() || line.includes("XDG_RUNTIME_DIR")) continue;
+        this.#stderrTail.push(line);
+        if (this.#stderrTail.length > 8) this.#stderrTail.shift();
+      }
+    })();
+    this.#messages = this.#read(child.stdout);
+  }
+
+  async *#read(stdout: ReadableStream<Uint8Array>): AsyncGenerator<Message> {
+    for await (const line of lines(stdout)) {
+      const message = decodeMessage(line);
+      if (message === undefined) {
+        if (line.trim()) console.error(`[${this.options.label}] ${line}`);
+        continue;
+      }
+      yield message as Message;
+    }
+  }
+
+  /** The child's messages as they come; ends when it closes stdout (exits). */
+  messages(): AsyncGenerator<Message> {
+    return this.#messages;
+  }
+
+  /** Sends one command (a protocol line on the child's stdin). */
+  async send(command: Command): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(encodeMessage(command) + "\n"));
+  }
+
+  /** Kills the child at once (SIGKILL); harmless if it has ended. */
+  kill(): void {
     try {
-      child.kill("SIGKILL");
+      this.#child.kill("SIGKILL");
     } catch { /* already gone */ }
-  }, options.processTimeoutMs);
-  const stderrTail: string[] = [];
-  const stderrDone = (async () => {
-    for await (const line of lines(child.stderr)) {
-      stderrTail.push(line);
-      if (stderrTail.length > 8) stderrTail.shift();
+  }
+
+  /** Closes the child's stdin (it exits: see `parentChannel`) and waits for its end. */
+  async close(): Promise<ChildEnd> {
+    await this.#writer.close().catch(() => {});
+    return await this.end();
+  }
+
+  /** Waits for the child to exit (or to be killed at its time limit). */
+  async end(): Promise<ChildEnd> {
+    const status = await this.#child.status;
+    clearTimeout(this.#timer);
+    await this.#writer.close().catch(() => {});
+    await this.#stderrDone;
+    return {
+      code: status.code,
+      signal: status.signal,
+      killedForTime: this.#killedForTime,
+      stderrTail: this.#stderrTail.slice(),
+    };
+  }
+}
+
+/** Says how a child ended without finishing, for an error reason. */
+export function describeEnd(end: ChildEnd, timeoutMs: number, what = "the adapter's process") {
+  const how = end.killedForTime
+    ? `was killed after ${timeoutMs} ms`
+    : `exited with code ${end.code}${end.signal ? ` (${end.signal})` : ""}`;
+  const tail = end.stderrTail.slice(-3);
+  return `${what} ${how} before finishing` + (tail.length ? `: ${tail.join(" | ")}` : "");
+}
+
+/** Writes one protocol message to stdout (in a child). */
+export function sendToParent(message: unknown): void {
+  console.log(encodeMessage(message));
+}
+
+/**
+ * The child's side of its stdin: the parent's commands as they come. When the parent closes
+ * the pipe, or dies and the system closes it, the child exits at once (after `onClose`):
+ * nothing it could still do has anyone to report to.
+ */
+export function parentChannel<Command>(
+  onClose: () => void | Promise<void> = () => {},
+): AsyncGenerator<Command> {
+  const queue: Command[] = [];
+  let wake: (() => void) | undefined;
+  (async () => {
+    try {
+      for await (const line of lines(Deno.stdin.readable)) {
+        const command = decodeMessage(line);
+        if (command === undefined) continue;
+        queue.push(command as Command);
+        wake?.();
+      }
+    } catch { /* a broken pipe is a closed one */ }
+    await onClose();
+    Deno.exit(0);
+  })();
+  return (async function* () {
+    while (true) {
+      while (queue.length > 0) yield queue.shift()!;
+      await new Promise<void>((resolve) => wake = resolve);
     }
   })();
-  let summary: AdapterSummary | undefined;
-  const results: ConformResult[] = [];
+}
+
+/**
+ * A child's refusal of the run (a bad fixture, an unknown case), carried to the parent under
+ * the child's error name (`FixtureError`, `WeightsFileError`, `UsageError`).
+ */
+export class ChildRefusal extends Error {
+  constructor(override readonly name: string, message: string) {
+    super(message);
+  }
+}
+
+/** What the children of conform and bench say: a plan, rows, a summary, the end or a failure. */
+export type RunMessage<Plan, Summary, Result> =
+  | { type: "plan"; plan: Plan }
+  | { type: "adapter"; summary: Summary }
+  | { type: "result"; result: Result }
+  | { type: "failed"; name: string; message: string }
+  | { type: "done" };
+
+/**
+ * Starts a plan child and waits for its plan. Throws the child's refusal of the run (a
+ * `UsageError` as such, any other error as a {@link ChildRefusal} of its name), and an `Error`
+ * saying how it ended when it sends nothing.
+ */
+export async function planInChild<Plan>(options: SpawnOptions): Promise<Plan> {
+  const child = new ChildProcess<RunMessage<Plan, unknown, unknown>>(options);
+  let plan: Plan | undefined;
+  let failure: ChildRefusal | undefined;
+  for await (const message of child.messages()) {
+    if (message.type === "plan") plan = message.plan;
+    if (message.type === "failed") failure = new ChildRefusal(message.name, message.message);
+  }
+  const end = await child.close();
+  // A bad flag is a bad flag wherever it was found.
+  if (failure?.name === "UsageError") throw new UsageError(failure.message);
+  if (failure) throw failure;
+  if (plan === undefined) throw new Error(describeEnd(end, options.timeoutMs, options.label));
+  return plan;
+}
+
+/** What one adapter's child gave: its rows, and its summary unless it failed. */
+export interface AdapterRun<Summary, Result> {
+  summary?: Summary;
+  results: Result[];
+  /** why it did not finish: a crash, a kill, a refusal; undefined when it did */
+  failure?: string;
+}
+
+/** Runs an adapter's child to its end, passing each row on as it comes. */
+export async function runAdapterChild<Summary, Result>(
+  options: SpawnOptions,
+  onResult: (result: Result) => void,
+): Promise<AdapterRun<Summary, Result>> {
+  const child = new ChildProcess<RunMessage<never, Summary, Result>>(options);
+  const run: AdapterRun<Summary, Result> = { results: [] };
   let done = false;
-  for await (const line of lines(child.stdout)) {
-    if (!line.startsWith(LINE_PREFIX)) {
-      if (line.trim()) console.error(`[${options.adapterId}] ${line}`);
-      continue;
-    }
-    const message = JSON.parse(line.slice(LINE_PREFIX.length)) as ChildMessage;
-    if (message.type === "adapter") summary = message.summary;
+  let failure = "";
+  for await (const message of child.messages()) {
+    if (message.type === "adapter") run.summary = message.summary;
     else if (message.type === "done") done = true;
-    else {
-      results.push(message.result);
-      options.onResult?.(message.result);
+    else if (message.type === "failed") failure = `${message.name}: ${message.message}`;
+    else if (message.type === "result") {
+      run.results.push(message.result);
+      onResult(message.result);
     }
   }
-  const status = await child.status;
-  clearTimeout(timer);
-  await stderrDone;
-  if (done && status.success) {
-    return { summary: summary!, results };
-  }
-  const how = killedForTime
-    ? `was killed after ${options.processTimeoutMs} ms`
-    : `exited with code ${status.code}${status.signal ? ` (${status.signal})` : ""}`;
-  const tail = stderrTail.filter((l) => l.trim() && !l.includes("XDG_RUNTIME_DIR")).slice(-3);
-  const reason = `the adapter's process ${how} before finishing` +
-    (tail.length ? `: ${tail.join(" | ")}` : "");
-  const reported = new Set(results.map((r) => r.case));
-  for (const id of options.targetIds) {
-    if (reported.has(id)) continue;
-    const result: ConformResult = {
-      adapter: options.adapterId,
-      case: id,
-      status: "error",
-      reason,
-    };
-    results.push(result);
-    options.onResult?.(result);
-  }
-  return {
-    summary: summary ?? {
-      id: options.adapterId,
-      description: "",
-      toleranceClass: "",
-      available: false,
-      reason,
-    },
-    results,
-  };
+  const end = await child.close();
+  if (done && end.code === 0 && run.summary !== undefined) return run;
+  run.failure = failure
+    ? `the adapter's process failed: ${failure}`
+    : describeEnd(end, options.timeoutMs);
+  return run;
 }

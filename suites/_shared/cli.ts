@@ -22,6 +22,56 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   }
 }
 
+/**
+ * The longest delay `setTimeout` honours, 2^31 - 1 ms (about 24.8 days): a longer one fires at
+ * once. Every time flag is bounded by it, and deadlines derived from flags are clamped to it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `ms` as a timer delay: never above {@link MAX_TIMER_MS}, so it cannot overflow. */
+export function timerDelay(ms: number): number {
+  return Math.min(ms, MAX_TIMER_MS);
+}
+
+/**
+ * An integer flag's value: `fallback` when absent, else an integer in `[min, max]`. Anything
+ * else is a `UsageError` naming the flag, the value and what is expected.
+ */
+export function integerFlag(
+  value: string | undefined,
+  flag: string,
+  fallback: number,
+  { min = 1, max = Number.MAX_SAFE_INTEGER }: { min?: number; max?: number } = {},
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    const expected = min === 1 ? "a positive integer" : `an integer of at least ${min}`;
+    throw new UsageError(`Invalid --${flag} "${value}": expected ${expected}`);
+  }
+  if (n > max) throw new UsageError(`Invalid --${flag} "${value}": expected at most ${max}`);
+  return n;
+}
+
+/**
+ * A positive number flag's value (above 0, finite, at most `max`): `fallback` when absent.
+ * Anything else is a `UsageError` naming the flag, the value and what is expected.
+ */
+export function positiveNumberFlag(
+  value: string | undefined,
+  flag: string,
+  fallback: number,
+  { max = Number.MAX_VALUE }: { max?: number } = {},
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || value.trim() === "") {
+    throw new UsageError(`Invalid --${flag} "${value}": expected a positive number`);
+  }
+  if (n > max) throw new UsageError(`Invalid --${flag} "${value}": expected at most ${max}`);
+  return n;
+}
+
 /** A glob with `*` and `?` as a whole-string regular expression. */
 export function globToRegExp(glob: string): RegExp {
   const escaped = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(

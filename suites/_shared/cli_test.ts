@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
-import { globToRegExp, parseFlags, selectByIds, UsageError } from "./cli.ts";
+import {
+  globToRegExp,
+  integerFlag,
+  MAX_TIMER_MS,
+  parseFlags,
+  positiveNumberFlag,
+  selectByIds,
+  timerDelay,
+  UsageError,
+} from "./cli.ts";
+import { withTimeout } from "./calls.ts";
 
 Deno.test("globToRegExp matches whole ids with * and ?", () => {
   assert.ok(globToRegExp("tfjs-*").test("tfjs-webgpu"));
@@ -27,4 +37,38 @@ Deno.test("parseFlags rejects unknown flags and lists the known ones", () => {
     /Unknown option '--jsn'.*known flags: --json/,
   );
   assert.throws(() => parseFlags(["extra"], options), UsageError);
+});
+
+Deno.test("integerFlag and positiveNumberFlag: the fallback, the range, and the flag named", () => {
+  assert.equal(integerFlag(undefined, "runs", 7), 7);
+  assert.equal(integerFlag("12", "runs", 7, { min: 10 }), 12);
+  assert.throws(
+    () => integerFlag("1.5", "runs", 7),
+    /^UsageError: Invalid --runs "1\.5": expected a positive integer$/,
+  );
+  assert.throws(
+    () => integerFlag("5", "runs", 7, { min: 10 }),
+    /expected an integer of at least 10$/,
+  );
+  assert.throws(() => integerFlag("", "runs", 7), /Invalid --runs "": expected a positive integer/);
+  assert.throws(
+    () => integerFlag("9", "runs", 7, { max: 8 }),
+    /Invalid --runs "9": expected at most 8/,
+  );
+  assert.equal(positiveNumberFlag("0.25", "threshold", 0.1), 0.25);
+  for (const bad of ["0", "-1", "abc", "Infinity", " "]) {
+    assert.throws(() => positiveNumberFlag(bad, "threshold", 0.1), /expected a positive number/);
+  }
+});
+
+Deno.test("a time flag beyond setTimeout's 2^31 - 1 ms is refused, and deadlines never overflow", async () => {
+  // issue 14 item 11: with a huge --timeout-ms, timeout x (2 x cases + 2) overflowed the timer,
+  // which then fired at once and turned every case into a false ERROR.
+  assert.throws(
+    () => integerFlag(String(2 ** 31), "timeout-ms", 1, { max: MAX_TIMER_MS }),
+    /Invalid --timeout-ms "2147483648": expected at most 2147483647/,
+  );
+  assert.equal(timerDelay(MAX_TIMER_MS * 100), MAX_TIMER_MS);
+  const late = new Promise((resolve) => setTimeout(() => resolve("done"), 20));
+  assert.equal(await withTimeout(late, MAX_TIMER_MS * 100, "run"), "done");
 });

@@ -3,21 +3,7 @@
  * @module
  */
 import os from "node:os";
-
-/** Runtime, machine and version facts of one run. */
-export interface Environment {
-  date: string;
-  deno: string;
-  v8: string;
-  typescript: string;
-  os: string;
-  arch: string;
-  cpuModel: string | null;
-  logicalCores: number;
-  gitCommit: string | null;
-  /** npm packages and versions from deno.json's import map */
-  packages: Record<string, string>;
-}
+import type { Environment } from "../results/environment.ts";
 
 async function readTextOrNull(path: string): Promise<string | null> {
   try {

@@ -3,17 +3,7 @@
  * same run, on the same cases, whenever Debian's python3-torch is installed.
  * @module
  */
-import type { BenchCase } from "../bench/cases.ts";
-
-/** PyTorch's warm p50 per case, or why it was not measured. */
-export type TorchBaseline =
-  | {
-    status: "measured";
-    torch: string;
-    threads: number;
-    results: Record<string, { condconvP50Ms: number; staticP50Ms: number; samples: number }>;
-  }
-  | { status: "not-measured"; reason: string };
+import type { TorchBaseline } from "../results/bench.ts";
 
 /** The interpreter that has Debian's torch (the first `python3` on PATH may not). */
 export const PYTHON = "/usr/bin/python3";
@@ -23,13 +13,22 @@ interface PythonStats {
   count: number;
 }
 
+/** A golden case at a batch, as the Python side needs it. */
+export interface TorchCase {
+  /** the bench case id, `<golden id>@b<batch>` */
+  id: string;
+  batch: number;
+  /** the golden case (spec and seed) as in `fixtures/cases.json` */
+  case: unknown;
+}
+
 /** Runs the PyTorch baseline for `cases`; never throws, says why when it cannot run. */
 export async function runTorchBaseline(
-  cases: readonly BenchCase[],
+  cases: readonly TorchCase[],
   threads: number,
   timing: { minSamples: number; budgetMs: number },
 ): Promise<TorchBaseline> {
-  const payload = cases.map((c) => ({ id: c.id, batch: c.batch, case: c.fixture.entry.case }));
+  const payload = cases.map((c) => ({ id: c.id, batch: c.batch, case: c.case }));
   let output: Deno.CommandOutput;
   try {
     const child = new Deno.Command(PYTHON, {

@@ -4,9 +4,8 @@
  * `condconv/formats/user_layer.ts`), and checks adapters against the PyTorch check tensors it carries.
  * @module
  */
-import type { CondConvAdapter } from "../../impls/adapter.ts";
 import { parseUserLayer, type UserLayer } from "../../condconv/formats/user_layer.ts";
-import { type CheckTarget, type ConformResult, runConformance } from "../conform.ts";
+import type { CheckTarget } from "./verify.ts";
 
 export type { UserLayer, UserLayerCheck } from "../../condconv/formats/user_layer.ts";
 
@@ -79,36 +78,4 @@ export function userLayerTarget(layer: UserLayer): CheckTarget {
     outputShape: check.outputShape,
     torchFloat32MaxAbsErr: check.torchFloat32MaxAbsErr,
   };
-}
-
-/**
- * Checks each adapter on a user's layer against its PyTorch check tensors, one
- * `ConformResult` per adapter (case id: the layer's id), exactly as `conform` judges a golden
- * case. An unavailable adapter is a skip with its reason; a layer without check tensors
- * gives a skip for every adapter, saying so. Never throws for an adapter's fault.
- */
-export async function checkUserLayer(
-  adapters: readonly CondConvAdapter[],
-  layer: UserLayer,
-  options: { timeoutMs?: number; onResult?: (result: ConformResult) => void } = {},
-): Promise<ConformResult[]> {
-  if (!layer.check) {
-    const reason = "the weights file has no check tensors (check.input, check.output): " +
-      "export it with scripts/export_weights.py to compare with PyTorch";
-    const results = adapters.map((a): ConformResult => ({
-      adapter: a.id,
-      case: layer.id,
-      status: "skip",
-      reason,
-    }));
-    results.forEach((r) => options.onResult?.(r));
-    return results;
-  }
-  const run = await runConformance({
-    adapters,
-    targets: [userLayerTarget(layer)],
-    onResult: options.onResult,
-    timeoutMs: options.timeoutMs,
-  });
-  return run.results;
 }

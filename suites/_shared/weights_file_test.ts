@@ -6,13 +6,9 @@ import {
   parseSafetensors,
   tensorToFloat64,
 } from "../../condconv/formats/safetensors.ts";
-import {
-  checkUserLayer,
-  loadWeightsFile,
-  type UserLayer,
-  WeightsFileError,
-} from "./weights_file.ts";
-import { knownFailure, PYTHON, runPython, torchMissingReason } from "../_testing/user_layer.ts";
+import { loadWeightsFile, type UserLayer, WeightsFileError } from "./weights_file.ts";
+import { checkUserLayer } from "../conform/run.ts";
+import { hasTorch, PYTHON, runPython } from "../_testing/user_layer.ts";
 import { editedReference, unavailableReference } from "../_testing/adapters.ts";
 
 // Adapters keep backend state (wasm modules, GPU devices, workers) for the life of the
@@ -108,11 +104,7 @@ Deno.test({
   name: "round trip: train in PyTorch, export in each layout, every adapter matches PyTorch",
   ...sanitizers,
   async fn(t) {
-    const missing = await torchMissingReason();
-    if (missing) {
-      console.log(`skipped: ${missing}`);
-      return;
-    }
+    if (!await hasTorch()) return;
     const dir = await Deno.makeTempDir({ prefix: "condconv-roundtrip-" });
     try {
       const trainees: Trainee[] = JSON.parse(
@@ -164,7 +156,7 @@ Deno.test({
         layers.push({ name: trainee.name, layer });
       }
 
-      // Adapter after adapter, as conform runs them (see KNOWN_FAILURES for the gaps).
+      // Adapter after adapter, as conform runs them, known library bugs applied.
       for (const adapter of ADAPTERS) {
         for (const { name, layer } of layers) {
           await t.step(`${adapter.id} on ${name}`, async () => {
@@ -173,15 +165,9 @@ Deno.test({
               console.log(`skipped ${adapter.id}: ${result.reason}`);
               return;
             }
-            const known = knownFailure(adapter.id, name);
-            if (known) {
-              assert.notEqual(result.status, "error", `${adapter.id} on ${name}: ${result.reason}`);
-              console.log(
-                result.status === "pass"
-                  ? `stale known failure: ${adapter.id} now passes ${name}, remove its entry ` +
-                    "from KNOWN_FAILURES"
-                  : `known failure ${adapter.id} on ${name}: ${known.reason}`,
-              );
+            // A rule of suites/conform/known_failures.ts turns a library's bug into known-fail.
+            if (result.status === "known-fail") {
+              console.log(`known failure ${adapter.id} on ${name}: ${result.reason}`);
               return;
             }
             assert.equal(
@@ -203,11 +189,7 @@ Deno.test({
   name: "export_weights.py stops with exit 2 and the tensor at fault",
   ...sanitizers,
   async fn() {
-    const missing = await torchMissingReason();
-    if (missing) {
-      console.log(`skipped: ${missing}`);
-      return;
-    }
+    if (!await hasTorch()) return;
     const dir = await Deno.makeTempDir({ prefix: "condconv-export-" });
     try {
       // A timm-shaped state_dict exported as the reference layout.

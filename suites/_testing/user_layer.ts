@@ -38,33 +38,15 @@ export async function runPython(args: string[]): Promise<string> {
   return stdout;
 }
 
-/** An adapter known to fail on a user layer, with the reason; the tests hold it to failing. */
-export interface KnownFailure {
-  adapter: string;
-  /** the layer's name in the test (a trainee of scripts/train_tiny_condconv.py, or a block) */
-  layer: string;
-  reason: string;
+/** True when torch is there; otherwise prints why the calling test is skipped. */
+export async function hasTorch(): Promise<boolean> {
+  const missing = await torchMissingReason();
+  if (missing) console.log(`skipped: ${missing}`);
+  return missing === undefined;
 }
 
-const ORT_WEBGPU_CHANNELS =
-  "onnxruntime-web's WebGPU grouped convolution (groups = batch * groups) is wrong for " +
-  "batch >= 2 when outChannels is not a multiple of 4 and the kernel is larger than 1x1 " +
-  "(errors of order 1; batch 1, outChannels 4, 8, 12, or a 1x1 kernel pass)";
-
-/**
- * Known failures of registered adapters on the user-layer tests, each with its reason. The
- * tests let a listed adapter fail that layer and print the reason; once it passes they print
- * that the entry is stale (adapters change in parallel with these tests), so remove it then.
- */
-export const KNOWN_FAILURES: readonly KnownFailure[] = [
-  { adapter: "ort-webgpu", layer: "reference", reason: ORT_WEBGPU_CHANNELS },
-  { adapter: "ort-webgpu", layer: "tensorflow", reason: ORT_WEBGPU_CHANNELS },
-];
-
-/** The known failure of `adapter` on `layer`, if listed. */
-export function knownFailure(adapter: string, layer: string): KnownFailure | undefined {
-  return KNOWN_FAILURES.find((k) => k.adapter === adapter && k.layer === layer);
-}
+/** The small layer the CLI tests export: 4 -> 6 channels, 3x3, padding 1. */
+export const SMALL_LAYER = { inChannels: 4, outChannels: 6, kernelSize: 3, padding: 1 } as const;
 
 /**
  * Exports a freshly initialised layer of the user's reference module (seeded) to

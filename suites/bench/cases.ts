@@ -18,14 +18,11 @@ export interface BenchCase {
   hasGolden: boolean;
 }
 
-/** The gate's cases (`deno task gate`): small, but one of each layer type that matters. */
-export const GATE_CASES: readonly string[] = [
-  "control",
-  "depthwise",
-  "effnet-b0.expand-192-1152-7",
-  "effnet-b0.dw5-480-14",
-  "effnet-b0.project-672-112-14",
-];
+/**
+ * The tag of the gate's cases in `fixtures/cases.json` (`deno task gate`): small, but one of
+ * each layer type that matters.
+ */
+export const GATE_TAG = "gate";
 
 /** The named case sets. */
 export const CASE_SETS: Readonly<
@@ -37,7 +34,7 @@ export const CASE_SETS: Readonly<
   },
   gate: {
     about: "the regression gate's cases: one of each layer type, at their golden batch",
-    select: (f) => GATE_CASES.includes(f.entry.id) ? [f.goldenCase.input.batch] : [],
+    select: (f) => f.goldenCase.tags.includes(GATE_TAG) ? [f.goldenCase.input.batch] : [],
   },
   smoke: {
     about: "a few tiny cases, seconds in all",

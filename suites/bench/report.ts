@@ -1,26 +1,27 @@
 /**
- * Rendering benchmark results: one terminal row per result, and the Markdown summary.
+ * Rendering benchmark results: one terminal row per result, and the Markdown summary. Numbers
+ * are written as `deno task report` writes them (`report/format.ts`).
  * @module
  */
-import type { BenchReport, BenchResult } from "../bench.ts";
-
-const ms = (v: number | undefined) => v === undefined ? "-" : v < 1 ? v.toFixed(3) : v.toFixed(2);
+import type { BenchReport, BenchResult } from "../results/bench.ts";
+import { fmtGflops, fmtMs as ms, fmtRatio, mdTable, wrap } from "../report/format.ts";
+import { rowLabel } from "../_shared/webgpu_matrix.ts";
 
 /** One line of the progress table. */
 export function formatBenchRow(r: BenchResult): string {
-  const head = `${r.adapter.padEnd(13)} ${r.case.padEnd(36)}`;
+  const head = `${rowLabel(r).padEnd(16)} ${r.case.padEnd(36)}`;
   const software = r.softwareGpu ? "  [software GPU]" : "";
   if (r.status !== "timed" || !r.warm) {
     return `${head} ${r.status.toUpperCase()}  ${r.reason ?? ""}${software}`;
   }
   const gpu = r.gpu ? `  gpu p50 ${ms(r.gpu.p50Ms)} ms` : "";
-  const overhead = r.overVsStatic === undefined
+  const overhead = r.overVsStatic == null
     ? `  static: ${r.static?.status ?? "-"}`
-    : `  ${r.overVsStatic.toFixed(2)}x static`;
+    : `  ${fmtRatio(r.overVsStatic)} static`;
   return `${head} p50 ${ms(r.warm.p50Ms).padStart(8)} ms  p99 ${
     ms(r.warm.p99Ms).padStart(8)
   } ms  ` +
-    `${r.gflops!.toFixed(2).padStart(7)} GFLOP/s  cold ${ms(r.cold?.prepareMs)}+` +
+    `${fmtGflops(r.gflops ?? undefined).padStart(7)} GFLOP/s  cold ${ms(r.cold?.prepareMs)}+` +
     `${ms(r.cold?.firstRunMs)} ms${gpu}${overhead}${software}`;
 }
 
@@ -49,29 +50,30 @@ export function renderBenchMarkdown(report: BenchReport): string {
       ? `- **PyTorch** ${torch.torch} on the CPU, ${torch.threads} threads`
       : `- **PyTorch**: not measured (${torch.reason})`,
     "",
-    "Warm p50 wall time per run in ms (output read back to the CPU included), GFLOP/s in " +
-      "parentheses; `x static` is CondConv's p50 over the same adapter's static convolution " +
-      "of the same shape. `wrong` means the adapter failed the correctness check on that case " +
-      "and was not timed.",
+    wrap(
+      "Warm p50 wall time per run in ms (output read back to the CPU included), GFLOP/s in " +
+        "parentheses; `x static` is CondConv's p50 over the same adapter's static convolution " +
+        "of the same shape. `wrong` means the adapter failed the correctness check on that case " +
+        "and was not timed.",
+    ),
     "",
   );
   const adapters = report.adapters.filter((a) => a.available).map((a) => a.id);
   const header = ["case", ...adapters, "PyTorch CPU"];
-  lines.push(`| ${header.join(" | ")} |`, `|${header.map(() => " --- ").join("|")}|`);
-  for (const caseId of report.settings.cases) {
+  const rows = report.settings.cases.map((caseId) => {
     const cells = adapters.map((id) => {
       const r = report.results.find((x) => x.adapter === id && x.case === caseId);
       if (!r) return "-";
       if (r.status !== "timed" || !r.warm) return r.status;
-      const overhead = r.overVsStatic === undefined ? "" : `, ${r.overVsStatic.toFixed(2)}x static`;
-      return `${ms(r.warm.p50Ms)} (${r.gflops!.toFixed(1)}${overhead})`;
+      const overhead = r.overVsStatic == null ? "" : `, ${fmtRatio(r.overVsStatic)} static`;
+      return `${ms(r.warm.p50Ms)} (${fmtGflops(r.gflops ?? undefined)}${overhead})`;
     });
     const t = torch.status === "measured" ? torch.results[caseId] : undefined;
     const torchCell = t
-      ? `${ms(t.condconvP50Ms)} (${(t.condconvP50Ms / t.staticP50Ms).toFixed(2)}x static)`
+      ? `${ms(t.condconvP50Ms)} (${fmtRatio(t.condconvP50Ms / t.staticP50Ms)} static)`
       : "-";
-    lines.push(`| ${caseId} | ${cells.join(" | ")} | ${torchCell} |`);
-  }
-  lines.push("");
+    return [caseId, ...cells, torchCell];
+  });
+  lines.push(mdTable(header, rows, header.map((_, i) => (i === 0 ? "left" : "right"))), "");
   return lines.join("\n");
 }

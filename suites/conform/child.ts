@@ -1,45 +1,107 @@
 /**
- * The child process of an isolated conformance run: one adapter over the given cases,
- * results sent to the parent as protocol lines (see `isolation.ts`).
+ * conform's child process (started by `isolated.ts`, with read access only). Two modes:
+ *
+ * - `--plan [--fixtures DIR] [--case ID]... [--tag TAG] | --weights=FILE`: loads and verifies what to
+ *   check, and sends the plan (the registry's adapters, the target ids), or the error that
+ *   stops the run;
+ * - `--adapter ID ...`: runs one adapter over the targets, sending each result as it comes.
+ *
+ * Exits when its parent closes stdin or dies.
  * @module
  */
 import type { CondConvAdapter } from "../../impls/adapter.ts";
-import { ADAPTERS } from "../../impls/registry.ts";
-import { parseFlags } from "../_shared/cli.ts";
-import { loadTargets, runConformance } from "../conform.ts";
+import { parseFlags, selectByIds } from "../_shared/cli.ts";
+import { loadTargets, runConformance } from "./run.ts";
+import type { CheckTarget } from "../_shared/verify.ts";
 import { loadFixtureSet } from "../_shared/fixtures.ts";
-import { sendToParent } from "../_shared/child.ts";
+import { parentChannel, sendToParent } from "../_shared/child.ts";
 import { loadWeightsFile, userLayerTarget } from "../_shared/weights_file.ts";
+import type { ConformMessage } from "./isolated.ts";
+import { implementationHere } from "../_shared/webgpu_matrix.ts";
 
-/** Runs `adapters` (one, found by the `--adapter` flag) as a child and exits. */
-export async function conformChild(args: string[], adapters: readonly CondConvAdapter[]) {
-  const flags = parseFlags(args, {
-    adapter: { type: "string" },
-    case: { type: "string", multiple: true },
-    fixtures: { type: "string" },
-    weights: { type: "string" },
-    "timeout-ms": { type: "string" },
-  });
-  const adapter = adapters.find((a) => a.id === flags.adapter);
-  if (!adapter) throw new TypeError(`Cannot run adapter "${flags.adapter}": not registered`);
-  let targets;
+function send(message: ConformMessage): void {
+  sendToParent(message);
+}
+
+async function loadChecks(
+  flags: { fixtures?: string; case?: string[]; tag?: string; weights?: string },
+  selectCases: boolean,
+): Promise<
+  { targets: CheckTarget[]; fixturesDir?: string; torch?: string; goldenCases?: number }
+> {
   if (flags.weights !== undefined) {
-    targets = [userLayerTarget(await loadWeightsFile(flags.weights))];
-  } else {
-    const set = await loadFixtureSet(flags.fixtures);
-    const wanted = new Set(flags.case ?? []);
-    targets = await loadTargets(set, set.fixtures.filter((f) => wanted.has(f.entry.id)));
+    return { targets: [userLayerTarget(await loadWeightsFile(flags.weights))] };
   }
-  const run = await runConformance({
-    adapters: [adapter],
-    targets,
-    timeoutMs: Number(flags["timeout-ms"]),
-    onResult: (result) => sendToParent({ type: "result", result }),
-  });
-  sendToParent({ type: "adapter", summary: run.adapters[0] });
-  sendToParent({ type: "done" });
+  const set = await loadFixtureSet(flags.fixtures);
+  const withIds = set.fixtures.map((f) => ({ ...f, id: f.entry.id }));
+  const wanted = new Set(flags.case ?? []);
+  const tagged = (tag: string) => withIds.filter((f) => f.goldenCase.tags.includes(tag));
+  const fixtures = !selectCases
+    ? withIds.filter((f) => wanted.has(f.id))
+    : flags.tag !== undefined && flags.case === undefined
+    ? tagged(flags.tag) // the gate's cases: a tag of cases.json
+    : selectByIds(withIds, flags.case ?? [], "case");
+  return {
+    targets: await loadTargets(set, fixtures),
+    fixturesDir: set.dir,
+    torch: set.manifest.generator.torch,
+    goldenCases: set.fixtures.length,
+  };
+}
+
+/** Runs the child (plan or one adapter, from `args`) with `adapters` as the registry, and exits. */
+export async function conformChild(args: string[], adapters: readonly CondConvAdapter[]) {
+  parentChannel();
+  try {
+    const flags = parseFlags(args, {
+      plan: { type: "boolean" },
+      adapter: { type: "string" },
+      case: { type: "string", multiple: true },
+      tag: { type: "string" },
+      fixtures: { type: "string" },
+      weights: { type: "string" },
+      "timeout-ms": { type: "string" },
+    });
+    if (flags.plan) {
+      const { targets, fixturesDir, torch, goldenCases } = await loadChecks(flags, true);
+      send({
+        type: "plan",
+        plan: {
+          adapters: adapters.map((a) => ({
+            id: a.id,
+            description: a.description,
+            toleranceClass: a.toleranceClass,
+          })),
+          targets: targets.map((t) => t.id),
+          fixturesDir,
+          torch,
+          goldenCases,
+        },
+      });
+    } else {
+      const adapter = adapters.find((a) => a.id === flags.adapter);
+      if (!adapter) throw new TypeError(`Cannot run adapter "${flags.adapter}": not registered`);
+      const { targets } = await loadChecks(flags, false);
+      const run = await runConformance({
+        adapters: [adapter],
+        targets,
+        timeoutMs: Number(flags["timeout-ms"]),
+        onResult: (result) => send({ type: "result", result }),
+        // the backend is the one the parent chose in DENO_WEBGPU_BACKEND
+        implementationOf: implementationHere,
+      });
+      send({ type: "adapter", summary: run.adapters[0] });
+      send({ type: "done" });
+    }
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    send({ type: "failed", name: e.name, message: e.message });
+  }
   // Exit now: a hung call that timed out may still hold the event loop open.
   Deno.exit(0);
 }
 
-if (import.meta.main) await conformChild(Deno.args, ADAPTERS);
+if (import.meta.main) {
+  const { ADAPTERS } = await import("../../impls/registry.ts");
+  await conformChild(Deno.args, ADAPTERS);
+}

@@ -1,7 +1,7 @@
 /**
  * Lock-step timing of two source trees for the speed gate.
  *
- * One timing worker (`_gate_worker.ts`) per side runs the same adapter over the same cases,
+ * One timing worker (`worker.ts`) per side runs the same adapter over the same cases,
  * each in its own `deno` process with its own tree's `deno.json`, so that a dependency
  * upgrade is measured as such. The two workers prepare their layers once; then, case by case,
  * the gate asks them in turn for short blocks of runs, A B B A A B ..., and only one of them
@@ -10,11 +10,9 @@
  * @module
  */
 import { median } from "./stats.ts";
-import { LINE_PREFIX, lines } from "../_shared/child.ts";
+import { ChildProcess } from "../_shared/child.ts";
 import type { WorkerCase, WorkerCommand, WorkerMessage } from "./worker.ts";
-
-/** The two sides of a comparison. */
-export type Side = "head" | "base";
+import type { Side, SideCase } from "../results/gate.ts";
 
 /** Settings of one lock-step round. */
 export interface LockstepOptions {
@@ -34,16 +32,6 @@ export interface LockstepOptions {
   timeoutMs: number;
 }
 
-/** One case of one round, on one side. */
-export interface SideCase {
-  status: WorkerCase["status"];
-  reason?: string;
-  /** the median wall time of each timed block, ms, in the order the blocks ran */
-  blocks: number[];
-  /** runs per block */
-  runs: number;
-}
-
 /** One round: per case, both sides; and what each side's adapter said of itself. */
 export interface LockstepRound {
   cases: Map<string, Record<Side, SideCase>>;
@@ -61,26 +49,21 @@ export class WorkerError extends Error {
 
 /** A timing worker process, driven one request at a time. */
 class TimingWorker {
-  #child: Deno.ChildProcess;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #child: ChildProcess<WorkerMessage, WorkerCommand>;
   #messages: AsyncGenerator<WorkerMessage>;
-  #stderr: string[] = [];
   #timeoutMs: number;
 
   constructor(readonly side: Side, options: LockstepOptions) {
     const tree = options.trees[side];
     const worker = new URL("./worker.ts", import.meta.url).pathname;
     this.#timeoutMs = options.timeoutMs;
-    const child = new Deno.Command("deno", {
+    this.#child = new ChildProcess<WorkerMessage, WorkerCommand>({
+      script: worker,
       cwd: tree,
+      config: `${tree}/deno.json`,
+      permissions: { read: [tree, options.fixturesDir, worker] },
+      label: `${side} worker`,
       args: [
-        "run",
-        "--config",
-        `${tree}/deno.json`,
-        `--allow-read=${tree},${options.fixturesDir},${worker}`,
-        "--allow-env",
-        "--allow-sys=cpus",
-        worker,
         "--tree",
         tree,
         "--fixtures",
@@ -91,25 +74,10 @@ class TimingWorker {
         "--timeout-ms",
         String(options.timeoutMs),
       ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#child = child;
-    this.#writer = child.stdin.getWriter();
-    this.#messages = this.#read(child.stdout);
-    (async () => {
-      for await (const line of lines(child.stderr)) {
-        if (line.trim() && !line.includes("XDG_RUNTIME_DIR")) this.#stderr.push(line);
-        if (this.#stderr.length > 5) this.#stderr.shift();
-      }
-    })();
-  }
-
-  async *#read(stdout: ReadableStream<Uint8Array>): AsyncGenerator<WorkerMessage> {
-    for await (const line of lines(stdout)) {
-      if (line.startsWith(LINE_PREFIX)) yield JSON.parse(line.slice(LINE_PREFIX.length));
-    }
+      // one round at most; each request has its own, shorter limit below
+      timeoutMs: options.timeoutMs * (4 + 2 * options.cases.length * (options.blocks + 2)),
+    });
+    this.#messages = this.#child.messages();
   }
 
   /** The next message, or an error naming how the worker ended or hung. */
@@ -128,11 +96,12 @@ class TimingWorker {
       );
     }
     if (next.done) {
-      const status = await this.#child.status;
+      const end = await this.#child.end();
+      const tail = end.stderrTail.slice(-3);
       throw new WorkerError(
         this.side,
-        `the ${this.side} worker exited with code ${status.code} (${what})` +
-          (this.#stderr.length ? `: ${this.#stderr.slice(-3).join(" | ")}` : ""),
+        `the ${this.side} worker exited with code ${end.code} (${what})` +
+          (tail.length ? `: ${tail.join(" | ")}` : ""),
       );
     }
     if (next.value.type === "failed") {
@@ -155,8 +124,7 @@ class TimingWorker {
 
   /** Times `runs` runs of case `index`. */
   async time(index: number, runs: number): Promise<number[]> {
-    const command: WorkerCommand = { time: index, runs };
-    await this.#writer.write(new TextEncoder().encode(JSON.stringify(command) + "\n"));
+    await this.#child.send({ time: index, runs });
     const message = await this.#next(`timing case ${index}`);
     if (message.type !== "samples") {
       throw new WorkerError(this.side, `unexpected ${message.type} message`);
@@ -165,16 +133,13 @@ class TimingWorker {
   }
 
   kill(): void {
-    try {
-      this.#child.kill("SIGKILL");
-    } catch { /* already gone */ }
+    this.#child.kill();
   }
 
   /** Closes stdin and waits for the worker to exit (killing it after the timeout). */
   async close(): Promise<void> {
-    await this.#writer.close().catch(() => {});
     const timer = setTimeout(() => this.kill(), this.#timeoutMs);
-    await this.#child.status;
+    await this.#child.close();
     clearTimeout(timer);
   }
 }

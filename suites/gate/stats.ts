@@ -22,6 +22,7 @@
  * gave no false regression (the README's gate section has the figures).
  * @module
  */
+import type { Comparison } from "../results/gate.ts";
 
 /**
  * One round: the median run time of each timed block, per side, in ms. `head[i]` and
@@ -52,20 +53,6 @@ export const GATE_STATS_DEFAULTS: GateSettings = {
   seed: 1,
 };
 
-/** How head compares with base. */
-export interface Comparison {
-  /** the median over block pairs of median(head block) / median(base block): above 1 is slower */
-  ratio: number;
-  low: number;
-  high: number;
-  verdict: "regressed" | "improved" | "unchanged";
-  /** median of every head block median, all rounds (for the printed table) */
-  headMedianMs: number;
-  baseMedianMs: number;
-  /** the rounds that had samples on both sides */
-  rounds: number;
-}
-
 /** mulberry32: a small seeded generator, uniform on [0, 1). */
 export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
@@ -78,12 +65,12 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** The median of `values` (which it sorts in place). */
-export function median(values: number[]): number {
+/** The median of `values` (left as they are); the one median of the project's timings. */
+export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError("Cannot take the median: no values");
-  values.sort((a, b) => a - b);
-  const mid = values.length >> 1;
-  return values.length % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function quantile(sorted: number[], q: number): number {

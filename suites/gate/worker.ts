@@ -6,27 +6,27 @@
  * `deno.json` (`--config`), so each side runs its own versions of tfjs and onnxruntime-web.
  * The worker's own code always comes from the working tree; of the side's tree it imports
  * only `impls/registry.ts`, so any base revision whose registry exports `ADAPTERS` can be
- * gated against. For the same reason it checks outputs itself instead of importing
- * `conform.ts`, which would load the working tree's adapters into the base's process.
+ * gated against. It checks outputs through the one verify path (`_shared/verify.ts`), which
+ * imports no registry, so the working tree's adapters never load into the base's process.
  *
  * ```
  * deno run --config <tree>/deno.json suites/gate/worker.ts --tree <tree> --fixtures <dir>
  *          --adapter <id> --case <golden id>... [--timeout-ms MS]
  * ```
- * Protocol: the worker prints `@@condconv <json>` lines (`WorkerMessage`) on stdout and reads
- * one JSON command per line (`WorkerCommand`) on stdin. It first reports every case as ready
- * (prepared and checked against its golden) or not, then runs `{"time": case, "runs": n}`
- * commands until stdin closes. A run that hangs is the gate's to kill: no timer wraps the timed
+ * Protocol (`../_shared/protocol.ts`): the worker sends `WorkerMessage`s and reads
+ * `WorkerCommand`s on stdin. It first reports every case as ready (prepared and checked
+ * against its golden) or not, then runs `{"time": case, "runs": n}` commands until stdin
+ * closes, when it exits (also when the gate dies while it is still preparing). A run that hangs is the gate's to kill: no timer wraps the timed
  * runs, so that nothing but the run is measured.
  * @module
  */
-import type { CondConvAdapter, PreparedCondConv } from "../../impls/adapter.ts";
-import type { Tensor } from "../../condconv/spec.ts";
-import { compareWithTruth, toleranceFor } from "../../condconv/tolerance.ts";
-import { messageOf, withTimeout } from "../_shared/calls.ts";
-import { parseFlags } from "../_shared/cli.ts";
-import { loadCaseTensors, loadFixtureSet, loadGolden } from "../_shared/fixtures.ts";
-import { LINE_PREFIX, lines } from "../_shared/child.ts";
+import type { CondConvAdapter } from "../../impls/adapter.ts";
+import { messageOf } from "../_shared/calls.ts";
+import { integerFlag, MAX_TIMER_MS, parseFlags } from "../_shared/cli.ts";
+import { loadFixtureSet } from "../_shared/fixtures.ts";
+import { announce, type Verdict, verify } from "../_shared/verify.ts";
+import { loadTargets } from "../conform/run.ts";
+import { parentChannel, sendToParent } from "../_shared/child.ts";
 
 /** How one case fared in a worker before timing. */
 export interface WorkerCase {
@@ -57,7 +57,7 @@ export interface WorkerCommand {
 }
 
 function send(message: WorkerMessage): void {
-  console.log(LINE_PREFIX + JSON.stringify(message));
+  sendToParent(message);
 }
 
 async function loadAdapters(tree: string): Promise<readonly CondConvAdapter[]> {
@@ -74,13 +74,14 @@ async function loadAdapters(tree: string): Promise<readonly CondConvAdapter[]> {
   return registry.ADAPTERS;
 }
 
-interface Layer {
-  prepared: PreparedCondConv;
-  run: () => Promise<Tensor>;
-}
+type Layer = NonNullable<Verdict["layer"]>;
 
 /** Runs the worker until stdin closes. */
 export async function gateWorker(args: string[]): Promise<void> {
+  const layers: (Layer | undefined)[] = [];
+  const commands = parentChannel<WorkerCommand>(async () => {
+    for (const layer of layers) await layer?.prepared.dispose().catch(() => {});
+  });
   const flags = parseFlags(args, {
     tree: { type: "string" },
     fixtures: { type: "string" },
@@ -88,25 +89,24 @@ export async function gateWorker(args: string[]): Promise<void> {
     case: { type: "string", multiple: true },
     "timeout-ms": { type: "string" },
   });
-  const timeoutMs = Number(flags["timeout-ms"] ?? 120_000);
+  const timeoutMs = integerFlag(flags["timeout-ms"], "timeout-ms", 120_000, { max: MAX_TIMER_MS });
   const caseIds = flags.case ?? [];
   const adapter = (await loadAdapters(flags.tree!)).find((a) => a.id === flags.adapter);
   if (!adapter) {
     send({ type: "failed", reason: `adapter "${flags.adapter}" is not in this tree's registry` });
     return;
   }
-  const availability = await withTimeout(adapter.availability(), timeoutMs, "availability")
-    .catch((error) => ({ available: false as const, reason: messageOf(error) }));
-  if (!availability.available) {
+  const announced = await announce(adapter, timeoutMs);
+  if (announced.backend === undefined) {
+    const reason = announced.summary.reason ?? "not available";
     send({
       type: "ready",
       adapter: adapter.id,
-      cases: caseIds.map((id) => ({ case: id, status: "skip", reason: availability.reason })),
+      cases: caseIds.map((id) => ({ case: id, status: "skip", reason })),
     });
     return;
   }
   const set = await loadFixtureSet(flags.fixtures);
-  const layers: (Layer | undefined)[] = [];
   const cases: WorkerCase[] = [];
   for (const id of caseIds) {
     const fixture = set.fixtures.find((f) => f.entry.id === id);
@@ -115,63 +115,33 @@ export async function gateWorker(args: string[]): Promise<void> {
       layers.push(undefined);
       continue;
     }
-    let prepared: PreparedCondConv | undefined;
+    let verdict;
     try {
-      const tensors = await loadCaseTensors(fixture);
-      const truth = await loadGolden(set, fixture);
-      prepared = await withTimeout(
-        adapter.prepare(fixture.goldenCase.spec, tensors.weights),
-        timeoutMs,
-        "prepare",
-      );
-      if (prepared.backend !== availability.backend) {
-        throw new Error(
-          `ran on backend "${prepared.backend}", not "${availability.backend}" as announced`,
-        );
-      }
-      const layer = prepared;
-      const run = () => layer.run(tensors.input, tensors.routingWeights);
-      const t0 = performance.now();
-      const first = await withTimeout(run(), timeoutMs, "first run");
-      const firstRunMs = performance.now() - t0;
-      const tolerance = toleranceFor(adapter.toleranceClass, fixture.entry.torchFloat32.maxAbsErr);
-      const check = first.data.length === truth.length
-        ? compareWithTruth(first.data, truth, tolerance)
-        : undefined;
-      if (!check?.pass) {
-        cases.push({
-          case: id,
-          status: "wrong",
-          reason: check
-            ? `output off by ${check.maxAbsErr.toExponential(2)} (${
-              check.worstRatio.toFixed(1)
-            }x the tolerance): not timed`
-            : `output has ${first.data.length} values, expected ${truth.length}`,
-        });
-        await prepared.dispose();
-        layers.push(undefined);
-        continue;
-      }
-      cases.push({ case: id, status: "ready", firstRunMs });
-      layers.push({ prepared, run });
+      const [target] = await loadTargets(set, [fixture]);
+      verdict = await verify(adapter, announced.backend, target, { timeoutMs, keep: true });
     } catch (error) {
-      await prepared?.dispose().catch(() => {});
-      cases.push({ case: id, status: "error", reason: messageOf(error) });
-      layers.push(undefined);
+      verdict = { status: "error" as const, reason: messageOf(error) };
     }
+    if (verdict.status === "error") {
+      cases.push({ case: id, status: "error", reason: verdict.reason });
+    } else if (verdict.layer === undefined) {
+      cases.push({ case: id, status: "wrong", reason: `${verdict.reason}: not timed` });
+    } else {
+      cases.push({ case: id, status: "ready", firstRunMs: verdict.firstRunMs });
+    }
+    layers.push(verdict.layer);
   }
+  const info = announced.summary.info ?? {};
   send({
     type: "ready",
     adapter: adapter.id,
-    backend: availability.backend,
+    backend: announced.backend,
     // Paths inside the tree read the same on both sides, so that only real differences show.
-    info: JSON.parse(JSON.stringify(availability.info).replaceAll(flags.tree!, "<tree>")),
+    info: JSON.parse(JSON.stringify(info).replaceAll(flags.tree!, "<tree>")),
     cases,
   });
 
-  for await (const line of lines(Deno.stdin.readable)) {
-    if (!line.trim()) continue;
-    const command = JSON.parse(line) as WorkerCommand;
+  for await (const command of commands) {
     const layer = layers[command.time];
     if (!layer) {
       send({ type: "failed", reason: `case ${command.time} is not ready` });
@@ -189,11 +159,9 @@ export async function gateWorker(args: string[]): Promise<void> {
       send({ type: "failed", reason: `${caseIds[command.time]}: ${messageOf(error)}` });
     }
   }
-  for (const layer of layers) await layer?.prepared.dispose().catch(() => {});
 }
 
 if (import.meta.main) {
+  // The worker exits when the gate closes its stdin (see `parentChannel`).
   await gateWorker(Deno.args).catch((error) => send({ type: "failed", reason: messageOf(error) }));
-  // Exit now: an adapter's worker threads may hold the event loop open.
-  Deno.exit(0);
 }

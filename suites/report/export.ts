@@ -14,7 +14,8 @@
  * @module
  */
 import type { Machine, ReportRow } from "./input.ts";
-import { fmtMs } from "./markdown.ts";
+import { fmtMs } from "./format.ts";
+import { jsonFile, type Reporter } from "./reporter.ts";
 
 /** One entry of github-action-benchmark's `customSmallerIsBetter` JSON. */
 export interface BenchmarkActionEntry {
@@ -79,3 +80,13 @@ export function toBencher(machines: readonly Machine[]): BencherMetrics {
   }
   return out;
 }
+
+/** The `benchmark-action` format: `benchmark-action.json`. */
+export const benchmarkActionReporter: Reporter = ({ machines }) => [
+  jsonFile("benchmark-action.json", toBenchmarkAction(machines)),
+];
+
+/** The `bencher` format: `bencher.json`. */
+export const bencherReporter: Reporter = ({ machines }) => [
+  jsonFile("bencher.json", toBencher(machines)),
+];

@@ -9,6 +9,7 @@
 import {
   adapterFacts,
   adapterLabel,
+  conformanceCoverage,
   conformanceText,
   conformanceTotals,
   environmentFacts,
@@ -17,6 +18,7 @@ import {
   softwareGpuWarning,
 } from "./markdown.ts";
 import { adaptersOf, type Machine, type ReportRow, rowsOfSet } from "./input.ts";
+import type { Reporter, VendorContent } from "./reporter.ts";
 
 /** A browser build of a plotting library, copied into `vendor/`. */
 export interface VendorFile {
@@ -34,13 +36,6 @@ export const VENDOR_FILES: readonly VendorFile[] = [
   { pkg: "vega-lite", file: "build/vega-lite.min.js", dest: "vega-lite.min.js" },
   { pkg: "vega-embed", file: "build/vega-embed.min.js", dest: "vega-embed.min.js" },
 ];
-
-/** A vendor file read from `node_modules`, ready to be written. */
-export interface VendorContent extends VendorFile {
-  version: string;
-  text: string;
-  license: string;
-}
 
 /**
  * Reads the browser builds, their versions and licences from `nodeModules`. Throws an `Error`
@@ -362,7 +357,7 @@ export function renderIndexHtml(machines: readonly Machine[], options: PageOptio
     const totals = conformanceTotals(m);
     if (totals.length > 0) {
       parts.push(
-        `<p class="meta">Conformance over every golden case: ${
+        `<p class="meta">Conformance over ${escapeHtml(conformanceCoverage(m))}: ${
           totals.map((t) =>
             `<strong>${escapeHtml(t.adapter)}</strong> ${t.pass} pass, ${t.fail} fail, ` +
             `${t["known-fail"]} known library bug, ${t.skip} skip, ${t.error} error`
@@ -432,3 +427,18 @@ ${sections.join("\n")}
 </html>
 `;
 }
+
+/** The `html` format: `index.html`, and the chart libraries (with licences) in `vendor/`. */
+export const htmlReporter: Reporter = ({ machines, inputs, vendor }) => [
+  ...vendor.flatMap((v) => [
+    { path: `vendor/${v.dest}`, text: v.text },
+    { path: `vendor/${v.pkg}.LICENSE`, text: v.license },
+  ]),
+  {
+    path: "index.html",
+    text: renderIndexHtml(machines, {
+      vendor: vendor.map(({ pkg, version, dest }) => ({ pkg, version, dest })),
+      inputs: [...inputs],
+    }),
+  },
+];

@@ -11,158 +11,20 @@
  * @module
  */
 import { z } from "zod";
-import { isSoftwareGpu } from "../bench.ts";
-import { CONFORM_STATUSES, type ConformStatus } from "../conform.ts";
+import { BenchReport } from "../results/bench.ts";
+import type { AdapterSummary } from "../results/adapter_summary.ts";
+import type { Environment } from "../results/environment.ts";
+import { ConformReport, type ConformStatus } from "../results/conformance.ts";
 
 /** A result file that cannot be used: the message names the file and the field. */
 export class ReportInputError extends Error {
   override name = "ReportInputError";
 }
 
-const finite = z.number();
-/** Derived ratios: JSON writes a non-finite number as `null`, read as "not available". */
-const ratio = z.number().nullable().optional();
-
-const EnvironmentSchema = z.object({
-  date: z.string().min(1),
-  deno: z.string(),
-  v8: z.string(),
-  typescript: z.string(),
-  os: z.string(),
-  arch: z.string(),
-  cpuModel: z.string().nullable(),
-  logicalCores: z.number().int().nonnegative(),
-  gitCommit: z.string().nullable(),
-  packages: z.record(z.string(), z.string()),
-});
-
-const AdapterSummarySchema = z.object({
-  id: z.string().min(1),
-  description: z.string(),
-  toleranceClass: z.string(),
-  available: z.boolean(),
-  backend: z.string().optional(),
-  reason: z.string().optional(),
-  info: z.record(z.string(), z.unknown()).optional(),
-});
-
-const TimingSchema = z.object({
-  p50Ms: finite,
-  p99Ms: finite,
-  minMs: finite,
-  maxMs: finite,
-  avgMs: finite,
-  samples: z.number().int().nonnegative(),
-  samplesMs: z.array(finite),
-});
-
-const BenchResultSchema = z.object({
-  adapter: z.string().min(1),
-  case: z.string().min(1),
-  goldenCase: z.string().min(1),
-  batch: z.number().int().positive(),
-  status: z.enum(["timed", "wrong", "skip", "error"]),
-  reason: z.string().optional(),
-  backend: z.string().optional(),
-  softwareGpu: z.boolean(),
-  correctness: z.object({
-    checkedAgainst: z.enum(["golden", "reference", "pytorch"]),
-    pass: z.boolean(),
-    maxAbsErr: finite,
-    maxRelErr: finite,
-    worstRatio: finite,
-  }).optional(),
-  flops: z.object({
-    routing: finite,
-    mixing: finite,
-    conv: finite,
-    total: finite,
-    staticConv: finite,
-  }),
-  cold: z.object({ prepareMs: finite, firstRunMs: finite }).optional(),
-  warm: TimingSchema.optional(),
-  gflops: ratio,
-  gpu: z.object({ p50Ms: finite, minMs: finite, maxMs: finite, samples: finite }).nullable()
-    .optional(),
-  static: z.object({
-    status: z.enum(["timed", "wrong", "not-measured", "error"]),
-    reason: z.string().optional(),
-    maxAbsErr: finite.optional(),
-    warm: TimingSchema.optional(),
-    gflops: ratio,
-  }).optional(),
-  overVsStatic: ratio,
-  readbackIncluded: z.literal(true),
-});
-
-const TorchSchema = z.discriminatedUnion("status", [
-  z.object({
-    status: z.literal("measured"),
-    torch: z.string(),
-    threads: z.number().int().positive(),
-    results: z.record(
-      z.string(),
-      z.object({ condconvP50Ms: finite, staticP50Ms: finite, samples: finite }),
-    ),
-  }),
-  z.object({ status: z.literal("not-measured"), reason: z.string() }),
-]);
-
-/** The fields of `BenchReport` (suites/bench.ts) that the report reads. */
-export const BenchFileSchema = z.object({
-  kind: z.literal("bench"),
-  environment: EnvironmentSchema,
-  settings: z.object({
-    sets: z.array(z.string()),
-    cases: z.array(z.string()),
-    minSamples: finite,
-    budgetMs: finite,
-    torchThreads: finite.nullable(),
-    readback: z.string(),
-  }),
-  adapters: z.array(AdapterSummarySchema.extend({ softwareGpu: z.boolean() })),
-  results: z.array(BenchResultSchema),
-  torch: TorchSchema,
-});
-
-/** The fields of `ConformReport` (suites/conform.ts) that the report reads. */
-export const ConformFileSchema = z.object({
-  kind: z.literal("conformance"),
-  environment: EnvironmentSchema,
-  adapters: z.array(AdapterSummarySchema),
-  results: z.array(z.object({
-    adapter: z.string().min(1),
-    case: z.string().min(1),
-    status: z.enum(CONFORM_STATUSES),
-    maxAbsErr: finite.optional(),
-    maxRelErr: finite.optional(),
-    worstRatio: finite.optional(),
-    atol: finite.optional(),
-    rtol: finite.optional(),
-    backend: z.string().optional(),
-    reason: z.string().optional(),
-  })),
-  summary: z.object({
-    pass: z.number().int(),
-    fail: z.number().int(),
-    /** absent from files written before known failures were listed */
-    "known-fail": z.number().int().optional(),
-    skip: z.number().int(),
-    error: z.number().int(),
-  }),
-});
-
-/** A parsed bench file. */
-export type BenchFile = z.infer<typeof BenchFileSchema>;
-/** A parsed conformance file. */
-export type ConformFile = z.infer<typeof ConformFileSchema>;
-/** The environment block every result file carries. */
-export type FileEnvironment = z.infer<typeof EnvironmentSchema>;
-
 /** One result file, its path and its parsed content. */
 export type ResultFile =
-  | { path: string; kind: "bench"; report: BenchFile }
-  | { path: string; kind: "conformance"; report: ConformFile };
+  | { path: string; kind: "bench"; report: BenchReport }
+  | { path: string; kind: "conformance"; report: ConformReport };
 
 /**
  * Parses the text of a result file. Throws a `ReportInputError` naming `path` and, for a
@@ -187,7 +49,7 @@ export function parseResultFile(path: string, text: string): ResultFile {
       }, expected "bench" (deno task bench) or "conformance" (deno task conform)`,
     );
   }
-  const schema = kind === "bench" ? BenchFileSchema : ConformFileSchema;
+  const schema = kind === "bench" ? BenchReport : ConformReport;
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     throw new ReportInputError(
@@ -196,8 +58,8 @@ export function parseResultFile(path: string, text: string): ResultFile {
     );
   }
   return kind === "bench"
-    ? { path, kind, report: parsed.data as BenchFile }
-    : { path, kind, report: parsed.data as ConformFile };
+    ? { path, kind, report: parsed.data as BenchReport }
+    : { path, kind, report: parsed.data as ConformReport };
 }
 
 /** Reads and parses one result file; a missing or unreadable file is a `ReportInputError`. */
@@ -214,7 +76,7 @@ export async function loadResultFile(path: string): Promise<ResultFile> {
   return parseResultFile(path, text);
 }
 
-/** A GPU adapter as reported in some adapter's `info`. */
+/** A GPU adapter an adapter ran on, as the report shows it. */
 export interface GpuAdapterInfo {
   vendor: string;
   architecture: string;
@@ -226,11 +88,20 @@ export interface GpuAdapterInfo {
 
 const str = (v: unknown) => typeof v === "string" || typeof v === "number" ? String(v) : "";
 
+/** A software rasteriser named in a file that predates `gpu.software` (see `gpusOf`). */
+const LEGACY_SOFTWARE_GPU = /llvmpipe|swiftshader|lavapipe/i;
+
 /**
- * The GPU adapters described anywhere in an adapter's `info` (WebGPU's `GPUAdapterInfo`:
- * an object with `vendor` and a `description`, `architecture` or `device`), deduplicated.
+ * The GPU adapter an adapter summary names: its `gpu` (`Availability.gpu`), or, in a file
+ * written before adapters carried it, any object of its `info` that looks like WebGPU's
+ * `GPUAdapterInfo` (a `vendor` and a `description`, `architecture` or `device`), software when
+ * flagged as a fallback adapter or named after a software rasteriser.
  */
-export function findGpus(info: unknown): GpuAdapterInfo[] {
+export function gpusOf(adapter: Pick<AdapterSummary, "gpu" | "info">): GpuAdapterInfo[] {
+  if (adapter.gpu) {
+    const { vendor, architecture, device, description, software } = adapter.gpu;
+    return [{ vendor, architecture, device, description, software }];
+  }
   const found = new Map<string, GpuAdapterInfo>();
   const visit = (value: unknown, depth: number) => {
     if (typeof value !== "object" || value === null || depth > 6) return;
@@ -245,14 +116,15 @@ export function findGpus(info: unknown): GpuAdapterInfo[] {
         architecture: str(o.architecture),
         device: str(o.device),
         description: str(o.description),
-        software: isSoftwareGpu(o),
+        software: o.isFallbackAdapter === true ||
+          Object.values(o).some((v) => typeof v === "string" && LEGACY_SOFTWARE_GPU.test(v)),
       };
       found.set(gpuKey(gpu), gpu);
       return;
     }
     for (const child of Object.values(o)) visit(child, depth + 1);
   };
-  visit(info, 0);
+  visit(adapter.info, 0);
   return [...found.values()];
 }
 
@@ -340,7 +212,7 @@ export interface Machine {
   arch: string;
   gpus: GpuAdapterInfo[];
   /** the newest file's environment (runtime, packages) */
-  environment: FileEnvironment;
+  environment: Environment;
   files: ResultFile[];
   adapters: MachineAdapter[];
   /** case sets in first-seen order, each with its cases in run order */
@@ -358,12 +230,12 @@ export interface Machine {
 function fileGpus(file: ResultFile): GpuAdapterInfo[] {
   const all = new Map<string, GpuAdapterInfo>();
   for (const a of file.report.adapters) {
-    for (const gpu of findGpus(a.info)) all.set(gpuKey(gpu), gpu);
+    for (const gpu of gpusOf(a)) all.set(gpuKey(gpu), gpu);
   }
   return [...all.values()];
 }
 
-function machineKey(env: FileEnvironment): string {
+function machineKey(env: Environment): string {
   return [env.logicalCores, env.os, env.arch].join("|");
 }
 
@@ -442,8 +314,9 @@ function buildMachine(
         available: a.available,
         backend: a.backend,
         reason: a.reason,
-        softwareGpu: ("softwareGpu" in a && a.softwareGpu === true) || isSoftwareGpu(a.info),
-        gpus: findGpus(a.info),
+        softwareGpu: ("softwareGpu" in a && a.softwareGpu === true) ||
+          gpusOf(a).some((g) => g.software),
+        gpus: gpusOf(a),
       });
     }
   }

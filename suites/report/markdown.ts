@@ -13,87 +13,15 @@ import {
   type ResultFile,
   rowsOfSet,
 } from "./input.ts";
-import { CONFORM_STATUSES, type ConformStatus, emptySummary } from "../conform.ts";
+import { fmtErr, fmtGflops, fmtMs, fmtRatio, LINE_WIDTH, mdTable, wrap } from "./format.ts";
+import type { Reporter } from "./reporter.ts";
+import { CONFORM_STATUSES, type ConformStatus, emptySummary } from "../results/conformance.ts";
 
 /** README's markers; the report replaces what lies between them. */
 export const README_MARKERS = {
   start: "<!-- results:start -->",
   end: "<!-- results:end -->",
 } as const;
-
-/** The line width of `deno fmt` in this project (deno.json `fmt.lineWidth`). */
-export const LINE_WIDTH = 100;
-
-/** Milliseconds with three significant digits, `-` when absent. */
-export function fmtMs(v: number | undefined): string {
-  if (v === undefined || !Number.isFinite(v)) return "-";
-  return v >= 100 ? v.toFixed(1) : v.toPrecision(3);
-}
-
-/** A ratio as `1.23x`, `-` when absent. */
-export function fmtRatio(v: number | undefined): string {
-  return v === undefined || !Number.isFinite(v) ? "-" : `${v.toFixed(2)}x`;
-}
-
-/** GFLOP/s, `-` when absent. */
-export function fmtGflops(v: number | undefined): string {
-  if (v === undefined || !Number.isFinite(v)) return "-";
-  return v >= 100 ? v.toFixed(0) : v.toPrecision(3);
-}
-
-/** An error magnitude in exponent notation, `-` when absent. */
-export function fmtErr(v: number | undefined): string {
-  return v === undefined || !Number.isFinite(v) ? "-" : v.toExponential(2);
-}
-
-/** Escapes a table cell: pipes, and line breaks folded to spaces. */
-export function mdCell(text: string): string {
-  return text.replace(/\r?\n/g, " ").replace(/\|/g, "\\|");
-}
-
-/**
- * A Markdown table as `deno fmt` writes it: every column padded to its widest cell,
- * right-aligned columns padded on the left and marked `---:`.
- */
-export function mdTable(
-  header: readonly string[],
-  rows: readonly (readonly string[])[],
-  align: readonly ("left" | "right")[] = [],
-): string {
-  const cells = [header, ...rows].map((r) => r.map(mdCell));
-  const widths = header.map((_, i) => Math.max(3, ...cells.map((r) => (r[i] ?? "").length)));
-  const line = (r: readonly string[]) =>
-    `| ${
-      widths.map((w, i) => align[i] === "right" ? (r[i] ?? "").padStart(w) : (r[i] ?? "").padEnd(w))
-        .join(" | ")
-    } |`;
-  const rule = `| ${
-    widths.map((w, i) => align[i] === "right" ? `${"-".repeat(w - 1)}:` : "-".repeat(w)).join(
-      " | ",
-    )
-  } |`;
-  return [line(cells[0]), rule, ...cells.slice(1).map(line)].join("\n");
-}
-
-/** Greedy word wrap at `width`, the way `deno fmt` wraps prose. */
-export function wrap(text: string, width = LINE_WIDTH, indent = ""): string {
-  const words = text.split(/\s+/).filter(Boolean);
-  const lines: string[] = [];
-  let current = "";
-  for (const word of words) {
-    const candidate = current ? `${current} ${word}` : word;
-    if (
-      current && (lines.length === 0 ? candidate.length : indent.length + candidate.length) > width
-    ) {
-      lines.push(current);
-      current = word;
-    } else {
-      current = candidate;
-    }
-  }
-  if (current) lines.push(current);
-  return lines.map((l, i) => (i === 0 ? l : indent + l)).join("\n");
-}
 
 /** A bullet item, wrapped with its continuation lines indented. */
 function bullet(text: string): string {
@@ -247,6 +175,23 @@ export function conformanceTotals(
   });
 }
 
+/**
+ * Which cases a machine's conformance verdicts cover, as the tables' heading says it:
+ * `every golden case (71)` only when the files name the manifest's size (their `filters`) and
+ * their cases add up to all of it; `13 of 71 golden cases` for a filtered run; `13 cases` when
+ * the files do not say (written before filters were recorded, or a `--weights` layer).
+ */
+export function conformanceCoverage(machine: Machine): string {
+  const files = machine.files.flatMap((f) => f.kind === "conformance" ? [f.report] : []);
+  const cases = new Set(files.flatMap((r) => r.results.map((x) => x.case))).size;
+  const totals = files.map((r) => r.filters?.weights === null ? r.filters.goldenCases : null);
+  if (totals.every((t): t is number => t !== null) && totals.length > 0) {
+    const total = Math.max(...totals);
+    return cases === total ? `every golden case (${total})` : `${cases} of ${total} golden cases`;
+  }
+  return `${cases} case${cases === 1 ? "" : "s"}`;
+}
+
 /** `RESULTS.md`: per machine, the environment, the adapters and the full tables. */
 export function renderResultsMarkdown(machines: readonly Machine[]): string {
   const out: string[] = ["# condconv-bench results", ""];
@@ -271,7 +216,7 @@ export function renderResultsMarkdown(machines: readonly Machine[]): string {
     const totals = conformanceTotals(m);
     if (totals.length > 0) {
       out.push(
-        "Conformance (every golden case):",
+        `Conformance (${conformanceCoverage(m)}):`,
         "",
         mdTable(
           ["adapter", ...CONFORM_STATUSES],
@@ -373,3 +318,8 @@ export function replaceReadmeBlock(readme: string, block: string): string {
   if (j < i) throw new Error(`"${end}" comes before "${start}"`);
   return `${readme.slice(0, i + start.length)}\n\n${block.trim()}\n\n${readme.slice(j)}`;
 }
+
+/** The `markdown` format: `RESULTS.md`. */
+export const markdownReporter: Reporter = ({ machines }) => [
+  { path: "RESULTS.md", text: renderResultsMarkdown(machines) },
+];

@@ -1,0 +1,272 @@
+/**
+ * Measuring one adapter on the bench cases, in this process: each case checked by the one
+ * verify path (`_shared/verify.ts`) and timed with mitata only when it passed, then the same
+ * adapter's static convolution of the same shape as a baseline.
+ * @module
+ */
+import { measure } from "mitata";
+import process from "node:process";
+import type { CondConvAdapter, PreparedCondConv } from "../../impls/adapter.ts";
+import { type FlopCount, flops } from "../../condconv/geometry.ts";
+import { compareWithTruth, type ToleranceBounds } from "../../condconv/tolerance.ts";
+import { messageOf, withTimeout } from "../_shared/calls.ts";
+import { announce, verify } from "../_shared/verify.ts";
+import type { BenchAdapter, BenchResult, StaticBaseline, TimingStats } from "../results/bench.ts";
+import { type LoadedBenchCase, staticTruth } from "./load.ts";
+import { formatBenchRow } from "./report.ts";
+import { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
+
+export { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
+
+/** The process's peak resident set so far (getrusage's maxRSS), where the runtime has it. */
+function peakRssBytes(): number | null {
+  try {
+    return process.resourceUsage().maxRSS * 1024;
+  } catch {
+    return null;
+  }
+}
+
+function toStats(samplesNs: number[]): TimingStats {
+  const sorted = [...samplesNs].sort((a, b) => a - b).map((ns) => ns / 1e6);
+  const at = (q: number) => sorted[Math.floor(q * (sorted.length - 1))];
+  return {
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    minMs: sorted[0],
+    maxMs: sorted[sorted.length - 1],
+    avgMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+    samples: sorted.length,
+    samplesMs: sorted,
+  };
+}
+
+/** How long and how often to time. */
+export interface TimingOptions {
+  minSamples: number;
+  budgetMs: number;
+  /** slow cases get fewer samples (never below `MIN_SAMPLES_FLOOR`) to stay near this */
+  maxMsPerCase: number;
+  timeoutMs: number;
+}
+
+/**
+ * Times `run` with mitata: one call per sample (no batching), so GPU times line up.
+ * `firstRunMs` (a run already made) lowers the sample count for slow cases, so that a
+ * measurement stays near `maxMsPerCase`, down to `MIN_SAMPLES_FLOOR` samples.
+ */
+async function timeRuns(
+  run: () => Promise<unknown>,
+  options: TimingOptions,
+  firstRunMs: number,
+  afterEach?: () => void,
+): Promise<TimingStats> {
+  const minSamples = Math.max(
+    MIN_SAMPLES_FLOOR,
+    Math.min(options.minSamples, Math.floor(options.maxMsPerCase / Math.max(firstRunMs, 1e-3))),
+  );
+  const stats = await withTimeout(
+    measure(async () => {
+      await run();
+      afterEach?.();
+    }, {
+      min_samples: minSamples,
+      max_samples: MAX_SAMPLES,
+      min_cpu_time: options.budgetMs * 1e6,
+      batch_threshold: 0,
+    }),
+    options.timeoutMs,
+    "the warm measurement",
+  );
+  return toStats(stats.samples);
+}
+
+async function benchStatic(
+  adapter: CondConvAdapter,
+  loaded: LoadedBenchCase,
+  options: TimingOptions,
+  tolerance: ToleranceBounds,
+  flopCount: FlopCount,
+): Promise<StaticBaseline> {
+  if (!adapter.prepareStatic) {
+    return { status: "not-measured", reason: "the adapter has no static convolution path" };
+  }
+  let layer: PreparedCondConv | undefined;
+  try {
+    const { spec, input } = loaded.target;
+    layer = await withTimeout(
+      adapter.prepareStatic(spec, loaded.staticKernel, loaded.staticBias),
+      options.timeoutMs,
+      "prepareStatic",
+    );
+    const t0 = performance.now();
+    const out = await withTimeout(layer.run(input), options.timeoutMs, "static run");
+    const firstRunMs = performance.now() - t0;
+    const comparison = compareWithTruth(out.data, await staticTruth(loaded), tolerance);
+    if (!comparison.pass) {
+      return {
+        status: "wrong",
+        maxAbsErr: comparison.maxAbsErr,
+        reason: `static convolution off by ${comparison.maxAbsErr.toExponential(2)}`,
+      };
+    }
+    const prepared = layer;
+    const warm = await timeRuns(() => prepared.run(input), options, firstRunMs);
+    return {
+      status: "timed",
+      maxAbsErr: comparison.maxAbsErr,
+      warm,
+      gflops: flopCount.staticConv / warm.p50Ms / 1e6,
+    };
+  } catch (error) {
+    return { status: "error", reason: messageOf(error) };
+  } finally {
+    await layer?.dispose().catch(() => {});
+  }
+}
+
+/** Options of one adapter's measurement. */
+export interface BenchOptions extends TimingOptions {
+  /** time the static convolution baseline too */
+  static: boolean;
+  /** where it runs (`wgpu/gl llvmpipe ...`), from what the adapter announced */
+  implementationOf?: (summary: BenchAdapter) => string | undefined;
+  /** each row as it comes (default: printed) */
+  onResult?: (result: BenchResult) => void;
+}
+
+async function benchOne(
+  adapter: CondConvAdapter,
+  backend: string,
+  softwareGpu: boolean,
+  loaded: LoadedBenchCase,
+  options: BenchOptions,
+): Promise<BenchResult> {
+  const { target } = loaded;
+  const flopCount = flops(target.spec, target.input.shape);
+  const result: BenchResult = {
+    adapter: adapter.id,
+    case: loaded.id,
+    goldenCase: loaded.goldenCase,
+    batch: loaded.batch,
+    status: "error",
+    backend,
+    softwareGpu,
+    flops: flopCount,
+    readbackIncluded: true,
+  };
+  const verdict = await verify(adapter, backend, target, {
+    timeoutMs: options.timeoutMs,
+    keep: true,
+  });
+  if (verdict.prepareMs !== undefined && verdict.firstRunMs !== undefined) {
+    result.cold = { prepareMs: verdict.prepareMs, firstRunMs: verdict.firstRunMs };
+  }
+  const c = verdict.comparison;
+  if (c) {
+    result.correctness = {
+      checkedAgainst: loaded.checkedAgainst,
+      pass: c.pass,
+      maxAbsErr: c.maxAbsErr,
+      maxRelErr: c.maxRelErr,
+      worstRatio: c.worstRatio,
+    };
+  }
+  if (verdict.status === "known-fail") result.knownFailure = verdict.knownFailure!.id;
+  if (verdict.status === "error") {
+    result.reason = verdict.reason;
+    return result;
+  }
+  if (!verdict.layer) {
+    result.status = "wrong";
+    result.reason = `${verdict.reason}: not timed`;
+    return result;
+  }
+  const { prepared, run } = verdict.layer;
+  try {
+    const gpuTimes: number[] = [];
+    result.warm = await timeRuns(run, options, verdict.firstRunMs!, () => {
+      const gpu = prepared.lastGpuTimeMs;
+      if (typeof gpu === "number") gpuTimes.push(gpu);
+    });
+    result.gflops = flopCount.total / result.warm.p50Ms / 1e6;
+    if (gpuTimes.length > 0) {
+      const g = toStats(gpuTimes.map((ms) => ms * 1e6));
+      result.gpu = { p50Ms: g.p50Ms, minMs: g.minMs, maxMs: g.maxMs, samples: g.samples };
+    } else {
+      result.gpu = null;
+    }
+    const memory = Deno.memoryUsage();
+    result.memory = {
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      peakRssBytes: peakRssBytes(),
+    };
+    result.status = "timed";
+  } catch (error) {
+    result.status = "error";
+    result.reason = messageOf(error);
+    return result;
+  } finally {
+    await prepared.dispose().catch(() => {});
+  }
+  if (!options.static) {
+    result.static = { status: "not-measured", reason: "--no-static" };
+    return result;
+  }
+  result.static = await benchStatic(adapter, loaded, options, verdict.tolerance, flopCount);
+  if (result.static.warm && result.warm) {
+    result.overVsStatic = result.warm.p50Ms / result.static.warm.p50Ms;
+  }
+  return result;
+}
+
+/** One adapter over every loaded case, in this process. */
+export async function benchAdapter(
+  adapter: CondConvAdapter,
+  loaded: readonly LoadedBenchCase[],
+  options: BenchOptions,
+): Promise<{ summary: BenchAdapter; results: BenchResult[] }> {
+  const announced = await announce(adapter, options.timeoutMs);
+  const softwareGpu = announced.summary.gpu?.software ?? false;
+  const summary: BenchAdapter = { ...announced.summary, softwareGpu };
+  const implementation = options.implementationOf?.(summary);
+  const where = implementation === undefined ? {} : { implementation };
+  Object.assign(summary, where);
+  const { backend } = announced;
+  if (backend === undefined) {
+    const reason = summary.reason ?? "not available";
+    if (!options.onResult) console.log(`${adapter.id.padEnd(13)} skipped: ${reason}`);
+    const results = loaded.map((c) => ({ ...skipped(adapter.id, c, reason, "skip"), ...where }));
+    results.forEach((r) => options.onResult?.(r));
+    return { summary, results };
+  }
+  const results: BenchResult[] = [];
+  for (const c of loaded) {
+    const result = { ...await benchOne(adapter, backend, softwareGpu, c, options), ...where };
+    results.push(result);
+    if (options.onResult) options.onResult(result);
+    else console.log(formatBenchRow(result));
+  }
+  return { summary, results };
+}
+
+/** A row for a case an adapter did not run: skipped, or lost with its process. */
+export function skipped(
+  adapter: string,
+  c: LoadedBenchCase,
+  reason: string,
+  status: "skip" | "error",
+): BenchResult {
+  return {
+    adapter,
+    case: c.id,
+    goldenCase: c.goldenCase,
+    batch: c.batch,
+    status,
+    reason,
+    softwareGpu: false,
+    flops: flops(c.target.spec, c.target.input.shape),
+    readbackIncluded: true,
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * `reports/bench.json`, written by `deno task bench`: warm and cold timings of every adapter
+ * on every bench case, each checked for correctness before it was timed, beside PyTorch's
+ * CPU baseline.
+ *
+ * Derived ratios (`gflops`, `overVsStatic`) are `null` when JSON could not write them (a
+ * non-finite number), read as "not available".
+ * @module
+ */
+import { z } from "zod";
+import type { FlopCount as CountedFlops } from "../../condconv/geometry.ts";
+import { AdapterSummary, RunFilters } from "./adapter_summary.ts";
+import { Environment } from "./environment.ts";
+
+/** Warm timing statistics, milliseconds; `samplesMs` are mitata's samples, sorted. */
+export const TimingStats = z.object({
+  p50Ms: z.number(),
+  p99Ms: z.number(),
+  minMs: z.number(),
+  maxMs: z.number(),
+  avgMs: z.number(),
+  samples: z.number().int().nonnegative(),
+  samplesMs: z.array(z.number()),
+});
+/** Warm timing statistics, milliseconds. */
+export type TimingStats = z.infer<typeof TimingStats>;
+
+/** A ratio JSON may have written as `null` (a non-finite number). */
+const ratio = z.number().nullable().optional();
+
+/** The static-convolution baseline of one adapter on one case. */
+export const StaticBaseline = z.object({
+  status: z.enum(["timed", "wrong", "not-measured", "error"]),
+  reason: z.string().optional(),
+  maxAbsErr: z.number().optional(),
+  warm: TimingStats.optional(),
+  gflops: ratio,
+});
+/** The static-convolution baseline of one adapter on one case. */
+export type StaticBaseline = z.infer<typeof StaticBaseline>;
+
+/** The FLOPs of one case (`condconv/geometry.ts`'s `flops`). */
+export const FlopCount = z.object({
+  routing: z.number(),
+  mixing: z.number(),
+  conv: z.number(),
+  total: z.number(),
+  staticConv: z.number(),
+});
+/** The FLOPs of one case. */
+export type FlopCount = z.infer<typeof FlopCount>;
+const _sameFlops = (f: CountedFlops): FlopCount => f;
+
+/** The statuses of a bench row: `wrong` failed the correctness check, so was not timed. */
+export const BENCH_STATUSES = ["timed", "wrong", "skip", "error"] as const;
+
+/** One adapter on one bench case. */
+export const BenchResult = z.object({
+  adapter: z.string().min(1),
+  /** `<golden id>@b<batch>` */
+  case: z.string().min(1),
+  goldenCase: z.string().min(1),
+  batch: z.number().int().positive(),
+  status: z.enum(BENCH_STATUSES),
+  reason: z.string().optional(),
+  /** on a `wrong` row: the known library bug (`known_failures.ts` rule id) that explains it */
+  knownFailure: z.string().optional(),
+  backend: z.string().optional(),
+  /** the WebGPU implementation under it (e.g. "wgpu/vulkan"), where the runner knows it */
+  implementation: z.string().optional(),
+  /** true when the adapter ran on a software GPU adapter: CPU figures, not GPU ones */
+  softwareGpu: z.boolean(),
+  correctness: z.object({
+    checkedAgainst: z.enum(["golden", "reference", "pytorch"]),
+    pass: z.boolean(),
+    maxAbsErr: z.number(),
+    maxRelErr: z.number(),
+    worstRatio: z.number(),
+  }).optional(),
+  flops: FlopCount,
+  /** the first prepare (weights upload, shader compilation, session creation) and first run */
+  cold: z.object({ prepareMs: z.number(), firstRunMs: z.number() }).optional(),
+  /** warm wall time per run, output read back to the CPU included */
+  warm: TimingStats.optional(),
+  /** total FLOPs / warm p50 */
+  gflops: ratio,
+  /** GPU time per run from timestamp queries, where the device offers them */
+  gpu: z.object({
+    p50Ms: z.number(),
+    minMs: z.number(),
+    maxMs: z.number(),
+    samples: z.number(),
+  }).nullable().optional(),
+  static: StaticBaseline.optional(),
+  /** warm p50 of CondConv / warm p50 of the static convolution, same adapter */
+  overVsStatic: ratio,
+  memory: z.object({
+    rssBytes: z.number(),
+    heapUsedBytes: z.number(),
+    peakRssBytes: z.number().nullable(),
+  }).optional(),
+  readbackIncluded: z.literal(true),
+});
+/** One adapter on one bench case. */
+export type BenchResult = z.infer<typeof BenchResult>;
+
+/** PyTorch's warm p50 per case, or why it was not measured. */
+export const TorchBaseline = z.discriminatedUnion("status", [
+  z.object({
+    status: z.literal("measured"),
+    torch: z.string(),
+    threads: z.number().int().positive(),
+    results: z.record(
+      z.string(),
+      z.object({ condconvP50Ms: z.number(), staticP50Ms: z.number(), samples: z.number() }),
+    ),
+  }),
+  z.object({ status: z.literal("not-measured"), reason: z.string() }),
+]);
+/** PyTorch's warm p50 per case, or why it was not measured. */
+export type TorchBaseline = z.infer<typeof TorchBaseline>;
+
+/** An adapter as a bench run saw it. */
+export const BenchAdapter = AdapterSummary.extend({ softwareGpu: z.boolean() });
+/** An adapter as a bench run saw it. */
+export type BenchAdapter = z.infer<typeof BenchAdapter>;
+
+/** The machine-readable result of a benchmark run. */
+export const BenchReport = z.object({
+  kind: z.literal("bench"),
+  environment: Environment,
+  /** absent from files written before filters were recorded */
+  filters: RunFilters.optional(),
+  settings: z.object({
+    sets: z.array(z.string()),
+    cases: z.array(z.string()),
+    minSamples: z.number(),
+    budgetMs: z.number(),
+    torchThreads: z.number().nullable(),
+    readback: z.string(),
+  }),
+  adapters: z.array(BenchAdapter),
+  results: z.array(BenchResult),
+  torch: TorchBaseline,
+});
+/** The machine-readable result of a benchmark run. */
+export type BenchReport = z.infer<typeof BenchReport>;
