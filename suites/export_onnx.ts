@@ -3,25 +3,37 @@
  *
  * ```
  * deno task export-onnx --case <golden case id> --out model.onnx [--batch <n>|dynamic]
- *   [--formulation grouped-conv|im2col-matmul]
- * deno task export-onnx --spec spec.json --weights weights.json --height 14 --width 14
- *   --out model.onnx [--batch <n>|dynamic] [--formulation ...]
+ * deno task export-onnx --weights layer.safetensors --out model.onnx [--height h --width w]
+ * deno task export-onnx --spec spec.json --json-weights weights.json --height 14 --width 14
+ *   --out model.onnx
+ *   (each also takes [--batch <n>|dynamic] [--formulation f] [--webgpu-workaround])
  * ```
  * With `--case`, the weights are the golden case's, generated from its seed and checked
  * against the manifest (`suites/_shared/fixtures.ts`), and the input size is the case's. With
- * `--spec`, the spec file is a CondConv spec as `condconv/spec.ts` describes it, and the
- * weights file an object with `expertKernels` and, as the spec needs them, `bias`,
- * `routingWeight` and `routingBias`, each a flat array of numbers or a base64 string of
- * little-endian float32 values, in the layouts of the spec's module doc.
+ * `--weights`, the layer is the same safetensors file `conform --weights` and `bench
+ * --weights` take (`condconv/formats/user_layer.ts`: spec in its metadata, any of its weight
+ * layouts); the input size defaults to its check input's. With `--spec`, the spec file is a
+ * CondConv spec as `condconv/spec.ts` describes it, and the `--json-weights` file an object
+ * with `expertKernels` and, as the spec needs them, `bias`, `routingWeight` and
+ * `routingBias`, each a flat array of numbers or a base64 string of little-endian float32
+ * values, in the layouts of the spec's module doc. Every weight must be a finite float32:
+ * a value that overflows float32 (1e39) or is not finite is refused, naming the tensor.
  *
  * `--batch` defaults to `dynamic` (a symbolic batch dimension, formulation `im2col-matmul`);
  * a number makes a fixed-batch model, by default in the formulation measured faster for the
  * kernel (`chooseFormulation`: `im2col-matmul` for 1x1, `grouped-conv` otherwise). The
- * experts are mixed with one `MatMul`.
+ * experts are mixed with one `MatMul`. `--webgpu-workaround` builds a `Conv` node that
+ * onnxruntime-web 1.30's WebGPU EP would compute wrong so that it does not (zero channels or a
+ * zero kernel row, the same numbers everywhere; `condconv/formats/onnx_graph_conv_bugs.ts`),
+ * as the `ort-webgpu` adapter does.
  *
- * Permissions: the task reads `.` only (spec and weights files must be inside the project)
- * and has `--allow-write` without a path, because the output path is the user's choice and a
- * task's permissions are fixed before the flags are read.
+ * The model is written atomically (a temporary file in the same folder, then a rename), so an
+ * interrupted export never leaves a truncated model; `--out` naming a folder is refused
+ * before any work.
+ *
+ * Permissions: the task reads and writes `.` only: input files and the model must be inside
+ * the project (the atomic rename needs read and write access to the model's folder); a path
+ * outside is refused up front with the flag named.
  *
  * Exit status: 0 when written, 2 on a bad flag or file.
  * @module
@@ -34,8 +46,12 @@ import {
   ONNX_OPSET,
 } from "../condconv/formats/onnx_graph.ts";
 import { CondConvSpec, type CondConvWeights } from "../condconv/spec.ts";
+import { parseUserLayer, type UserLayer } from "../condconv/formats/user_layer.ts";
 import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
 import { FixtureError, loadCaseTensors, loadFixtureSet } from "./_shared/fixtures.ts";
+
+/** The largest finite float32. */
+const MAX_FLOAT32 = 3.4028234663852886e38;
 
 /** A bad spec or weights file; the message names the file and the field at fault. */
 export class ExportInputError extends Error {
@@ -58,7 +74,16 @@ export const WeightsFile = z.strictObject({
 export type WeightsFile = z.infer<typeof WeightsFile>;
 
 function decodeTensor(value: number[] | string, name: string, path: string): Float32Array {
-  if (Array.isArray(value)) return Float32Array.from(value);
+  if (Array.isArray(value)) {
+    const i = value.findIndex((v) => !Number.isFinite(Math.fround(v)));
+    if (i >= 0) {
+      throw new ExportInputError(
+        `Cannot read weights file "${path}": "${name}"[${i}] is ${value[i]}, beyond float32's ` +
+          `range (largest ${MAX_FLOAT32}): it would become Infinity`,
+      );
+    }
+    return Float32Array.from(value);
+  }
   const binary = atob(value);
   if (binary.length % 4 !== 0) {
     throw new ExportInputError(
@@ -89,6 +114,41 @@ export function parseWeightsFile(value: unknown, path: string): CondConvWeights 
     if (tensor !== undefined) weights[name] = decodeTensor(tensor, name, path);
   }
   return weights;
+}
+
+/**
+ * Checks that every weight is a finite float32 (base64 and safetensors inputs can hold NaN or
+ * Infinity); throws an `ExportInputError` naming the tensor and the index.
+ */
+export function checkFiniteWeights(weights: CondConvWeights, source: string): void {
+  for (const [name, tensor] of Object.entries(weights)) {
+    const i = (tensor as Float32Array).findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) {
+      throw new ExportInputError(
+        `Cannot export ${source}: weight "${name}"[${i}] is ${tensor[i]}; every weight must ` +
+          "be a finite float32",
+      );
+    }
+  }
+}
+
+/**
+ * Reads a user's layer from the safetensors file that `conform --weights` and `bench
+ * --weights` take; throws an `ExportInputError` naming the file and what is wrong.
+ */
+export async function loadLayerFile(path: string): Promise<UserLayer> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound ? "file not found" : (error as Error).message;
+    throw new ExportInputError(`Cannot read --weights "${path}": ${why}`);
+  }
+  try {
+    return parseUserLayer(bytes, path);
+  } catch (error) {
+    asInputError("", error); // its message names the file
+  }
 }
 
 /** Parses a spec file's JSON value; throws `ExportInputError` naming the field at fault. */
@@ -146,18 +206,64 @@ function parseSize(text: string | undefined, flag: string): number {
   return size;
 }
 
-/** Writes `model` to `path`, making its folder. */
+/**
+ * Refuses, before any work, an `--out` path this task may not read and write (the atomic
+ * rename needs both) or that is a folder (or ends with "/").
+ */
+export async function checkOutPath(path: string): Promise<void> {
+  if (path === "") throw new UsageError("Invalid --out: the path is empty");
+  for (const name of ["read", "write"] as const) {
+    if ((await Deno.permissions.query({ name, path })).state !== "granted") {
+      throw new UsageError(
+        `Cannot write --out "${path}": this task may ${name} only inside the project folder ` +
+          "(its --allow-read and --allow-write); choose a path there",
+      );
+    }
+  }
+  const info = await Deno.stat(path).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  if (path.endsWith("/") || info?.isDirectory) {
+    throw new UsageError(
+      `Cannot write --out "${path}": it is a folder; name the model file, for example ` +
+        `"${path.replace(/\/+$/, "")}/model.onnx"`,
+    );
+  }
+}
+
+/**
+ * Writes `model` to `path` atomically, making its folder: the bytes go to a temporary file
+ * beside it, renamed over `path` once complete, so an interrupted export leaves the old file
+ * (or none), never a truncated model.
+ */
 export async function writeModel(path: string, model: CondConvOnnxModel): Promise<void> {
+  await checkOutPath(path);
   const slash = path.lastIndexOf("/");
-  if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
-  await Deno.writeFile(path, model.bytes);
+  const dir = slash > 0 ? path.slice(0, slash) : ".";
+  await Deno.mkdir(dir, { recursive: true });
+  const partial = await Deno.makeTempFile({ dir, prefix: ".export-onnx-", suffix: ".partial" });
+  try {
+    await Deno.writeFile(partial, model.bytes);
+    await Deno.rename(partial, path);
+  } catch (error) {
+    await Deno.remove(partial).catch(() => {});
+    throw error;
+  }
+}
+
+/** How a model is built, whatever its source. */
+export interface ExportOptions {
+  batch: number | "dynamic";
+  formulation?: ConvFormulation;
+  /** avoid onnxruntime-web 1.30's WebGPU Conv bug (`--webgpu-workaround`) */
+  workarounds?: boolean;
 }
 
 /** The model of a golden case: its spec, seeded weights and input size. */
 export async function exportCase(
   caseId: string,
-  batch: number | "dynamic",
-  formulation?: ConvFormulation,
+  options: ExportOptions,
   fixturesDir?: string,
 ): Promise<CondConvOnnxModel> {
   const set = await loadFixtureSet(fixturesDir);
@@ -175,48 +281,130 @@ export async function exportCase(
   const [fixture] = matches;
   const { weights } = await loadCaseTensors(fixture);
   const { height, width } = fixture.goldenCase.input;
-  return buildCondConvOnnx(fixture.goldenCase.spec, weights, {
-    height,
-    width,
-    batch,
-    formulation,
-  });
+  return buildCondConvOnnx(fixture.goldenCase.spec, weights, { height, width, ...options });
 }
 
-/** Runs `build`, turning the builder's `TypeError`s and `RangeError`s into `ExportInputError`s. */
-async function asInputError<T>(source: string, build: () => Promise<T>): Promise<T> {
+/**
+ * Builds the model of `spec` and `weights` for an input of `height` x `width`, after checking
+ * every weight is a finite float32; the builder's `TypeError`s and `RangeError`s become
+ * `ExportInputError`s naming `source`.
+ */
+export function exportLayer(
+  source: string,
+  spec: CondConvSpec,
+  weights: CondConvWeights,
+  size: { height: number; width: number },
+  options: ExportOptions,
+): CondConvOnnxModel {
+  checkFiniteWeights(weights, source);
   try {
-    return await build();
+    return buildCondConvOnnx(spec, weights, { ...size, ...options });
   } catch (error) {
-    if (error instanceof TypeError || error instanceof RangeError) {
-      throw new ExportInputError(`Cannot export ${source}: ${error.message}`);
-    }
-    throw error;
+    asInputError(`Cannot export ${source}: `, error);
   }
 }
 
-const USAGE =
-  `deno task export-onnx --case <id> --out <path> [--batch <n>|dynamic] [--formulation f]
-deno task export-onnx --spec <spec.json> --weights <weights.json> --height <h> --width <w>
-                      --out <path> [--batch <n>|dynamic] [--formulation f]
+/**
+ * Throws a builder's or parser's `TypeError` or `RangeError` as an `ExportInputError`, its
+ * message after `prefix`; any other error as it is.
+ */
+function asInputError(prefix: string, error: unknown): never {
+  if (error instanceof TypeError || error instanceof RangeError) {
+    throw new ExportInputError(`${prefix}${error.message}`, { cause: error });
+  }
+  throw error;
+}
 
-Writes one CondConv layer as an ONNX model (opset ${ONNX_OPSET}).
-  --case         a golden case id from fixtures/cases.json (weights from its seed)
-  --spec         a CondConv spec (JSON); with --weights, --height and --width
-  --weights      {"expertKernels": [...] | "<base64 float32>", "bias", "routingWeight", ...}
-  --batch        a batch size, or "dynamic" (the default)
-  --formulation  "grouped-conv" (fixed batch only) or "im2col-matmul"
-  --out          where to write the model`;
+/** The input size: the flags, else the size `fallback` gives, else a usage error. */
+function inputSize(
+  flags: { height?: string; width?: string },
+  fallback?: readonly number[],
+): { height: number; width: number } {
+  if (fallback && flags.height === undefined && flags.width === undefined) {
+    return { height: fallback[2], width: fallback[3] };
+  }
+  return { height: parseSize(flags.height, "height"), width: parseSize(flags.width, "width") };
+}
+
+const USAGE = `deno task export-onnx --case <id> --out <path> [options]
+deno task export-onnx --weights <layer.safetensors> --out <path> [--height h --width w] [options]
+deno task export-onnx --spec <spec.json> --json-weights <weights.json> --height <h> --width <w>
+                      --out <path> [options]
+
+Writes one CondConv layer as an ONNX model (opset ${ONNX_OPSET}), atomically.
+  --case          a golden case id from fixtures/cases.json (weights from its seed)
+  --weights       your layer: the safetensors file conform and bench --weights take (from
+                  scripts/export_weights.py); the input size defaults to its check input's
+  --spec          a CondConv spec (JSON); with --json-weights, --height and --width
+  --json-weights  {"expertKernels": [...] | "<base64 float32>", "bias", "routingWeight", ...}
+  --height, --width  the input size the model is for
+options:
+  --batch         a batch size, or "dynamic" (the default)
+  --formulation   "grouped-conv" (fixed batch only) or "im2col-matmul"
+  --webgpu-workaround  build a Conv node that onnxruntime-web 1.30's WebGPU EP computes wrong
+                  so that it does not (zero channels or a zero kernel row: the same numbers
+                  on every runtime; see condconv/formats/onnx_graph_conv_bugs.ts)
+  --out           the model file to write (not a folder)`;
+
+/** The model the flags ask for, and a description of its source. */
+async function modelFromFlags(
+  flags: {
+    case?: string;
+    weights?: string;
+    spec?: string;
+    "json-weights"?: string;
+    height?: string;
+    width?: string;
+  },
+  options: ExportOptions,
+): Promise<{ model: CondConvOnnxModel; source: string }> {
+  const sources = (["case", "weights", "spec"] as const).filter((name) =>
+    flags[name] !== undefined
+  );
+  if (sources.length !== 1) {
+    const hint = flags.spec !== undefined && flags.weights !== undefined
+      ? " (--weights is a safetensors file, as in conform and bench; a JSON weights file " +
+        "goes with --spec as --json-weights)"
+      : "";
+    throw new UsageError(
+      `Pass exactly one source: --case <id>, --weights <file.safetensors>, or --spec with ` +
+        `--json-weights (got ${sources.map((s) => `--${s}`).join(", ") || "none"})${hint}`,
+    );
+  }
+  if (flags.case !== undefined) {
+    const source = `case "${flags.case}"`;
+    const model = await exportCase(flags.case, options).catch((e) =>
+      asInputError(`Cannot export ${source}: `, e)
+    );
+    return { model, source };
+  }
+  if (flags.weights !== undefined) {
+    const layer = await loadLayerFile(flags.weights);
+    const source = `weights "${flags.weights}"`;
+    const size = inputSize(flags, layer.check?.input.shape);
+    return { model: exportLayer(source, layer.spec, layer.weights, size, options), source };
+  }
+  if (flags["json-weights"] === undefined) {
+    throw new UsageError("Missing --json-weights: --spec needs the layer's weights as JSON");
+  }
+  const jsonWeights = flags["json-weights"];
+  const spec = parseSpecFile(await readJsonFile(flags.spec!, "spec"), flags.spec!);
+  const weights = parseWeightsFile(await readJsonFile(jsonWeights, "weights"), jsonWeights);
+  const source = `spec "${flags.spec}", weights "${jsonWeights}"`;
+  return { model: exportLayer(source, spec, weights, inputSize(flags), options), source };
+}
 
 async function main(): Promise<number> {
   const flags = parseFlags(Deno.args, {
     case: { type: "string" },
-    spec: { type: "string" },
     weights: { type: "string" },
+    spec: { type: "string" },
+    "json-weights": { type: "string" },
     height: { type: "string" },
     width: { type: "string" },
     batch: { type: "string", default: "dynamic" },
     formulation: { type: "string" },
+    "webgpu-workaround": { type: "boolean" },
     out: { type: "string" },
     help: { type: "boolean" },
   });
@@ -224,38 +412,26 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (!flags.out) throw new UsageError("Missing --out: name the file to write the model to");
-  const batch = parseBatch(flags.batch);
-  const formulation = parseFormulation(flags.formulation);
-  let model: CondConvOnnxModel;
-  let source: string;
-  if (flags.case !== undefined) {
-    if (flags.spec !== undefined || flags.weights !== undefined) {
-      throw new UsageError("Cannot combine --case with --spec or --weights: pass one source");
-    }
-    model = await asInputError(
-      `case "${flags.case}"`,
-      () => exportCase(flags.case!, batch, formulation),
-    );
-    source = `case "${flags.case}"`;
-  } else if (flags.spec !== undefined && flags.weights !== undefined) {
-    const spec = parseSpecFile(await readJsonFile(flags.spec, "spec"), flags.spec);
-    const weights = parseWeightsFile(await readJsonFile(flags.weights, "weights"), flags.weights);
-    const height = parseSize(flags.height, "height");
-    const width = parseSize(flags.width, "width");
-    source = `spec "${flags.spec}", weights "${flags.weights}"`;
-    model = await asInputError(
-      source,
-      () =>
-        Promise.resolve(buildCondConvOnnx(spec, weights, { height, width, batch, formulation })),
-    );
-  } else {
-    throw new UsageError("Missing input: pass --case <id>, or --spec and --weights");
+  if (flags.out === undefined) {
+    throw new UsageError("Missing --out: name the file to write the model to");
   }
+  await checkOutPath(flags.out);
+  const options: ExportOptions = {
+    batch: parseBatch(flags.batch),
+    formulation: parseFormulation(flags.formulation),
+    workarounds: flags["webgpu-workaround"] ?? false,
+  };
+  const { model, source } = await modelFromFlags(flags, options);
   await writeModel(flags.out, model);
+  const workaround = model.workaround
+    ? `, WebGPU workaround for ${model.convBug}`
+    : model.convBug
+    ? `, shows onnxruntime-web 1.30's WebGPU Conv bug ${model.convBug} (--webgpu-workaround)`
+    : "";
   console.log(
     `export-onnx: ${source} -> ${flags.out} (${model.bytes.length} bytes, opset ${ONNX_OPSET}, ` +
-      `${model.formulation}, input [${model.inputShape}], output [${model.outputShape}])`,
+      `${model.formulation}, input [${model.inputShape}], output [${model.outputShape}]` +
+      `${workaround})`,
   );
   return 0;
 }

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { INPUT_NAME, OUTPUT_NAME } from "../condconv/formats/onnx_graph.ts";
 import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
+import { encodeSafetensors } from "../condconv/formats/safetensors.ts";
 import {
+  checkFiniteWeights,
   exportCase,
   ExportInputError,
   parseBatch,
@@ -42,7 +44,7 @@ Deno.test({
       const exported: { path: string; id: string }[] = [];
       for (const fixture of fixtures) {
         for (const batch of ["dynamic", fixture.goldenCase.input.batch] as const) {
-          const model = await exportCase(fixture.entry.id, batch);
+          const model = await exportCase(fixture.entry.id, { batch });
           const path = `${dir}/${fixture.entry.id}.${batch}.onnx`;
           await writeModel(path, model);
           exported.push({ path, id: fixture.entry.id });
@@ -131,4 +133,137 @@ Deno.test("export-onnx --batch: a positive integer or dynamic", () => {
   assert.equal(parseBatch("8"), 8);
   assert.throws(() => parseBatch("0"), { name: "UsageError", message: /--batch "0"/ });
   assert.throws(() => parseBatch("two"), { name: "UsageError" });
+});
+
+/** Runs `deno task export-onnx`'s entry with `args`; its exit code, stdout and stderr. */
+async function exportOnnx(...args: string[]) {
+  return await exportOnnxWith(["--allow-read=.,/tmp", "--allow-write=/tmp"], ...args);
+}
+
+/** The same with other permissions (the task's own: read and write `.`). */
+async function exportOnnxWith(permissions: string[], ...args: string[]) {
+  const result = await new Deno.Command("deno", {
+    args: ["run", ...permissions, "suites/export_onnx.ts", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: result.code,
+    stdout: decoder.decode(result.stdout),
+    stderr: decoder.decode(result.stderr),
+  };
+}
+
+Deno.test("export-onnx --out <folder> or outside the project: a clear error first, no stack", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "condconv-onnx-out-" });
+  try {
+    const { code, stderr } = await exportOnnx("--case", "control", "--out", dir);
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /^error: Cannot write --out ".*": it is a folder; name the model file/);
+    assert.doesNotMatch(stderr, /\n\s+at /, "a stack trace was printed");
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "something was written");
+    // with the task's permissions, a path outside the project is refused the same way
+    const outside = await exportOnnxWith(
+      ["--allow-read=.", "--allow-write=."],
+      "--case",
+      "control",
+      "--out",
+      `${dir}/model.onnx`,
+    );
+    assert.equal(outside.code, 2, outside.stderr);
+    assert.match(outside.stderr, /^error: Cannot write --out ".*": this task may read only inside/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("export-onnx writes atomically: the old model is replaced whole, no partial file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "condconv-onnx-atomic-" });
+  try {
+    const path = `${dir}/model.onnx`;
+    await Deno.writeTextFile(path, "old");
+    const model = await exportCase("control", { batch: 1 });
+    await writeModel(path, model);
+    assert.deepEqual(await Deno.readFile(path), model.bytes);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["model.onnx"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("export-onnx weights: float32 overflow and non-finite values are refused, named", () => {
+  assert.throws(
+    () => parseWeightsFile({ expertKernels: [0.5, 1e39] }, "w.json"),
+    {
+      name: "ExportInputError",
+      message: /"w\.json": "expertKernels"\[1\] is 1e\+39, beyond float32's range/,
+    },
+  );
+  // the largest float32 itself is fine
+  parseWeightsFile({ expertKernels: [3.4028234663852886e38] }, "w.json");
+  const nan = btoa(String.fromCharCode(...new Uint8Array(new Float32Array([1, NaN]).buffer)));
+  const weights = parseWeightsFile({ expertKernels: [1], routingBias: nan }, "w.json");
+  assert.throws(
+    () => checkFiniteWeights(weights, "w.json"),
+    { name: "ExportInputError", message: /weight "routingBias"\[1\] is NaN/ },
+  );
+});
+
+Deno.test("export-onnx --weights is the safetensors file conform and bench take", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "condconv-onnx-weights-" });
+  try {
+    const spec = {
+      inChannels: 2,
+      outChannels: 2,
+      kernelSize: 1,
+      numExperts: 2,
+      bias: "none",
+      routing: { kind: "supplied" },
+    };
+    const input = Float32Array.from({ length: 8 }, (_, i) => i - 3);
+    const layer = `${dir}/tiny.safetensors`;
+    await Deno.writeFile(
+      layer,
+      encodeSafetensors({
+        weight: { dtype: "F32", shape: [2, 4], data: new Float32Array([1, 0, 0, 1, 2, 0, 0, 2]) },
+        "check.input": { dtype: "F32", shape: [1, 2, 2, 2], data: input },
+        "check.routing": { dtype: "F32", shape: [1, 2], data: new Float32Array([0.5, 0.25]) },
+        "check.output": { dtype: "F64", shape: [1, 2, 2, 2], data: Float64Array.from(input) },
+      }, { spec: JSON.stringify(spec) }),
+    );
+    const out = `${dir}/tiny.onnx`;
+    const run = await exportOnnx("--weights", layer, "--batch", "1", "--out", out);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /input \[1,2,2,2\], output \[1,2,2,2\]/);
+    const ort = await import("onnxruntime-web/wasm");
+    const session = await ort.InferenceSession.create(await Deno.readFile(out));
+    try {
+      const output = await session.run({
+        [INPUT_NAME]: new ort.Tensor("float32", input, [1, 2, 2, 2]),
+        routing: new ort.Tensor("float32", new Float32Array([0.5, 0.25]), [1, 2]),
+      });
+      assert.deepEqual(output[OUTPUT_NAME].data, input); // (0.5 I + 0.25 * 2I) x = x
+    } finally {
+      await session.release();
+    }
+    // the old form, a JSON file behind --weights, is told where it goes now
+    const old = await exportOnnx("--spec", "s.json", "--weights", "w.json", "--out", out);
+    assert.equal(old.code, 2);
+    assert.match(old.stderr, /--json-weights/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("export-onnx --webgpu-workaround: the Conv the WebGPU EP gets wrong is changed", async () => {
+  const plain = await exportCase("channels-3-5-batch-2", { batch: 2 });
+  const changed = await exportCase("channels-3-5-batch-2", { batch: 2, workarounds: true });
+  assert.equal(plain.convBug, "grouped-vector-straddles-groups");
+  assert.equal(plain.workaround, null);
+  assert.deepEqual(changed.workaround, {
+    zeroRowOnTop: false,
+    channelsPerGroup: 3,
+    outChannelsPerGroup: 8,
+  });
 });

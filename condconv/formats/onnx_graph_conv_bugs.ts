@@ -29,31 +29,38 @@
  *
  * `avoidConvBug` gives the change to a node that avoids each cause: zero-padded output
  * channels per group up to a multiple of 4 (the output is sliced back), zero-padded input
- * channels up to a multiple of 4, or the zero padding moved out of the `Conv` into a `Pad`.
+ * channels up to a multiple of 4, or a zero kernel row on top with one more top pad (a
+ * non-zero top pad takes the node off the shortcut). Moving the pads into a `Pad` node does
+ * not work: ONNX Runtime's `PadFusion` folds a constant `Pad` back into the `Conv` (tried:
+ * the output stays wrong).
  * @module
  */
+import type { Geometry } from "../geometry.ts";
 
-/** One 2-D ONNX `Conv` node as the WebGPU EP sees it (NCHW input, OIHW weights). */
-export interface ConvNode {
-  /** `N` of the input */
-  batch: number;
-  group: number;
-  /** input channels per group */
-  channelsPerGroup: number;
-  /** output channels per group */
-  outChannelsPerGroup: number;
-  /** the input's height and width (after any `Pad` node before the `Conv`) */
-  height: number;
-  width: number;
-  kernelHeight: number;
-  kernelWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  dilationHeight: number;
-  dilationWidth: number;
-  /** the `Conv`'s own pads: top, left, bottom, right */
-  pads: readonly [number, number, number, number];
-}
+/**
+ * One 2-D ONNX `Conv` node as the WebGPU EP sees it (NCHW input, OIHW weights): the layer's
+ * channels per group, kernel, strides and dilations, and the node's own batch, group count,
+ * input size (after any `Pad` node before the `Conv`) and pads (top, left, bottom, right).
+ */
+export type ConvNode =
+  & Pick<
+    Geometry,
+    | "channelsPerGroup"
+    | "outChannelsPerGroup"
+    | "kernelHeight"
+    | "kernelWidth"
+    | "strideHeight"
+    | "strideWidth"
+    | "dilationHeight"
+    | "dilationWidth"
+  >
+  & {
+    batch: number;
+    group: number;
+    height: number;
+    width: number;
+    pads: readonly [number, number, number, number];
+  };
 
 /** Why the WebGPU EP gets a `Conv` node wrong (see the module doc). */
 export type OrtWebgpuConvBug =
@@ -141,8 +148,11 @@ export function ortWebgpuConvBug(node: ConvNode): OrtWebgpuConvBug | undefined {
 
 /** How to change a `Conv` node so that the WebGPU EP computes it right. */
 export interface ConvWorkaround {
-  /** zero padding moved into a `Pad` node before the `Conv` (whose pads become 0) */
-  padsToPadNode: boolean;
+  /**
+   * a zero kernel row on top, and the top pad grown by the dilation to match: the same
+   * output, from a node with a non-zero top pad
+   */
+  zeroRowOnTop: boolean;
   /** input channels per group after zero padding (the kernels get zero input channels) */
   channelsPerGroup: number;
   /** output channels per group after zero padding (zero kernels; the output is sliced) */
@@ -158,7 +168,7 @@ const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
 export function avoidConvBug(node: ConvNode): ConvWorkaround | undefined {
   if (!ortWebgpuConvBug(node)) return undefined;
   const fix: ConvWorkaround = {
-    padsToPadNode: false,
+    zeroRowOnTop: false,
     channelsPerGroup: node.channelsPerGroup,
     outChannelsPerGroup: node.outChannelsPerGroup,
   };
@@ -167,7 +177,7 @@ export function avoidConvBug(node: ConvNode): ConvWorkaround | undefined {
   for (let step = 0; step < 3; step++) {
     const bug = ortWebgpuConvBug(applyConvWorkaround(node, fix));
     if (!bug) return fix;
-    if (bug === "matmul-shortcut-ignores-end-pads") fix.padsToPadNode = true;
+    if (bug === "matmul-shortcut-ignores-end-pads") fix.zeroRowOnTop = true;
     if (bug === "grouped-vector-straddles-groups") {
       fix.outChannelsPerGroup = roundUp4(fix.outChannelsPerGroup);
     }
@@ -181,12 +191,12 @@ export function avoidConvBug(node: ConvNode): ConvWorkaround | undefined {
 /** `node` as it is after `fix`. */
 export function applyConvWorkaround(node: ConvNode, fix: ConvWorkaround): ConvNode {
   const [top, left, bottom, right] = node.pads;
+  const extra = fix.zeroRowOnTop ? 1 : 0;
   return {
     ...node,
     channelsPerGroup: fix.channelsPerGroup,
     outChannelsPerGroup: fix.outChannelsPerGroup,
-    height: fix.padsToPadNode ? node.height + top + bottom : node.height,
-    width: fix.padsToPadNode ? node.width + left + right : node.width,
-    pads: fix.padsToPadNode ? [0, 0, 0, 0] : node.pads,
+    kernelHeight: node.kernelHeight + extra,
+    pads: [top + extra * node.dilationHeight, left, bottom, right],
   };
 }

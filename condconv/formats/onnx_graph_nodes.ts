@@ -126,19 +126,12 @@ export function convNodeOf(
   const zeros = spec.paddingMode === "zeros";
   const { padTop, padLeft, padBottom, padRight } = g;
   return {
+    ...g, // channels per group, kernel, strides, dilations (the rest is not read)
     batch,
     group,
-    channelsPerGroup: g.channelsPerGroup,
-    outChannelsPerGroup: g.outChannelsPerGroup,
     // other padding modes are a Pad node before the Conv
     height: zeros ? g.inHeight : g.inHeight + padTop + padBottom,
     width: zeros ? g.inWidth : g.inWidth + padLeft + padRight,
-    kernelHeight: g.kernelHeight,
-    kernelWidth: g.kernelWidth,
-    strideHeight: g.strideHeight,
-    strideWidth: g.strideWidth,
-    dilationHeight: g.dilationHeight,
-    dilationWidth: g.dilationWidth,
     pads: zeros ? [padTop, padLeft, padBottom, padRight] : [0, 0, 0, 0],
   };
 }
@@ -155,8 +148,8 @@ export interface EmittedConv {
 /**
  * Emits `Conv(x, kernel[, bias])` for `node`: `x` `(N, group * C/g, H, W)`, `kernel`
  * `(group * O/g, C/g, kh, kw)`, `bias` `(O)`. With `workarounds`, a node onnxruntime-web's
- * WebGPU EP would get wrong is changed (zero channels, or its pads moved into a `Pad` node)
- * and its output sliced back: the numbers are the same on every correct runtime.
+ * WebGPU EP would get wrong is changed (zero channels, or a zero kernel row on top) and its
+ * output sliced back: the numbers are the same on every correct runtime.
  */
 export function addConv(
   b: GraphBuilder,
@@ -171,10 +164,6 @@ export function addConv(
   const { group, channelsPerGroup: c, outChannelsPerGroup: o } = node;
   const [kh, kw] = [node.kernelHeight, node.kernelWidth];
   let input = x, weights = kernel, bias = options.bias;
-  if (workaround?.padsToPadNode) {
-    const [top, left, bottom, right] = node.pads;
-    input = b.pad(input, [0, 0, top, left, 0, 0, bottom, right], "constant", "conv_pads");
-  }
   if (n.channelsPerGroup > c) {
     const extra = n.channelsPerGroup - c;
     const grouped = b.reshape(input, [0, group, c, -1], "input_groups");
@@ -193,8 +182,22 @@ export function addConv(
       bias = b.reshape(paddedBias, [-1], "bias_padded");
     }
   }
+  if (workaround?.zeroRowOnTop) {
+    // a Concat, not a Pad: ONNX Runtime's PadFusion (core/optimizer/pad_fusion.cc) does not
+    // check which Conv input a constant Pad feeds; for a spatial Pad on the kernel it rewires
+    // the Conv's input 0 and removes the Pad, and session creation fails ("... is not a graph
+    // input, initializer, or output of a previous node"). A Pad of the kernel's channel axis
+    // (above) is left alone: the fusion declines pads on the first two axes.
+    const rowShape = [group * n.outChannelsPerGroup, n.channelsPerGroup, 1, kw];
+    const zeros = b.floats(
+      "zero_row",
+      rowShape,
+      new Float32Array(rowShape.reduce((a, d) => a * d)),
+    );
+    weights = b.op("Concat", [zeros, weights], [intAttribute("axis", 2)], "kernel_zero_row");
+  }
   const conv = b.op("Conv", bias ? [input, weights, bias] : [input, weights], [
-    intsAttribute("kernel_shape", [kh, kw]),
+    intsAttribute("kernel_shape", [n.kernelHeight, n.kernelWidth]),
     intsAttribute("strides", [node.strideHeight, node.strideWidth]),
     intsAttribute("dilations", [node.dilationHeight, node.dilationWidth]),
     intsAttribute("pads", [...n.pads]),

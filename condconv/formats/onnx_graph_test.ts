@@ -201,6 +201,12 @@ async function runModel(
   }
 }
 
+/** Asserts `output` is within the wasm class tolerance of the reference's `truth`. */
+function assertWithinWasmTolerance(output: Float32Array, truth: Float32Array) {
+  const comparison = compareWithTruth(output, Float64Array.from(truth), TOLERANCE_CLASSES.wasm);
+  assert.ok(comparison.pass, `${comparison.worstRatio}x the tolerance`);
+}
+
 const specs: [string, CondConvSpecInput, [number, number, number]][] = [
   ["kitchen sink", {
     inChannels: 4,
@@ -254,12 +260,7 @@ for (const [name, spec, size] of specs) {
         formulation,
       });
       const output = await runModel(model.bytes, c.input, c.routingWeights, c.spec.numExperts);
-      const comparison = compareWithTruth(
-        output,
-        Float64Array.from(truth.data),
-        TOLERANCE_CLASSES.wasm,
-      );
-      assert.ok(comparison.pass, `${comparison.worstRatio}x the tolerance`);
+      assertWithinWasmTolerance(output, truth.data);
     });
   }
 }
@@ -314,4 +315,84 @@ Deno.test("onnx graph: the static baseline is one Conv with constant weights, dy
     () => buildStaticConvOnnx(c.spec, kernel, new Float32Array(3), { height: 5, width: 5 }),
     { name: "TypeError", message: /static bias/ },
   );
+});
+
+// The WebGPU Conv workarounds (onnx_graph_conv_bugs.ts) change the graph, never the numbers:
+// each changed model runs on the wasm EP (which has no such bug) to the reference's output.
+const workaroundCases: [string, CondConvSpecInput, [number, number, number], string][] = [
+  [
+    "5 output channels per group, batch 3",
+    {
+      inChannels: 2,
+      outChannels: 10,
+      kernelSize: 3,
+      padding: 1,
+      groups: 2,
+      bias: "shared",
+    },
+    [3, 5, 4],
+    "grouped-vector-straddles-groups",
+  ],
+  [
+    "6 input channels, 4 outputs",
+    {
+      inChannels: 6,
+      outChannels: 4,
+      kernelSize: 3,
+      padding: 1,
+      bias: "perExpert",
+    },
+    [1, 5, 5],
+    "conv2dmm-vec3-input",
+  ],
+  [
+    "a kernel as large as the input, TF same",
+    {
+      inChannels: 2,
+      outChannels: 4,
+      kernelSize: 2,
+      padding: "same",
+    },
+    [1, 2, 2],
+    "matmul-shortcut-ignores-end-pads",
+  ],
+];
+
+for (const [name, spec, size, bug] of workaroundCases) {
+  Deno.test(`onnx graph workaround: ${name} (${bug}) keeps the numbers`, async () => {
+    const c = seededCase(size[0] * 31 + size[1], spec, size);
+    const reference = await referenceAdapter.prepare(c.spec, c.weights);
+    const truth = await reference.run(c.input, c.routingWeights);
+    const options = { height: size[1], width: size[2], batch: size[0] };
+    const plain = buildCondConvOnnx(c.spec, c.weights, options);
+    assert.equal(plain.convBug, bug);
+    assert.equal(plain.workaround, null);
+    const changed = buildCondConvOnnx(c.spec, c.weights, { ...options, workarounds: true });
+    assert.equal(changed.convBug, bug);
+    assert.ok(changed.workaround, "no workaround applied");
+    assert.notDeepEqual(opTypes(changed.bytes), opTypes(plain.bytes));
+    const output = await runModel(changed.bytes, c.input, c.routingWeights, c.spec.numExperts);
+    assertWithinWasmTolerance(output, truth.data);
+  });
+}
+
+Deno.test("onnx graph workaround: the static Conv with 5 outputs per group keeps the numbers", async () => {
+  const c = seededCase(71, { inChannels: 4, outChannels: 20, kernelSize: 1, groups: 4 }, [2, 3, 3]);
+  const kernel = c.weights.expertKernels.slice(0, 20);
+  const bias = Float32Array.from({ length: 20 }, (_, i) => i / 8);
+  const plain = buildStaticConvOnnx(c.spec, kernel, bias, { height: 3, width: 3 });
+  const changed = buildStaticConvOnnx(c.spec, kernel, bias, {
+    height: 3,
+    width: 3,
+    workarounds: true,
+  });
+  assert.equal(changed.convBug, "grouped-vector-straddles-groups");
+  assert.deepEqual(changed.workaround, {
+    zeroRowOnTop: false,
+    channelsPerGroup: 1,
+    outChannelsPerGroup: 8,
+  });
+  const expected = await runModel(plain.bytes, c.input);
+  const output = await runModel(changed.bytes, c.input);
+  assert.deepEqual(output, expected);
 });

@@ -19,7 +19,7 @@
  */
 import { pair } from "../../condconv/geometry.ts";
 import type { CondConvSpec } from "../../condconv/spec.ts";
-import { condConvConvBug } from "../../condconv/formats/onnx_graph.ts";
+import { condConvConvBug, staticConvBug } from "../../condconv/formats/onnx_graph.ts";
 
 /** What a rule looks at: the layer one check runs, and where it runs. */
 export interface CheckedLayer {
@@ -40,6 +40,11 @@ export interface CheckedLayer {
   implementation?: string;
   /** whether the adapter's workarounds for library bugs are on (default `true`) */
   workarounds?: boolean;
+  /**
+   * true for the plain convolution of `prepareStatic` (bench's baseline, the fuzz's property
+   * (c)) with the spec's geometry, rather than the CondConv layer; default `false`
+   */
+  static?: boolean;
 }
 
 /** One known library bug: the adapter it affects and the layers it makes wrong. */
@@ -91,7 +96,9 @@ export const ORT_WEBGPU_CONV: KnownFailure = {
     // the bug is in the EP's generated WGSL: every WebGPU implementation runs it
     if (layer.workarounds !== false) return false;
     return sizesOf(layer).some(([height, width]) =>
-      condConvConvBug(layer.spec, layer.batch, height, width) !== undefined
+      (layer.static
+        ? staticConvBug(layer.spec, height, width)
+        : condConvConvBug(layer.spec, layer.batch, height, width)) !== undefined
     );
   },
 };
@@ -143,4 +150,20 @@ export function knownFailure(
   list: readonly KnownFailure[] = KNOWN_FAILURES,
 ): KnownFailure | undefined {
   return list.find((k) => k.adapter === adapterId && k.affects(layer));
+}
+
+/**
+ * The known failure that excuses a wrong number of one check that ran several layers (a
+ * property that compares two runs): the first rule that covers any of them.
+ */
+export function knownFailureOfAny(
+  adapterId: string,
+  layers: readonly CheckedLayer[],
+  list: readonly KnownFailure[] = KNOWN_FAILURES,
+): KnownFailure | undefined {
+  for (const layer of layers) {
+    const known = knownFailure(adapterId, layer, list);
+    if (known) return known;
+  }
+  return undefined;
 }

@@ -1,0 +1,103 @@
+/**
+ * Which ONNX model an `ort-*` layer runs for each input: the formulation (`onnx_graph.ts`,
+ * `chooseFormulation`: one dynamic-batch `MatMul` for 1x1 kernels, a grouped `Conv` with
+ * `group = batch x groups` and one session per batch size for every other kernel, measured
+ * faster there), the kernel mixing of the flavor, and where asked the workarounds of the
+ * WebGPU Conv bug (`onnx_graph_conv_bugs.ts`), recorded per model.
+ * @module
+ */
+import type { CondConvSpec, CondConvWeights } from "../../condconv/spec.ts";
+import { checkRunInputs } from "../../condconv/geometry.ts";
+import {
+  buildCondConvOnnx,
+  buildStaticConvOnnx,
+  chooseFormulation,
+  type CondConvOnnxModel,
+  type KernelMixing,
+} from "../../condconv/formats/onnx_graph.ts";
+import type { BuiltModel, CheckInputs, ModelFor } from "./layer.ts";
+
+/** How a layer's models are built. */
+export interface ModelChoice {
+  /** how the expert kernels are mixed on this EP (measured: see `onnx_graph.ts`) */
+  kernelMixing: KernelMixing;
+  /** whether a `Conv` node the WebGPU EP gets wrong is changed so that it does not */
+  workarounds: boolean;
+}
+
+/** A layer's input check and its model for each input geometry. */
+export interface LayerModels {
+  check: CheckInputs;
+  model: ModelFor;
+}
+
+/** How every layer's formulation is chosen, for the adapter info. */
+export const FORMULATION_INFO = "1x1 kernels: im2col-matmul, one dynamic-batch session per " +
+  "input size; other kernels: grouped-conv, one session per batch and input size";
+
+/** The workaround a model contains, in words, or null. */
+export function describeWorkaround(model: CondConvOnnxModel): string | null {
+  const w = model.workaround;
+  if (!w) return null;
+  const changes = [];
+  if (w.zeroRowOnTop) changes.push("a zero kernel row on top, one more top pad");
+  changes.push(
+    `${w.channelsPerGroup} input and ${w.outChannelsPerGroup} output channels per group`,
+  );
+  return `${model.convBug}: ${changes.join(", ")}`;
+}
+
+function built(model: CondConvOnnxModel): BuiltModel {
+  return { bytes: model.bytes, workaround: describeWorkaround(model) };
+}
+
+/** The models of a CondConv layer; `spec` and `weights` must be the layer's own copies. */
+export function condConvModels(
+  spec: CondConvSpec,
+  weights: CondConvWeights,
+  choice: ModelChoice,
+): LayerModels {
+  const formulation = chooseFormulation(spec);
+  return {
+    check: (input, routingWeights) => checkRunInputs(spec, input, routingWeights),
+    model: (g) => {
+      // a dynamic batch where it costs nothing (1x1), else a session per batch size
+      const batch = formulation === "im2col-matmul" ? "dynamic" : g.batch;
+      return {
+        key: `${batch}x${g.inHeight}x${g.inWidth}`,
+        build: () =>
+          built(buildCondConvOnnx(spec, weights, {
+            height: g.inHeight,
+            width: g.inWidth,
+            batch,
+            formulation,
+            kernelMixing: choice.kernelMixing,
+            workarounds: choice.workarounds,
+          })),
+      };
+    },
+  };
+}
+
+/** The models of the plain convolution; the tensors must be the layer's own copies. */
+export function staticConvModels(
+  spec: CondConvSpec,
+  kernel: Float32Array,
+  bias: Float32Array | undefined,
+  choice: Pick<ModelChoice, "workarounds">,
+): LayerModels {
+  // the spec's geometry with computed routing: run() then refuses routing weights
+  const geometrySpec: CondConvSpec = { ...spec, routing: { kind: "sigmoid" } };
+  return {
+    check: (input, routingWeights) => checkRunInputs(geometrySpec, input, routingWeights),
+    model: (g) => ({
+      key: `${g.inHeight}x${g.inWidth}`, // an ordinary Conv: any batch
+      build: () =>
+        built(buildStaticConvOnnx(spec, kernel, bias, {
+          height: g.inHeight,
+          width: g.inWidth,
+          workarounds: choice.workarounds,
+        })),
+    }),
+  };
+}
