@@ -57,6 +57,11 @@ export interface TsAdapterOptions {
    * `"atomics"` where `Atomics.waitAsync` exists, else `"message"`.
    */
   completion?: TsCompletion;
+  /**
+   * The worker module's URL. Default: `./_ts/worker.ts` beside this file (Deno, or any loader
+   * that serves this folder's TypeScript). A bundled page passes its own bundle of it.
+   */
+  workerUrl?: string | URL;
 }
 
 /** See `TsAdapterOptions.completion`. */
@@ -218,11 +223,12 @@ class WorkerTeam {
     count: number,
     counter: WorkerCounter,
     completion: TsCompletion,
+    workerUrl: string | URL = new URL("./_ts/worker.ts", import.meta.url),
   ): Promise<WorkerTeam> {
     const team = new WorkerTeam(count, counter, completion);
     const ready = team.#expect("ready");
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(new URL("./_ts/worker.ts", import.meta.url), { type: "module" });
+      const worker = new Worker(workerUrl, { type: "module" });
       counter.live++;
       team.#workers.push(worker);
       worker.onmessage = (event: MessageEvent<TsWorkerMessage>) => team.#receive(event.data);
@@ -524,7 +530,9 @@ export function createTsAdapter(options: TsAdapterOptions = {}): TsAdapter {
     if (weights.bias) copies.bias = copyOf(weights.bias, shared);
     if (weights.routingWeight) copies.routingWeight = copyOf(weights.routingWeight, shared);
     if (weights.routingBias) copies.routingBias = copyOf(weights.routingBias, shared);
-    const team = shared ? await WorkerTeam.start(workers, counter, completion) : undefined;
+    const team = shared
+      ? await WorkerTeam.start(workers, counter, completion, options.workerUrl)
+      : undefined;
     return new TsCondConv(spec, copies, team);
   };
   return {
