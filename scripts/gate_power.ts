@@ -14,23 +14,26 @@
  * proportion to each run's own time.
  * @module
  */
-import { parseFlags, runMain, UsageError } from "../suites/_shared/cli.ts";
+import { z } from "zod";
+import { integerFlag, parseFlags, runMain, UsageError } from "../suites/_shared/cli.ts";
 import { compareRounds, mulberry32, type Round } from "../suites/gate/stats.ts";
+import { GateReport } from "../suites/results/gate.ts";
 
-interface RecordedSide {
-  status: string;
-  blocks: number[];
-}
+/** What this script reads of a gate result file (`suites/results/gate.ts`): its rounds. */
+const RecordedRounds = GateReport.pick({ rounds: true });
 
 /** The recorded rounds per `adapter|case` of gate result files. */
-export function recordedRounds(files: Record<string, unknown>[]): Map<string, Round[]> {
+export function recordedRounds(files: unknown[]): Map<string, Round[]> {
   const rounds = new Map<string, Round[]>();
   for (const file of files) {
-    const entries = file.rounds as Record<string, ({ head: RecordedSide; base: RecordedSide })[]>;
-    if (typeof entries !== "object" || entries === null) {
-      throw new UsageError("Not a gate result with rounds: write one with deno task gate --json");
+    const parsed = RecordedRounds.safeParse(file);
+    if (!parsed.success) {
+      throw new UsageError(
+        "Not a gate result with rounds: write one with deno task gate --json\n" +
+          z.prettifyError(parsed.error),
+      );
     }
-    for (const [key, list] of Object.entries(entries)) {
+    for (const [key, list] of Object.entries(parsed.data.rounds)) {
       for (const entry of list) {
         if (!("head" in entry) || entry.head.blocks.length === 0) continue;
         if (entry.base.blocks.length === 0) continue;
@@ -92,15 +95,10 @@ async function powerMain(args: string[]): Promise<number> {
     factor: { type: "string" },
     draws: { type: "string" },
   });
-  const rounds = Number(flags.rounds ?? 6), factor = Number(flags.factor ?? 1.2);
-  const draws = Number(flags.draws ?? 30);
-  if (!Number.isInteger(rounds) || rounds < 2) {
-    throw new UsageError(`Invalid --rounds "${flags.rounds}": expected an integer, 2 or more`);
-  }
+  const rounds = integerFlag(flags.rounds, "rounds", 6, { min: 2 });
+  const draws = integerFlag(flags.draws, "draws", 30);
+  const factor = Number(flags.factor ?? 1.2);
   if (!(factor > 1)) throw new UsageError(`Invalid --factor "${flags.factor}": expected above 1`);
-  if (!Number.isInteger(draws) || draws < 1) {
-    throw new UsageError(`Invalid --draws "${flags.draws}": expected a positive integer`);
-  }
   if (files.length === 0) throw new UsageError("Name one or more gate result files");
   const recorded = recordedRounds(
     await Promise.all(files.map(async (f) => JSON.parse(await Deno.readTextFile(f)))),

@@ -13,7 +13,7 @@ function gateFile(counts: Record<string, number>) {
         key,
         [
           ...Array.from({ length: count }, () => ({ head: side(blocks()), base: side(blocks()) })),
-          { error: "the head worker exited with code 1" },
+          { error: "the head worker exited with code 1", side: "head" },
           { head: side(blocks()), base: { status: "wrong", blocks: [], runs: 0 } },
         ],
       ]),

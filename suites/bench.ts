@@ -21,13 +21,12 @@ import { benchIsolated, type BenchPlan, planBench, type PlanFlags } from "./benc
 import {
   integerFlag,
   MAX_TIMER_MS,
-  parseFlags,
-  runMain,
+  parseTaskFlags,
   selectByIds,
   timerDelay,
   UsageError,
 } from "./_shared/cli.ts";
-import { childPath, ChildRefusal } from "./_shared/child.ts";
+import { childPath, runTaskMain } from "./_shared/child.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
 import { assertWritable, writeJsonAtomic, writeTextAtomic } from "./_shared/files.ts";
 import { runTorchBaseline } from "./_shared/torch_baseline.ts";
@@ -104,7 +103,7 @@ export interface BenchMainOptions {
 
 /** The `bench` command; resolves to the exit status. */
 export async function benchMain(args: string[], options: BenchMainOptions = {}): Promise<number> {
-  const flags = parseFlags(args, {
+  const flags = parseTaskFlags(args, {
     set: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
     batch: { type: "string", multiple: true },
@@ -120,12 +119,8 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
     weights: { type: "string" },
     "webgpu-backend": { type: "string", multiple: true },
     "in-process": { type: "boolean" },
-    help: { type: "boolean" },
-  });
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  }, USAGE);
+  if (!flags) return 0;
   for (const b of flags.batch ?? []) integerFlag(b, "batch", 1);
   const time = { max: MAX_TIMER_MS };
   const timing: TimingOptions = {
@@ -275,18 +270,6 @@ async function benchHere(
   return { plan, torch, ...await benchInProcess(adapters, loaded, timing) };
 }
 
-/** Errors that stop a run for bad input: printed without a stack, exit status 2. */
-const INPUT_ERRORS = ["FixtureError", "WeightsFileError"];
-
 if (import.meta.main) {
-  await runMain(
-    () =>
-      benchMain(Deno.args, { revokeRunBeforeLoading: true }).catch((error) => {
-        if (error instanceof Error && INPUT_ERRORS.includes(error.name)) {
-          throw new ChildRefusal(error.name, error.message);
-        }
-        throw error;
-      }),
-    [ChildRefusal],
-  );
+  await runTaskMain(() => benchMain(Deno.args, { revokeRunBeforeLoading: true }));
 }

@@ -13,8 +13,7 @@ import { TOLERANCE_CLASSES, TORCH_ERROR_FACTOR } from "../condconv/tolerance.ts"
 import {
   integerFlag,
   MAX_TIMER_MS,
-  parseFlags,
-  runMain,
+  parseTaskFlags,
   selectByIds,
   UsageError,
 } from "./_shared/cli.ts";
@@ -24,7 +23,7 @@ import type { RunFilters } from "./results/adapter_summary.ts";
 import type { ConformReport, ConformResult, ConformStatus } from "./results/conformance.ts";
 import type { ConformRun } from "./conform/run.ts";
 import { formatResultRow, printConformSummary } from "./conform/print.ts";
-import { childPath, ChildRefusal } from "./_shared/child.ts";
+import { childPath, runTaskMain } from "./_shared/child.ts";
 import { CALL_TIMEOUT_MS, type ConformPlan, planConform, runIsolated } from "./conform/isolated.ts";
 import {
   chooseBackends,
@@ -89,7 +88,7 @@ export async function conformMain(
   args: string[],
   options: ConformMainOptions = {},
 ): Promise<number> {
-  const flags = parseFlags(args, {
+  const flags = parseTaskFlags(args, {
     adapter: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
     json: { type: "string" },
@@ -97,12 +96,8 @@ export async function conformMain(
     "timeout-ms": { type: "string" },
     "webgpu-backend": { type: "string", multiple: true },
     "in-process": { type: "boolean" },
-    help: { type: "boolean" },
-  });
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  }, USAGE);
+  if (!flags) return 0;
   const timeoutMs = integerFlag(flags["timeout-ms"], "timeout-ms", CALL_TIMEOUT_MS, {
     max: MAX_TIMER_MS,
   });
@@ -214,18 +209,6 @@ function printHeader(adapters: number, targets: number, weights?: string, torch?
   );
 }
 
-/** Errors that stop a run for bad input: printed without a stack, exit status 2. */
-const INPUT_ERRORS = ["FixtureError", "WeightsFileError"];
-
 if (import.meta.main) {
-  await runMain(
-    () =>
-      conformMain(Deno.args, { revokeRunBeforeLoading: true }).catch((error) => {
-        if (error instanceof Error && INPUT_ERRORS.includes(error.name)) {
-          throw new ChildRefusal(error.name, error.message);
-        }
-        throw error;
-      }),
-    [ChildRefusal],
-  );
+  await runTaskMain(() => conformMain(Deno.args, { revokeRunBeforeLoading: true }));
 }

@@ -4,7 +4,7 @@ import { referenceAdapter } from "../impls/reference.ts";
 import { UsageError } from "./_shared/cli.ts";
 import { conformMain } from "./conform.ts";
 import { loadTargets, runConformance } from "./conform/run.ts";
-import { FixtureError, loadFixtureSet } from "./_shared/fixtures.ts";
+import { loadFixtureSet } from "./_shared/fixtures.ts";
 import type { KnownFailure } from "./conform/known_failures.ts";
 import { copyFixtures, editedReference, unavailableReference } from "./_testing/adapters.ts";
 

@@ -22,15 +22,14 @@ import { GATE_TAG } from "./bench/cases.ts";
 import {
   integerFlag,
   MAX_TIMER_MS,
-  parseFlags,
+  parseTaskFlags,
   positiveNumberFlag,
-  runMain,
   selectByIds,
   UsageError,
 } from "./_shared/cli.ts";
 import { conformMain } from "./conform.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import { childPath, ChildRefusal, planInChild } from "./_shared/child.ts";
+import { childPath, planInChild, runTaskMain } from "./_shared/child.ts";
 import { planConform } from "./conform/isolated.ts";
 import type { AcceptedChanges } from "./gate/accepted.ts";
 import { resolveBase, roundKey, runRounds } from "./gate/rounds.ts";
@@ -134,7 +133,7 @@ function timingSettings(flags: Record<string, string | string[] | boolean | unde
 
 /** The `gate` command; resolves to the exit status. */
 export async function gateMain(args: string[]): Promise<number> {
-  const flags = parseFlags(args, {
+  const flags = parseTaskFlags(args, {
     base: { type: "string" },
     adapter: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
@@ -146,12 +145,8 @@ export async function gateMain(args: string[]): Promise<number> {
     "timeout-ms": { type: "string" },
     accepted: { type: "string" },
     json: { type: "string" },
-    help: { type: "boolean" },
-  });
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  }, USAGE);
+  if (!flags) return 0;
   const settings = timingSettings(flags);
   const { rounds } = settings;
   const accepted = await loadAcceptedInChild(
@@ -226,4 +221,4 @@ export async function gateMain(args: string[]): Promise<number> {
   return passed ? 0 : 1;
 }
 
-if (import.meta.main) await runMain(() => gateMain(Deno.args), [ChildRefusal]);
+if (import.meta.main) await runTaskMain(() => gateMain(Deno.args));

@@ -3,7 +3,7 @@ import { gatedAdapters } from "./gate.ts";
 import { infoChanges, judge } from "./gate/verdict.ts";
 import { AcceptedChanges, loadAccepted } from "./gate/accepted.ts";
 import { lockstepRound } from "./gate/lockstep.ts";
-import type { RoundEntry, SideCase } from "./results/gate.ts";
+import { GateRow, RoundEntry, type SideCase } from "./results/gate.ts";
 import { cloneRepo, injectSlowdown, run } from "./gate_selftest.ts";
 
 const GATE_ARGS = ["task", "gate", "--adapter", "ort-wasm"];
@@ -114,6 +114,11 @@ Deno.test("judge: broken, new, too few rounds, regressed and accepted", () => {
   assert.deepEqual([accepted.outcome, accepted.reason], ["accepted", "bounds checks added"]);
   const tooSlow = { accepted: [{ ...waiver.accepted[0], maxRatio: 1.2 }] };
   assert.equal(judge("ts", "control", [slow, slow], tooSlow, 0.1).outcome, "regressed");
+  // every verdict is a row of gate.json as suites/results/gate.ts defines it
+  for (const row of [regressed, accepted, judge("ts", "c", [same, baseSkipped], none, 0.1)]) {
+    assert.deepEqual(GateRow.parse(row), row);
+  }
+  assert.deepEqual(RoundEntry.parse(baseDied), baseDied);
 });
 
 Deno.test("accepted changes need a reason and a ratio above 1", async () => {

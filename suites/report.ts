@@ -16,7 +16,7 @@
  * file, a README without its markers or an unknown flag stops the run with exit status 2.
  * @module
  */
-import { parseFlags, runMain, UsageError } from "./_shared/cli.ts";
+import { parseTaskFlags, runMain, UsageError } from "./_shared/cli.ts";
 import { writeTextAtomic } from "./_shared/files.ts";
 import { readVendorFiles } from "./report/html.ts";
 import {
@@ -144,18 +144,14 @@ export async function reportMain(
   args: string[],
   options: { nodeModules?: string } = {},
 ): Promise<number> {
-  const flags = parseFlags(args, {
+  const flags = parseTaskFlags(args, {
     input: { type: "string", multiple: true },
     "out-dir": { type: "string" },
     publish: { type: "boolean" },
     readme: { type: "string" },
     "no-readme": { type: "boolean" },
-    help: { type: "boolean" },
-  });
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  }, USAGE);
+  if (!flags) return 0;
   if (flags.readme !== undefined && flags["no-readme"]) {
     throw new UsageError(`Choose one of --readme "${flags.readme}" and --no-readme: not both`);
   }

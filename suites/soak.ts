@@ -8,7 +8,7 @@
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
-import { integerFlag, parseFlags, runMain, selectByIds } from "./_shared/cli.ts";
+import { integerFlag, parseTaskFlags, runMain, selectByIds } from "./_shared/cli.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
 import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
 import type { SoakReport, SoakResult } from "./results/soak.ts";
@@ -43,17 +43,13 @@ export async function soakMain(
   args: string[],
   options: { adapters?: readonly CondConvAdapter[] } = {},
 ): Promise<number> {
-  const flags = parseFlags(args, {
+  const flags = parseTaskFlags(args, {
     adapter: { type: "string", multiple: true },
     runs: { type: "string" },
     cycles: { type: "string" },
     json: { type: "string" },
-    help: { type: "boolean" },
-  });
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  }, USAGE);
+  if (!flags) return 0;
   const adapters = selectByIds(options.adapters ?? ADAPTERS, flags.adapter ?? [], "adapter");
   const settings: SoakOptions = {
     runs: integerFlag(flags.runs, "runs", SOAK_DEFAULTS.runs, { min: WARM_RUN }),

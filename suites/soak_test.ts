@@ -106,3 +106,15 @@ Deno.test("soak rejects bad flags and unknown adapters with a UsageError", async
   await assert.rejects(soakMain(["--adapter", "nope"]), /^UsageError: Unknown adapter "nope"/);
   await assert.rejects(soakMain(["--runz", "5"]), /Unknown option '--runz'/);
 });
+
+Deno.test("soak writes a report that its schema (suites/results/soak.ts) reads back", async () => {
+  const { SoakReport } = await import("./results/soak.ts");
+  const dir = await Deno.makeTempDir();
+  const json = `${dir}/soak.json`;
+  const args = ["--runs", "10", "--cycles", "1", "--json", json];
+  assert.equal(await soakMain(args, { adapters: [referenceAdapter] }), 0);
+  const report = SoakReport.parse(JSON.parse(await Deno.readTextFile(json)));
+  assert.equal(report.results[0].adapter, "reference");
+  assert.equal(report.results[0].status, "pass");
+  await Deno.remove(dir, { recursive: true });
+});

@@ -20,7 +20,8 @@
  * false })` shows the raw bug. A prepared layer lists what it changed in `workarounds`.
  * @module
  */
-import type { CondConvSpec, CondConvWeights } from "../../condconv/spec.ts";
+import { z } from "zod";
+import { CondConvSpec, type CondConvWeights } from "../../condconv/spec.ts";
 import { checkWeights } from "../../condconv/geometry.ts";
 import { checkStaticConvWeights } from "../../condconv/formats/onnx_graph.ts";
 import type { KernelMixing } from "../../condconv/formats/onnx_graph.ts";
@@ -59,6 +60,19 @@ export interface OrtAdapterOptions {
    * `true`); `false` runs the plain graph, to show the raw bug. Only the WebGPU EP has one.
    */
   workarounds?: boolean;
+}
+
+/**
+ * The layer's own copy of its spec, parsed again (a fresh object, checked field by field):
+ * the caller may change its spec object after `prepare`. Throws a `TypeError` naming the
+ * field at fault.
+ */
+export function ownSpec(spec: CondConvSpec): CondConvSpec {
+  const parsed = CondConvSpec.safeParse(spec);
+  if (!parsed.success) {
+    throw new TypeError(`Cannot prepare: invalid spec:\n${z.prettifyError(parsed.error)}`);
+  }
+  return parsed.data;
 }
 
 /** The layer's own copy of its weights: the caller may change its arrays after `prepare`. */
@@ -107,19 +121,19 @@ export function makeOrtAdapter(
       }
     },
     async prepare(spec: CondConvSpec, weights: CondConvWeights): Promise<PreparedCondConv> {
-      checkWeights(spec, weights);
+      const owned = ownSpec(spec);
+      checkWeights(owned, weights);
       const choice = { kernelMixing: flavor.kernelMixing, workarounds };
-      return await layer(condConvModels(structuredClone(spec), copyWeights(weights), choice));
+      return await layer(condConvModels(owned, copyWeights(weights), choice));
     },
     async prepareStatic(
       spec: CondConvSpec,
       kernel: Float32Array,
       bias?: Float32Array,
     ): Promise<PreparedCondConv> {
-      checkStaticConvWeights(spec, kernel, bias);
-      return await layer(
-        staticConvModels(structuredClone(spec), kernel.slice(), bias?.slice(), { workarounds }),
-      );
+      const owned = ownSpec(spec);
+      checkStaticConvWeights(owned, kernel, bias);
+      return await layer(staticConvModels(owned, kernel.slice(), bias?.slice(), { workarounds }));
     },
     resourceCounts() {
       return { ortSessions: count.live };

@@ -73,3 +73,16 @@ for (const adapter of [ortWasmAdapter, ortWebgpuAdapter] as CondConvAdapter[]) {
     },
   });
 }
+
+Deno.test({
+  name: "ort-wasm: prepare refuses a spec that was changed after parsing, naming the field",
+  ...sanitizers,
+  async fn() {
+    const c = layer();
+    const spec = { ...c.spec, inChannels: 3, groups: 2 }; // type-checks, yet invalid
+    await assert.rejects(ortWasmAdapter.prepare(spec, c.weights), {
+      name: "TypeError",
+      message: /invalid spec[\s\S]*groups/,
+    });
+  },
+});

@@ -50,9 +50,12 @@
  */
 import type { GpuSummary } from "../adapter.ts";
 import { requestGpuAdapter, summarizeGpuAdapter } from "../_webgpu.ts";
-import { ONNX_OPSET } from "../../condconv/formats/onnx_graph.ts";
-import { INPUT_NAME, OUTPUT_NAME } from "../../condconv/formats/onnx_graph_builder.ts";
-import { buildCondConvOnnx } from "../../condconv/formats/onnx_graph.ts";
+import {
+  buildCondConvOnnx,
+  INPUT_NAME,
+  ONNX_OPSET,
+  OUTPUT_NAME,
+} from "../../condconv/formats/onnx_graph.ts";
 
 /** The onnxruntime-web module (every entry point has the same API). */
 export type Ort = typeof import("onnxruntime-web/wasm");

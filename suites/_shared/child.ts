@@ -20,7 +20,7 @@
  * No third-party imports: the process that may start others loads this file.
  * @module
  */
-import { UsageError } from "./cli.ts";
+import { runMain, UsageError } from "./cli.ts";
 import { decodeMessage, encodeMessage, lines } from "./protocol.ts";
 
 export { decodeMessage, encodeMessage, lines } from "./protocol.ts";
@@ -329,4 +329,40 @@ export async function runAdapterChild<Summary, Result>(
     ? `the adapter's process failed: ${failure}`
     : describeEnd(end, options.timeoutMs);
   return run;
+}
+
+/**
+ * A child's whole life: exits when its parent goes (`parentChannel`), runs `work`, sends any
+ * error it throws as a `failed` message (its name and message), then exits, even if a hung
+ * call (an adapter's, a timed-out one) still holds the event loop open.
+ */
+export async function serveParent(work: () => Promise<void>): Promise<never> {
+  parentChannel();
+  try {
+    await work();
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    sendToParent({ type: "failed", name: e.name, message: e.message });
+  }
+  Deno.exit(0);
+}
+
+/** Errors that stop a run for bad input, by name (their classes load zod): no stack, status 2. */
+const INPUT_ERRORS = ["FixtureError", "WeightsFileError"];
+
+/**
+ * Runs a task's `main` as `runMain` does, with a bad fixture or weights file (thrown here by
+ * an in-process run, or refused by a child) printed as a clear error, without a stack.
+ */
+export function runTaskMain(main: () => Promise<number>): Promise<never> {
+  return runMain(
+    () =>
+      main().catch((error) => {
+        if (error instanceof Error && INPUT_ERRORS.includes(error.name)) {
+          throw new ChildRefusal(error.name, error.message);
+        }
+        throw error;
+      }),
+    [ChildRefusal],
+  );
 }

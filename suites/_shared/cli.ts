@@ -23,6 +23,23 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
 }
 
 /**
+ * A task's flags, parsed as `parseFlags` does, with `--help` added: on `--help` it prints
+ * `usage` and gives `undefined` (the task then exits 0).
+ */
+export function parseTaskFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
+  args: string[],
+  options: T,
+  usage: string,
+) {
+  const flags = parseFlags(args, { ...options, help: { type: "boolean" as const } });
+  if ((flags as { help?: boolean }).help) {
+    console.log(usage);
+    return undefined;
+  }
+  return flags;
+}
+
+/**
  * The longest delay `setTimeout` honours, 2^31 - 1 ms (about 24.8 days): a longer one fires at
  * once. Every time flag is bounded by it, and deadlines derived from flags are clamped to it.
  */

@@ -4,6 +4,7 @@ import {
   integerFlag,
   MAX_TIMER_MS,
   parseFlags,
+  parseTaskFlags,
   positiveNumberFlag,
   selectByIds,
   timerDelay,
@@ -71,4 +72,22 @@ Deno.test("a time flag beyond setTimeout's 2^31 - 1 ms is refused, and deadlines
   assert.equal(timerDelay(MAX_TIMER_MS * 100), MAX_TIMER_MS);
   const late = new Promise((resolve) => setTimeout(() => resolve("done"), 20));
   assert.equal(await withTimeout(late, MAX_TIMER_MS * 100, "run"), "done");
+});
+
+Deno.test("parseTaskFlags adds --help: the usage is printed and no flags come back", () => {
+  const options = { json: { type: "string" as const } };
+  const printed: string[] = [];
+  const log = console.log;
+  console.log = (text: string) => printed.push(text);
+  try {
+    assert.equal(parseTaskFlags(["--help"], options, "usage: task"), undefined);
+  } finally {
+    console.log = log;
+  }
+  assert.deepEqual(printed, ["usage: task"]);
+  assert.equal(parseTaskFlags(["--json", "x"], options, "usage")?.json, "x");
+  assert.throws(
+    () => parseTaskFlags(["--jsn", "x"], options, "usage"),
+    /known flags: --json, --help/,
+  );
 });

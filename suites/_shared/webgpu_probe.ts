@@ -5,15 +5,15 @@
  * @module
  */
 import { requestGpuAdapter } from "../../impls/_webgpu.ts";
-import { sendToParent } from "./child.ts";
+import { sendToParent, serveParent } from "./child.ts";
 import type { ProbeMessage } from "./webgpu_matrix.ts";
 
 if (import.meta.main) {
-  const found = await requestGpuAdapter();
-  const message: ProbeMessage = "gpu" in found
-    ? { type: "probe", available: true, gpu: found.gpu }
-    : { type: "probe", available: false, reason: found.reason };
-  sendToParent(message);
-  // Exit now: a WebGPU instance may hold the event loop open.
-  Deno.exit(0);
+  await serveParent(async () => {
+    const found = await requestGpuAdapter();
+    const message: ProbeMessage = "gpu" in found
+      ? { type: "probe", available: true, gpu: found.gpu }
+      : { type: "probe", available: false, reason: found.reason };
+    sendToParent(message);
+  });
 }

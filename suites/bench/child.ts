@@ -14,7 +14,7 @@ import { flops } from "../../condconv/geometry.ts";
 import { integerFlag, parseFlags, selectByIds, UsageError } from "../_shared/cli.ts";
 import { loadFixtureSet } from "../_shared/fixtures.ts";
 import { loadWeightsFile } from "../_shared/weights_file.ts";
-import { parentChannel, sendToParent } from "../_shared/child.ts";
+import { sendToParent, serveParent } from "../_shared/child.ts";
 import { implementationHere } from "../_shared/webgpu_matrix.ts";
 import type { RunFilters } from "../results/adapter_summary.ts";
 import type { BenchAdapter, BenchResult } from "../results/bench.ts";
@@ -102,9 +102,8 @@ function send(message: BenchMessage): void {
 }
 
 /** Runs the child (plan or one adapter, from `args`) with `adapters` as the registry, and exits. */
-export async function benchChild(args: string[], adapters: readonly CondConvAdapter[]) {
-  parentChannel();
-  try {
+export function benchChild(args: string[], adapters: readonly CondConvAdapter[]) {
+  return serveParent(async () => {
     const flags = parseFlags(args, {
       plan: { type: "boolean" },
       adapter: { type: "string", multiple: true },
@@ -133,12 +132,7 @@ export async function benchChild(args: string[], adapters: readonly CondConvAdap
       send({ type: "adapter", summary: run.summary });
       send({ type: "done" });
     }
-  } catch (error) {
-    const e = error instanceof Error ? error : new Error(String(error));
-    send({ type: "failed", name: e.name, message: e.message });
-  }
-  // Exit now: an adapter's worker threads may hold the event loop open.
-  Deno.exit(0);
+  });
 }
 
 if (import.meta.main) {

@@ -14,7 +14,7 @@ import { parseFlags, selectByIds } from "../_shared/cli.ts";
 import { loadTargets, runConformance } from "./run.ts";
 import type { CheckTarget } from "../_shared/verify.ts";
 import { loadFixtureSet } from "../_shared/fixtures.ts";
-import { parentChannel, sendToParent } from "../_shared/child.ts";
+import { sendToParent, serveParent } from "../_shared/child.ts";
 import { loadWeightsFile, userLayerTarget } from "../_shared/weights_file.ts";
 import type { ConformMessage } from "./isolated.ts";
 import { implementationHere } from "../_shared/webgpu_matrix.ts";
@@ -50,9 +50,8 @@ async function loadChecks(
 }
 
 /** Runs the child (plan or one adapter, from `args`) with `adapters` as the registry, and exits. */
-export async function conformChild(args: string[], adapters: readonly CondConvAdapter[]) {
-  parentChannel();
-  try {
+export function conformChild(args: string[], adapters: readonly CondConvAdapter[]) {
+  return serveParent(async () => {
     const flags = parseFlags(args, {
       plan: { type: "boolean" },
       adapter: { type: "string" },
@@ -93,12 +92,7 @@ export async function conformChild(args: string[], adapters: readonly CondConvAd
       send({ type: "adapter", summary: run.adapters[0] });
       send({ type: "done" });
     }
-  } catch (error) {
-    const e = error instanceof Error ? error : new Error(String(error));
-    send({ type: "failed", name: e.name, message: e.message });
-  }
-  // Exit now: a hung call that timed out may still hold the event loop open.
-  Deno.exit(0);
+  });
 }
 
 if (import.meta.main) {

@@ -66,8 +66,8 @@ export interface KnownFailure {
 /**
  * onnxruntime-web 1.30's WebGPU `Conv`: three causes in the native WebGPU EP's shaders (see
  * `onnx_graph_conv_bugs.ts`), shown by the CondConv graph's grouped `Conv` (kernels larger than
- * 1x1; `group = batch x groups`). ort-webgpu avoids them by padding channels or moving pads
- * (its workarounds), so the rule holds with the workarounds off only.
+ * 1x1; `group = batch x groups`). ort-webgpu avoids them by zero-padding channels or adding a
+ * zero kernel row (its workarounds), so the rule holds with the workarounds off only.
  */
 export const ORT_WEBGPU_CONV: KnownFailure = {
   id: "ort-webgpu-conv",
@@ -75,15 +75,15 @@ export const ORT_WEBGPU_CONV: KnownFailure = {
   reason: "onnxruntime-web 1.30's WebGPU EP (the native C++ EP of onnxruntime-web/webgpu) " +
     "computes some Conv nodes wrong, errors of order 1 (up to ~6000x the tolerance); " +
     "ort-wasm runs the same ONNX models right. Three causes, read from the EP's source and " +
-    "matched against ~1900 single-Conv models with no exception: (1) a grouped Conv " +
-    "vectorises the output channels by 4 or 2 across group boundaries when there are 4 or " +
+    "matched against ~1900 single-Conv models on llvmpipe (wgpu Vulkan and GL) with no " +
+    "exception: (1) a grouped Conv vectorises the output channels by 4 or 2 across group boundaries when there are 4 or " +
     "more output channels per group that the vector width does not divide (the CondConv " +
     "graph has group = batch x groups: 5, 6, 7, 9, 10, ... output channels per group from " +
     "batch 2 on); (2) an ungrouped Conv with C % 3 == 0, C % 4 != 0, C > 3 input channels " +
     "and a multiple of 4 output channels reads channels 3.. as channels 0..2; (3) an " +
     "ungrouped Conv whose kernel is as large as its input, with zero top/left pads, ignores " +
-    "bottom/right pads (TensorFlow 'same'). ort-webgpu avoids all three (zero channels, an " +
-    "explicit Pad); this rule applies with --no-workarounds",
+    "bottom/right pads (TensorFlow 'same'). ort-webgpu avoids all three (zero channels, a " +
+    "zero kernel row on top); this rule applies with its workarounds off (--no-workarounds)",
   upstream: [
     "https://github.com/microsoft/onnxruntime/issues/29651 (open: 'First Conv reducing a " +
     ">3-channel graph input miscomputes', WebGPU EP; matches cause 2)",

@@ -10,7 +10,7 @@
  */
 import { z } from "zod";
 import { parseFlags, UsageError } from "../_shared/cli.ts";
-import { parentChannel, sendToParent } from "../_shared/child.ts";
+import { sendToParent, serveParent } from "../_shared/child.ts";
 
 /** A slowdown let through on purpose. */
 export const AcceptedChange = z.strictObject({
@@ -52,13 +52,8 @@ export async function loadAccepted(path: string): Promise<AcceptedChanges> {
 }
 
 if (import.meta.main) {
-  parentChannel();
-  try {
+  await serveParent(async () => {
     const flags = parseFlags(Deno.args, { accepted: { type: "string" } });
     sendToParent({ type: "plan", plan: await loadAccepted(flags.accepted ?? "") });
-  } catch (error) {
-    const e = error instanceof Error ? error : new Error(String(error));
-    sendToParent({ type: "failed", name: e.name, message: e.message });
-  }
-  Deno.exit(0);
+  });
 }

@@ -177,7 +177,7 @@ export function conformanceTotals(
 
 /**
  * Which cases a machine's conformance verdicts cover, as the tables' heading says it:
- * `every golden case (71)` only when the files name the manifest's size (their `filters`) and
+ * `all 71 golden cases` only when the files name the manifest's size (their `filters`) and
  * their cases add up to all of it; `13 of 71 golden cases` for a filtered run; `13 cases` when
  * the files do not say (written before filters were recorded, or a `--weights` layer).
  */
@@ -187,7 +187,7 @@ export function conformanceCoverage(machine: Machine): string {
   const totals = files.map((r) => r.filters?.weights === null ? r.filters.goldenCases : null);
   if (totals.every((t): t is number => t !== null) && totals.length > 0) {
     const total = Math.max(...totals);
-    return cases === total ? `every golden case (${total})` : `${cases} of ${total} golden cases`;
+    return cases === total ? `all ${total} golden cases` : `${cases} of ${total} golden cases`;
   }
   return `${cases} case${cases === 1 ? "" : "s"}`;
 }
