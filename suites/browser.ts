@@ -17,7 +17,7 @@ import { formatResultRow, printConformSummary } from "./conform/print.ts";
 import { selectBenchCases } from "./bench/cases.ts";
 import { loadBenchCase } from "./bench/load.ts";
 import { formatBenchRow } from "./bench/report.ts";
-import { TOLERANCE_CLASSES, TORCH_ERROR_FACTOR } from "../condconv/tolerance.ts";
+import { tolerancePolicy } from "./conform.ts";
 import {
   integerFlag,
   MAX_TIMER_MS,
@@ -251,12 +251,7 @@ export async function browserMain(args: string[]): Promise<number> {
         kind: "conformance",
         environment: await environment(run.adapters),
         filters,
-        tolerancePolicy: {
-          classes: TOLERANCE_CLASSES,
-          torchErrorFactor: TORCH_ERROR_FACTOR,
-          rule: "|actual - truth| <= atol + rtol * |truth|, atol = max(class atol, " +
-            "torchErrorFactor * PyTorch float32 max abs error) except for class exact",
-        },
+        tolerancePolicy: tolerancePolicy(),
         ...run,
       }, "conformance");
       await writeJsonAtomic(conformJson, report);
