@@ -49,10 +49,10 @@ import { encodeTarget } from "./browser/targets.ts";
 import {
   BrowserBenchReport,
   BrowserConformReport,
-  type BrowserInfo,
   checked,
   runningThreads,
 } from "./browser/report.ts";
+import type { BrowserInfo } from "./results/environment.ts";
 
 /** Where the reports go unless flags say otherwise. */
 export const DEFAULT_CONFORM_JSON = "reports/browser-conformance.json";
@@ -194,7 +194,14 @@ export async function browserMain(args: string[]): Promise<number> {
       url: `${server.origin}/?${query}`,
       gpu,
       hardwareConcurrency: override === null ? undefined : pageCores,
-      protocolTimeoutMs: Math.min(MAX_TIMER_MS, timeoutMs * 20),
+      // one page.evaluate runs one adapter over every target: availability, then prepare,
+      // run and dispose of each, every call bounded by --timeout-ms in the page, and the
+      // bench's timed runs besides
+      protocolTimeoutMs: Math.min(
+        MAX_TIMER_MS,
+        60_000 + timeoutMs * (1 + 3 * conformUrls.length +
+              (3 + bench.warmup + bench.runs) * benchUrls.length),
+      ),
     });
   } catch (error) {
     await server.shutdown();

@@ -12,6 +12,7 @@ import { UsageError } from "../_shared/cli.ts";
 import { ConformReport } from "../results/conformance.ts";
 import { BenchReport } from "../results/bench.ts";
 import { browserMain } from "../browser.ts";
+import { buildMachines, parseResultFile } from "../report/input.ts";
 import { NoChromiumError, requireChromium } from "./driver.ts";
 import { BrowserBenchReport, BrowserConformReport } from "./report.ts";
 import { decodeTarget, encodeTarget } from "./targets.ts";
@@ -132,6 +133,16 @@ Deno.test({
         assert.ok(env.threads.ts.running! > 1, "ts runs workers");
       }
       if (!("reason" in env.gpu)) assert.equal(conform.adapters[2].gpu?.vendor, env.gpu.vendor);
+      // deno task report shows the browser's rows apart from a Deno run on the same machine
+      const text2 = await Deno.readTextFile(conformJson);
+      const denoLike = JSON.parse(text2);
+      delete denoLike.environment.browser;
+      const machines = buildMachines([
+        parseResultFile("browser.json", text2),
+        parseResultFile("deno.json", JSON.stringify(denoLike)),
+      ]);
+      assert.equal(machines.length, 2);
+      assert.ok(machines.some((m) => m.label.includes(`in ${env.name}`)));
 
       const bench = BrowserBenchReport.parse(JSON.parse(await Deno.readTextFile(benchJson)));
       BenchReport.parse(bench);
@@ -143,6 +154,43 @@ Deno.test({
         assert.equal(r.warm?.samples, 3);
         assert.ok(r.warm!.p50Ms > 0);
       }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "deno task browser exits 1 on an error in the page (a call past --timeout-ms)",
+  ignore: "reason" in chromium,
+  async fn() {
+    const dir = await Deno.makeTempDir({ dir: "reports", prefix: ".test-browser-" });
+    try {
+      const out = await new Deno.Command("deno", {
+        args: [
+          "task",
+          "browser",
+          "--no-build",
+          "--no-bench",
+          "--adapter",
+          "ort-wasm",
+          "--case",
+          "control",
+          "--timeout-ms",
+          "1",
+          "--conform-json",
+          `${dir}/conformance.json`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 1, text);
+      const report = BrowserConformReport.parse(
+        JSON.parse(await Deno.readTextFile(`${dir}/conformance.json`)),
+      );
+      assert.equal(report.summary.error, 1, text);
+      assert.match(report.results[0].reason ?? "", /1 ms/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
