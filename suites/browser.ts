@@ -78,7 +78,9 @@ chromium; no browser is ever downloaded), in a cross-origin-isolated page served
   --runs           bench: timed runs per adapter and case, after the check (default 20)
   --warmup         bench: untimed runs before them (default 3)
   --gpu            Chromium's WebGPU flags: swiftshader (default: Dawn on SwiftShader),
-                   vulkan (Dawn on the system's Vulkan driver), none (no WebGPU)
+                   vulkan (Dawn's own choice of Vulkan adapter: a real GPU where there is
+                   one; without one it still picks SwiftShader), none (no WebGPU: the WebGPU
+                   adapters skip, saying why)
   --ort-threads    onnxruntime-web numThreads (default: the machine's logical cores)
   --tfjs-threads   tfjs-wasm XNNPACK threads (default: the logical cores, at most 8)
   --ts-workers     ts adapter workers (default: the logical cores)

@@ -19,7 +19,7 @@ export const GPU_FLAGS: Readonly<Record<string, readonly string[]>> = {
     "--use-angle=swiftshader",
     "--use-webgpu-adapter=swiftshader",
   ],
-  // Dawn on the system's Vulkan driver (lavapipe or a real GPU)
+  // Dawn's own choice of Vulkan adapter (a real GPU where there is one; else SwiftShader)
   vulkan: ["--enable-unsafe-webgpu", "--enable-features=Vulkan"],
   // no WebGPU flags: the WebGPU adapters say why they cannot run
   none: [],
@@ -81,7 +81,11 @@ export interface OpenPage {
 export async function openPage(options: OpenOptions): Promise<OpenPage> {
   const gpuFlags = GPU_FLAGS[options.gpu];
   const flags = [...BASE_FLAGS, ...gpuFlags];
-  const userDataDir = await Deno.makeTempDir({ prefix: "condconv-chromium-" });
+  // beside the build, git-ignored (reports/browser-*/), so the task writes nowhere but reports/
+  await Deno.mkdir("reports", { recursive: true });
+  const userDataDir = await Deno.realPath(
+    await Deno.makeTempDir({ dir: "reports", prefix: "browser-profile-" }),
+  );
   const removeProfile = () => Deno.remove(userDataDir, { recursive: true }).catch(() => {});
   let browser: Browser;
   try {
