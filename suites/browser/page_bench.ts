@@ -7,12 +7,12 @@
  * @module
  */
 import type { CondConvAdapter } from "../../impls/adapter.ts";
-import { flops } from "../../condconv/geometry.ts";
 import { messageOf, withTimeout } from "../_shared/calls.ts";
 import { announce, type CheckTarget, verify } from "../_shared/verify.ts";
 import type { AdapterSummary } from "../results/adapter_summary.ts";
-import type { BenchAdapter, BenchResult, TimingStats } from "../results/bench.ts";
+import type { BenchAdapter, BenchResult } from "../results/bench.ts";
 import type { BenchMeta } from "./targets.ts";
+import { benchRow, checkedFields, type RowCase, timingStats } from "../bench/rows.ts";
 
 /** How many runs to make per adapter and case. */
 export interface BenchOptions {
@@ -32,19 +32,8 @@ export interface PageBench {
   results: BenchResult[];
 }
 
-/** Sorted samples (ms) as the bench report's statistics. */
-export function timingStats(samplesMs: readonly number[]): TimingStats {
-  const sorted = [...samplesMs].sort((a, b) => a - b);
-  const quantile = (q: number) => sorted[Math.floor(q * (sorted.length - 1))];
-  return {
-    p50Ms: quantile(0.5),
-    p99Ms: quantile(0.99),
-    minMs: sorted[0],
-    maxMs: sorted[sorted.length - 1],
-    avgMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
-    samples: sorted.length,
-    samplesMs: sorted,
-  };
+function rowCase(c: PageBenchCase): RowCase {
+  return { id: c.target.id, goldenCase: c.goldenCase, batch: c.batch, target: c.target };
 }
 
 async function benchCase(
@@ -54,38 +43,17 @@ async function benchCase(
   options: BenchOptions,
 ): Promise<BenchResult> {
   const { target } = c;
-  const flopCount = flops(target.spec, target.input.shape);
-  const result: BenchResult = {
-    adapter: adapter.id,
-    case: target.id,
-    goldenCase: c.goldenCase,
-    batch: c.batch,
-    status: "error",
+  const result = benchRow(adapter.id, rowCase(c), "error", {
     backend: summary.backend,
     softwareGpu: summary.softwareGpu,
-    flops: flopCount,
-    readbackIncluded: true,
-    ...(summary.implementation ? { implementation: summary.implementation } : {}),
-  };
+    implementation: summary.implementation,
+  });
   const verdict = await verify(adapter, summary.backend!, target, {
     timeoutMs: options.timeoutMs,
     keep: true,
     implementation: summary.implementation,
   });
-  if (verdict.prepareMs !== undefined && verdict.firstRunMs !== undefined) {
-    result.cold = { prepareMs: verdict.prepareMs, firstRunMs: verdict.firstRunMs };
-  }
-  const comparison = verdict.comparison;
-  if (comparison) {
-    result.correctness = {
-      checkedAgainst: c.checkedAgainst,
-      pass: comparison.pass,
-      maxAbsErr: comparison.maxAbsErr,
-      maxRelErr: comparison.maxRelErr,
-      worstRatio: comparison.worstRatio,
-    };
-  }
-  if (verdict.status === "known-fail") result.knownFailure = verdict.knownFailure!.id;
+  Object.assign(result, checkedFields(verdict, c.checkedAgainst));
   if (verdict.status === "error") return { ...result, reason: verdict.reason };
   if (!verdict.layer) return { ...result, status: "wrong", reason: `${verdict.reason}: not timed` };
   const { prepared, run } = verdict.layer;
@@ -98,7 +66,7 @@ async function benchCase(
       samples.push(performance.now() - t0);
     }
     result.warm = timingStats(samples);
-    result.gflops = flopCount.total / result.warm.p50Ms / 1e6;
+    result.gflops = result.flops.total / result.warm.p50Ms / 1e6;
     result.static = {
       status: "not-measured",
       reason: "the browser smoke benchmark times CondConv only",
@@ -128,18 +96,13 @@ export async function benchInPage(
     out.adapters.push(summary);
     for (const c of cases) {
       if (announced.backend === undefined) {
-        out.results.push({
-          adapter: adapter.id,
-          case: c.target.id,
-          goldenCase: c.goldenCase,
-          batch: c.batch,
-          status: announced.failed ? "error" : "skip",
-          reason: summary.reason,
-          softwareGpu,
-          flops: flops(c.target.spec, c.target.input.shape),
-          readbackIncluded: true,
-          implementation: summary.implementation,
-        });
+        out.results.push(
+          benchRow(adapter.id, rowCase(c), announced.failed ? "error" : "skip", {
+            reason: summary.reason,
+            softwareGpu,
+            implementation: summary.implementation,
+          }),
+        );
         continue;
       }
       out.results.push(await benchCase(adapter, summary, c, options));
