@@ -11,19 +11,14 @@ import { type FlopCount, flops } from "../../condconv/geometry.ts";
 import { compareWithTruth, type ToleranceBounds } from "../../condconv/tolerance.ts";
 import { messageOf, withTimeout } from "../_shared/calls.ts";
 import { announce, verify } from "../_shared/verify.ts";
-import type {
-  BenchAdapter,
-  BenchResult,
-  P50Interval,
-  StaticBaseline,
-  TimingStats,
-} from "../results/bench.ts";
-import { mulberry32 } from "../gate/stats.ts";
+import type { BenchAdapter, BenchResult, StaticBaseline, TimingStats } from "../results/bench.ts";
+import { p50Interval } from "../report/interval.ts";
 import { type LoadedBenchCase, staticTruth } from "./load.ts";
 import { formatBenchRow } from "./report.ts";
 import { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
 
 export { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
+export { P50_INTERVAL, p50Interval } from "../report/interval.ts";
 
 /** The process's peak resident set so far (getrusage's maxRSS), where the runtime has it. */
 function peakRssBytes(): number | null {
@@ -32,47 +27,6 @@ function peakRssBytes(): number | null {
   } catch {
     return null;
   }
-}
-
-/** The p50 interval's settings: a 95% interval from 1000 resamples, seed 1. */
-export const P50_INTERVAL = { confidence: 0.95, resamples: 1000, seed: 1 } as const;
-
-/**
- * A percentile-bootstrap confidence interval of the p50 of `sorted` (ascending): resample the
- * samples with replacement (the gate's seeded `mulberry32`), take each resample's p50 as
- * `toStats` takes it (the sample at `floor(0.5 (n - 1))`), and report the two tail quantiles.
- * As the samples are sorted, a resample's p50 is found by counting how often each sample was
- * drawn, without sorting. Throws a `RangeError` when there are no samples.
- *
- * @example Ten samples, 1 to 10 ms: the interval holds the p50 and lies within the samples
- * ```ts
- * import { p50Interval } from "./measure.ts";
- * const ci = p50Interval([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
- * if (!(ci.lowMs >= 1 && ci.lowMs <= 5 && ci.highMs >= 5 && ci.highMs <= 10)) throw new Error();
- * ```
- */
-export function p50Interval(
-  sorted: readonly number[],
-  settings: { confidence: number; resamples: number; seed: number } = P50_INTERVAL,
-): P50Interval {
-  const n = sorted.length;
-  if (n === 0) throw new RangeError("Cannot bootstrap the p50: no samples");
-  const { confidence, resamples, seed } = settings;
-  const random = mulberry32(seed);
-  const counts = new Uint32Array(n);
-  const rank = Math.floor(0.5 * (n - 1)); // the p50's index in a sorted resample
-  const draws = new Float64Array(resamples);
-  for (let i = 0; i < resamples; i++) {
-    counts.fill(0);
-    for (let k = 0; k < n; k++) counts[Math.floor(random() * n)]++;
-    let seen = 0, at = 0;
-    while (seen + counts[at] <= rank) seen += counts[at++];
-    draws[i] = sorted[at];
-  }
-  draws.sort();
-  const alpha = (1 - confidence) / 2;
-  const pick = (q: number) => draws[Math.min(resamples - 1, Math.floor(q * resamples))];
-  return { lowMs: pick(alpha), highMs: pick(1 - alpha), confidence, resamples };
 }
 
 function toStats(samplesNs: number[]): TimingStats {

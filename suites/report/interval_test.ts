@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mulberry32 } from "../gate/stats.ts";
-import { P50_INTERVAL, p50Interval } from "./measure.ts";
+import { P50_INTERVAL, p50Interval } from "./interval.ts";
 
 /** `n` sorted samples of a log-normal distribution whose median is `median`. */
 function logNormal(random: () => number, n: number, median: number): number[] {
