@@ -9,6 +9,7 @@ import type { BencherMetrics, BenchmarkActionEntry } from "./report/export.ts";
 import { buildMachines, gpusOf, parseResultFile, ReportInputError } from "./report/input.ts";
 import { fmtMs, mdTable, wrap } from "./report/format.ts";
 import { README_MARKERS, replaceReadmeBlock } from "./report/markdown.ts";
+import { sampleBench, sampleConformance } from "./report/_testing.ts";
 
 const README = `# Project
 
@@ -97,19 +98,26 @@ Deno.test("report renders RESULTS.md, both export formats, the page and the READ
   assert.match(results, /\*\*PyTorch CPU baseline\*\*: not measured \(--no-torch\)/);
   assert.match(
     results,
-    /\| case +\| adapter +\| +p50 ms \| +p99 ms \| +GFLOP\/s \| vs reference \|/,
+    /\| case +\| adapter +\| +p50 ms \| +p50 95% CI \| +min ms \| +p99 ms \| +max ms \| +GFLOP\/s \|/,
   );
   const row = results.split("\n").find((l) => l.startsWith("| control@b2 "));
   assert.ok(row, "the control case has a row");
   const cells = row.split("|").slice(1, -1).map((c) => c.trim());
   assert.equal(cells[1], "reference");
   assert.equal(cells[2], fmtMs(p50));
-  assert.ok(Number(cells[4]) > 0, "GFLOP/s");
-  assert.equal(cells[5], "1.00x", "reference against itself");
-  assert.equal(cells[6], "-", "no ts adapter measured");
-  assert.match(cells[7], /^[0-9.]+x$/, "over static");
-  assert.match(cells[9], /^pass \([0-9.]+ of tol\)$/, "conformance from the conformance file");
-  assert.match(cells[10], /^[0-9.]+e[-+][0-9]+$/, "max abs err");
+  const ci = timed.warm!.p50Ci!;
+  assert.ok(ci.lowMs <= p50 && p50 <= ci.highMs, "the interval holds the p50");
+  assert.equal(cells[3], `[${fmtMs(ci.lowMs)}, ${fmtMs(ci.highMs)}]`, "p50 95% CI");
+  assert.deepEqual([cells[4], cells[6]], [fmtMs(timed.warm!.minMs), fmtMs(timed.warm!.maxMs)]);
+  assert.ok(Number(cells[7]) > 0, "GFLOP/s");
+  assert.equal(cells[8], "1.00x", "reference against itself");
+  assert.equal(cells[9], "-", "no ts adapter measured");
+  assert.match(cells[10], /^[0-9.]+x$/, "over static");
+  assert.match(cells[12], /^pass \([0-9.]+ of tol\)$/, "conformance from the conformance file");
+  assert.match(cells[13], /^[0-9.]+e[-+][0-9]+$/, "max abs err");
+  const noisy = timed.warm!.p99Ms / p50 > 3;
+  assert.equal(cells[14] ?? "", noisy ? "noisy" : "", "flags");
+  assert.match(results, /`noisy` marks a timing whose p99 is more than 3x its p50/);
   assert.ok(!results.includes("software GPU"), "no software GPU on this run");
 
   const action: BenchmarkActionEntry[] = JSON.parse(
@@ -119,7 +127,7 @@ Deno.test("report renders RESULTS.md, both export formats, the page and the READ
   assert.equal(action[0].name, "reference/control@b2");
   assert.equal(action[0].unit, "ms");
   assert.equal(action[0].value, p50);
-  assert.match(action[0].range!, /^± [0-9.]+$/);
+  assert.equal(action[0].range, `95% CI ${fmtMs(ci.lowMs)} to ${fmtMs(ci.highMs)}`);
   assert.match(action[0].extra!, /p99 .* ms/);
   assert.deepEqual(Object.keys(action[0]).sort(), ["extra", "name", "range", "unit", "value"]);
 
@@ -138,8 +146,17 @@ Deno.test("report renders RESULTS.md, both export formats, the page and the READ
     assert.ok((await Deno.stat(`${out}/vendor/${lib}`)).size > 10_000, `vendor/${lib} copied`);
   }
   const data = JSON.parse(/id="report-data">(.*?)<\/script>/s.exec(html)![1]);
-  assert.equal(data.charts.length, 1);
-  assert.equal(data.charts[0].spec.data.values[0].p50Ms, p50);
+  const targets = data.charts.map((c: { target: string }) => c.target);
+  assert.deepEqual(targets, [
+    "chart-machine-1-conformance",
+    "chart-machine-1-0-times",
+    "chart-machine-1-0-relative",
+    "chart-machine-1-0-overhead",
+  ]);
+  assert.equal(data.charts[1].spec.data.values[0].p50Ms, p50);
+  assert.equal(data.charts[1].spec.width, "container", "charts follow their container");
+  assert.match(html, /<strong>Roofline: GFLOP\/s against FLOP\/byte<\/strong>: No roofline: no/);
+  assert.match(html, /batch against batch<\/strong>: No layer of this set was timed at two/);
   assert.ok(!/(src|href)="(https?:)?\/\//.test(html), "nothing is loaded from the network");
 
   const first = await Deno.readTextFile(readme);
@@ -210,6 +227,60 @@ Deno.test("report tells machines apart and labels software-GPU figures loudly", 
   const html = await Deno.readTextFile(`${out}/index.html`);
   assert.match(html, /<div class="warning" role="alert"><strong>Warning: software GPU/);
   assert.match(html, /reference <span class="badge">software GPU<\/span>/);
+});
+
+Deno.test("every environment fact names its file; a bench-only run never borrows a GPU", async () => {
+  const { dir, bench, conformance } = await makeRealRun();
+  // An older conformance run on the same machine saw llvmpipe; the bench run saw no GPU.
+  const older = JSON.parse(await Deno.readTextFile(conformance));
+  older.environment.date = "2000-01-01T00:00:00.000Z";
+  older.environment.gitCommit = "0123456789abcdef";
+  older.adapters[0].info = {
+    gpu: { vendor: "mesa", architecture: "", device: "0", description: "llvmpipe (LLVM 15)" },
+  };
+  const olderPath = `${dir}/conformance-older.json`;
+  await Deno.writeTextFile(olderPath, JSON.stringify(older));
+  const out = `${dir}/out-provenance`;
+  assert.equal(await reportMain(["--input", bench, "--input", olderPath, "--out-dir", out]), 0);
+  const results = await Deno.readTextFile(`${out}/RESULTS.md`);
+  const heading = results.split("\n").find((l) => l.startsWith("## machine-1: "))!;
+  assert.ok(
+    heading.endsWith("GPU: llvmpipe (LLVM 15) (software adapter) [conformance]; none in bench"),
+    heading,
+  );
+  const facts = results.slice(results.indexOf(heading), results.indexOf("Result files:"));
+  const gpu = facts.slice(facts.indexOf("**GPU adapter**"), facts.indexOf("**packages**"))
+    .replace(/\s+/g, " ");
+  assert.ok(gpu.includes("differs between runs:"), gpu);
+  assert.ok(gpu.includes(`none reported by any adapter (from bench \`${bench}\`)`), gpu);
+  assert.ok(gpu.includes(`llvmpipe (LLVM 15) (software adapter) (from conformance \``), gpu);
+  for (const fact of ["runtime", "CPU", "OS", "PyTorch CPU baseline", "machine limits"]) {
+    const line = facts.slice(facts.indexOf(`**${fact}**`)).split("\n- ")[0];
+    assert.match(line.replace(/\s+/g, " "), /\(from (bench|conformance) `/, `${fact} names a file`);
+  }
+  assert.match(facts.replace(/\s+/g, " "), /come from 2 runs at 2 commits: .*0123456789/);
+  const html = await Deno.readTextFile(`${out}/index.html`);
+  assert.match(html, /<p class="mixed" role="note">The figures of this machine come from 2 runs/);
+  // the newest run's adapters use no GPU: no software-GPU warning borrowed from the older run
+  assert.ok(!html.includes('class="warning"'));
+});
+
+Deno.test("an older bench file without intervals still parses and gets them from its samples", async () => {
+  const { bench, benchReport } = await makeRealRun();
+  const old = structuredClone(benchReport);
+  for (const r of old.results) {
+    delete r.warm?.p50Ci;
+    delete r.static?.warm?.p50Ci;
+  }
+  const [fresh] = buildMachines([parseResultFile(bench, JSON.stringify(benchReport))]);
+  const [legacy] = buildMachines([parseResultFile(bench, JSON.stringify(old))]);
+  const ci = benchReport.results[0].warm!.p50Ci!;
+  assert.deepEqual(
+    [legacy.rows[0].p50LowMs, legacy.rows[0].p50HighMs],
+    [ci.lowMs, ci.highMs],
+    "the same seeded bootstrap as bench's",
+  );
+  assert.deepEqual(legacy.rows[0], fresh.rows[0]);
 });
 
 Deno.test("report refuses a missing or invalid input and overwrites nothing", async () => {
@@ -374,6 +445,164 @@ async function chromium(args: string[]): Promise<Deno.CommandOutput | string> {
   }
 }
 
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-dev-shm-usage",
+  "--hide-scrollbars",
+  "--virtual-time-budget=10000",
+];
+
+/**
+ * Appended to a copy of the page: once every chart has settled, writes what a reader would
+ * see into `<pre id="probe">` (the viewport and document widths, and per chart whether it was
+ * drawn, its data marks and its widths), for `--dump-dom` to carry out.
+ */
+const PROBE = `<script>
+window.reportCharts.then(function (outcomes) {
+  var charts = Array.prototype.map.call(document.querySelectorAll(".chart"), function (el) {
+    var svg = el.querySelector("svg");
+    return {
+      id: el.id,
+      drawn: el.getAttribute("data-drawn"),
+      marks: el.querySelectorAll("g.role-mark > *").length,
+      svgWidth: svg ? svg.getBoundingClientRect().width : 0,
+      boxWidth: el.getBoundingClientRect().width,
+    };
+  });
+  parent.postMessage(JSON.stringify({
+    innerWidth: window.innerWidth,
+    scrollWidth: document.documentElement.scrollWidth,
+    scrollHeight: document.documentElement.scrollHeight,
+    errors: outcomes.filter(function (o) { return o.error; }),
+    charts: charts,
+  }), "*");
+});
+</script>`;
+
+/**
+ * A page that shows `src` in a frame `width` px wide and `height` px high, and writes what the
+ * frame posts into `<pre id="probe">`. Headless Chromium keeps its window at least 500 px
+ * wide, so a phone's viewport is a frame: media queries and layout inside it see 390 px.
+ */
+function framePage(src: string, width: number, height: number): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><style>
+html, body { margin: 0; background: #777; }
+iframe { display: block; border: 0; width: ${width}px; height: ${height}px; background: #fff; }
+</style></head><body><iframe src="${src}"></iframe><script>
+window.addEventListener("message", function (event) {
+  var out = document.createElement("pre");
+  out.id = "probe";
+  out.textContent = event.data;
+  document.body.appendChild(out);
+});
+</script></body></html>`;
+}
+
+interface Probe {
+  innerWidth: number;
+  scrollWidth: number;
+  scrollHeight: number;
+  errors: { target: string; error: string }[];
+  charts: { id: string; drawn: string | null; marks: number; svgWidth: number; boxWidth: number }[];
+}
+
+/** Where the page test leaves its screenshots (untracked). */
+const SCREENSHOTS = "reports/local/screenshots";
+
+Deno.test("the page draws every view at 1400 px and at 390 px, with no sideways scroll", async () => {
+  const { dir, benchReport, conformance } = await makeRealRun();
+  const benchPath = `${dir}/sample-bench.json`;
+  const conformPath = `${dir}/sample-conformance.json`;
+  await Deno.writeTextFile(benchPath, JSON.stringify(sampleBench(benchReport)));
+  const realConform = JSON.parse(await Deno.readTextFile(conformance));
+  await Deno.writeTextFile(conformPath, JSON.stringify(sampleConformance(realConform)));
+  const out = `${dir}/out-views`;
+  assert.equal(
+    await reportMain(["--input", benchPath, "--input", conformPath, "--out-dir", out]),
+    0,
+  );
+  const html = await Deno.readTextFile(`${out}/index.html`);
+  const data = JSON.parse(/id="report-data">(.*?)<\/script>/s.exec(html)![1]);
+  const targets: string[] = data.charts.map((c: { target: string }) => c.target);
+  assert.deepEqual(targets, [
+    "chart-machine-1-conformance",
+    "chart-machine-1-roofline",
+    ...["times", "relative", "overhead", "batch"].map((v) => `chart-machine-1-0-${v}`),
+  ], "every view has something to draw: no note instead of a chart");
+  const spec = (name: string) =>
+    data.charts.find((c: { target: string }) => c.target === name)
+      .spec;
+  const matrix = spec("chart-machine-1-conformance");
+  const labels = new Set(matrix.data.values.map((v: { adapter: string }) => v.adapter));
+  assert.deepEqual([...labels], ["reference", "ts", "wgsl@wgpu/vulkan"]);
+  assert.deepEqual(matrix.encoding.color.scale.domain, [
+    "pass",
+    "fail",
+    "known-fail",
+    "skip",
+    "error",
+  ]);
+  assert.ok(
+    matrix.encoding.tooltip.some((t: { title?: string }) => t.title === "worst error / tolerance"),
+  );
+  assert.match(JSON.stringify(spec("chart-machine-1-0-relative").title), /relative to PyTorch CPU/);
+  const probePage = `${out}/probe.html`;
+  await Deno.writeTextFile(probePage, html.replace("</body>", `${PROBE}\n</body>`));
+  const url = async (path: string) => `file://${await Deno.realPath(path)}`;
+  await Deno.mkdir(SCREENSHOTS, { recursive: true });
+  for (const width of [1400, 390]) {
+    const window = `--window-size=${Math.max(width, 500)}`;
+    await Deno.writeTextFile(`${out}/probe-${width}.html`, framePage("probe.html", width, 1000));
+    const dom = await chromium([
+      ...CHROMIUM_FLAGS,
+      `--user-data-dir=${dir}/chromium-probe-${width}`,
+      `${window},1000`,
+      "--dump-dom",
+      await url(`${out}/probe-${width}.html`),
+    ]);
+    if (typeof dom === "string") {
+      console.log(`skipped: ${dom}`);
+      return;
+    }
+    assert.ok(dom.success, new TextDecoder().decode(dom.stderr));
+    const text = /<pre id="probe">(.*?)<\/pre>/s.exec(new TextDecoder().decode(dom.stdout));
+    assert.ok(text, `the probe reported at ${width} px`);
+    const probe: Probe = JSON.parse(
+      text[1].replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&"),
+    );
+    assert.equal(probe.innerWidth, width, "the viewport is as wide as asked");
+    assert.ok(probe.scrollWidth <= width, `document ${probe.scrollWidth} px wide at ${width} px`);
+    assert.deepEqual(probe.errors, []);
+    assert.deepEqual(probe.charts.map((c) => c.id), targets);
+    for (const c of probe.charts) {
+      assert.equal(c.drawn, "true", `${c.id} drawn at ${width} px`);
+      assert.ok(c.marks > 0, `${c.id} has marks at ${width} px`);
+      assert.ok(c.svgWidth > 0 && c.svgWidth <= c.boxWidth + 1, `${c.id} fits at ${width} px`);
+    }
+    const png = `${SCREENSHOTS}/report-${width}.png`;
+    const height = Math.min(probe.scrollHeight, 14000);
+    await Deno.writeTextFile(`${out}/shot-${width}.html`, framePage("index.html", width, height));
+    const shot = await chromium([
+      ...CHROMIUM_FLAGS,
+      `--user-data-dir=${dir}/chromium-shot-${width}`,
+      `${window},${height}`,
+      `--screenshot=${png}`,
+      await url(`${out}/shot-${width}.html`),
+    ]);
+    assert.ok(typeof shot !== "string" && shot.success);
+    const bytes = await Deno.readFile(png);
+    assert.deepEqual([...bytes.subarray(1, 4)], [0x50, 0x4e, 0x47], "a PNG");
+    assert.ok(bytes.length > 20_000, "with something drawn on it");
+    console.log(`screenshot: ${png}`);
+  }
+});
+
 Deno.test("index.html renders its table and vega-lite charts in headless Chromium", async () => {
   const { dir, bench, conformance } = await makeRealRun();
   const out = `${dir}/out-browser`;
@@ -409,12 +638,17 @@ Deno.test("index.html renders its table and vega-lite charts in headless Chromiu
     html,
     /<tr data-adapter="reference" data-case="control@b2"[^>]*><td[^>]*>control@b2/,
   );
-  assert.match(html, /<div class="chart vega-embed" id="chart-machine-1-0"/, "vega-embed ran");
+  assert.match(
+    html,
+    /<div class="chart vega-embed[^"]*" id="chart-machine-1-0-times"/,
+    "vega-embed ran",
+  );
   assert.ok(!/class="[^"]*chart-error/.test(html), "no chart failed");
-  const marks = /<g class="mark-rect role-mark[^"]*"[^>]*>(.*?)<\/g>/s.exec(html);
+  const times = html.slice(html.indexOf('id="chart-machine-1-0-times"'));
+  const marks = /<g class="mark-rect role-mark[^"]*"[^>]*>(.*?)<\/g>/s.exec(times);
   assert.ok(marks, "the chart has a bar mark group");
   assert.ok(/<path [^>]*aria-roledescription="bar" d="M[^"]+"/.test(marks[1]), "with bars");
-  assert.match(html, /mark-rule role-mark/, "and p99 lines");
+  assert.match(times, /mark-rule role-mark/, "and p99 lines");
 
   const png = `${dir}/index.png`;
   const shot = await chromium([

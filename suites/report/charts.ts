@@ -9,6 +9,7 @@ import { type ConformanceVerdict, type Machine, type ReportRow, rowsOfSet } from
 import { adapterLabel } from "./markdown.ts";
 import { type RooflineChartPoint, rooflineChartSpec } from "../bench/roofline_chart.ts";
 import { CONFORM_STATUSES } from "../results/conformance.ts";
+import { rowLabel } from "../_shared/webgpu_matrix.ts";
 
 /** A chart to draw, or a note saying why there is none. */
 export type ChartOrNote =
@@ -34,7 +35,7 @@ function sized(spec: Record<string, unknown>): Record<string, unknown> {
 const LEGEND = { orient: "bottom", columns: 2, labelLimit: 150, symbolLimit: 40 } as const;
 
 const timed = (r: ReportRow) => r.status === "timed" && r.p50Ms !== undefined && r.p50Ms > 0;
-const labelOf = (r: ReportRow) => adapterLabel(r.adapter, r.softwareGpu);
+const labelOf = (r: ReportRow) => adapterLabel(rowLabel(r), r.softwareGpu);
 const geomean = (xs: readonly number[]) =>
   Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
 const caseAxis = { labelLimit: 130, title: null };
@@ -71,7 +72,7 @@ export function timesChart(machine: Machine, set: { name: string; cases: string[
       description: `Warm p50 per run of every adapter on every case of ${set.name}`,
       title: {
         text: title,
-        subtitle: "bar: p50, line: up to p99; ms, log scale; output read back included",
+        subtitle: ["bar: p50, line: up to p99 (ms, log scale)", "output read back included"],
       },
       data: { values },
       height: { step: cases.length * adapters.length > 80 ? 7 : 12 },
@@ -150,7 +151,7 @@ export function relativeHeatmap(
       description: `Each adapter's speed relative to ${baseline}, per case of ${set.name}`,
       title: {
         text: title,
-        subtitle: `${baseline}'s p50 over the adapter's p50 (above 1: faster)`,
+        subtitle: [`${baseline}'s p50 over the adapter's p50`, "above 1: faster"],
       },
       data: { values },
       height: { step: 18 },
@@ -177,7 +178,13 @@ export function relativeHeatmap(
         },
         {
           mark: { type: "text", fontSize: 9 },
-          encoding: { text: { field: "relative", type: "quantitative", format: ".2f" } },
+          encoding: {
+            text: { field: "relative", type: "quantitative", format: ".2f" },
+            color: {
+              condition: { test: "datum.relative < 0.5 || datum.relative > 2", value: "#fff" },
+              value: "#111",
+            },
+          },
         },
       ],
     }),
@@ -221,7 +228,7 @@ export function overheadChart(
     field: "ratio",
     type: "quantitative",
     scale: { type: "log" },
-    title: "CondConv p50 / static p50 (log; 1: no overhead)",
+    title: "CondConv p50 / static p50 (log)",
   };
   const y = { field: "adapter", type: "nominal", sort: adapters, axis: { labelLimit: 130 } };
   return {
@@ -229,7 +236,7 @@ export function overheadChart(
     title,
     spec: sized({
       description: `CondConv's overhead over static convolution per adapter, ${set.name}`,
-      title: { text: title, subtitle: "tick: one case; dot: geometric mean" },
+      title: { text: title, subtitle: ["tick: one case; dot: geometric mean", "1: no overhead"] },
       height: { step: 22 },
       layer: [
         {
@@ -313,7 +320,7 @@ export function batchChart(machine: Machine, set: { name: string; cases: string[
     field: "ratio",
     type: "quantitative",
     scale: { type: "log" },
-    title: "time per example, large batch / small batch (log)",
+    title: "per-example time, large / small batch (log)",
   };
   return {
     kind: "chart",
@@ -322,7 +329,7 @@ export function batchChart(machine: Machine, set: { name: string; cases: string[
       description: `Time per example at batch ${batches}, per adapter and layer, ${set.name}`,
       title: {
         text: `${set.name}: batch ${batches}, time per example`,
-        subtitle: "below 1: the larger batch is cheaper per example",
+        subtitle: ["below 1: the larger batch is", "cheaper per example"],
       },
       height: { step: 16 },
       layer: [
@@ -356,9 +363,9 @@ export function batchChart(machine: Machine, set: { name: string; cases: string[
 /** Colours of the verdicts, in `CONFORM_STATUSES` order. */
 const VERDICT_COLOURS = ["#2e7d32", "#c62828", "#f9a825", "#9e9e9e", "#6a1b9a"];
 
-/** The adapter's label in the matrix: with its WebGPU implementation where known. */
+/** The adapter's label in the matrix: with its WebGPU implementation (`wgsl@wgpu/vulkan`). */
 export function verdictLabel(v: Pick<ConformanceVerdict, "adapter" | "implementation">): string {
-  return v.implementation ? `${v.adapter} (${v.implementation})` : v.adapter;
+  return rowLabel(v);
 }
 
 /** The conformance matrix: adapter x case, coloured by verdict, worst ratio in the tooltip. */
@@ -383,7 +390,7 @@ export function conformanceMatrix(machine: Machine): ChartOrNote {
       description: "Conformance verdict of every adapter on every case",
       title: {
         text: title,
-        subtitle: "tooltip: the largest error as a share of the tolerance (pass: at most 1)",
+        subtitle: ["tooltip: the largest error as a share", "of the tolerance (pass: at most 1)"],
       },
       data: { values },
       height: { step: cases.length > 40 ? 9 : 14 },
@@ -447,7 +454,20 @@ export function rooflineChart(machine: Machine): ChartOrNote {
       : []
   );
   const spec = rooflineChartSpec(limits, points) as Record<string, unknown>;
-  const layers = spec.layer as Record<string, unknown>[];
+  const layers = spec.layer as { encoding: Record<string, Record<string, unknown>> }[];
+  // Short axis titles and a subtitle in lines, so that the plot keeps its width on a phone.
+  for (const layer of layers) {
+    layer.encoding.x = { ...layer.encoding.x, title: "FLOP/byte (log)" };
+    layer.encoding.y = { ...layer.encoding.y, title: "GFLOP/s (log)" };
+  }
+  spec.title = {
+    text: title,
+    subtitle: [
+      `ceilings: the probe of ${file.split("/").pop()},`,
+      `best of ${limits.method.repetitions}; solid: wasm SIMD,`,
+      "dashed: scalar JS; one point per run",
+    ],
+  };
   // The points' legend goes below, in columns, as the other charts' legends do.
   const pointLayer = layers[layers.length - 1] as { encoding: Record<string, unknown> };
   const color = pointLayer.encoding.color as Record<string, unknown>;
