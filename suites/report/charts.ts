@@ -71,7 +71,7 @@ export function timesChart(machine: Machine, set: { name: string; cases: string[
     spec: sized({
       description: `Warm p50 per run of every adapter on every case of ${set.name}`,
       title: {
-        text: title,
+        text: "Warm time per run",
         subtitle: ["bar: p50, line: up to p99 (ms, log scale)", "output read back included"],
       },
       data: { values },
@@ -150,7 +150,7 @@ export function relativeHeatmap(
     spec: sized({
       description: `Each adapter's speed relative to ${baseline}, per case of ${set.name}`,
       title: {
-        text: title,
+        text: `Speed relative to ${torch ? "PyTorch CPU" : "the fastest"}`,
         subtitle: [`${baseline}'s p50 over the adapter's p50`, "above 1: faster"],
       },
       data: { values },
@@ -236,7 +236,10 @@ export function overheadChart(
     title,
     spec: sized({
       description: `CondConv's overhead over static convolution per adapter, ${set.name}`,
-      title: { text: title, subtitle: ["tick: one case; dot: geometric mean", "1: no overhead"] },
+      title: {
+        text: "CondConv over static conv",
+        subtitle: ["tick: one case; dot: geometric mean", "1: no overhead"],
+      },
       height: { step: 22 },
       layer: [
         {
@@ -328,10 +331,10 @@ export function batchChart(machine: Machine, set: { name: string; cases: string[
     spec: sized({
       description: `Time per example at batch ${batches}, per adapter and layer, ${set.name}`,
       title: {
-        text: `${set.name}: batch ${batches}, time per example`,
+        text: `Batch ${batches}, per example`,
         subtitle: ["below 1: the larger batch is", "cheaper per example"],
       },
-      height: { step: 16 },
+      height: { step: Math.max(16, 7 * adapters.length) },
       layer: [
         {
           data: { values: [{ ratio: 1 }] },
@@ -344,6 +347,7 @@ export function batchChart(machine: Machine, set: { name: string; cases: string[
           encoding: {
             x,
             y: { field: "layer", type: "nominal", axis: caseAxis },
+            yOffset: { field: "adapter", type: "nominal", sort: adapters },
             color: { field: "adapter", type: "nominal", sort: adapters, legend: LEGEND },
             shape: { field: "adapter", type: "nominal", sort: adapters, legend: null },
             tooltip: [
@@ -399,7 +403,7 @@ export function conformanceMatrix(machine: Machine): ChartOrNote {
         x: {
           field: "adapter",
           type: "nominal",
-          axis: { labelAngle: -40, labelLimit: 150, title: null, orient: "top" },
+          axis: { labelAngle: -40, labelLimit: 150, title: null },
         },
         y: { field: "case", type: "nominal", sort: cases, axis: caseAxis },
         color: {
