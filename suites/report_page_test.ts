@@ -193,19 +193,8 @@ Deno.test("index.html renders its table and vega-lite charts in headless Chromiu
     0,
   );
   const page = `file://${await Deno.realPath(`${out}/index.html`)}`;
-  const common = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-    "--virtual-time-budget=5000",
-  ];
   const dom = await chromium([
-    ...common,
+    ...CHROMIUM_FLAGS,
     `--user-data-dir=${dir}/chromium-dom`,
     "--dump-dom",
     page,
@@ -234,7 +223,7 @@ Deno.test("index.html renders its table and vega-lite charts in headless Chromiu
 
   const png = `${dir}/index.png`;
   const shot = await chromium([
-    ...common,
+    ...CHROMIUM_FLAGS,
     `--user-data-dir=${dir}/chromium-shot`,
     "--window-size=1280,1000",
     `--screenshot=${png}`,

@@ -334,7 +334,7 @@ export function batchChart(machine: Machine, set: { name: string; cases: string[
         text: `Batch ${batches}, per example`,
         subtitle: ["below 1: the larger batch is", "cheaper per example"],
       },
-      height: { step: Math.max(16, 7 * adapters.length) },
+      height: { step: 7 },
       layer: [
         {
           data: { values: [{ ratio: 1 }] },
