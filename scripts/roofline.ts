@@ -16,7 +16,9 @@ import {
 } from "../suites/_shared/cli.ts";
 import {
   DEFAULT_BLOCK_MS,
+  DEFAULT_MAX_REPETITIONS,
   DEFAULT_REPETITIONS,
+  DEFAULT_SETTLE_ROUNDS,
   DEFAULT_TRIAD_FLOATS,
   type LimitFigure,
   measureMachineLimits,
@@ -29,7 +31,9 @@ all threads) as bench does before timing, and prints them with the load average.
 
   --threads N        workers of the all-threads figures (default: navigator.hardwareConcurrency)
   --block-ms X       the least time of one block of work (default ${DEFAULT_BLOCK_MS})
-  --repetitions N    measured rounds; each figure is the best (default ${DEFAULT_REPETITIONS})
+  --repetitions N    the fewest measured rounds; each figure is the best (default ${DEFAULT_REPETITIONS})
+  --max-repetitions N  the most rounds (default ${DEFAULT_MAX_REPETITIONS})
+  --settle-rounds N  stop once N rounds in a row raised no best by 1% (default ${DEFAULT_SETTLE_ROUNDS})
   --triad-floats N   floats per triad array on one thread (default ${DEFAULT_TRIAD_FLOATS})
   --relaxed B        true: f32x4.relaxed_madd, false: f32x4.mul + f32x4.add
                      (default: relaxed_madd where the runtime has relaxed SIMD)
@@ -63,6 +67,8 @@ async function main(): Promise<number> {
     threads: { type: "string" },
     "block-ms": { type: "string" },
     repetitions: { type: "string" },
+    "max-repetitions": { type: "string" },
+    "settle-rounds": { type: "string" },
     "triad-floats": { type: "string" },
     relaxed: { type: "string" },
   }, USAGE);
@@ -71,6 +77,12 @@ async function main(): Promise<number> {
     threads: flags.threads === undefined ? undefined : integerFlag(flags.threads, "threads", 1),
     blockMs: positiveNumberFlag(flags["block-ms"], "block-ms", DEFAULT_BLOCK_MS),
     repetitions: integerFlag(flags.repetitions, "repetitions", DEFAULT_REPETITIONS),
+    maxRepetitions: flags["max-repetitions"] === undefined
+      ? undefined
+      : integerFlag(flags["max-repetitions"], "max-repetitions", 1),
+    settleRounds: integerFlag(flags["settle-rounds"], "settle-rounds", DEFAULT_SETTLE_ROUNDS, {
+      min: 0,
+    }),
     triadFloats: integerFlag(flags["triad-floats"], "triad-floats", DEFAULT_TRIAD_FLOATS),
     relaxedSimd: booleanFlag("relaxed", flags.relaxed),
   };
@@ -88,7 +100,8 @@ async function main(): Promise<number> {
   console.log(
     `${t} threads; ${m.multiplyAdd}, ${m.wasmChains} chains x ${m.wasmUnroll}; triad ` +
       `${m.triadFloats} floats an array, ${m.triadBytesPerElement} B an element; best of ` +
-      `${m.repetitions} blocks of >= ${m.blockMs} ms; ${(limits.elapsedMs / 1000).toFixed(1)} s`,
+      `${m.repetitions} rounds (${m.minRepetitions} to ${m.maxRepetitions}, settled after ` +
+      `${m.settleRounds}) of blocks >= ${m.blockMs} ms; ${(limits.elapsedMs / 1000).toFixed(1)} s`,
   );
   console.log(line("wasm SIMD, 1 thread", "GFLOP/s", limits.wasmSimdGflops.oneThread));
   console.log(line(`wasm SIMD, ${t} threads`, "GFLOP/s", limits.wasmSimdGflops.allThreads));
@@ -96,6 +109,7 @@ async function main(): Promise<number> {
   console.log(line(`scalar JS, ${t} threads`, "GFLOP/s", limits.scalarJsGflops.allThreads));
   console.log(line("triad, 1 thread", "GB/s", limits.bandwidthGBps.oneThread));
   console.log(line(`triad, ${t} threads`, "GB/s", limits.bandwidthGBps.allThreads));
+  for (const warning of limits.warnings) console.log(`warning: ${warning}`);
   return 0;
 }
 

@@ -3,6 +3,7 @@
  *
  * ```
  * deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path>]
+ *                   [--no-workarounds]
  * ```
  * Exit status: 0 when nothing failed (skips are explained, not failures), 1 on any fail or
  * error, 2 on a bad flag or an unusable fixture.
@@ -43,7 +44,7 @@ const STATUSES: readonly ConformStatus[] = ["pass", "fail", "known-fail", "skip"
 const USAGE =
   `deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path>]
                   [--weights <file>] [--timeout-ms MS] [--webgpu-backend vulkan|gl]...
-                  [--in-process]
+                  [--in-process] [--no-workarounds]
 
 Checks every registered adapter against the PyTorch goldens in fixtures/.
   --adapter         only adapters whose id matches (repeatable; * and ? are wildcards)
@@ -56,7 +57,10 @@ Checks every registered adapter against the PyTorch goldens in fixtures/.
                     each of vulkan and gl that gives a GPU adapter here, one child each)
   --in-process      run the adapters in this process instead of one child process each
                     (faster to start; a crashing adapter then stops the whole run; WebGPU
-                    runs on the environment's DENO_WEBGPU_BACKEND only)`;
+                    runs on the environment's DENO_WEBGPU_BACKEND only)
+  --no-workarounds  run each adapter without its workarounds of library bugs (ort-webgpu's
+                    changed Conv graphs), to show the raw bugs: a wrong number that a known
+                    library bug explains is then KNOWN-FAIL (suites/conform/known_failures.ts)`;
 
 /** Options of `conformMain` beyond its flags (tests use them). */
 export interface ConformMainOptions {
@@ -96,8 +100,10 @@ export async function conformMain(
     "timeout-ms": { type: "string" },
     "webgpu-backend": { type: "string", multiple: true },
     "in-process": { type: "boolean" },
+    "no-workarounds": { type: "boolean" },
   }, USAGE);
   if (!flags) return 0;
+  const workarounds = !flags["no-workarounds"];
   const timeoutMs = integerFlag(flags["timeout-ms"], "timeout-ms", CALL_TIMEOUT_MS, {
     max: MAX_TIMER_MS,
   });
@@ -146,7 +152,7 @@ export async function conformMain(
       description: a.description,
       toleranceClass: a.toleranceClass,
     }));
-    printHeader(adapters.length, plan.targets.length, weights, plan.torch);
+    printHeader(adapters.length, plan.targets.length, workarounds, weights, plan.torch);
     const backends = adapters.some(isWebGpuAdapter) ? await chooseBackends(asked, "conform") : [];
     const isolated = await runIsolated(adapters, backends, {
       script: options.childScript,
@@ -158,12 +164,14 @@ export async function conformMain(
       ],
       extraReads,
       timeoutMs,
+      workarounds,
     });
     run = { ...isolated, summary: countStatuses(isolated.results) };
   } else {
     const { runInProcess } = await import("./conform/in_process.ts");
     ({ goldenCases, ...run } = await runInProcess(flags, options, weights, timeoutMs, {
-      header: (adapters, targets) => printHeader(adapters, targets, weights, "(in-process)"),
+      header: (adapters, targets) =>
+        printHeader(adapters, targets, workarounds, weights, "(in-process)"),
       row: (r) => console.log(formatResultRow(r)),
     }));
   }
@@ -177,6 +185,7 @@ export async function conformMain(
       batches: [],
       weights: weights ?? null,
       goldenCases,
+      workarounds,
     } satisfies RunFilters,
     tolerancePolicy: {
       classes: TOLERANCE_CLASSES,
@@ -201,13 +210,24 @@ function plainWeightsPath(path: string): string {
   }
 }
 
-function printHeader(adapters: number, targets: number, weights?: string, torch?: string) {
+function printHeader(
+  adapters: number,
+  targets: number,
+  workarounds: boolean,
+  weights?: string,
+  torch?: string,
+) {
   console.log(
     weights !== undefined
       ? `conform: ${adapters} adapters x the layer in "${weights}"`
       : `conform: ${adapters} adapters x ${targets} cases (fixtures made with torch ${torch})`,
   );
+  if (!workarounds) console.log(WORKAROUNDS_OFF);
 }
+
+/** The header line of a `--no-workarounds` run. */
+const WORKAROUNDS_OFF = "conform: --no-workarounds: adapters run without their workarounds of " +
+  "library bugs; a known bug's wrong numbers are KNOWN-FAIL";
 
 if (import.meta.main) {
   await runTaskMain(() => conformMain(Deno.args, { revokeRunBeforeLoading: true }));

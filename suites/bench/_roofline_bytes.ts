@@ -20,6 +20,11 @@ export interface CondConvBytes {
   /** the routing linear layer `(E, C)` and `(E)` when computed, the supplied `(B, E)` else */
   routing: number;
   total: number;
+  /**
+   * A static convolution of the same shape (the baseline CondConv is compared with): input,
+   * output, one `(O, C/groups, kh, kw)` kernel and an `(O)` bias when the spec has a bias
+   */
+  staticConvTotal: number;
 }
 
 /**
@@ -54,8 +59,11 @@ export function condConvBytes(spec: CondConvSpec, inputShape: readonly number[])
     bias: 4 * floats(shapes.bias),
     routing: 4 * routingFloats,
   };
+  const staticKernel = bytes.expertKernels / spec.numExperts;
+  const staticBias = spec.bias === "none" ? 0 : 4 * spec.outChannels;
   return {
     ...bytes,
     total: bytes.input + bytes.output + bytes.expertKernels + bytes.bias + bytes.routing,
+    staticConvTotal: bytes.input + bytes.output + staticKernel + staticBias,
   };
 }

@@ -64,7 +64,7 @@ function checkPositive(name: string, value: number) {
  * import { rooflinePoint } from "./_roofline_point.ts";
  * import type { LimitFigure, MachineLimits } from "./roofline.ts";
  * const fig = (best: number): LimitFigure =>
- *   ({ best, median: best, worst: best, spreadPercent: 0, samples: [best] });
+ *   ({ best, median: best, worst: best, spreadPercent: 0 });
  * const limits = {
  *   threads: 2,
  *   wasmSimdGflops: { oneThread: fig(50), allThreads: fig(100) },

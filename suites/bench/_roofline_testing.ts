@@ -4,14 +4,13 @@
  */
 import { type LimitFigure, MachineLimits } from "./roofline.ts";
 
-/** A figure whose best is `best`: repetitions at half, 0.9x and 1x of it. */
+/** A figure whose best is `best`, median 0.9x and worst half of it. */
 export function knownFigure(best: number): LimitFigure {
   return {
     best,
     median: best * 0.9,
     worst: best * 0.5,
     spreadPercent: 10,
-    samples: [best * 0.5, best * 0.9, best],
   };
 }
 
@@ -40,8 +39,12 @@ export function knownLimits(
       triadBytesPerElement: 12,
       blockMs: 2,
       repetitions: 3,
+      minRepetitions: 3,
+      maxRepetitions: 3,
+      settleRounds: 0,
       statistic: "best of repetitions",
     },
+    warnings: [],
     elapsedMs: 1000,
   });
 }

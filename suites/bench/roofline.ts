@@ -15,8 +15,11 @@
  * engine optimize it) to a fixed amount of work that takes at least `blockMs`; every worker
  * then runs that same work (the all-threads triad each over its own `1 / threads` slice of the
  * arrays; the triad walks on from where its last block stopped, so short blocks still stream
- * from memory). After one unmeasured round, `repetitions` rounds run the six figures in turn,
- * so that a burst of load from elsewhere hits every figure alike. A figure of one round is the
+ * from memory). After one unmeasured round, rounds run the six figures in turn, so that a burst
+ * of load from elsewhere hits every figure alike: at least `repetitions` rounds, then on until
+ * `settleRounds` rounds in a row raised no figure's best by more than 1%, at most
+ * `maxRepetitions` (the best of a loaded machine keeps rising while the probe rarely gets both
+ * cores at once; the rule waits for it to settle). A figure of one round is the
  * total work divided by the time of the slowest worker (each timed from its release by the
  * barrier to its end); the figure reported is the best round (the least disturbed by other
  * processes), with the median, the worst and `spreadPercent = 100 (best - median) / best`.
@@ -45,15 +48,13 @@ export { type ComputeCeiling, RooflinePoint, rooflinePoint } from "./_roofline_p
 
 const positive = z.number().positive().finite();
 
-/** One measured figure: the best of the repetitions, with their spread. */
+/** One measured figure: the best of the rounds, with their spread. */
 export const LimitFigure = z.strictObject({
   best: positive,
   median: positive,
   worst: positive,
   /** `100 * (best - median) / best` */
   spreadPercent: z.number().nonnegative().finite(),
-  /** every repetition's figure, in the order measured */
-  samples: z.array(positive).min(1),
 });
 /** `LimitFigure` after parsing. */
 export type LimitFigure = z.infer<typeof LimitFigure>;
@@ -83,9 +84,16 @@ export const MachineLimits = z.strictObject({
     triadBytesPerElement: z.literal(TRIAD_BYTES_PER_ELEMENT),
     /** each block of work takes at least this long when calibrated */
     blockMs: positive,
+    /** rounds measured: at least `minRepetitions`, at most `maxRepetitions` */
     repetitions: z.int().positive(),
+    minRepetitions: z.int().positive(),
+    maxRepetitions: z.int().positive(),
+    /** the run stopped after this many rounds in a row raised no best by more than 1% */
+    settleRounds: z.int().nonnegative(),
     statistic: z.literal("best of repetitions"),
   }),
+  /** figures whose median fell far below their best: the machine was busy (`disturbances`) */
+  warnings: z.array(z.string()),
   /** how long the whole probe took */
   elapsedMs: positive,
 });
@@ -100,8 +108,13 @@ export type MachineLimits = z.infer<typeof MachineLimits>;
  * 5 us timer in a cross-origin isolated page (which `SharedArrayBuffer` needs anyway).
  */
 export const DEFAULT_BLOCK_MS = 2;
-/** Measured rounds of the six figures. */
+/** The fewest measured rounds of the six figures. */
 export const DEFAULT_REPETITIONS = 100;
+/** The most measured rounds (about 8 s of blocks at 2 ms, with the machine to itself). */
+export const DEFAULT_MAX_REPETITIONS = 600;
+/** Rounds in a row that must raise no best by more than `SETTLE_PERCENT` to stop early. */
+export const DEFAULT_SETTLE_ROUNDS = 60;
+const SETTLE_PERCENT = 1;
 /**
  * 2^24 floats: three arrays of 64 MiB (192 MiB). On the 2-core Xeon measured, 4x that (768
  * MiB) gave the same GB/s within 3%, while 12 MiB gave 1.4x (one thread) to 1.7x (two):
@@ -115,8 +128,12 @@ export const MachineLimitsOptions = z.strictObject({
   threads: z.int().positive().max(256).optional(),
   /** the least time a calibrated block of work takes; default `DEFAULT_BLOCK_MS` */
   blockMs: z.number().min(1).max(10_000).default(DEFAULT_BLOCK_MS),
-  /** measured rounds; default `DEFAULT_REPETITIONS` */
-  repetitions: z.int().min(1).max(1000).default(DEFAULT_REPETITIONS),
+  /** the fewest measured rounds; default `DEFAULT_REPETITIONS` */
+  repetitions: z.int().min(1).max(10_000).default(DEFAULT_REPETITIONS),
+  /** the most measured rounds; default `DEFAULT_MAX_REPETITIONS` (or `repetitions`, if more) */
+  maxRepetitions: z.int().min(1).max(10_000).optional(),
+  /** stop once this many rounds in a row raised no best by 1%; default `DEFAULT_SETTLE_ROUNDS` */
+  settleRounds: z.int().min(0).max(10_000).default(DEFAULT_SETTLE_ROUNDS),
   /** floats per triad array on one thread; default `DEFAULT_TRIAD_FLOATS` */
   triadFloats: z.int().min(1024).max(2 ** 28).default(DEFAULT_TRIAD_FLOATS),
   /** use `f32x4.relaxed_madd`; default: when the runtime validates it */
@@ -124,6 +141,49 @@ export const MachineLimitsOptions = z.strictObject({
 });
 /** `MachineLimitsOptions` before defaults. */
 export type MachineLimitsOptions = z.input<typeof MachineLimitsOptions>;
+
+/**
+ * A spread above this says the probe rarely had the cores to itself: its best may still be
+ * below the machine's (on a 2-core machine at load average 14-17 the all-threads triad came
+ * out 25-45% low, with spreads of 75-80%; at load 11-13, spreads under 20%, the runs agreed).
+ */
+export const DISTURBED_SPREAD_PERCENT = 20;
+
+/**
+ * One warning per figure whose spread exceeds `DISTURBED_SPREAD_PERCENT`.
+ *
+ * @example
+ * ```ts
+ * import { disturbances } from "./roofline.ts";
+ * const calm = { best: 10, median: 9.5, worst: 2, spreadPercent: 5 };
+ * const busy = { best: 10, median: 3, worst: 1, spreadPercent: 70 };
+ * const warnings = disturbances({
+ *   wasmSimdGflops: { oneThread: calm, allThreads: busy },
+ *   scalarJsGflops: { oneThread: calm, allThreads: calm },
+ *   bandwidthGBps: { oneThread: calm, allThreads: calm },
+ * });
+ * if (warnings.length !== 1 || !warnings[0].startsWith("wasmSimdGflops.allThreads")) {
+ *   throw new Error(warnings.join());
+ * }
+ * ```
+ */
+export function disturbances(
+  figures: Pick<MachineLimits, "wasmSimdGflops" | "scalarJsGflops" | "bandwidthGBps">,
+): string[] {
+  const warnings: string[] = [];
+  for (const name of ["wasmSimdGflops", "scalarJsGflops", "bandwidthGBps"] as const) {
+    for (const threads of ["oneThread", "allThreads"] as const) {
+      const figure = figures[name][threads];
+      if (figure.spreadPercent <= DISTURBED_SPREAD_PERCENT) continue;
+      warnings.push(
+        `${name}.${threads}: the median is ${figure.spreadPercent.toFixed(0)}% below the best ` +
+          `(${figure.median.toPrecision(3)} against ${figure.best.toPrecision(3)}): the machine ` +
+          `was busy, and the best may be low too`,
+      );
+    }
+  }
+  return warnings;
+}
 
 function roundUp(value: number, multiple: number) {
   return Math.ceil(value / multiple) * multiple;
@@ -141,7 +201,6 @@ function summarize(samples: number[]): LimitFigure {
     median,
     worst: sorted[0],
     spreadPercent: (100 * (best - median)) / best,
-    samples,
   };
 }
 
@@ -194,7 +253,15 @@ export async function measureMachineLimits(
   if (!parsed.success) {
     throw new RangeError(`Cannot measure the machine's limits: ${z.prettifyError(parsed.error)}`);
   }
-  const { blockMs, repetitions } = parsed.data;
+  const { blockMs, repetitions, settleRounds } = parsed.data;
+  const maxRepetitions = parsed.data.maxRepetitions ??
+    Math.max(DEFAULT_MAX_REPETITIONS, repetitions);
+  if (maxRepetitions < repetitions) {
+    throw new RangeError(
+      `Cannot measure the machine's limits: maxRepetitions (${maxRepetitions}) is below ` +
+        `repetitions (${repetitions})`,
+    );
+  }
   const threads = parsed.data.threads ?? navigator.hardwareConcurrency;
   if (!Number.isInteger(threads) || threads < 1) {
     throw new RangeError(
@@ -230,7 +297,10 @@ export async function measureMachineLimits(
       });
     }
     const samples = configs.map(() => [] as number[]);
-    for (let round = -1; round < repetitions; round++) {
+    const best = configs.map(() => 0);
+    let lastRise = 0, rounds = 0;
+    for (let round = -1; round < maxRepetitions; round++) {
+      if (round >= repetitions && round - lastRise >= settleRounds) break;
       for (const [index, config] of configs.entries()) {
         const run = await team.run(
           config.kernel,
@@ -239,19 +309,26 @@ export async function measureMachineLimits(
           config.triadFloats,
         );
         const figure = rate(config, shape, run);
-        if (round >= 0) samples[index].push(figure);
+        if (round < 0) continue;
+        samples[index].push(figure);
+        if (figure > best[index] * (1 + SETTLE_PERCENT / 100)) lastRise = round;
+        best[index] = Math.max(best[index], figure);
       }
+      rounds = round + 1;
     }
     const figureOf = (figure: Configuration["figure"]) => {
       const pick = (threads: Configuration["threads"]) =>
         summarize(samples[configs.findIndex((c) => c.figure === figure && c.threads === threads)]);
       return { oneThread: pick("oneThread"), allThreads: pick("allThreads") };
     };
-    return MachineLimits.parse({
-      threads,
+    const figures = {
       wasmSimdGflops: figureOf("wasmSimdGflops"),
       scalarJsGflops: figureOf("scalarJsGflops"),
       bandwidthGBps: figureOf("bandwidthGBps"),
+    };
+    return MachineLimits.parse({
+      threads,
+      ...figures,
       method: {
         multiplyAdd: relaxed ? "f32x4.relaxed_madd" : "f32x4.mul+f32x4.add",
         wasmChains: shape.chains,
@@ -260,9 +337,13 @@ export async function measureMachineLimits(
         triadFloats,
         triadBytesPerElement: TRIAD_BYTES_PER_ELEMENT,
         blockMs,
-        repetitions,
+        repetitions: rounds,
+        minRepetitions: repetitions,
+        maxRepetitions,
+        settleRounds,
         statistic: "best of repetitions",
       },
+      warnings: disturbances(figures),
       elapsedMs: performance.now() - started,
     });
   } finally {

@@ -10,6 +10,8 @@ import {
 import { knownLimits } from "./_roofline_testing.ts";
 import {
   condConvBytes,
+  disturbances,
+  DISTURBED_SPREAD_PERCENT,
   MachineLimits,
   measureMachineLimits,
   RooflinePoint,
@@ -94,14 +96,16 @@ Deno.test("measureMachineLimits() returns positive finite figures that parse", a
     threads: 2,
     blockMs: 1,
     repetitions: 3,
+    maxRepetitions: 5,
+    settleRounds: 1,
     triadFloats: 1 << 16,
   });
   MachineLimits.parse(limits);
   assert.equal(limits.threads, 2);
-  assert.equal(limits.method.repetitions, 3);
+  // at least 3 rounds, at most 5; stops once a round raises no best by 1%
+  assert.ok(limits.method.repetitions >= 3 && limits.method.repetitions <= 5);
   for (const figure of [limits.wasmSimdGflops, limits.scalarJsGflops, limits.bandwidthGBps]) {
     for (const f of [figure.oneThread, figure.allThreads]) {
-      assert.equal(f.samples.length, 3);
       assert.ok(f.worst <= f.median && f.median <= f.best, JSON.stringify(f));
       assert.ok(Number.isFinite(f.best) && f.worst > 0);
     }
@@ -112,6 +116,10 @@ Deno.test("measureMachineLimits() refuses bad options naming the field", async (
   await assert.rejects(() => measureMachineLimits({ threads: 0 }), {
     name: "RangeError",
     message: /threads/,
+  });
+  await assert.rejects(() => measureMachineLimits({ repetitions: 9, maxRepetitions: 8 }), {
+    name: "RangeError",
+    message: /maxRepetitions/,
   });
   await assert.rejects(() => measureMachineLimits({ blockMs: -1 }), {
     name: "RangeError",
@@ -125,6 +133,18 @@ Deno.test("measureMachineLimits() refuses bad options naming the field", async (
 
 /** 4 threads: wasm 50 -> 170 GFLOP/s, scalar 2 -> 8, bandwidth 20 -> 50 GB/s. */
 const LIMITS = knownLimits(4, [50, 170], [2, 8], [20, 50]);
+
+Deno.test("disturbances() warns of each figure whose median fell far below its best", () => {
+  assert.deepEqual(disturbances(LIMITS), []);
+  const busy = { best: 30, median: 12, worst: 1, spreadPercent: 60 };
+  const atLimit = { ...busy, spreadPercent: DISTURBED_SPREAD_PERCENT };
+  const warnings = disturbances({
+    ...LIMITS,
+    bandwidthGBps: { oneThread: atLimit, allThreads: busy },
+  });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /^bandwidthGBps\.allThreads: the median is 60% below the best/);
+});
 
 Deno.test("rooflinePoint() places a run under min(peak, intensity x bandwidth)", async (t) => {
   await t.step("compute-bound on one thread", () => {
@@ -203,6 +223,7 @@ Deno.test("condConvBytes() counts input, output and every weight once, as float3
       bytes.total,
       bytes.input + bytes.output + bytes.expertKernels + bytes.bias + bytes.routing,
     );
+    assert.equal(bytes.staticConvTotal, bytes.input + bytes.output + 4 * (24 * 16 * 3 * 3 + 24));
   });
   await t.step("depthwise 5x5, no bias, supplied routing (B x E)", () => {
     const spec = CondConvSpec.parse({
@@ -220,6 +241,7 @@ Deno.test("condConvBytes() counts input, output and every weight once, as float3
     assert.equal(bytes.bias, 0);
     assert.equal(bytes.routing, 4 * 2 * 8);
     assert.equal(bytes.output, bytes.input);
+    assert.equal(bytes.staticConvTotal, 2 * bytes.input + 4 * 8 * 5 * 5);
   });
   await t.step("a shape the spec cannot apply to is a RangeError", () => {
     const spec = CondConvSpec.parse({ inChannels: 8, outChannels: 8, kernelSize: 1 });
