@@ -4,7 +4,7 @@ import { reportMain } from "./report.ts";
 import type { BencherMetrics, BenchmarkActionEntry } from "./report/export.ts";
 import { buildMachines, gpusOf, parseResultFile, ReportInputError } from "./report/input.ts";
 import { fmtMs, mdTable, wrap } from "./report/format.ts";
-import { README_MARKERS, replaceReadmeBlock } from "./report/markdown.ts";
+import { README_MARKERS, renderResultsMarkdown, replaceReadmeBlock } from "./report/markdown.ts";
 import { makeRealRun } from "./report/_real_run.ts";
 const README = `# Project
 
@@ -221,7 +221,7 @@ Deno.test("every environment fact names its file; a bench-only run never borrows
   assert.ok(!html.includes('class="warning"'));
 });
 
-Deno.test("an older bench file without intervals still parses and gets them from its samples", async () => {
+Deno.test("older bench files get intervals from their samples; noisy and within-noise rows are flagged", async () => {
   const { bench, benchReport } = await makeRealRun();
   const old = structuredClone(benchReport);
   for (const r of old.results) {
@@ -237,6 +237,19 @@ Deno.test("an older bench file without intervals still parses and gets them from
     "the same seeded bootstrap as bench's",
   );
   assert.deepEqual(legacy.rows[0], fresh.rows[0]);
+
+  // A noisy timing that looks faster than its static convolution, within the noise.
+  const flagged = structuredClone(benchReport);
+  const warm = flagged.results[0].warm!, stat = flagged.results[0].static!.warm!;
+  warm.p99Ms = warm.p50Ms * 4;
+  Object.assign(stat, { p50Ms: warm.p50Ms * 1.02, p50Ci: { ...warm.p50Ci!, highMs: 1e9 } });
+  flagged.results[0].overVsStatic = 1 / 1.02;
+  const row = buildMachines([parseResultFile(bench, JSON.stringify(flagged))])[0].rows[0];
+  assert.deepEqual([row.noisy, row.staticWithinNoise], [true, true]);
+  const md = renderResultsMarkdown(
+    buildMachines([parseResultFile(bench, JSON.stringify(flagged))]),
+  );
+  assert.match(md, /\| control@b2 .*\| noisy, x static within noise \|/);
 });
 
 Deno.test("report refuses a missing or invalid input and overwrites nothing", async () => {

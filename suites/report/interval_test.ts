@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { mulberry32 } from "../gate/stats.ts";
 import { P50_INTERVAL, p50Interval } from "./interval.ts";
+import { fasterThanStaticWithinNoise, fmtInterval, isNoisy } from "./noise.ts";
 
 /** `n` sorted samples of a log-normal distribution whose median is `median`. */
 function logNormal(random: () => number, n: number, median: number): number[] {
@@ -39,4 +40,30 @@ Deno.test("p50Interval narrows with more samples, stays within them, and refuses
   p50Interval(logNormal(random, 2000, 1));
   assert.ok(performance.now() - t0 < 1000, "fast enough for every bench row");
   assert.throws(() => p50Interval([]), /Cannot bootstrap the p50: no samples/);
+});
+
+Deno.test("noise flags: p99 over 3x p50, and a speed-up over static whose intervals overlap", () => {
+  assert.equal(isNoisy(1, 3), false, "3x is the limit, not beyond it");
+  assert.equal(isNoisy(1, 3.01), true);
+  assert.equal(isNoisy(undefined, 5), false);
+  assert.equal(isNoisy(0, 5), false, "no ratio without a positive p50");
+  const condconv = { p50Ms: 9, lowMs: 8.5, highMs: 9.6 };
+  assert.equal(
+    fasterThanStaticWithinNoise(condconv, { p50Ms: 10, lowMs: 9.5, highMs: 10.4 }),
+    true,
+    "below 1 and overlapping: within the noise",
+  );
+  assert.equal(
+    fasterThanStaticWithinNoise(condconv, { p50Ms: 10, lowMs: 9.7, highMs: 10.4 }),
+    false,
+    "below 1 and apart: a real difference",
+  );
+  assert.equal(
+    fasterThanStaticWithinNoise({ p50Ms: 11, lowMs: 9, highMs: 12 }, condconv),
+    false,
+    "above 1 is never flagged",
+  );
+  assert.equal(fasterThanStaticWithinNoise({ p50Ms: 9 }, { p50Ms: 10 }), false, "no intervals");
+  assert.equal(fmtInterval(1.5, 2, String), "[1.5, 2]");
+  assert.equal(fmtInterval(undefined, 2, String), "-");
 });
