@@ -47,6 +47,7 @@ footer { margin-top: 40px; color: #666; font-size: 12px; }
 @media (max-width: 600px) {
   body { margin: 12px auto; padding: 0 10px; }
   h1 { font-size: 20px; }
+  table.env th { white-space: normal; width: 28%; }
 }
 `;
 
