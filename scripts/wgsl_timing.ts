@@ -19,13 +19,8 @@ import { wgslAdapter } from "../impls/wgsl.ts";
 import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 import { flops } from "../condconv/geometry.ts";
 import { parseFlags, runMain, selectByIds } from "../suites/_shared/cli.ts";
+import { median } from "../suites/gate/stats.ts";
 import { loadCaseTensors, loadFixtureSet, loadGolden } from "../suites/_shared/fixtures.ts";
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 async function main(): Promise<number> {
   const flags = parseFlags(Deno.args, {
