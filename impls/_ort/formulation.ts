@@ -1,9 +1,15 @@
 /**
- * Which ONNX model an `ort-*` layer runs for each input: the formulation (`onnx_graph.ts`,
- * `chooseFormulation`: one dynamic-batch `MatMul` for 1x1 kernels, a grouped `Conv` with
- * `group = batch x groups` and one session per batch size for every other kernel, measured
- * faster there), the kernel mixing of the flavor, and where asked the workarounds of the
- * WebGPU Conv bug (`onnx_graph_conv_bugs.ts`), recorded per model.
+ * Which ONNX model an `ort-*` layer runs for each input: the formulation (`onnx_graph.ts`; by
+ * default `chooseFormulation`: one dynamic-batch `MatMul` (`"batched-matmul"`) for 1x1
+ * kernels, a grouped `Conv` with `group = batch x groups` and one session per batch size
+ * (`"grouped"`, `"depthwise-folded"` for a depthwise layer) for every other kernel, measured
+ * faster there; a prepare option can force any other), the kernel mixing of the flavor, and
+ * where asked the workarounds of the WebGPU Conv bug (`onnx_graph_conv_bugs.ts`), recorded
+ * per model.
+ *
+ * Sessions per formulation: `"batched-matmul"` and `"expert-sum"` one per input size (any
+ * batch); `"grouped"` and `"depthwise-folded"` one per batch and input size; `"per-example"`
+ * one batch-1 session per input size, run once per example (`layer.ts`).
  * @module
  */
 import type { CondConvSpec, CondConvWeights } from "../../condconv/spec.ts";
@@ -13,6 +19,7 @@ import {
   buildStaticConvOnnx,
   chooseFormulation,
   type CondConvOnnxModel,
+  type ConvFormulation,
   type KernelMixing,
 } from "../../condconv/formats/onnx_graph.ts";
 import type { BuiltModel, CheckInputs, ModelFor } from "./layer.ts";
@@ -32,8 +39,10 @@ export interface LayerModels {
 }
 
 /** How every layer's formulation is chosen, for the adapter info. */
-export const FORMULATION_INFO = "1x1 kernels: im2col-matmul, one dynamic-batch session per " +
-  "input size; other kernels: grouped-conv, one session per batch and input size";
+export const FORMULATION_INFO = "per layer unless prepareWith forces one: 1x1 kernels: " +
+  "batched-matmul, one dynamic-batch session per input size; other kernels: grouped " +
+  "(depthwise-folded when groups == inChannels, the same graph), one session per batch and " +
+  "input size";
 
 /** The workaround a model contains, in words, or null. */
 export function describeWorkaround(model: CondConvOnnxModel): string | null {
@@ -51,20 +60,37 @@ function built(model: CondConvOnnxModel): BuiltModel {
   return { bytes: model.bytes, workaround: describeWorkaround(model) };
 }
 
-/** The models of a CondConv layer; `spec` and `weights` must be the layer's own copies. */
+/** The batch a formulation's model is built for, given the run's batch. */
+function modelBatch(formulation: ConvFormulation, batch: number): number | "dynamic" {
+  switch (formulation) {
+    case "batched-matmul":
+    case "expert-sum":
+      return "dynamic";
+    case "per-example":
+      return 1;
+    default:
+      return batch; // group = batch x groups is static
+  }
+}
+
+/**
+ * The models of a CondConv layer in `formulation` (default `chooseFormulation(spec)`, checked
+ * by the caller with `formulationProblem`); `spec` and `weights` must be the layer's own copies.
+ */
 export function condConvModels(
   spec: CondConvSpec,
   weights: CondConvWeights,
   choice: ModelChoice,
-): LayerModels {
-  const formulation = chooseFormulation(spec);
+  formulation: ConvFormulation = chooseFormulation(spec),
+): LayerModels & { formulation: ConvFormulation } {
   return {
+    formulation,
     check: (input, routingWeights) => checkRunInputs(spec, input, routingWeights),
     model: (g) => {
-      // a dynamic batch where it costs nothing (1x1), else a session per batch size
-      const batch = formulation === "im2col-matmul" ? "dynamic" : g.batch;
+      const batch = modelBatch(formulation, g.batch);
       return {
         key: `${batch}x${g.inHeight}x${g.inWidth}`,
+        perExample: formulation === "per-example",
         build: () =>
           built(buildCondConvOnnx(spec, weights, {
             height: g.inHeight,
@@ -85,10 +111,11 @@ export function staticConvModels(
   kernel: Float32Array,
   bias: Float32Array | undefined,
   choice: Pick<ModelChoice, "workarounds">,
-): LayerModels {
+): LayerModels & { formulation: "static" } {
   // the spec's geometry with computed routing: run() then refuses routing weights
   const geometrySpec: CondConvSpec = { ...spec, routing: { kind: "sigmoid" } };
   return {
+    formulation: "static",
     check: (input, routingWeights) => checkRunInputs(geometrySpec, input, routingWeights),
     model: (g) => ({
       key: `${g.inHeight}x${g.inWidth}`, // an ordinary Conv: any batch
