@@ -350,26 +350,16 @@ Deno.test({
           }
         }
       }
-      const bad = await exportOnnx(
-        "--case",
-        "channels-3-5-batch-2",
-        "--formulation",
-        "im2col",
-        "--out",
-        `${dir}/x.onnx`,
-      );
-      assert.equal(bad.code, 2);
-      assert.match(bad.stderr, /Invalid --formulation "im2col": expected one of batched-matmul/);
-      const dynamicGrouped = await exportOnnx(
-        "--case",
-        "channels-3-5-batch-2",
-        "--formulation",
-        "grouped",
-        "--out",
-        `${dir}/x.onnx`,
-      );
-      assert.equal(dynamicGrouped.code, 2);
-      assert.match(dynamicGrouped.stderr, /cannot have a dynamic batch/);
+      const refusals: [string, RegExp][] = [
+        ["im2col", /Invalid --formulation "im2col": expected one of batched-matmul/],
+        ["grouped", /cannot have a dynamic batch/],
+      ];
+      for (const [formulation, message] of refusals) {
+        const args = ["--case", "channels-3-5-batch-2", "--formulation", formulation];
+        const refused = await exportOnnx(...args, "--out", `${dir}/x.onnx`);
+        assert.equal(refused.code, 2);
+        assert.match(refused.stderr, message);
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -81,19 +81,22 @@ export interface OrtPrepareOptions {
 /** A prepared `ort-*` layer, with the formulation it runs. */
 export type OrtCondConv = PreparedCondConv & { readonly formulation: string };
 
-/** An `ort-*` adapter: a CondConv adapter whose formulation can be forced. */
+/**
+ * An `ort-*` adapter: a CondConv adapter whose formulation can be forced, with the members
+ * the tfjs adapters have (`TfjsAdapter`), so that a caller treats both alike.
+ */
 export interface OrtAdapter extends CondConvAdapter {
-  /** every formulation `prepareWith` accepts (some only for some layers: `formulationProblem`) */
-  readonly formulations: readonly ConvFormulation[];
-  /** Why `formulation` cannot compute `spec` here, or `undefined` when it can. */
-  formulationProblem(spec: CondConvSpec, formulation: string): string | undefined;
   prepare(spec: CondConvSpec, weights: CondConvWeights): Promise<OrtCondConv>;
-  /** Like `prepare`, with options (a forced formulation). */
-  prepareWith(
+  /** `prepare` in the formulation `options` forces (one of `formulations`) */
+  prepareWith: (
     spec: CondConvSpec,
     weights: CondConvWeights,
     options: OrtPrepareOptions,
-  ): Promise<OrtCondConv>;
+  ) => Promise<OrtCondConv>;
+  /** the formulation axis's names this adapter builds; `formulationProblem` says where */
+  readonly formulations: readonly ConvFormulation[];
+  /** The reason `formulation` cannot compute `spec` on this adapter; `undefined` if it can. */
+  formulationProblem(spec: CondConvSpec, formulation: string): string | undefined;
 }
 
 /**
