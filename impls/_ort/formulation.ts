@@ -10,6 +10,29 @@
  * Sessions per formulation: `"batched-matmul"` and `"expert-sum"` one per input size (any
  * batch); `"grouped"` and `"depthwise-folded"` one per batch and input size; `"per-example"`
  * one batch-1 session per input size, run once per example (`layer.ts`).
+ *
+ * ## Measured on ort-wasm (issue 18; the default rule is unchanged until a measured table)
+ *
+ * `scripts/ort_timing.ts --adapter ort-wasm --all-formulations --runs 5` and `--runs 9`, the
+ * 13 effnet-b0 layers at batch 1 and 8, formulations interleaved, on a 2-core VM at load
+ * average 16-20 (so medians swing 2-10x between runs; the fastest of the 14 runs is steadier).
+ * Sum of the 13 fastest runs, ms (depthwise-folded: the 5 depthwise layers only, where it is
+ * the grouped graph):
+ *
+ * | batch | batched-matmul | grouped | per-example | expert-sum | depthwise-folded (5 dw) |
+ * | ----- | -------------- | ------- | ----------- | ---------- | ----------------------- |
+ * | 1     | 107            | 61      | 43          | 307        | 18 (grouped: 38)        |
+ * | 8     | 1186           | 491     | 671         | 2566       | 236 (grouped: 214)      |
+ *
+ * (The same graph at 18 and 38 ms is the size of the noise at batch 1.)
+ *
+ * - depthwise layers: the batch folded into one Conv (`grouped` = `depthwise-folded`) wins at
+ *   batch 8 (per-example 1.2-1.6x slower, batched-matmul 3-5x, expert-sum 1.2-3x); at batch
+ *   1 it is the same Conv as per-example (a tie within the noise).
+ * - 1x1 layers: batched-matmul and grouped tie within the noise at both batches; per-example
+ *   ties at batch 1 and is 1.2-2x slower at batch 8.
+ * - expert-sum never wins here: 1.5-10x the fastest (worst on 1x1 layers at batch 8, where
+ *   E = 8 times the FLOPs cost most), despite its static, pre-packed weights.
  * @module
  */
 import type { CondConvSpec, CondConvWeights } from "../../condconv/spec.ts";
