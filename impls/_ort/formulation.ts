@@ -31,6 +31,13 @@
  *   1 it is the same Conv as per-example (a tie within the noise).
  * - 1x1 layers: batched-matmul and grouped tie within the noise at both batches; per-example
  *   ties at batch 1 and is 1.2-2x slower at batch 8.
+ * - tried and dropped for depthwise layers: the taps as a weighted sum (the batched-matmul's
+ *   strided slices, `Mul` by the kernels `(B, C, O/C, kh*kw, 1)`, `ReduceSum` over the taps):
+ *   3-5x slower than the grouped Conv at batch 1 and 8. So `depthwise-folded` stays the
+ *   grouped graph, an alias. ort-wasm's depthwise layers stay slower than tfjs-wasm's
+ *   XNNPACK `depthwiseConv2d` at batch 8 (fastest of 9, same load: grouped 49 / 80 / 42 / 62
+ *   / 13 ms against 47 / 60 / 22 / 9 / 4 ms for dw5-480-14, dw5-672-14, dw5-672-s2-14,
+ *   dw5-1152-7, dw3-1152-7); per-example (B runs of the batch-1 depthwise Conv) is no faster.
  * - expert-sum never wins here: 1.5-10x the fastest (worst on 1x1 layers at batch 8, where
  *   E = 8 times the FLOPs cost most), despite its static, pre-packed weights.
  * @module
