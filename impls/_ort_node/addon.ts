@@ -1,0 +1,33 @@
+/**
+ * Where onnxruntime-node's native addon lies, so that a process that loads no third-party code
+ * (conform's and bench's parent) can grant FFI to that one file, and only to the `ort-node`
+ * adapter's child (`suites/_shared/child.ts`, `adapterChildPermissions`). No imports: the
+ * parent loads this file.
+ *
+ * The npm tarball of onnxruntime-node 1.30.0 ships the CPU addon prebuilt
+ * (`bin/napi-v6/<platform>/<arch>/onnxruntime_binding.node`, with `libonnxruntime.so.1`
+ * beside it on Linux, loaded by the system's dynamic linker, not through Deno), for linux,
+ * darwin and win32 on x64 and arm64 (darwin: arm64 only). Its `postinstall` script only fetches
+ * the CUDA and TensorRT providers for linux/x64, which this project does not use, so `deno
+ * install` need not run it (`deno approve-scripts` is not needed).
+ * @module
+ */
+
+/** The adapter that needs the addon. */
+export const ORT_NODE_ID = "ort-node";
+
+/** Node's names of the platforms and architectures, from Deno's (`Deno.build`). */
+const PLATFORMS: Record<string, string> = { linux: "linux", darwin: "darwin", windows: "win32" };
+const ARCHES: Record<string, string> = { x86_64: "x64", aarch64: "arm64" };
+
+/**
+ * The addon's path under the project root (through the `node_modules/onnxruntime-node` link,
+ * which Deno's permission check does not follow: resolve it before granting), for Deno's
+ * `os` and `arch`; `undefined` where Node has no name for them.
+ */
+export function ortNodeAddonPath(os: string, arch: string): string | undefined {
+  const platform = PLATFORMS[os];
+  const nodeArch = ARCHES[arch];
+  if (platform === undefined || nodeArch === undefined) return undefined;
+  return `node_modules/onnxruntime-node/bin/napi-v6/${platform}/${nodeArch}/onnxruntime_binding.node`;
+}
