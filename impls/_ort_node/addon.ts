@@ -16,6 +16,9 @@
 /** The adapter that needs the addon. */
 export const ORT_NODE_ID = "ort-node";
 
+/** The version of onnxruntime-node this project pins (`deno.json`). */
+export const ORT_NODE_VERSION = "1.30.0";
+
 /** Node's names of the platforms and architectures, from Deno's (`Deno.build`). */
 const PLATFORMS: Record<string, string> = { linux: "linux", darwin: "darwin", windows: "win32" };
 const ARCHES: Record<string, string> = { x86_64: "x64", aarch64: "arm64" };
@@ -30,4 +33,15 @@ export function ortNodeAddonPath(os: string, arch: string): string | undefined {
   const nodeArch = ARCHES[arch];
   if (platform === undefined || nodeArch === undefined) return undefined;
   return `node_modules/onnxruntime-node/bin/napi-v6/${platform}/${nodeArch}/onnxruntime_binding.node`;
+}
+
+/**
+ * Where Deno installs the addon of `ortNodeAddonPath` (`nodeModulesDir: "auto"`): the file the
+ * link leads to, for a tree whose `node_modules` is not made yet (Deno makes it when the
+ * child first loads the package, as for the gate's base revision).
+ */
+export function ortNodeInstalledAddonPath(os: string, arch: string): string | undefined {
+  const linked = ortNodeAddonPath(os, arch);
+  const store = `node_modules/.deno/onnxruntime-node@${ORT_NODE_VERSION}/node_modules/`;
+  return linked?.replace("node_modules/", store);
 }

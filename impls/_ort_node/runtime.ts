@@ -28,8 +28,7 @@ export type OrtNode = typeof import("onnxruntime-node");
 export type NodeSession = import("onnxruntime-node").InferenceSession;
 type SessionOptions = import("onnxruntime-node").InferenceSession.SessionOptions;
 
-/** The version of onnxruntime-node this project pins (`deno.json`). */
-export const ORT_NODE_VERSION = "1.30.0";
+export { ORT_NODE_VERSION } from "./addon.ts";
 
 /** A loaded onnxruntime-node, ready to create sessions. */
 export interface NodeRuntime {

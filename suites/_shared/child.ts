@@ -29,7 +29,11 @@
  */
 import { runMain, UsageError } from "./cli.ts";
 import { decodeMessage, encodeMessage, lines } from "./protocol.ts";
-import { ORT_NODE_ID, ortNodeAddonPath } from "../../impls/_ort_node/addon.ts";
+import {
+  ORT_NODE_ID,
+  ortNodeAddonPath,
+  ortNodeInstalledAddonPath,
+} from "../../impls/_ort_node/addon.ts";
 
 export { decodeMessage, encodeMessage, lines } from "./protocol.ts";
 
@@ -54,22 +58,27 @@ export interface ChildPermissions {
 
 /**
  * What an adapter's child may do: read `read`, and for `ort-node` load onnxruntime-node's
- * addon for this platform (its real path: Deno checks FFI against the file the
- * `node_modules` link leads to). Where that file is missing, nothing more is granted, and
- * the adapter's availability in the child says why it cannot load.
+ * addon for this platform in the tree `root` (the child's project folder; default the current
+ * one), by its real path: Deno checks FFI against the file the `node_modules` link leads to.
+ * Where the link is not there yet, the file Deno will install it as is granted (a missing
+ * file: the adapter's availability in the child then says why it cannot load).
  */
 export function adapterChildPermissions(
   adapterId: string,
   read: readonly string[],
+  root = ".",
 ): ChildPermissions {
-  if (adapterId !== ORT_NODE_ID) return { read };
-  const addon = ortNodeAddonPath(Deno.build.os, Deno.build.arch);
-  if (addon === undefined) return { read };
+  const [os, arch] = [Deno.build.os, Deno.build.arch];
+  const linked = ortNodeAddonPath(os, arch);
+  if (adapterId !== ORT_NODE_ID || linked === undefined) return { read };
+  let addon: string;
   try {
-    return { read, ffi: [Deno.realPathSync(addon)] };
+    addon = Deno.realPathSync(`${root}/${linked}`);
   } catch {
-    return { read };
+    const tree = root.startsWith("/") ? root : `${Deno.cwd()}/${root}`;
+    addon = `${tree}/${ortNodeInstalledAddonPath(os, arch)}`;
   }
+  return { read, ffi: [addon] };
 }
 
 /**
