@@ -32,7 +32,7 @@ import {
   parseWgpuBackends,
   type WgpuBackend,
 } from "./_shared/webgpu_matrix.ts";
-import { assertWritable, writeJsonAtomic } from "./_shared/files.ts";
+import { checkOutputPaths, writeJsonAtomic } from "./_shared/files.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
 export const DEFAULT_REPORT_PATH = "reports/conformance.json";
@@ -124,7 +124,7 @@ export async function conformMain(
     );
   }
   const reportPath = flags.json ?? DEFAULT_REPORT_PATH;
-  await assertWritable(reportPath, "json");
+  await checkOutputPaths({ json: reportPath });
   const isolate = !flags["in-process"] &&
     (options.childScript !== undefined || options.adapters === undefined);
   // A child reads the project, and the fixtures or weights file it is pointed at.
