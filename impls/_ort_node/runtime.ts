@@ -21,6 +21,7 @@
  */
 import { buildStaticConvOnnx, INPUT_NAME, OUTPUT_NAME } from "../../condconv/formats/onnx_graph.ts";
 import { messageOf } from "../_ort/runtime.ts";
+import { CondConvSpec } from "../../condconv/spec.ts";
 
 /** The onnxruntime-node module. */
 export type OrtNode = typeof import("onnxruntime-node");
@@ -60,22 +61,12 @@ export function runtimeProblem(global: { process?: { versions?: { node?: unknown
 
 /** A 1x1 convolution of one channel by the kernel 2: the probe's output is twice its input. */
 function probeModel(): Uint8Array<ArrayBuffer> {
-  const spec = {
-    inChannels: 1,
-    outChannels: 1,
-    kernelSize: 1,
-    stride: 1,
-    padding: 0,
-    dilation: 1,
-    paddingMode: "zeros",
-    groups: 1,
-    bias: "none",
-    numExperts: 1,
-    routing: { kind: "sigmoid" },
-    dropoutRate: 0,
-  } as const;
-  return buildStaticConvOnnx(spec, new Float32Array([2]), undefined, { height: 1, width: 1 })
-    .bytes;
+  const spec = CondConvSpec.parse({ inChannels: 1, outChannels: 1, kernelSize: 1, bias: "none" });
+  const model = buildStaticConvOnnx(spec, new Float32Array([2]), undefined, {
+    height: 1,
+    width: 1,
+  });
+  return model.bytes;
 }
 
 async function load(threads: number): Promise<NodeRuntime> {
