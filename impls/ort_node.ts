@@ -31,6 +31,8 @@ export { ORT_NODE_VERSION };
 export interface OrtNodeOptions {
   /** intra-op threads of every session; default: every core (`navigator.hardwareConcurrency`) */
   threads?: number;
+  /** idle intra-op threads spin-wait, onnxruntime's default (default `false`: they sleep) */
+  spinning?: boolean;
 }
 
 function threadsOf(options: OrtNodeOptions): number {
@@ -47,7 +49,7 @@ function threadsOf(options: OrtNodeOptions): number {
  */
 export function createOrtNodeAdapter(options: OrtNodeOptions = {}): CondConvAdapter {
   const threads = threadsOf(options);
-  const ready = nodeRuntimeLoader(threads);
+  const ready = nodeRuntimeLoader({ threads, spinning: options.spinning ?? false });
   const live: LiveSessions = { live: 0 };
   const layer = async (models: LayerModels): Promise<PreparedCondConv> =>
     new OrtNodeLayer(await ready(), models, live);

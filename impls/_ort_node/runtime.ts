@@ -16,7 +16,11 @@
  * `intraOpNumThreads` is the adapter's thread count (default: every core,
  * `navigator.hardwareConcurrency`); `interOpNumThreads` is 1 and the execution mode
  * sequential (a CondConv graph is a chain: nothing to run in parallel across nodes).
- * onnxruntime's default spin-waiting of idle pool threads is left on, as a user would have it.
+ * Idle pool threads sleep instead of spin-waiting (`session.intra_op.allow_spinning = 0`,
+ * onnxruntime's default is to spin) unless `spinning` is asked for: on this project's machine
+ * (2 cores shared with other processes) spinning made 2-thread runs slower, e.g. the
+ * effnet-b0 depthwise 5x5 480 layer at batch 1 took 2.0-3.1 ms spinning against 1.3 ms not
+ * (p50 of 40 runs, load average 19); at 1 thread there is no pool to spin.
  * @module
  */
 import { buildStaticConvOnnx, INPUT_NAME, OUTPUT_NAME } from "../../condconv/formats/onnx_graph.ts";
@@ -31,22 +35,32 @@ type SessionOptions = import("onnxruntime-node").InferenceSession.SessionOptions
 
 export { ORT_NODE_VERSION } from "./addon.ts";
 
+/** How the sessions use threads. */
+export interface NodeThreads {
+  /** intra-op threads */
+  threads: number;
+  /** whether idle intra-op threads spin-wait (onnxruntime's default) rather than sleep */
+  spinning: boolean;
+}
+
 /** A loaded onnxruntime-node, ready to create sessions. */
 export interface NodeRuntime {
   ort: OrtNode;
-  threads: number;
+  threads: NodeThreads;
   backend: string;
   info: Record<string, unknown>;
 }
 
-/** Options of every `ort-node` session: the CPU EP alone, `threads` intra-op threads. */
-export function nodeSessionOptions(threads: number): SessionOptions {
+/** Options of every `ort-node` session: the CPU EP alone, the threads asked for. */
+export function nodeSessionOptions({ threads, spinning }: NodeThreads): SessionOptions {
   return {
     executionProviders: ["cpu"],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
+    // flattened by the binding into the config entry "session.intra_op.allow_spinning"
+    extra: { session: { intra_op: { allow_spinning: spinning ? "1" : "0" } } },
   };
 }
 
@@ -69,7 +83,7 @@ function probeModel(): Uint8Array<ArrayBuffer> {
   return model.bytes;
 }
 
-async function load(threads: number): Promise<NodeRuntime> {
+async function load(threads: NodeThreads): Promise<NodeRuntime> {
   const problem = runtimeProblem(globalThis as Parameters<typeof runtimeProblem>[0]);
   if (problem) throw new Error(problem);
   let ort: OrtNode;
@@ -101,8 +115,9 @@ async function load(threads: number): Promise<NodeRuntime> {
       onnxruntimeCommon: ort.env.versions.common,
       executionProvider: "cpu",
       supportedBackends: backends,
-      threads,
-      intraOpNumThreads: threads,
+      threads: threads.threads,
+      intraOpNumThreads: threads.threads,
+      intraOpSpinning: threads.spinning,
       interOpNumThreads: 1,
       executionMode: "sequential",
     },
@@ -110,7 +125,7 @@ async function load(threads: number): Promise<NodeRuntime> {
 }
 
 /** A lazy loader: the first call loads, later calls share it, a failed load is tried again. */
-export function nodeRuntimeLoader(threads: number): () => Promise<NodeRuntime> {
+export function nodeRuntimeLoader(threads: NodeThreads): () => Promise<NodeRuntime> {
   let runtime: Promise<NodeRuntime> | undefined;
   return () => {
     if (!runtime) {

@@ -1,5 +1,5 @@
 /**
- * Warm p50 of `ort-node` at 1 thread and at 2 threads against `ort-wasm` (1 thread) on a few
+ * Warm p50 of `ort-node` at 1 thread and at 2 threads (idle threads sleeping, and spinning) against `ort-wasm` (1 thread) on a few
  * effnet-b0 layers at batch 1 and 8: the three run round-robin, one run each in turn, so
  * that the machine's load falls on all alike. Run it with the permissions of ort-node's child
  * (`--allow-ffi` for the addon alone), e.g.:
@@ -30,6 +30,7 @@ if (import.meta.main) {
   const adapters: [string, CondConvAdapter][] = [
     ["ort-node 1t", createOrtNodeAdapter({ threads: 1 })],
     ["ort-node 2t", createOrtNodeAdapter({ threads: 2 })],
+    ["2t spinning", createOrtNodeAdapter({ threads: 2, spinning: true })],
     ["ort-wasm 1t", ortWasmAdapter],
   ];
   const { cases } = JSON.parse(await Deno.readTextFile("fixtures/cases.json"));
