@@ -58,7 +58,8 @@ if (import.meta.main) {
         }
       }
       for (const p of prepared) await p.dispose();
-      const cells = times.map((t) => `${median(t).toFixed(3)} ms`.padStart(12)).join("");
+      const cell = (t: number[]) => `${median(t).toFixed(2)} (${Math.min(...t).toFixed(2)})`;
+      const cells = times.map((t) => cell(t).padStart(16)).join("");
       console.log(`${id.padEnd(30)} ${String(batch).padStart(5)}  ${cells}`);
     }
   }
