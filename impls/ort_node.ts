@@ -31,7 +31,7 @@ export { ORT_NODE_VERSION };
 export interface OrtNodeOptions {
   /** intra-op threads of every session; default: every core (`navigator.hardwareConcurrency`) */
   threads?: number;
-  /** idle intra-op threads spin-wait, onnxruntime's default (default `false`: they sleep) */
+  /** idle intra-op threads spin-wait (default `true`, onnxruntime's); `false`: they sleep */
   spinning?: boolean;
 }
 
@@ -49,7 +49,7 @@ function threadsOf(options: OrtNodeOptions): number {
  */
 export function createOrtNodeAdapter(options: OrtNodeOptions = {}): CondConvAdapter {
   const threads = threadsOf(options);
-  const ready = nodeRuntimeLoader({ threads, spinning: options.spinning ?? false });
+  const ready = nodeRuntimeLoader({ threads, spinning: options.spinning ?? true });
   const live: LiveSessions = { live: 0 };
   const layer = async (models: LayerModels): Promise<PreparedCondConv> =>
     new OrtNodeLayer(await ready(), models, live);

@@ -82,7 +82,7 @@ Deno.test("ort-node records its intra-op threads and onnxruntime-node's version"
   assert.equal(all.info.threads, report.cores);
   assert.equal(all.info.onnxruntimeNode, ORT_NODE_VERSION);
   assert.equal(all.info.executionProvider, "cpu");
-  assert.equal(all.info.intraOpSpinning, false);
+  assert.equal(all.info.intraOpSpinning, true);
   assert.equal(
     createOrtNodeAdapter({ threads: 3 }).description.endsWith("3 intra-op threads"),
     true,

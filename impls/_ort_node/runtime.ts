@@ -16,11 +16,11 @@
  * `intraOpNumThreads` is the adapter's thread count (default: every core,
  * `navigator.hardwareConcurrency`); `interOpNumThreads` is 1 and the execution mode
  * sequential (a CondConv graph is a chain: nothing to run in parallel across nodes).
- * Idle pool threads sleep instead of spin-waiting (`session.intra_op.allow_spinning = 0`,
- * onnxruntime's default is to spin) unless `spinning` is asked for: on this project's machine
- * (2 cores shared with other processes) spinning made 2-thread runs slower, e.g. the
- * effnet-b0 depthwise 5x5 480 layer at batch 1 took 2.0-3.1 ms spinning against 1.3 ms not
- * (p50 of 40 runs, load average 19); at 1 thread there is no pool to spin.
+ * Idle pool threads spin-wait, onnxruntime's default, as a user would have it, unless
+ * `spinning: false` makes them sleep (`session.intra_op.allow_spinning = 0`). On this
+ * project's machine (2 cores shared with other processes, load average 16-19) neither was
+ * faster by a margin above the noise: the lowest times favoured spinning, the medians of
+ * three runs varied either way (`timing.ts`).
  * @module
  */
 import { buildStaticConvOnnx, INPUT_NAME, OUTPUT_NAME } from "../../condconv/formats/onnx_graph.ts";

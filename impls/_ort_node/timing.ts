@@ -1,5 +1,5 @@
 /**
- * Warm p50 of `ort-node` at 1 thread and at 2 threads (idle threads sleeping, and spinning) against `ort-wasm` (1 thread) on a few
+ * Warm p50 of `ort-node` at 1 thread and at 2 threads (idle threads spinning, and sleeping) against `ort-wasm` (1 thread) on a few
  * effnet-b0 layers at batch 1 and 8: the three run round-robin, one run each in turn, so
  * that the machine's load falls on all alike. Run it with the permissions of ort-node's child
  * (`--allow-ffi` for the addon alone), e.g.:
@@ -30,13 +30,14 @@ if (import.meta.main) {
   const adapters: [string, CondConvAdapter][] = [
     ["ort-node 1t", createOrtNodeAdapter({ threads: 1 })],
     ["ort-node 2t", createOrtNodeAdapter({ threads: 2 })],
-    ["2t spinning", createOrtNodeAdapter({ threads: 2, spinning: true })],
+    ["2t sleeping", createOrtNodeAdapter({ threads: 2, spinning: false })],
     ["ort-wasm 1t", ortWasmAdapter],
   ];
   const { cases } = JSON.parse(await Deno.readTextFile("fixtures/cases.json"));
   console.log(`load average before: ${Deno.loadavg().join(" ")}; ${runs} timed runs each`);
+  console.log("p50 (min) in ms; a long run shares the cores with the machine's load longer");
   console.log(
-    `layer                          batch  ${adapters.map(([n]) => n.padStart(12)).join("")}`,
+    `layer                          batch  ${adapters.map(([n]) => n.padStart(16)).join("")}`,
   );
   for (const id of LAYERS) {
     const c = cases.find((c: { id: string }) => c.id === id);
