@@ -187,18 +187,23 @@ export async function conformMain(
       goldenCases,
       workarounds,
     } satisfies RunFilters,
-    tolerancePolicy: {
-      classes: TOLERANCE_CLASSES,
-      torchErrorFactor: TORCH_ERROR_FACTOR,
-      rule: "|actual - truth| <= atol + rtol * |truth|, atol = max(class atol, " +
-        "torchErrorFactor * PyTorch float32 max abs error) except for class exact",
-    },
+    tolerancePolicy: tolerancePolicy(),
     ...run,
   };
   await writeJsonAtomic(reportPath, report);
   printConformSummary(run, reportPath);
   const { fail, error } = run.summary;
   return fail + error > 0 ? 1 : 0;
+}
+
+/** The tolerance policy a conformance report records (also the browser runner's). */
+export function tolerancePolicy(): NonNullable<ConformReport["tolerancePolicy"]> {
+  return {
+    classes: TOLERANCE_CLASSES,
+    torchErrorFactor: TORCH_ERROR_FACTOR,
+    rule: "|actual - truth| <= atol + rtol * |truth|, atol = max(class atol, " +
+      "torchErrorFactor * PyTorch float32 max abs error) except for class exact",
+  };
 }
 
 /** `--weights` as a path a child can be granted, or a `UsageError` saying why not. */
