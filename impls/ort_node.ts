@@ -13,7 +13,7 @@
  */
 import type { CondConvSpec, CondConvWeights } from "../condconv/spec.ts";
 import type { Availability, CondConvAdapter, PreparedCondConv } from "./adapter.ts";
-import { defineAdapter } from "./adapter.ts";
+import { defineAdapter } from "./_contract.ts";
 import { messageOf } from "./_ort/runtime.ts";
 import {
   condConvModels,
