@@ -21,7 +21,6 @@ import {
   type LayerModels,
   staticConvModels,
 } from "./_ort/formulation.ts";
-import { ORT_NODE_ID } from "./_ort_node/addon.ts";
 import { nodeRuntimeLoader, ORT_NODE_VERSION } from "./_ort_node/runtime.ts";
 import { type LiveSessions, OrtNodeLayer } from "./_ort_node/layer.ts";
 
@@ -54,7 +53,7 @@ export function createOrtNodeAdapter(options: OrtNodeOptions = {}): CondConvAdap
   const layer = async (models: LayerModels): Promise<PreparedCondConv> =>
     new OrtNodeLayer(await ready(), models, live);
   return defineAdapter({
-    id: ORT_NODE_ID,
+    id: "ort-node", // the id `suites/_shared/native_addon.ts` grants FFI to
     description:
       `ONNX model of the layer on onnxruntime-node ${ORT_NODE_VERSION}, native CPU EP, ` +
       `${threads} intra-op thread${threads === 1 ? "" : "s"}`,

@@ -6,9 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { ADAPTERS } from "./registry.ts";
-import { createOrtNodeAdapter, ORT_NODE_VERSION } from "./ort_node.ts";
+import { createOrtNodeAdapter, ORT_NODE_VERSION, ortNodeAdapter } from "./ort_node.ts";
 import { runtimeProblem } from "./_ort_node/runtime.ts";
-import { ORT_NODE_ID, ortNodeAddonPath } from "./_ort_node/addon.ts";
+import {
+  ORT_NODE_ID,
+  ORT_NODE_INSTALLED_VERSION,
+  ortNodeAddonPath,
+} from "../suites/_shared/native_addon.ts";
 import { CHECKED_LAYERS } from "./_ort_node/test_child.ts";
 import { adapterChildPermissions, childPermissionFlags } from "../suites/_shared/child.ts";
 
@@ -32,6 +36,13 @@ const ortNodeFlags = childPermissionFlags(adapterChildPermissions(ORT_NODE_ID, [
 /** One run of the checking child, shared by the tests that read it. */
 let checked: Promise<Record<string, unknown>> | undefined;
 const checkedChild = () => checked ??= runChild(ortNodeFlags, CHILD);
+
+Deno.test("the FFI grant names ort-node's id and the onnxruntime-node version deno.json pins", async () => {
+  assert.equal(ortNodeAdapter.id, ORT_NODE_ID);
+  assert.equal(ORT_NODE_INSTALLED_VERSION, ORT_NODE_VERSION);
+  const config = JSON.parse(await Deno.readTextFile("deno.json"));
+  assert.equal(config.imports["onnxruntime-node"], `npm:onnxruntime-node@${ORT_NODE_VERSION}`);
+});
 
 Deno.test("only ort-node's child may load native code, and only onnxruntime-node's addon", () => {
   for (const adapter of ADAPTERS.filter((a) => a.id !== ORT_NODE_ID)) {

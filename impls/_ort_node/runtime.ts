@@ -33,7 +33,8 @@ export type OrtNode = typeof import("onnxruntime-node");
 export type NodeSession = import("onnxruntime-node").InferenceSession;
 type SessionOptions = import("onnxruntime-node").InferenceSession.SessionOptions;
 
-export { ORT_NODE_VERSION } from "./addon.ts";
+/** The version of onnxruntime-node this project pins (`deno.json`). */
+export const ORT_NODE_VERSION = "1.30.0";
 
 /** How the sessions use threads. */
 export interface NodeThreads {

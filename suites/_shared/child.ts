@@ -29,11 +29,7 @@
  */
 import { runMain, UsageError } from "./cli.ts";
 import { decodeMessage, encodeMessage, lines } from "./protocol.ts";
-import {
-  ORT_NODE_ID,
-  ortNodeAddonPath,
-  ortNodeInstalledAddonPath,
-} from "../../impls/_ort_node/addon.ts";
+import { ORT_NODE_ID, ortNodeAddonPath, ortNodeInstalledAddonPath } from "./native_addon.ts";
 
 export { decodeMessage, encodeMessage, lines } from "./protocol.ts";
 

@@ -1,8 +1,11 @@
 /**
- * Where onnxruntime-node's native addon lies, so that a process that loads no third-party code
- * (conform's and bench's parent) can grant FFI to that one file, and only to the `ort-node`
- * adapter's child (`suites/_shared/child.ts`, `adapterChildPermissions`). No imports: the
- * parent loads this file.
+ * Which adapter's child may load native code, and which file: onnxruntime-node's addon, for the
+ * `ort-node` adapter (`impls/ort_node.ts`) alone, so that a process that loads no third-party
+ * code (conform's, bench's and the gate's parent) can grant FFI to that one file
+ * (`child.ts`, `adapterChildPermissions`). The permission policy lives here, on the parent's
+ * side, not in the adapter: no imports (the parent and `deno task report` load this file,
+ * and the report loads no adapter code); `impls/ort_node_test.ts` checks that the id and the
+ * version agree with the adapter's and with `deno.json`.
  *
  * The npm tarball of onnxruntime-node 1.30.0 ships the CPU addon prebuilt
  * (`bin/napi-v6/<platform>/<arch>/onnxruntime_binding.node`, with `libonnxruntime.so.1`
@@ -16,8 +19,8 @@
 /** The adapter that needs the addon. */
 export const ORT_NODE_ID = "ort-node";
 
-/** The version of onnxruntime-node this project pins (`deno.json`). */
-export const ORT_NODE_VERSION = "1.30.0";
+/** The version of onnxruntime-node this project pins (`deno.json`), as Deno installs it. */
+export const ORT_NODE_INSTALLED_VERSION = "1.30.0";
 
 /** Node's names of the platforms and architectures, from Deno's (`Deno.build`). */
 const PLATFORMS: Record<string, string> = { linux: "linux", darwin: "darwin", windows: "win32" };
@@ -42,6 +45,6 @@ export function ortNodeAddonPath(os: string, arch: string): string | undefined {
  */
 export function ortNodeInstalledAddonPath(os: string, arch: string): string | undefined {
   const linked = ortNodeAddonPath(os, arch);
-  const store = `node_modules/.deno/onnxruntime-node@${ORT_NODE_VERSION}/node_modules/`;
+  const store = `node_modules/.deno/onnxruntime-node@${ORT_NODE_INSTALLED_VERSION}/node_modules/`;
   return linked?.replace("node_modules/", store);
 }
