@@ -33,6 +33,9 @@ export type OrtNode = typeof import("onnxruntime-node");
 export type NodeSession = import("onnxruntime-node").InferenceSession;
 type SessionOptions = import("onnxruntime-node").InferenceSession.SessionOptions;
 
+/** The package, imported by name at run time (see `load`). */
+const ORT_NODE_PACKAGE: string = "onnxruntime-node";
+
 /** The version of onnxruntime-node this project pins (`deno.json`). */
 export const ORT_NODE_VERSION = "1.30.0";
 
@@ -89,7 +92,9 @@ async function load(threads: NodeThreads): Promise<NodeRuntime> {
   if (problem) throw new Error(problem);
   let ort: OrtNode;
   try {
-    ort = await import("onnxruntime-node");
+    // a computed specifier: a browser bundler (`deno bundle --platform browser` of the page
+    // that imports the registry) then leaves the addon's package out instead of failing on it
+    ort = await import(ORT_NODE_PACKAGE);
   } catch (error) {
     throw new Error(`Cannot load onnxruntime-node's native addon: ${messageOf(error)}`);
   }
