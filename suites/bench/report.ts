@@ -13,6 +13,7 @@ import {
   NOISY_P99_OVER_P50,
 } from "../report/noise.ts";
 import { workaroundsNote } from "../conform/print.ts";
+import { renderRooflineSection } from "./report_roofline.ts";
 
 /** One line of the progress table. */
 export function formatBenchRow(r: BenchResult): string {
@@ -64,7 +65,9 @@ export function renderBenchMarkdown(report: BenchReport): string {
   const torch = report.torch;
   lines.push(
     torch.status === "measured"
-      ? `- **PyTorch** ${torch.torch} on the CPU, ${torch.threads} threads`
+      ? `- **PyTorch** ${torch.torch} on the CPU, runs at ${
+        (torch.runs ?? [torch]).map((r) => r.threads).join(" and ")
+      } threads (the table's column: ${torch.threads} threads)`
       : `- **PyTorch**: not measured (${torch.reason})`,
     "",
     wrap(
@@ -101,5 +104,6 @@ export function renderBenchMarkdown(report: BenchReport): string {
     return [caseId, ...cells, torchCell];
   });
   lines.push(mdTable(header, rows, header.map((_, i) => (i === 0 ? "left" : "right"))), "");
+  lines.push(...renderRooflineSection(report));
   return lines.join("\n");
 }
