@@ -62,8 +62,8 @@ export const TASK_SPECS: Map<string, TaskSpec> = new Map();
 export function usageMismatches(spec: TaskSpec): string[] {
   const [synopsis, ...rest] = spec.usage.split(/\n\s*\n/);
   const explained = rest.join("\n").split("\n")
-    .map((line) => /^ {2}--([a-z0-9-]+)/.exec(line)?.[1])
-    .filter((f) => f !== undefined);
+    .flatMap((line) => /^ {2}(--[a-z0-9-]+(?:, --[a-z0-9-]+)*)/.exec(line)?.[1].split(", ") ?? [])
+    .map((f) => f.slice(2));
   const named = [...synopsis.matchAll(/--([a-z0-9-]+)/g)].map((m) => m[1]);
   const accepted = new Set([...spec.flags, "help"]);
   const problems: string[] = [];

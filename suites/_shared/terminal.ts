@@ -16,8 +16,11 @@
 /** What the terminal module needs from the process (a fake one in tests). */
 export interface TerminalIo {
   isTerminal(stream: "stdout" | "stderr"): boolean;
-  /** an environment variable, or undefined (also when the task may not read it) */
-  env(name: string): string | undefined;
+  /**
+   * `NO_COLOR`'s value, undefined when unset; "1" when the task may not read it (no colour
+   * rather than colour against the user's wish)
+   */
+  noColor(): string | undefined;
   write(stream: "stdout" | "stderr", text: string): void;
   /** the terminal's width in columns, when known */
   columns(): number | undefined;
@@ -30,12 +33,11 @@ export function denoIo(): TerminalIo {
   const encoder = new TextEncoder();
   return {
     isTerminal: (stream) => (stream === "stdout" ? Deno.stdout : Deno.stderr).isTerminal(),
-    env(name) {
-      // Never prompt: a task without --allow-env for the name reads it as unset.
-      if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
-        return undefined;
-      }
-      return Deno.env.get(name);
+    noColor() {
+      // Never prompt: a task without --allow-env=NO_COLOR shows no colour.
+      const query = { name: "env", variable: "NO_COLOR" } as const;
+      if (Deno.permissions.querySync(query).state !== "granted") return "1";
+      return Deno.env.get("NO_COLOR");
     },
     write(stream, text) {
       const bytes = encoder.encode(text);
@@ -89,6 +91,8 @@ const VERDICT_STYLES: Record<string, Style> = {
   wrong: "red",
   failed: "red",
   regressed: "red",
+  accepted: "yellow",
+  improved: "green",
   broken: "redBold",
   "known-fail": "yellow",
   skip: "dim",
@@ -129,6 +133,8 @@ export function formatDuration(ms: number): string {
 /** What a step may add to the progress line once it has run long (a cold shader cache). */
 export interface StepInfo {
   label: string;
+  /** what {@link Progress.complete} finds the step by (rows: adapter label and case) */
+  key?: string;
   /** said once the step has run `slowAfterMs` */
   slowHint?: string;
   slowAfterMs?: number;
@@ -164,24 +170,38 @@ export class Progress {
     this.terminal.redraw();
   }
 
+  /**
+   * The step named `key` finished (and every one before it: a lost row is never reported);
+   * an unknown key counts as one more step.
+   */
+  complete(key: string): void {
+    const index = this.#steps.findIndex((s) => s.key === key);
+    if (index < 0) return this.advance();
+    this.#done = Math.max(this.#done, index + 1);
+    this.#stepStart = this.terminal.io.now();
+    this.terminal.redraw();
+  }
+
   /** The progress line as it is now (plain text, no escapes). */
   render(): string {
     const total = this.#steps.length;
     const now = this.terminal.io.now();
-    const elapsed = now - this.#start;
     const current = Math.min(this.#done + 1, total);
     const step = this.#steps[current - 1];
-    const what = step?.label ? ` ${step.label}` : "";
-    let times = `${formatDuration(elapsed)}`;
+    let times = formatDuration(now - this.#start);
     if (this.#done > 0 && this.#done < total) {
-      const left = (elapsed / this.#done) * (total - this.#done);
+      // the steps done so far set the pace; the current step's time so far is spent already
+      const pace = (this.#stepStart - this.#start) / this.#done;
+      const left = Math.max(0, pace * (total - this.#done) - (now - this.#stepStart));
       times += `, about ${formatDuration(left)} left`;
     }
+    const what = step?.label ? `: ${step.label}` : "";
     const slow = step?.slowHint !== undefined &&
         now - this.#stepStart >= (step.slowAfterMs ?? 15_000)
-      ? `  ${step.slowHint}`
+      ? `  (${step.slowHint})`
       : "";
-    return `${this.title} [${current}/${total}]${what}  ${times}${slow}`;
+    const counter = total > 1 ? ` [${current}/${total}]` : "";
+    return `${this.title}${counter} ${times}${what}${slow}`;
   }
 
   /** Removes the line for good. */
@@ -216,7 +236,7 @@ export class Terminal {
 
   /** Colour on `stream`: a terminal, and `NO_COLOR` unset or empty. */
   colour(stream: "stdout" | "stderr" = this.humanStream): boolean {
-    const noColor = this.io.env("NO_COLOR");
+    const noColor = this.io.noColor();
     return (noColor === undefined || noColor === "") && this.io.isTerminal(stream);
   }
 
@@ -278,7 +298,9 @@ export class Terminal {
     if (!this.#progress || !this.showsProgress) return;
     let text = this.#progress.render();
     const width = this.io.columns();
-    if (width !== undefined && text.length >= width) text = `${text.slice(0, width - 2)}…`;
+    if (width !== undefined && width >= 20 && text.length >= width) {
+      text = `${text.slice(0, width - 2)}…`;
+    }
     const shown = this.colour("stderr") ? ansi("cyan", text) : text;
     this.io.write("stderr", `\r\x1b[2K${shown}`);
     this.#drawn = true;

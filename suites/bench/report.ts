@@ -6,13 +6,17 @@
 import type { BenchReport, BenchResult } from "../results/bench.ts";
 import { fmtGflops, fmtMs as ms, fmtRatio, mdTable, wrap } from "../report/format.ts";
 import { rowLabel } from "../_shared/webgpu_matrix.ts";
+import { type Painter, paintVerdict, plain } from "../_shared/terminal.ts";
 
-/** One line of the progress table. */
-export function formatBenchRow(r: BenchResult): string {
+/** One line of the progress table, its verdict coloured by `paint`. */
+export function formatBenchRow(r: BenchResult, paint: Painter = plain): string {
   const head = `${rowLabel(r).padEnd(16)} ${r.case.padEnd(36)}`;
   const software = r.softwareGpu ? "  [software GPU]" : "";
   if (r.status !== "timed" || !r.warm) {
-    return `${head} ${r.status.toUpperCase()}  ${r.reason ?? ""}${software}`;
+    const verdict = r.status === "wrong" && r.knownFailure !== undefined ? "known-fail" : r.status;
+    return `${head} ${paintVerdict(paint, verdict, r.status.toUpperCase())}  ${
+      r.reason ?? ""
+    }${software}`;
   }
   const gpu = r.gpu ? `  gpu p50 ${ms(r.gpu.p50Ms)} ms` : "";
   const overhead = r.overVsStatic == null
