@@ -10,7 +10,9 @@
  *   the caller's objects have no effect, even on a run at a new batch size that builds a new
  *   session from the weights;
  * - a layer's `run` after its `dispose` rejects with a `TypeError` on every adapter; a second
- *   `dispose` resolves as the first did.
+ *   `dispose` resolves as the first did;
+ * - `withoutWorkarounds`, where the adapter has it, gives its variant guarded the same way, so
+ *   that the registry's adapters still offer it.
  * @module
  */
 import {
@@ -73,7 +75,8 @@ function guardLayer<L extends PreparedCondConv>(layer: L, id: string): L {
 /**
  * Wraps an adapter record so that every entry point keeps the contract of `adapter.ts`
  * (see the module doc). Idempotent: a guarded adapter is returned as it is. Members other
- * than `prepare` and `prepareStatic` are kept as they are, extras included.
+ * than `prepare`, `prepareStatic` and `withoutWorkarounds` (whose variant is guarded too, once)
+ * are kept as they are, extras included.
  *
  * @example A spec that skipped `CondConvSpec.parse` is refused with the field named
  * ```ts
@@ -118,6 +121,12 @@ export function defineAdapter<A extends CondConvAdapter>(raw: A): A {
       return guardLayer(layer, id);
     };
     members.prepareStatic = { value: prepareStatic, enumerable: true };
+  }
+  const rawWithout = raw.withoutWorkarounds;
+  if (rawWithout) {
+    let plain: CondConvAdapter | undefined;
+    const withoutWorkarounds = () => plain ??= defineAdapter(rawWithout.call(raw));
+    members.withoutWorkarounds = { value: withoutWorkarounds, enumerable: true };
   }
   return Object.defineProperties(guarded, members);
 }

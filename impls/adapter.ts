@@ -54,6 +54,13 @@ export interface PreparedCondConv {
    * offers them; `undefined` or `null` elsewhere.
    */
   readonly lastGpuTimeMs?: number | null;
+  /**
+   * What this layer changed, in words, to avoid a library bug (one entry per kind, e.g. a
+   * Conv built with zero-padded channels), in the models built so far (a model may be built
+   * by the first run of each input size); empty where none was needed. Result rows record it,
+   * so that a pass that a workaround made is never read as the library's own.
+   */
+  readonly workarounds?: readonly string[];
 }
 
 /** One CondConv implementation on one backend. */
@@ -82,4 +89,10 @@ export interface CondConvAdapter {
    * tests: equal counts before prepare and after dispose, flat across runs.
    */
   resourceCounts?(): Record<string, number>;
+  /**
+   * Optional: the same adapter with its workarounds of library bugs turned off, to show a raw
+   * bug (conform and bench `--no-workarounds`, under the known-failure rules that then
+   * apply). Only an adapter that changes its work to avoid a library bug has it.
+   */
+  withoutWorkarounds?(): CondConvAdapter;
 }

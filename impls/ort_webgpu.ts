@@ -12,7 +12,8 @@ export type { OrtAdapterOptions };
 
 /**
  * An `ort-webgpu` adapter; `{ workarounds: false }` builds the plain graphs, so that the
- * WebGPU EP's Conv bug shows (conform and bench `--no-workarounds`).
+ * WebGPU EP's Conv bug shows. The default adapter's `withoutWorkarounds()` is that one
+ * (conform and bench `--no-workarounds`).
  */
 export function createOrtWebgpuAdapter(options: OrtAdapterOptions = {}): CondConvAdapter {
   return makeOrtAdapter({

@@ -5,7 +5,7 @@
  * deno task bench [--set effnet-b0|smoke]... [--case <id or glob>]... [--batch N]...
  *                 [--adapter <id or glob>]... [--json <path>] [--markdown <path>]
  *                 [--min-samples N] [--budget-ms MS] [--torch-threads N] [--no-torch]
- *                 [--no-static]
+ *                 [--no-static] [--no-workarounds]
  * ```
  * Before an adapter is timed on a case, its output is checked against the golden (or, at a
  * batch the goldens do not have, against the `reference` adapter): a wrong adapter is
@@ -62,6 +62,7 @@ const USAGE = `deno task bench [--set NAME]... [--case ID]... [--batch N]... [--
                 [--weights FILE] [--json PATH|-] [--markdown PATH] [--min-samples N]
                 [--budget-ms MS] [--max-ms MS] [--no-static] [--in-process]
                 [--torch-threads N] [--no-torch] [--webgpu-backend vulkan|gl]...
+                [--no-workarounds]
 
 Times every available adapter that passes the correctness check, case by case.
   --set            ${Object.entries(CASE_SETS).map(([k, v]) => `${k}: ${v.about}`).join("; ")}
@@ -84,7 +85,10 @@ Times every available adapter that passes the correctness check, case by case.
   --in-process     run the adapters in this process, not one child process each (WebGPU
                    on this process's DENO_WEBGPU_BACKEND only)
   --weights        time your own trained layer (a safetensors file from
-                   scripts/export_weights.py with check tensors) instead of golden cases`;
+                   scripts/export_weights.py with check tensors) instead of golden cases
+  --no-workarounds run each adapter without its workarounds of library bugs (ort-webgpu's
+                   changed Conv graphs), to show the raw bugs: a pre-check that a known
+                   library bug explains is then a wrong row that does not fail the run`;
 
 /** Options of `benchMain` beyond its flags (tests use them). */
 export interface BenchMainOptions {
@@ -113,6 +117,7 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
     weights: { type: "string" },
     "webgpu-backend": { type: "string", multiple: true },
     "in-process": { type: "boolean" },
+    "no-workarounds": { type: "boolean" },
   }, USAGE);
   if (!flags) return 0;
   for (const b of flags.batch ?? []) integerFlag(b, "batch", 1);
@@ -153,7 +158,8 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
     fixtures: options.fixturesDir,
     defaultSets: BENCH_DEFAULTS.sets,
   };
-  const bench: BenchOptions = { ...timing, static: !flags["no-static"] };
+  const workarounds = !flags["no-workarounds"];
+  const bench: BenchOptions = { ...timing, static: !flags["no-static"], workarounds };
   const run = inProcess
     ? await benchHere(planFlags, options, bench, threads, !flags["no-torch"])
     : await benchInChildren(planFlags, asked, bench, threads, !flags["no-torch"]);
@@ -163,7 +169,7 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
     kind: "bench",
     environment: await describeEnvironment(),
     // the plan child never sees --adapter: adapters are chosen here
-    filters: { ...plan.filters, adapters: flags.adapter ?? [] },
+    filters: { ...plan.filters, adapters: flags.adapter ?? [], workarounds },
     settings: {
       sets: plan.sets,
       cases: plan.cases.map((c) => c.id),
@@ -216,10 +222,16 @@ async function torchBaseline(
   return torch;
 }
 
-function printHeader(plan: BenchPlan, adapters: number): void {
+function printHeader(plan: BenchPlan, adapters: number, timing: BenchOptions): void {
   console.log(
     `bench: ${adapters} adapters x ${plan.cases.length} cases; wall times include readback`,
   );
+  if (timing.workarounds === false) {
+    console.log(
+      "bench: --no-workarounds: adapters run without their workarounds of library bugs; a " +
+        "known bug's wrong numbers are wrong rows that do not fail the run",
+    );
+  }
 }
 
 /** Each adapter in its own child process (the task's default). */
@@ -233,7 +245,7 @@ async function benchInChildren(
   // The cases are loaded and checked in a child before any adapter starts.
   const plan = await planBench(flags, timerDelay(timing.timeoutMs));
   const adapters = selectByIds(plan.adapters, flags.adapter ?? [], "adapter");
-  printHeader(plan, adapters.length);
+  printHeader(plan, adapters.length, timing);
   const torch = await torchBaseline(withTorch ? plan : undefined, threads, timing);
   const backends = adapters.some(isWebGpuAdapter) ? await chooseBackends(asked, "bench") : [];
   const rows = benchRows(adapters, backends, plan.cases.map((c) => c.id));
@@ -263,7 +275,7 @@ async function benchHere(
   const { benchInProcess, loadBenchPlan } = await import("./bench/child.ts");
   const adapters = selectByIds(registry, flags.adapter ?? [], "adapter");
   const { plan, loaded } = await loadBenchPlan(flags, registry);
-  printHeader(plan, adapters.length);
+  printHeader(plan, adapters.length, timing);
   if (adapters.some(isWebGpuAdapter)) {
     console.log(
       `bench: --in-process: WebGPU adapters run on this process's backend only ` +

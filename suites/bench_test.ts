@@ -4,8 +4,9 @@ import { benchMain } from "./bench.ts";
 import type { BenchReport } from "./results/bench.ts";
 import { selectBenchCases } from "./bench/cases.ts";
 import { loadFixtureSet } from "./_shared/fixtures.ts";
-import { editedReference, unavailableReference } from "./_testing/adapters.ts";
-import { fastBench } from "./_testing/flags.ts";
+import { editedReference, unavailableReference, workingAround } from "./_testing/adapters.ts";
+import { fastBench, oneWgpuBackend } from "./_testing/flags.ts";
+import { formatBenchRow } from "./bench/report.ts";
 
 const wrong = editedReference("wrong", (data) => data[0] += 1);
 const unavailable = unavailableReference("gpu-less", "no WebGPU adapter");
@@ -147,6 +148,7 @@ Deno.test("bench takes a software GPU from Availability.gpu, never from the info
     batches: [],
     weights: null,
     goldenCases: (await loadFixtureSet()).fixtures.length,
+    workarounds: true,
   });
 });
 
@@ -188,4 +190,60 @@ Deno.test("bench runs each registered adapter in its own process by default", as
   );
   assert.deepEqual(leftovers, [], "the child's temporary report is removed");
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("bench times a layer with its workaround named; --no-workarounds checks the raw variant", async (t) => {
+  const dir = await Deno.makeTempDir();
+  const adapters = [workingAround("patched", "made-up-bug: one more zero channel")];
+  const bench = async (extra: string[]) => {
+    const status = await benchMain(
+      ["--case", "control", "--no-torch", "--no-static"]
+        .concat([...extra, ...fastBench(dir)]),
+      { adapters },
+    );
+    return { status, report: JSON.parse(await Deno.readTextFile(`${dir}/b.json`)) as BenchReport };
+  };
+  await t.step("workarounds on: timed, the row names the workaround", async () => {
+    const { status, report } = await bench([]);
+    assert.equal(status, 0);
+    const [row] = report.results;
+    assert.equal(row.status, "timed");
+    assert.deepEqual(row.workarounds, ["made-up-bug: one more zero channel"]);
+    assert.match(formatBenchRow(row), /static: not-measured \(workaround: made-up-bug\)$/);
+  });
+  await t.step("--no-workarounds: the raw variant is wrong, and no rule excuses it", async () => {
+    const { status, report } = await bench(["--no-workarounds"]);
+    assert.equal(status, 1);
+    assert.equal(report.filters?.workarounds, false);
+    const [row] = report.results;
+    assert.equal(row.status, "wrong");
+    assert.equal(row.knownFailure, undefined);
+    assert.equal(row.workarounds, undefined);
+  });
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({
+  name: "bench --no-workarounds: ort-webgpu's raw Conv bug is a wrong row under its rule that " +
+    "does not fail the run",
+  sanitizeResources: false,
+  async fn() {
+    const backend = await oneWgpuBackend();
+    if (!backend) return;
+    const dir = await Deno.makeTempDir();
+    const status = await benchMain([
+      ...["--no-workarounds", "--adapter", "ort-webgpu", "--case", "channels-3-5-batch-2"],
+      ...["--no-torch", "--no-static", ...backend, ...fastBench(dir)],
+    ]);
+    assert.equal(status, 0);
+    const report: BenchReport = JSON.parse(await Deno.readTextFile(`${dir}/b.json`));
+    assert.equal(report.filters?.workarounds, false);
+    const [row] = report.results;
+    assert.equal(row.status, "wrong", row.reason);
+    assert.equal(row.knownFailure, "ort-webgpu-conv");
+    assert.equal(row.correctness?.pass, false);
+    assert.equal(row.warm, undefined, "a wrong layer is never timed");
+    assert.match(formatBenchRow(row), / WRONG +known library bug ort-webgpu-conv /);
+    await Deno.remove(dir, { recursive: true });
+  },
 });

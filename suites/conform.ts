@@ -3,6 +3,7 @@
  *
  * ```
  * deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path or ->]
+ *                   [--no-workarounds]
  * ```
  * Exit status: 0 when nothing failed (skips are explained, not failures), 1 on any fail or
  * error, 2 on a bad flag or an unusable fixture.
@@ -44,7 +45,7 @@ const STATUSES: readonly ConformStatus[] = ["pass", "fail", "known-fail", "skip"
 const USAGE =
   `deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path or ->]
                   [--weights <file>] [--timeout-ms MS] [--webgpu-backend vulkan|gl]...
-                  [--in-process]
+                  [--in-process] [--no-workarounds]
 
 Checks every registered adapter against the PyTorch goldens in fixtures/.
   --adapter         only adapters whose id matches (repeatable; * and ? are wildcards)
@@ -58,7 +59,10 @@ Checks every registered adapter against the PyTorch goldens in fixtures/.
                     each of vulkan and gl that gives a GPU adapter here, one child each)
   --in-process      run the adapters in this process instead of one child process each
                     (faster to start; a crashing adapter then stops the whole run; WebGPU
-                    runs on the environment's DENO_WEBGPU_BACKEND only)`;
+                    runs on the environment's DENO_WEBGPU_BACKEND only)
+  --no-workarounds  run each adapter without its workarounds of library bugs (ort-webgpu's
+                    changed Conv graphs), to show the raw bugs: a wrong number that a known
+                    library bug explains is then KNOWN-FAIL (suites/conform/known_failures.ts)`;
 
 /** Options of `conformMain` beyond its flags (tests use them). */
 export interface ConformMainOptions {
@@ -98,8 +102,10 @@ export async function conformMain(
     "timeout-ms": { type: "string" },
     "webgpu-backend": { type: "string", multiple: true },
     "in-process": { type: "boolean" },
+    "no-workarounds": { type: "boolean" },
   }, USAGE);
   if (!flags) return 0;
+  const workarounds = !flags["no-workarounds"];
   const timeoutMs = integerFlag(flags["timeout-ms"], "timeout-ms", CALL_TIMEOUT_MS, {
     max: MAX_TIMER_MS,
   });
@@ -148,7 +154,7 @@ export async function conformMain(
       description: a.description,
       toleranceClass: a.toleranceClass,
     }));
-    printHeader(adapters.length, plan.targets.length, weights, plan.torch);
+    printHeader(adapters.length, plan.targets.length, workarounds, weights, plan.torch);
     const backends = adapters.some(isWebGpuAdapter) ? await chooseBackends(asked, "conform") : [];
     printPlaces(adapters, backends);
     const rows = conformRows(adapters, backends, plan.targets);
@@ -162,6 +168,7 @@ export async function conformMain(
       ],
       extraReads,
       timeoutMs,
+      workarounds,
     });
     rows.finish();
     run = { ...isolated, summary: countStatuses(isolated.results) };
@@ -170,7 +177,7 @@ export async function conformMain(
     let rows: ReturnType<typeof conformRows> | undefined;
     ({ goldenCases, ...run } = await runInProcess(flags, options, weights, timeoutMs, {
       header: (adapters, targets) => {
-        printHeader(adapters, targets, weights, "(in-process)");
+        printHeader(adapters, targets, workarounds, weights, "(in-process)");
         rows = conformRows([{ id: "", toleranceClass: "" }], [], adapters * targets);
       },
       row: (r) => rows!.row(r),
@@ -187,6 +194,7 @@ export async function conformMain(
       batches: [],
       weights: weights ?? null,
       goldenCases,
+      workarounds,
     } satisfies RunFilters,
     tolerancePolicy: {
       classes: TOLERANCE_CLASSES,
@@ -228,13 +236,24 @@ function printPlaces(
   }
 }
 
-function printHeader(adapters: number, targets: number, weights?: string, torch?: string) {
+function printHeader(
+  adapters: number,
+  targets: number,
+  workarounds: boolean,
+  weights?: string,
+  torch?: string,
+) {
   console.log(
     weights !== undefined
       ? `conform: ${adapters} adapters x the layer in "${weights}"`
       : `conform: ${adapters} adapters x ${targets} cases (fixtures made with torch ${torch})`,
   );
+  if (!workarounds) console.log(WORKAROUNDS_OFF);
 }
+
+/** The header line of a `--no-workarounds` run. */
+const WORKAROUNDS_OFF = "conform: --no-workarounds: adapters run without their workarounds of " +
+  "library bugs; a known bug's wrong numbers are KNOWN-FAIL";
 
 if (import.meta.main) {
   await runTaskMain(() => conformMain(Deno.args, { revokeRunBeforeLoading: true }));

@@ -6,7 +6,16 @@ import { conformMain } from "./conform.ts";
 import { loadTargets, runConformance } from "./conform/run.ts";
 import { loadFixtureSet } from "./_shared/fixtures.ts";
 import type { KnownFailure } from "./conform/known_failures.ts";
-import { copyFixtures, editedReference, unavailableReference } from "./_testing/adapters.ts";
+import {
+  copyFixtures,
+  editedReference,
+  unavailableReference,
+  workingAround,
+} from "./_testing/adapters.ts";
+import { defineAdapter } from "../impls/_contract.ts";
+import { formatResultRow } from "./conform/print.ts";
+import type { ConformReport } from "./results/conformance.ts";
+import { oneWgpuBackend } from "./_testing/flags.ts";
 
 /** An adapter that wraps the reference and changes one thing about it. */
 function variant(id: string, overrides: Partial<CondConvAdapter>): CondConvAdapter {
@@ -98,6 +107,89 @@ Deno.test("a listed library bug turns a fail into known-fail, never an error or 
   assert.equal(refRouting.note, undefined);
   assert.equal(thrown.status, "error");
   assert.deepEqual(run.summary, { pass: 2, fail: 1, "known-fail": 1, skip: 0, error: 2 });
+});
+
+Deno.test("a row records the workaround its layer applied; without it the raw bug is known-fail", async (t) => {
+  const set = await loadFixtureSet();
+  const targets = await loadTargets(set, set.fixtures.filter((f) => f.entry.id === "control"));
+  const workaround = "made-up-bug: one more zero channel";
+  // through defineAdapter, as the registry lists it: the variant must survive the wrapping
+  const patched = defineAdapter(workingAround("patched", workaround));
+  const known = [rule("patched", "a made-up bug", ({ workarounds }) => workarounds === false)];
+  await t.step("with the workaround: a pass that names it", async () => {
+    const run = await runConformance({ adapters: [patched], targets, known, timeoutMs: 5000 });
+    const [row] = run.results;
+    assert.equal(row.status, "pass");
+    assert.deepEqual(row.workarounds, [workaround]);
+    assert.match(formatResultRow(row), / PASS \(workaround: made-up-bug\) +abs /);
+  });
+  await t.step("workarounds off: the guarded variant runs, the rule applies", async () => {
+    const raw = patched.withoutWorkarounds?.();
+    assert.ok(raw && raw === patched.withoutWorkarounds?.(), "one guarded variant");
+    assert.equal(defineAdapter(raw), raw, "already guarded: defineAdapter returns it as it is");
+    const run = await runConformance({
+      adapters: [patched],
+      targets,
+      known,
+      timeoutMs: 5000,
+      workarounds: false,
+    });
+    const [row] = run.results;
+    assert.equal(row.status, "known-fail");
+    assert.match(row.reason!, /worst element 3: .*; known library bug: a made-up bug/);
+    assert.equal(row.workarounds, undefined);
+  });
+});
+
+Deno.test({
+  name: "conform --no-workarounds shows ort-webgpu's raw Conv bug as KNOWN-FAIL; without it " +
+    "both cases pass and name their workaround",
+  sanitizeResources: false,
+  async fn(t) {
+    const backend = await oneWgpuBackend();
+    if (!backend) return;
+    const dir = await Deno.makeTempDir();
+    const args = ["--adapter", "ort-webgpu", "--case", "channels-6-8"]
+      .concat(["--case", "channels-3-5-batch-2", ...backend]);
+    const conform = async (extra: string[]) => {
+      const path = `${dir}/r${extra.length}.json`;
+      const status = await conformMain([...args, ...extra, "--json", path]);
+      const report: ConformReport = JSON.parse(await Deno.readTextFile(path));
+      const row = (id: string) => report.results.find((r) => r.case === id)!;
+      return { status, report, sixEight: row("channels-6-8"), batch2: row("channels-3-5-batch-2") };
+    };
+    await t.step("--no-workarounds: both KNOWN-FAIL under ort-webgpu-conv, exit 0", async () => {
+      const { status, report, sixEight, batch2 } = await conform(["--no-workarounds"]);
+      assert.equal(status, 0);
+      assert.equal(report.filters?.workarounds, false);
+      assert.match(String(report.adapters[0].info?.workarounds), /^off/);
+      for (const r of [sixEight, batch2]) {
+        assert.equal(r.status, "known-fail", r.reason);
+        assert.match(r.reason!, /known library bug: onnxruntime-web 1\.30's WebGPU EP/);
+        assert.equal(r.workarounds, undefined);
+      }
+    });
+    await t.step(
+      "workarounds on (the default): both PASS, each naming its workaround",
+      async () => {
+        const { status, report, sixEight, batch2 } = await conform([]);
+        assert.equal(status, 0);
+        assert.equal(report.filters?.workarounds, true);
+        for (
+          const [r, cause] of [[sixEight, "conv2dmm-vec3-input"], [
+            batch2,
+            "grouped-vector-straddles-groups",
+          ]] as const
+        ) {
+          assert.equal(r.status, "pass", r.reason);
+          assert.equal(r.workarounds?.length, 1);
+          assert.match(r.workarounds![0], new RegExp(`^${cause}: `));
+          assert.match(formatResultRow(r), new RegExp(` PASS \\(workaround: ${cause}\\) `));
+        }
+      },
+    );
+    await Deno.remove(dir, { recursive: true });
+  },
 });
 
 Deno.test("conform writes a complete report and exits 0 when everything passes", async () => {

@@ -17,7 +17,8 @@
  * `suites/conform/known_failures.ts`). With `workarounds` on (the default), `ort-webgpu`
  * builds such a node with zero-padded channels or an explicit `Pad` instead, which every
  * correct runtime computes to the same numbers; `createOrtWebgpuAdapter({ workarounds:
- * false })` shows the raw bug. A prepared layer lists what it changed in `workarounds`.
+ * false })`, which is also the adapter's `withoutWorkarounds()`, shows the raw bug. A prepared
+ * layer lists what it changed in `workarounds`.
  * @module
  */
 import { z } from "zod";
@@ -108,7 +109,7 @@ export function makeOrtAdapter(
   const layer = async (models: LayerModels): Promise<PreparedCondConv> =>
     new OrtLayer(await ready(), count, models.check, models.model);
 
-  return {
+  const adapter: CondConvAdapter = {
     id: flavor.id,
     description: flavor.description,
     toleranceClass: flavor.toleranceClass,
@@ -139,4 +140,10 @@ export function makeOrtAdapter(
       return { ortSessions: count.live };
     },
   };
+  if (flavor.convBug) {
+    // conform and bench `--no-workarounds` swap the adapter for this one (made once)
+    let plain: CondConvAdapter | undefined = workarounds ? undefined : adapter;
+    adapter.withoutWorkarounds = () => plain ??= makeOrtAdapter(flavor, { workarounds: false });
+  }
+  return adapter;
 }

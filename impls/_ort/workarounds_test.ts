@@ -11,6 +11,8 @@ import { compareWithTruth, TOLERANCE_CLASSES } from "../../condconv/tolerance.ts
 import { knownFailure } from "../../suites/conform/known_failures.ts";
 import { createOrtWebgpuAdapter, ortWebgpuAdapter } from "../ort_webgpu.ts";
 import { referenceAdapter } from "../reference.ts";
+import { ortWasmAdapter } from "../ort_wasm.ts";
+import { defineAdapter } from "../_contract.ts";
 
 const sanitizers = { sanitizeOps: false, sanitizeResources: false } as const;
 
@@ -30,6 +32,27 @@ Deno.test("ort-webgpu imports the native WebGPU EP's bundle, not JSEP's", async 
 
 const raw = createOrtWebgpuAdapter({ workarounds: false });
 const availability = await ortWebgpuAdapter.availability();
+
+Deno.test({
+  name:
+    "ort-webgpu's withoutWorkarounds() is its workarounds-off adapter, kept by defineAdapter; " +
+    "ort-wasm has none to turn off",
+  ignore: !availability.available,
+  ...sanitizers,
+  async fn() {
+    assert.equal(ortWasmAdapter.withoutWorkarounds, undefined);
+    // as the registry lists it
+    const registered = defineAdapter(ortWebgpuAdapter);
+    const plain = registered.withoutWorkarounds?.();
+    assert.ok(plain, "the registry's ort-webgpu offers withoutWorkarounds");
+    assert.equal(plain, registered.withoutWorkarounds?.(), "made once");
+    assert.equal(plain.id, "ort-webgpu");
+    const info = (await plain.availability() as { info: Record<string, unknown> }).info;
+    assert.match(String(info.workarounds), /^off: /);
+    const on = (await registered.availability() as { info: Record<string, unknown> }).info;
+    assert.match(String(on.workarounds), /^on: /);
+  },
+});
 
 /** One layer per cause of the bug, as the adapter's CondConv graph meets it. */
 const causes: [string, CondConvSpecInput, [number, number, number]][] = [

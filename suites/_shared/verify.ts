@@ -65,8 +65,32 @@ export interface Verdict {
   comparison?: Comparison;
   prepareMs?: number;
   firstRunMs?: number;
+  /**
+   * what the layer changed to avoid a library bug (its `workarounds`, read after the first
+   * run); absent where it changed nothing
+   */
+  workarounds?: string[];
   /** with `keep`, on a pass: the prepared layer and a run of the target's input on it */
   layer?: { prepared: PreparedCondConv; run: () => Promise<Tensor> };
+}
+
+/**
+ * The adapter that a run with `workarounds` (default on) checks: with them off, the adapter's
+ * `withoutWorkarounds()` variant where it has one, so that a raw library bug shows (and the
+ * known-failure rules, told `workarounds: false`, apply); the adapter itself otherwise.
+ */
+export function adapterFor(adapter: CondConvAdapter, workarounds = true): CondConvAdapter {
+  return workarounds ? adapter : adapter.withoutWorkarounds?.() ?? adapter;
+}
+
+/**
+ * The workarounds `layer` applied, as a verdict records them: none when it lists none (an
+ * adapter's own record, so anything but a list of strings is not taken as one).
+ */
+function appliedWorkarounds(layer: PreparedCondConv): { workarounds?: string[] } {
+  const applied: unknown = layer.workarounds;
+  if (!Array.isArray(applied) || applied.length === 0) return {};
+  return { workarounds: applied.map(String) };
 }
 
 /**
@@ -140,14 +164,18 @@ async function verifyPlain(
     const layer = prepared;
     const run = () => layer.run(target.input, target.routingWeights);
     const output = await withTimeout(run(), timeoutMs, "run");
-    const timings = { prepareMs: t1 - t0, firstRunMs: performance.now() - t1 };
+    const afterRun = {
+      prepareMs: t1 - t0,
+      firstRunMs: performance.now() - t1,
+      ...appliedWorkarounds(layer),
+    };
     const expected = target.outputShape;
     if (output.shape.join() !== expected.join() || output.data.length !== target.truth.length) {
       return {
         status: "fail",
         tolerance,
         backend,
-        ...timings,
+        ...afterRun,
         reason: `output shape [${output.shape}] (${output.data.length} values), expected ` +
           `[${expected}]`,
       };
@@ -155,7 +183,7 @@ async function verifyPlain(
     const comparison = compareWithTruth(output.data, target.truth, tolerance);
     if (comparison.pass) {
       keep = options.keep === true;
-      const verdict: Verdict = { status: "pass", tolerance, backend, comparison, ...timings };
+      const verdict: Verdict = { status: "pass", tolerance, backend, comparison, ...afterRun };
       if (keep) verdict.layer = { prepared, run };
       return verdict;
     }
@@ -165,7 +193,7 @@ async function verifyPlain(
         `(first at index ${i}: ${output.data[i]} vs ${target.truth[i]})`
       : `worst element ${i}: ${output.data[i]} vs truth ${target.truth[i]}, ` +
         `${comparison.worstRatio.toFixed(2)}x the tolerance`;
-    return { status: "fail", tolerance, backend, comparison, ...timings, reason };
+    return { status: "fail", tolerance, backend, comparison, ...afterRun, reason };
   } catch (error) {
     return { status: "error", tolerance, backend, reason: `run failed: ${messageOf(error)}` };
   } finally {

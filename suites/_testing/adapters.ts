@@ -63,3 +63,20 @@ export function unavailableReference(id: string, reason: string): CondConvAdapte
     availability: () => Promise.resolve({ available: false, reason }),
   };
 }
+
+/**
+ * An adapter that works around a made-up library bug: the reference adapter under `id`, whose
+ * layers list `workaround` (as ort-webgpu's list their changed Conv graphs), and whose
+ * `withoutWorkarounds()` shows the raw bug: the same id, element 3 off by 1e-2.
+ */
+export function workingAround(id: string, workaround: string): CondConvAdapter {
+  const fixed = editedReference(id, () => {});
+  const raw = editedReference(id, (data) => data[3] += 1e-2);
+  return {
+    ...fixed,
+    async prepare(spec, weights) {
+      return Object.assign(await fixed.prepare(spec, weights), { workarounds: [workaround] });
+    },
+    withoutWorkarounds: () => raw,
+  };
+}

@@ -1,6 +1,7 @@
 /**
- * Test helpers for the user-layer tests: Debian's PyTorch through `/usr/bin/python3`, and the
- * one list of known adapter failures on user layers, each with its reason.
+ * Test helpers for the user-layer tests: Debian's PyTorch through `/usr/bin/python3`, and a
+ * small layer exported from the user's reference module. Known library bugs on user layers
+ * are the rules of `suites/conform/known_failures.ts`, as on every other check.
  * @module
  */
 import { PYTHON } from "../_shared/torch_baseline.ts";

@@ -4,7 +4,9 @@
  *
  * - `--plan [--set S]... [--case ID]... [--batch N]... [--fixtures DIR] | --weights=FILE`:
  *   loads and checks what to time, and sends the plan (the registry's adapters, the cases);
- * - `--adapter ID ...`: times one adapter over the same cases, sending each row as it comes.
+ * - `--adapter ID --timing JSON ...`: times one adapter over the same cases, sending each row
+ *   as it comes; `JSON` is the parent's `BenchOptions` (with `workarounds: false` from
+ *   `--no-workarounds`: the adapter's `withoutWorkarounds()` variant, under the bugs' rules).
  *
  * Exits when its parent closes stdin or dies.
  * @module

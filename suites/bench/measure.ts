@@ -10,7 +10,7 @@ import type { CondConvAdapter, PreparedCondConv } from "../../impls/adapter.ts";
 import { type FlopCount, flops } from "../../condconv/geometry.ts";
 import { compareWithTruth, type ToleranceBounds } from "../../condconv/tolerance.ts";
 import { messageOf, withTimeout } from "../_shared/calls.ts";
-import { announce, verify } from "../_shared/verify.ts";
+import { adapterFor, announce, verify } from "../_shared/verify.ts";
 import type { BenchAdapter, BenchResult, StaticBaseline, TimingStats } from "../results/bench.ts";
 import { type LoadedBenchCase, staticTruth } from "./load.ts";
 import { formatBenchRow } from "./report.ts";
@@ -129,6 +129,12 @@ async function benchStatic(
 export interface BenchOptions extends TimingOptions {
   /** time the static convolution baseline too */
   static: boolean;
+  /**
+   * whether the adapters' workarounds of library bugs stay on (default true); false times
+   * each adapter's `withoutWorkarounds()` variant where it has one, and its pre-check then
+   * applies the rules of the bugs (a `wrong` row under one does not fail the run)
+   */
+  workarounds?: boolean;
   /** where it runs (`wgpu/gl llvmpipe ...`), from what the adapter announced */
   implementationOf?: (summary: BenchAdapter) => string | undefined;
   /** each row as it comes (default: printed) */
@@ -158,7 +164,9 @@ async function benchOne(
   const verdict = await verify(adapter, backend, target, {
     timeoutMs: options.timeoutMs,
     keep: true,
+    workarounds: options.workarounds,
   });
+  if (verdict.workarounds) result.workarounds = verdict.workarounds;
   if (verdict.prepareMs !== undefined && verdict.firstRunMs !== undefined) {
     result.cold = { prepareMs: verdict.prepareMs, firstRunMs: verdict.firstRunMs };
   }
@@ -221,12 +229,13 @@ async function benchOne(
   return result;
 }
 
-/** One adapter over every loaded case, in this process. */
+/** One adapter (without its workarounds, where `options` says so) over every loaded case. */
 export async function benchAdapter(
-  adapter: CondConvAdapter,
+  registered: CondConvAdapter,
   loaded: readonly LoadedBenchCase[],
   options: BenchOptions,
 ): Promise<{ summary: BenchAdapter; results: BenchResult[] }> {
+  const adapter = adapterFor(registered, options.workarounds);
   const announced = await announce(adapter, options.timeoutMs);
   const softwareGpu = announced.summary.gpu?.software ?? false;
   const summary: BenchAdapter = { ...announced.summary, softwareGpu };

@@ -7,16 +7,20 @@ import type { BenchReport, BenchResult } from "../results/bench.ts";
 import { fmtGflops, fmtMs as ms, fmtRatio, mdTable, wrap } from "../report/format.ts";
 import { rowLabel } from "../_shared/webgpu_matrix.ts";
 import { type Painter, paintVerdict, plain } from "../_shared/terminal.ts";
+import { workaroundsNote } from "../conform/print.ts";
 
 /** One line of the progress table, its verdict coloured by `paint`. */
 export function formatBenchRow(r: BenchResult, paint: Painter = plain): string {
   const head = `${rowLabel(r).padEnd(16)} ${r.case.padEnd(36)}`;
   const software = r.softwareGpu ? "  [software GPU]" : "";
+  const status = `${r.status.toUpperCase()}${workaroundsNote(r.workarounds)}`;
   if (r.status !== "timed" || !r.warm) {
+    // A known bug's whole story is in the report; the row names the rule.
+    const reason = r.knownFailure === undefined
+      ? r.reason ?? ""
+      : `known library bug ${r.knownFailure} (suites/conform/known_failures.ts): not timed`;
     const verdict = r.status === "wrong" && r.knownFailure !== undefined ? "known-fail" : r.status;
-    return `${head} ${paintVerdict(paint, verdict, r.status.toUpperCase())}  ${
-      r.reason ?? ""
-    }${software}`;
+    return `${head} ${paintVerdict(paint, verdict, status)}  ${reason}${software}`;
   }
   const gpu = r.gpu ? `  gpu p50 ${ms(r.gpu.p50Ms)} ms` : "";
   const overhead = r.overVsStatic == null
@@ -26,7 +30,7 @@ export function formatBenchRow(r: BenchResult, paint: Painter = plain): string {
     ms(r.warm.p99Ms).padStart(8)
   } ms  ` +
     `${fmtGflops(r.gflops ?? undefined).padStart(7)} GFLOP/s  cold ${ms(r.cold?.prepareMs)}+` +
-    `${ms(r.cold?.firstRunMs)} ms${gpu}${overhead}${software}`;
+    `${ms(r.cold?.firstRunMs)} ms${gpu}${overhead}${workaroundsNote(r.workarounds)}${software}`;
 }
 
 /** The Markdown summary: environment, then one table per case set of batch sizes. */

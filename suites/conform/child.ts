@@ -4,7 +4,9 @@
  * - `--plan [--fixtures DIR] [--case ID]... [--tag TAG] | --weights=FILE`: loads and verifies what to
  *   check, and sends the plan (the registry's adapters, the target ids), or the error that
  *   stops the run;
- * - `--adapter ID ...`: runs one adapter over the targets, sending each result as it comes.
+ * - `--adapter ID [--no-workarounds] ...`: runs one adapter (without its workarounds of library
+ *   bugs, where it has them, with `--no-workarounds`) over the targets, sending each result as it
+ *   comes.
  *
  * Exits when its parent closes stdin or dies.
  * @module
@@ -60,6 +62,7 @@ export function conformChild(args: string[], adapters: readonly CondConvAdapter[
       fixtures: { type: "string" },
       weights: { type: "string" },
       "timeout-ms": { type: "string" },
+      "no-workarounds": { type: "boolean" },
     });
     if (flags.plan) {
       const { targets, fixturesDir, torch, goldenCases } = await loadChecks(flags, true);
@@ -88,6 +91,7 @@ export function conformChild(args: string[], adapters: readonly CondConvAdapter[
         onResult: (result) => send({ type: "result", result }),
         // the backend is the one the parent chose in DENO_WEBGPU_BACKEND
         implementationOf: implementationHere,
+        workarounds: !flags["no-workarounds"],
       });
       send({ type: "adapter", summary: run.adapters[0] });
       send({ type: "done" });

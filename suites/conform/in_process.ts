@@ -29,7 +29,7 @@ export interface InProcessOptions {
 
 /** The run in this process: the registry (or the given adapters) loaded here. */
 export async function runInProcess(
-  flags: { adapter?: string[]; case?: string[] },
+  flags: { adapter?: string[]; case?: string[]; "no-workarounds"?: boolean },
   options: InProcessOptions,
   weights: string | undefined,
   timeoutMs: number,
@@ -61,6 +61,7 @@ export async function runInProcess(
     timeoutMs,
     onResult: print.row,
     implementationOf: implementationHere,
+    workarounds: !flags["no-workarounds"],
   });
   return { ...run, goldenCases };
 }

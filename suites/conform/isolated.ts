@@ -84,6 +84,8 @@ export interface AdapterChildOptions {
   env?: Record<string, string>;
   /** shown before the child's own output */
   label: string;
+  /** false: the child checks the adapter without its workarounds of library bugs */
+  workarounds?: boolean;
   /** per call (availability, prepare, run) inside the child */
   callTimeoutMs: number;
   /** for the whole child; it is killed after that */
@@ -104,6 +106,7 @@ export async function runAdapterInChild(
       "--adapter",
       options.adapter.id,
       `--timeout-ms=${options.callTimeoutMs}`,
+      ...(options.workarounds === false ? ["--no-workarounds"] : []),
       ...options.childArgs,
     ],
     permissions: { read: readPaths(options.extraReads) },
@@ -144,6 +147,8 @@ export async function runIsolated(
     childArgs: readonly string[];
     extraReads: readonly string[];
     timeoutMs: number;
+    /** false: each adapter without its workarounds of library bugs (`--no-workarounds`) */
+    workarounds?: boolean;
     /** prints a row as it comes */
     onRow: (result: ConformResult) => void;
   },

@@ -20,9 +20,23 @@ function formatNumber(value: number | undefined): string {
   return value === undefined ? "-" : value.toExponential(2);
 }
 
+/**
+ * The workarounds of library bugs a row's layer applied, briefly (each one's kind, the words
+ * before its first colon: the report has the whole change), e.g. ` (workaround: X)`, or "".
+ */
+export function workaroundsNote(workarounds: readonly string[] | undefined): string {
+  if (!workarounds || workarounds.length === 0) return "";
+  const kinds = workarounds.map((w) => w.split(": ")[0]);
+  return ` (workaround${kinds.length > 1 ? "s" : ""}: ${kinds.join(", ")})`;
+}
+
 /** One line of the progress table. */
 export function formatResultRow(r: ConformResult, paint: Painter = plain): string {
-  const status = paintVerdict(paint, r.status, r.status.toUpperCase().padEnd(10));
+  const status = paintVerdict(
+    paint,
+    r.status,
+    `${r.status.toUpperCase()}${workaroundsNote(r.workarounds)}`.padEnd(10),
+  );
   const numbers = r.maxAbsErr === undefined
     ? ""
     : `abs ${formatNumber(r.maxAbsErr)}  rel ${formatNumber(r.maxRelErr)}  ` +

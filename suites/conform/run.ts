@@ -9,7 +9,7 @@ import type { UserLayer } from "../../condconv/formats/user_layer.ts";
 import type { AdapterSummary } from "../results/adapter_summary.ts";
 import { type ConformResult, emptySummary } from "../results/conformance.ts";
 import { type Fixture, type FixtureSet, loadCaseTensors, loadGolden } from "../_shared/fixtures.ts";
-import { announce, type CheckTarget, type Verdict, verify } from "../_shared/verify.ts";
+import { adapterFor, announce, type CheckTarget, type Verdict, verify } from "../_shared/verify.ts";
 import { userLayerTarget } from "../_shared/weights_file.ts";
 import type { KnownFailure } from "./known_failures.ts";
 import { CALL_TIMEOUT_MS } from "./isolated.ts";
@@ -59,6 +59,7 @@ export function conformResult(adapter: string, target: CheckTarget, v: Verdict):
   }
   if (v.reason !== undefined) result.reason = v.reason;
   if (v.note !== undefined) result.note = v.note;
+  if (v.workarounds !== undefined) result.workarounds = v.workarounds;
   return result;
 }
 
@@ -75,6 +76,11 @@ export interface ConformOptions {
    * rows and summary, and matched by the known-failure rules
    */
   implementationOf?: (summary: AdapterSummary) => string | undefined;
+  /**
+   * whether the adapters' workarounds of library bugs stay on (default true); false checks
+   * each adapter's `withoutWorkarounds()` variant where it has one, under the rules of the bugs
+   */
+  workarounds?: boolean;
 }
 
 /** What a conformance run gives. */
@@ -92,7 +98,8 @@ export async function runConformance(options: ConformOptions): Promise<ConformRu
     run.results.push(result);
     options.onResult?.(result);
   };
-  for (const adapter of options.adapters) {
+  const workarounds = options.workarounds ?? true;
+  for (const adapter of options.adapters.map((a) => adapterFor(a, workarounds))) {
     const announced = await announce(adapter, timeoutMs);
     const implementation = options.implementationOf?.(announced.summary);
     const where = implementation === undefined ? {} : { implementation };
@@ -108,6 +115,7 @@ export async function runConformance(options: ConformOptions): Promise<ConformRu
         timeoutMs,
         known: options.known,
         implementation,
+        workarounds,
       });
       emit({ ...conformResult(adapter.id, target, verdict), ...where });
     }

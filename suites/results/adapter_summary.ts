@@ -58,6 +58,19 @@ export const RunFilters = z.object({
   weights: z.string().nullable(),
   /** how many golden cases the fixture manifest holds (null for a `--weights` run) */
   goldenCases: z.number().int().nonnegative().nullable(),
+  /**
+   * whether the adapters' workarounds of library bugs were on (`--no-workarounds`: false, so
+   * that raw bugs show under their known-failure rules); absent from files written before
+   * it was recorded
+   */
+  workarounds: z.boolean().optional(),
 });
 /** The filters a conform or bench run was started with. */
 export type RunFilters = z.infer<typeof RunFilters>;
+
+/**
+ * On a result row: what the adapter's layer changed to avoid a library bug
+ * (`PreparedCondConv.workarounds`), so that a pass it made is not read as the library's own.
+ * Absent where it changed nothing.
+ */
+export const AppliedWorkarounds = z.array(z.string().min(1)).min(1);

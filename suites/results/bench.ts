@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import type { FlopCount as CountedFlops } from "../../condconv/geometry.ts";
-import { AdapterSummary, RunFilters } from "./adapter_summary.ts";
+import { AdapterSummary, AppliedWorkarounds, RunFilters } from "./adapter_summary.ts";
 import { Environment } from "./environment.ts";
 
 /** Warm timing statistics, milliseconds; `samplesMs` are mitata's samples, sorted. */
@@ -65,6 +65,8 @@ export const BenchResult = z.object({
   reason: z.string().optional(),
   /** on a `wrong` row: the known library bug (`known_failures.ts` rule id) that explains it */
   knownFailure: z.string().optional(),
+  /** what the layer changed to avoid a library bug: a timing with it is the workaround's */
+  workarounds: AppliedWorkarounds.optional(),
   backend: z.string().optional(),
   /** the WebGPU implementation under it (e.g. "wgpu/vulkan"), where the runner knows it */
   implementation: z.string().optional(),

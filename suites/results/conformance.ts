@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { AdapterSummary, RunFilters } from "./adapter_summary.ts";
+import { AdapterSummary, AppliedWorkarounds, RunFilters } from "./adapter_summary.ts";
 import { Environment } from "./environment.ts";
 
 /** The verdicts, in the order summaries list them. */
@@ -39,6 +39,8 @@ export const ConformResult = z.object({
   reason: z.string().optional(),
   /** on a pass of a pair listed as a known failure: that the bug did not show here */
   note: z.string().optional(),
+  /** what the layer changed to avoid a library bug: a pass with it is the workaround's */
+  workarounds: AppliedWorkarounds.optional(),
   prepareMs: z.number().optional(),
   runMs: z.number().optional(),
 });
