@@ -111,7 +111,7 @@ Deno.test("terminal: a long step shows its hint, a narrow terminal cuts the line
   }]);
   wide.out.now = 11_000;
   wide.terminal.redraw();
-  assert.match(wide.out.stderr, /\(compiling shaders\?\)$/);
+  assert.match(wide.out.stderr, /11 s: wgsl on control  \(compiling shaders\?\)/);
 });
 
 Deno.test("terminal: time left is the pace of the steps done, less the current step's time", () => {
