@@ -51,6 +51,11 @@ export interface TsAdapterOptions {
    * `"atomics"` where `Atomics.waitAsync` exists, else `"message"`.
    */
   completion?: TsCompletion;
+  /**
+   * The worker module's URL. Default: `./_ts/worker.ts` beside this file (Deno, or any loader
+   * that serves this folder's TypeScript). A bundled page passes its own bundle of it.
+   */
+  workerUrl?: string | URL;
 }
 
 /** See `TsAdapterOptions.completion`. */
@@ -309,7 +314,7 @@ export function createTsAdapter(options: TsAdapterOptions = {}): TsAdapter {
     if (weights.bias) copies.bias = sharedCopy(weights.bias);
     if (weights.routingWeight) copies.routingWeight = sharedCopy(weights.routingWeight);
     if (weights.routingBias) copies.routingBias = sharedCopy(weights.routingBias);
-    const team = await WorkerTeam.start(workers, counter, completion);
+    const team = await WorkerTeam.start(workers, counter, completion, options.workerUrl);
     return new TsCondConv(spec, copies, team);
   };
   return defineAdapter({

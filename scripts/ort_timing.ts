@@ -45,6 +45,7 @@ import { GoldenCase } from "../condconv/cases.ts";
 import { referenceAdapter } from "../impls/reference.ts";
 import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 import { parseFlags, runMain, selectByIds, UsageError } from "../suites/_shared/cli.ts";
+import { median } from "../suites/gate/stats.ts";
 import {
   type Fixture,
   type FixtureSet,
@@ -54,12 +55,6 @@ import {
 } from "../suites/_shared/fixtures.ts";
 
 const ADAPTERS: CondConvAdapter[] = [ortWasmAdapter, ortWebgpuAdapter];
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 /** 2 warm-up calls, then up to `runs` timed calls or `budgetMs` of them. */
 async function time(

@@ -1,15 +1,17 @@
 /**
  * Warm timings of the `wgsl` adapter on golden cases: wall time of the whole `run()` and the
  * GPU time of its compute pass from timestamp queries. Not the benchmark suite; the
- * measurements behind the tile choices in `impls/_wgsl/shaders.ts`.
+ * measurements behind the tile choices in `impls/_wgsl/` (gemm.ts, depthwise.ts).
  *
  * ```
  * deno run --allow-read=.,/proc/cpuinfo --allow-env scripts/wgsl_timing.ts \
  *   [--case <glob>]... [--runs 7] [--warmup 2]
  * ```
  * Each case: prepare, `--warmup` untimed runs (the first builds the pipelines), then `--runs`
- * timed runs; prints the medians and the fastest wall time, and checks the last output
- * against the golden. A run's wall time is the whole `run()`: input upload, routing, mixing,
+ * timed runs; prints the time from prepare to the end of the first run ("first ms": the
+ * first-inference latency, pipeline compiles included, less any pipeline an earlier case
+ * already built in this process), the medians and the fastest wall time, and checks the last
+ * output against the golden. A run's wall time is the whole `run()`: input upload, routing, mixing,
  * convolution and readback; its GPU time covers routing, mixing and convolution only.
  * @module
  */
@@ -17,13 +19,8 @@ import { wgslAdapter } from "../impls/wgsl.ts";
 import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 import { flops } from "../condconv/geometry.ts";
 import { parseFlags, runMain, selectByIds } from "../suites/_shared/cli.ts";
+import { median } from "../suites/gate/stats.ts";
 import { loadCaseTensors, loadFixtureSet, loadGolden } from "../suites/_shared/fixtures.ts";
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 async function main(): Promise<number> {
   const flags = parseFlags(Deno.args, {
@@ -42,9 +39,10 @@ async function main(): Promise<number> {
     console.log(`wgsl: skipped: ${availability.reason}`);
     return 0;
   }
-  const info = availability.info;
+  const summary = availability.gpu!;
   console.log(
-    `wgsl on "${info.description}" (vendor "${info.vendor}", software ${info.software}), ` +
+    `wgsl on "${summary.description}" (vendor "${summary.vendor}", software ` +
+      `${summary.software}), ` +
       `${runs} timed runs after ${warmup} warm-up`,
   );
   const set = await loadFixtureSet();
@@ -54,7 +52,7 @@ async function main(): Promise<number> {
     "case",
   );
   console.log(
-    "case                                 path       wall ms (median, min)  gpu ms  " +
+    "case                                 path       first ms  wall ms (median, min)  gpu ms  " +
       "GFLOP/s(gpu)  check  gpu ms per stage",
   );
   let failed = 0;
@@ -66,10 +64,12 @@ async function main(): Promise<number> {
       wgslAdapter.toleranceClass,
       fixture.entry.torchFloat32.maxAbsErr,
     );
+    const start = performance.now();
     const prepared = await wgslAdapter.prepare(spec, tensors.weights);
     try {
       const run = () => prepared.run(tensors.input, tensors.routingWeights);
       let output = await run();
+      const first = performance.now() - start;
       for (let w = 1; w < warmup; w++) output = await run();
       const wall: number[] = [], gpu: number[] = [];
       const stageTimes: Record<string, number[]> = {};
@@ -88,6 +88,7 @@ async function main(): Promise<number> {
       const gflops = gpuMs ? flops(spec, tensors.input.shape).total / gpuMs / 1e6 : undefined;
       console.log(
         `${fixture.entry.id.padEnd(36)} ${prepared.convPath(tensors.input.shape).padEnd(10)} ` +
+          `${first.toFixed(1).padStart(8)} ` +
           `${median(wall).toFixed(2).padStart(9)} ${Math.min(...wall).toFixed(2).padStart(9)}` +
           `     ${gpuMs === undefined ? "     -" : gpuMs.toFixed(2).padStart(7)}  ` +
           `${gflops === undefined ? "-" : gflops.toFixed(2).padStart(10)}    ` +

@@ -30,7 +30,7 @@ import {
 } from "./_shared/cli.ts";
 import { childPath, runTaskMain } from "./_shared/child.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import { assertWritable, writeTextAtomic } from "./_shared/files.ts";
+import { checkOutputPaths, writeTextAtomic } from "./_shared/files.ts";
 import { runTorchBaseline } from "./_shared/torch_baseline.ts";
 import {
   chooseBackends,
@@ -150,8 +150,7 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
   }
   const jsonPath = flags.json ?? BENCH_DEFAULTS.jsonPath;
   const markdownPath = flags.markdown ?? BENCH_DEFAULTS.markdownPath;
-  await assertWritable(jsonPath, "json");
-  await assertWritable(markdownPath, "markdown");
+  await checkOutputPaths({ json: jsonPath, markdown: markdownPath });
   const planFlags: PlanFlags = {
     ...flags,
     weights,

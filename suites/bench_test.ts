@@ -239,7 +239,7 @@ Deno.test({
     const report: BenchReport = JSON.parse(await Deno.readTextFile(`${dir}/b.json`));
     assert.equal(report.filters?.workarounds, false);
     const [row] = report.results;
-    assert.equal(row.status, "wrong", row.reason);
+    assert.equal(row.status, "wrong", row.reason ?? "");
     assert.equal(row.knownFailure, "ort-webgpu-conv");
     assert.equal(row.correctness?.pass, false);
     assert.equal(row.warm, undefined, "a wrong layer is never timed");

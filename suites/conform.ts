@@ -33,7 +33,7 @@ import {
   parseWgpuBackends,
   type WgpuBackend,
 } from "./_shared/webgpu_matrix.ts";
-import { assertWritable } from "./_shared/files.ts";
+import { checkOutputPaths } from "./_shared/files.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
 export const DEFAULT_REPORT_PATH = "reports/conformance.json";
@@ -126,7 +126,7 @@ export async function conformMain(
     );
   }
   const reportPath = flags.json ?? DEFAULT_REPORT_PATH;
-  await assertWritable(reportPath, "json");
+  await checkOutputPaths({ json: reportPath });
   const isolate = !flags["in-process"] &&
     (options.childScript !== undefined || options.adapters === undefined);
   // A child reads the project, and the fixtures or weights file it is pointed at.
@@ -196,18 +196,23 @@ export async function conformMain(
       goldenCases,
       workarounds,
     } satisfies RunFilters,
-    tolerancePolicy: {
-      classes: TOLERANCE_CLASSES,
-      torchErrorFactor: TORCH_ERROR_FACTOR,
-      rule: "|actual - truth| <= atol + rtol * |truth|, atol = max(class atol, " +
-        "torchErrorFactor * PyTorch float32 max abs error) except for class exact",
-    },
+    tolerancePolicy: tolerancePolicy(),
     ...run,
   };
   await writeJsonOutput(reportPath, report);
   printConformSummary(run, reportPath, terminal.painter());
   const { fail, error } = run.summary;
   return fail + error > 0 ? 1 : 0;
+}
+
+/** The tolerance policy a conformance report records (also the browser runner's). */
+export function tolerancePolicy(): NonNullable<ConformReport["tolerancePolicy"]> {
+  return {
+    classes: TOLERANCE_CLASSES,
+    torchErrorFactor: TORCH_ERROR_FACTOR,
+    rule: "|actual - truth| <= atol + rtol * |truth|, atol = max(class atol, " +
+      "torchErrorFactor * PyTorch float32 max abs error) except for class exact",
+  };
 }
 
 /** `--weights` as a path a child can be granted, or a `UsageError` saying why not. */

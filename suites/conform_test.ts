@@ -164,7 +164,7 @@ Deno.test({
       assert.equal(report.filters?.workarounds, false);
       assert.match(String(report.adapters[0].info?.workarounds), /^off/);
       for (const r of [sixEight, batch2]) {
-        assert.equal(r.status, "known-fail", r.reason);
+        assert.equal(r.status, "known-fail", r.reason ?? "");
         assert.match(r.reason!, /known library bug: onnxruntime-web 1\.30's WebGPU EP/);
         assert.equal(r.workarounds, undefined);
       }
@@ -181,7 +181,7 @@ Deno.test({
             "grouped-vector-straddles-groups",
           ]] as const
         ) {
-          assert.equal(r.status, "pass", r.reason);
+          assert.equal(r.status, "pass", r.reason ?? "");
           assert.equal(r.workarounds?.length, 1);
           assert.match(r.workarounds![0], new RegExp(`^${cause}: `));
           assert.match(formatResultRow(r), new RegExp(` PASS \\(workaround: ${cause}\\) `));

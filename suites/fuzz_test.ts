@@ -43,6 +43,7 @@ import {
 import { directConv } from "./_testing/direct_conv.ts";
 import { type CheckedLayer, knownFailureOfAny } from "./conform/known_failures.ts";
 import { createOrtWebgpuAdapter } from "../impls/ort_webgpu.ts";
+import { inProcessImplementation } from "./_shared/webgpu_matrix.ts";
 
 /** The environment variable `name` parsed, or `fallback` where unset; a bad value throws. */
 function fromEnv<T>(
@@ -116,10 +117,8 @@ for (const adapter of fuzzed) {
     console.warn(`fuzz: ${adapter.id} skipped: ${a.reason}`);
     continue;
   }
-  // Deno's WebGPU is wgpu, on the backend DENO_WEBGPU_BACKEND names (Vulkan by default)
-  const implementation = a.gpu
-    ? `wgpu/${Deno.env.get("DENO_WEBGPU_BACKEND") ?? "vulkan"} ${a.gpu.description.split(" ")[0]}`
-    : undefined;
+  // Deno's WebGPU is wgpu, on the backend DENO_WEBGPU_BACKEND names (wgpu's own choice if unset)
+  const implementation = a.gpu ? inProcessImplementation(a.gpu) : undefined;
   available.push({ adapter, backend: a.backend, implementation });
 }
 

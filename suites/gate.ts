@@ -36,7 +36,7 @@ import { resolveBase, roundKey, runRounds } from "./gate/rounds.ts";
 import { GATE_STATS_DEFAULTS } from "./gate/stats.ts";
 import { formatGateRow, gateSummaryLine, infoChanges, judge } from "./gate/verdict.ts";
 import type { GateReport } from "./results/gate.ts";
-import { assertWritable } from "./_shared/files.ts";
+import { checkOutputPaths } from "./_shared/files.ts";
 import { terminal, writeJsonOutput } from "./_shared/terminal.ts";
 
 export type { AcceptedChanges } from "./gate/accepted.ts";
@@ -151,12 +151,12 @@ export async function gateMain(args: string[]): Promise<number> {
   if (!flags) return 0;
   const settings = timingSettings(flags);
   const { rounds } = settings;
+  const jsonPath = flags.json ?? GATE_DEFAULTS.jsonPath;
+  await checkOutputPaths({ json: jsonPath });
   const accepted = await loadAcceptedInChild(
     flags.accepted ?? GATE_DEFAULTS.acceptedPath,
     settings.timeoutMs,
   );
-  const jsonPath = flags.json ?? GATE_DEFAULTS.jsonPath;
-  await assertWritable(jsonPath, "json");
   // The registry's adapters and the chosen cases come from a child: this process holds
   // --allow-run and loads no adapter (see conform/isolated.ts).
   const plan = await planConform({

@@ -16,7 +16,7 @@
  * @module
  */
 import { parseTaskFlags, runMain, UsageError } from "./_shared/cli.ts";
-import { assertWritable } from "./_shared/files.ts";
+import { checkOutputPaths } from "./_shared/files.ts";
 import { paintVerdict, shownPath, terminal, writeJsonOutput } from "./_shared/terminal.ts";
 import { GATE_DEFAULTS } from "./gate.ts";
 import type { GateRow } from "./results/gate.ts";
@@ -136,7 +136,7 @@ export async function selftestMain(args: string[]): Promise<number> {
     json: { type: "string" },
   }, USAGE);
   if (!flags) return 0;
-  if (flags.json !== undefined) await assertWritable(flags.json, "json");
+  if (flags.json !== undefined) await checkOutputPaths({ json: flags.json });
   const passed = split < 0 ? [] : args.slice(split + 1);
   const adapter = flags.adapter ?? "ort-wasm";
   const factor = Number(flags.factor ?? 1.2);

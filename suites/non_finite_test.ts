@@ -341,7 +341,7 @@ Deno.test("the reference propagates NaN and infinity as the formula does", async
       assert.deepEqual(out.shape, oracle.shape);
       assert.deepEqual(pattern(out.data), pattern(oracle.data), "reference against the formula");
       const problem = s.expect(Float64Array.from(out.data), out.shape);
-      assert.equal(problem, undefined, problem);
+      assert.equal(problem, undefined, problem ?? "");
     });
   }
 });

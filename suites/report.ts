@@ -4,8 +4,8 @@
  * ```
  * deno task report [--input <file>]... [--out-dir DIR] [--publish [--readme README.md | --no-readme]]
  * ```
- * Reads bench and conformance JSON files (by default `reports/conformance.json` and
- * `reports/bench.json`, whichever exist), possibly from several machines, and writes every
+ * Reads bench and conformance JSON files (by default `reports/conformance.json`,
+ * `reports/bench.json` and `deno task browser`'s two, whichever exist), possibly from several machines, and writes every
  * format of `report/reporters.ts` into the output folder: `RESULTS.md`, `index.html` (with
  * `vendor/`, the chart libraries), `benchmark-action.json` (github-action-benchmark,
  * `customSmallerIsBetter`) and `bencher.json` (Bencher Metric Format).
@@ -17,7 +17,7 @@
  * @module
  */
 import { parseTaskFlags, runMain, UsageError } from "./_shared/cli.ts";
-import { assertWritable, writeTextAtomic } from "./_shared/files.ts";
+import { checkOutputPaths, writeTextAtomic } from "./_shared/files.ts";
 import { writeJsonOutput } from "./_shared/terminal.ts";
 import { readVendorFiles } from "./report/html.ts";
 import {
@@ -32,7 +32,13 @@ import { REPORTERS } from "./report/reporters.ts";
 
 /** Defaults, applied in one place. */
 export const REPORT_DEFAULTS = {
-  inputs: ["reports/conformance.json", "reports/bench.json"],
+  inputs: [
+    "reports/conformance.json",
+    "reports/bench.json",
+    // deno task browser: shown as their own machine section ("..., in chromium 156")
+    "reports/browser-conformance.json",
+    "reports/browser-bench.json",
+  ],
   /** where a report goes unless it is published: untracked */
   outDir: "reports/local",
   /** where `--publish` writes: `RESULTS.md` there is tracked */
@@ -46,7 +52,8 @@ const USAGE = `deno task report [--input FILE]... [--out-dir DIR]
 Renders bench and conformance result files (from one machine or several) as tables, charts
 and export formats (${Object.keys(REPORTERS).join(", ")}).
   --input      a result file, "kind" bench or conformance (repeatable; default: whichever of
-               ${REPORT_DEFAULTS.inputs.join(" and ")} exist)
+               ${REPORT_DEFAULTS.inputs.join(",\n               ")}
+               exist)
   --out-dir    where RESULTS.md, index.html, vendor/, benchmark-action.json and bencher.json
                go (default ${REPORT_DEFAULTS.outDir}, untracked; with --publish
                ${REPORT_DEFAULTS.publishDir})
@@ -156,7 +163,7 @@ export async function reportMain(
     json: { type: "string" },
   }, USAGE);
   if (!flags) return 0;
-  if (flags.json !== undefined) await assertWritable(flags.json, "json");
+  if (flags.json !== undefined) await checkOutputPaths({ json: flags.json });
   if (flags.readme !== undefined && flags["no-readme"]) {
     throw new UsageError(`Choose one of --readme "${flags.readme}" and --no-readme: not both`);
   }

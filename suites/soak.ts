@@ -10,7 +10,7 @@ import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
 import { integerFlag, parseTaskFlags, runMain, selectByIds } from "./_shared/cli.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import { assertWritable } from "./_shared/files.ts";
+import { checkOutputPaths } from "./_shared/files.ts";
 import { paintVerdict, shownPath, terminal, writeJsonOutput } from "./_shared/terminal.ts";
 import type { SoakReport, SoakResult } from "./results/soak.ts";
 import {
@@ -58,7 +58,7 @@ export async function soakMain(
     cycles: integerFlag(flags.cycles, "cycles", SOAK_DEFAULTS.cycles),
   };
   const path = flags.json ?? SOAK_DEFAULTS.jsonPath;
-  await assertWritable(path, "json");
+  await checkOutputPaths({ json: path });
   const gcForced = gc();
   console.log(
     `soak: ${adapters.length} adapters, ${settings.runs} runs and ${settings.cycles} ` +

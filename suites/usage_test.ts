@@ -12,6 +12,7 @@ import { soakMain } from "./soak.ts";
 import { reportMain } from "./report.ts";
 import { selftestMain } from "./gate_selftest.ts";
 import { exportOnnxMain } from "./export_onnx.ts";
+import { browserMain } from "./browser.ts";
 
 /** Each entry's main, by the `suites/<file>` its deno.json task runs. */
 const MAINS: Record<string, (args: string[]) => Promise<number>> = {
@@ -22,6 +23,7 @@ const MAINS: Record<string, (args: string[]) => Promise<number>> = {
   "suites/report.ts": reportMain,
   "suites/gate_selftest.ts": selftestMain,
   "suites/export_onnx.ts": exportOnnxMain,
+  "suites/browser.ts": browserMain,
 };
 
 const config = JSON.parse(await Deno.readTextFile("deno.json")) as {
@@ -43,7 +45,10 @@ Deno.test("every task that runs a suites/ entry answers --help with a usage that
       ?.[1];
     return entry ? [[name, entry] as const] : [];
   });
-  assert.ok(entries.length >= 7, "conform, bench, gate, gate:selftest, soak, report, export-onnx");
+  assert.ok(
+    entries.length >= 8,
+    "conform, bench, gate, gate:selftest, soak, report, export-onnx, browser",
+  );
   const log = console.log;
   console.log = () => {}; // the usages themselves
   try {

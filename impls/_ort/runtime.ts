@@ -67,6 +67,53 @@ export const WASM_THREADS_LIMIT =
   "numThreads > 1 needs onnxruntime-web to import its worker script from a blob: URL, " +
   "which Deno refuses inside npm packages (ERR_UNSUPPORTED_ESM_URL_SCHEME); set to 1";
 
+/** Settings onnxruntime-web reads once, when a runtime starts (see `configureOrt`). */
+export interface OrtRuntimeConfig {
+  /**
+   * `env.wasm.numThreads` of both onnxruntime-web adapters, at least 1. Default 1, the only
+   * count that works under Deno (see the module doc); a cross-origin-isolated page can use
+   * more. The info's `wasmThreads` is the count onnxruntime-web kept after the first session
+   * (it falls back to 1 where wasm threads cannot run).
+   */
+  numThreads?: number;
+  /**
+   * `env.wasm.wasmPaths`: the folder URL, ending in `/`, serving `ort-wasm-simd-threaded*.mjs`
+   * and `.wasm`. Default: beside the onnxruntime-web entry point. A bundled page must set it.
+   */
+  wasmPaths?: string;
+}
+
+let runtimeConfig: OrtRuntimeConfig = {};
+let runtimeStarted = false;
+
+/**
+ * Configures the runtime of `ort-wasm` and `ort-webgpu`. Call it before either adapter's
+ * first `availability()` or `prepare()`; a `TypeError`/`RangeError` names a bad field, an
+ * `Error` says the runtime has already started.
+ */
+export function configureOrt(next: OrtRuntimeConfig): void {
+  const { numThreads, wasmPaths } = next;
+  if (numThreads !== undefined && (!Number.isInteger(numThreads) || numThreads < 1)) {
+    throw new RangeError(
+      `Cannot configure onnxruntime-web: numThreads must be a whole number of at least 1, ` +
+        `got ${numThreads}`,
+    );
+  }
+  if (wasmPaths !== undefined && (typeof wasmPaths !== "string" || !wasmPaths.endsWith("/"))) {
+    throw new TypeError(
+      `Cannot configure onnxruntime-web: wasmPaths must be a folder URL ending in "/", got ` +
+        `"${wasmPaths}"`,
+    );
+  }
+  if (runtimeStarted) {
+    throw new Error(
+      "Cannot configure onnxruntime-web: a runtime has already started (call configureOrt " +
+        "before the adapters' first availability() or prepare())",
+    );
+  }
+  runtimeConfig = { ...next };
+}
+
 /** Which WebGPU implementation of onnxruntime-web runs, and how that was determined. */
 export const WEBGPU_KERNELS = {
   webgpuKernels: "native",
@@ -179,8 +226,11 @@ export async function verifySession(runtime: Runtime): Promise<void> {
 
 /** Loads onnxruntime-web and proves its EP with a probe session. */
 async function init(spec: RuntimeSpec): Promise<Runtime> {
+  runtimeStarted = true;
   const ort = await spec.load();
-  ort.env.wasm.numThreads = 1;
+  const numThreads = runtimeConfig.numThreads ?? 1;
+  ort.env.wasm.numThreads = numThreads;
+  if (runtimeConfig.wasmPaths !== undefined) ort.env.wasm.wasmPaths = runtimeConfig.wasmPaths;
   ort.env.logLevel = "error";
   const ep = spec.executionProvider;
   const info: Record<string, unknown> = {
@@ -189,8 +239,10 @@ async function init(spec: RuntimeSpec): Promise<Runtime> {
     executionProvider: ep,
     wasmArtifact: spec.wasmArtifact,
     opset: ONNX_OPSET,
-    wasmThreads: 1,
+    wasmThreadsRequested: numThreads,
+    wasmThreads: numThreads,
     wasmThreadsLimit: WASM_THREADS_LIMIT,
+    ...(runtimeConfig.wasmPaths !== undefined ? { wasmPaths: runtimeConfig.wasmPaths } : {}),
     ...(ep === "webgpu" ? WEBGPU_KERNELS : {}),
   };
   const requested = ep === "webgpu" ? await requireGpuAdapter() : undefined;
@@ -206,6 +258,9 @@ async function init(spec: RuntimeSpec): Promise<Runtime> {
       info.gpuAdapterSource = used ? "GPUDevice.adapterInfo" : "navigator.gpu.requestAdapter()";
       info.cpuFallback = "disabled (session.disable_cpu_ep_fallback = 1)";
     }
+    // onnxruntime-web sets numThreads back to 1 (with a warning) where threads cannot run
+    info.wasmThreads = ort.env.wasm.numThreads;
+    if (ort.env.wasm.numThreads !== 1) delete info.wasmThreadsLimit;
     const input = new ort.Tensor("float32", new Float32Array([3]), [1, 1, 1, 1]);
     const output = (await probe.run({ [INPUT_NAME]: input }))[OUTPUT_NAME];
     if ((output.data as Float32Array)[0] !== 3) {

@@ -16,6 +16,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { CondConvSpec, CondConvWeights } from "../../condconv/spec.ts";
 import { checkWeights } from "../../condconv/geometry.ts";
 import type { Availability, CondConvAdapter, GpuSummary, ToleranceClass } from "../adapter.ts";
+import { defineAdapter } from "../adapter.ts";
 import { activateBackend, messageOf } from "./backend.ts";
 import { formulationRule } from "./choose_formulation.ts";
 import { formulationProblem, TFJS_FORMULATIONS, type TfjsFormulation } from "./formulations.ts";
@@ -96,7 +97,10 @@ export interface TfjsAdapter extends CondConvAdapter {
   resourceCounts(): TfjsResourceCounts;
 }
 
-/** Builds a tfjs adapter for one backend. */
+/**
+ * Builds a tfjs adapter for one backend, held to the contract by `defineAdapter` (`prepare`
+ * and `prepareStatic`; `prepareWith`, a tfjs extra, checks the weights itself).
+ */
 export function createTfjsAdapter(options: TfjsAdapterOptions): TfjsAdapter {
   const { backendName } = options;
   const kernelMixing = options.kernelMixing ?? "matmul";
@@ -125,7 +129,7 @@ export function createTfjsAdapter(options: TfjsAdapterOptions): TfjsAdapter {
     await ensureReady();
     return prepareTfjsCondConv(backendName, spec, weights, { kernelMixing, ...prepareOptions });
   };
-  return {
+  return defineAdapter<TfjsAdapter>({
     id: options.id,
     description: options.description,
     toleranceClass: options.toleranceClass,
@@ -155,5 +159,5 @@ export function createTfjsAdapter(options: TfjsAdapterOptions): TfjsAdapter {
       return prepareTfjsStaticConv(backendName, spec, kernel, bias);
     },
     resourceCounts: tfjsResourceCounts,
-  };
+  });
 }

@@ -68,11 +68,12 @@ export class WorkerTeam {
     count: number,
     counter: WorkerCounter,
     completion: TsCompletion,
+    workerUrl: string | URL = new URL("./worker.ts", import.meta.url),
   ): Promise<WorkerTeam> {
     const team = new WorkerTeam(count, counter, completion);
     const ready = team.#expect("ready");
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+      const worker = new Worker(workerUrl, { type: "module" });
       counter.live++;
       team.#workers.push(worker);
       worker.onmessage = (event: MessageEvent<TsWorkerMessage>) => team.#receive(event.data);

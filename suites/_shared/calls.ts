@@ -4,6 +4,9 @@
  * @module
  */
 
+/** The longest one availability check, prepare or run may take before it counts as an error. */
+export const CALL_TIMEOUT_MS = 300_000;
+
 /** The longest delay `setTimeout` honours (2^31 - 1 ms); a longer one would fire at once. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 

@@ -14,6 +14,7 @@ import type { CondConvAdapter, PreparedCondConv } from "../../impls/adapter.ts";
 import { computeRouting } from "../../impls/reference.ts";
 import { CondConvSpec, type CondConvWeights, type Tensor } from "../../condconv/spec.ts";
 import { outputShape, resolveGeometry } from "../../condconv/geometry.ts";
+import { torchErrorProblem } from "../../condconv/tolerance.ts";
 import {
   parseSafetensors,
   type SafetensorsTensor,
@@ -130,6 +131,11 @@ export function parseCondConvBlock(bytes: Uint8Array, source: string): CondConvB
     if (rounded) fail(source, `tensor "${tensor.name}" is not exact in float32`);
     return data;
   };
+  const output = tensorToFloat64(get("output", shape), source);
+  // the claimed error widens the tolerance: one that dwarfs round-off would hide a wrong result
+  const torchFloat32MaxAbsErr = Number(file.metadata.torchFloat32MaxAbsErr ?? 0);
+  const problem = torchErrorProblem(torchFloat32MaxAbsErr, output);
+  if (problem) fail(source, `__metadata__ "torchFloat32MaxAbsErr" cannot be trusted: ${problem}`);
   return {
     layers,
     activation: meta.activation,
@@ -137,9 +143,9 @@ export function parseCondConvBlock(bytes: Uint8Array, source: string): CondConvB
     routingBias: exact(get("routing_fn.bias", [experts])),
     input: { shape: inputShape, data: exact(inputTensor) },
     routing: tensorToFloat64(get("routing", [batch, experts]), source),
-    output: tensorToFloat64(get("output", shape), source),
+    output,
     outputShape: shape,
-    torchFloat32MaxAbsErr: Number(file.metadata.torchFloat32MaxAbsErr ?? 0),
+    torchFloat32MaxAbsErr,
   };
 }
 

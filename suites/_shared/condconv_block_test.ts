@@ -126,3 +126,42 @@ Deno.test("parseCondConvBlock names the file and field of a bad block", () => {
       `every layer takes the block's routing, so it must be "supplied"`,
   });
 });
+
+Deno.test("parseCondConvBlock refuses a claimed PyTorch error that dwarfs round-off", () => {
+  const tensor = (dtype: "F32" | "F64", shape: number[], value: number) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = dtype === "F32" ? new Float32Array(n) : new Float64Array(n);
+    return { dtype, shape, data: data.fill(value) };
+  };
+  const layer = {
+    prefix: "conv_pw.",
+    spec: { inChannels: 2, outChannels: 2, kernelSize: 1, numExperts: 2, bias: "none" },
+  };
+  const block = (torchFloat32MaxAbsErr: string) =>
+    encodeSafetensors({
+      input: tensor("F32", [1, 2, 3, 3], 0.5),
+      "conv_pw.weight": tensor("F32", [2, 4], 0.25),
+      "routing_fn.weight": tensor("F32", [2, 2], 0.125),
+      "routing_fn.bias": tensor("F32", [2], 0),
+      routing: tensor("F64", [1, 2], 0.5),
+      // the claim is checked against the output's largest magnitude
+      output: tensor("F64", [1, 2, 3, 3], 0.25),
+    }, {
+      block: JSON.stringify({
+        activation: "swish",
+        layers: [{ ...layer, spec: { ...layer.spec, routing: { kind: "supplied" } } }],
+      }),
+      torchFloat32MaxAbsErr,
+    });
+  // PyTorch's own round-off is trusted
+  assert.equal(parseCondConvBlock(block("1e-8"), "b.safetensors").torchFloat32MaxAbsErr, 1e-8);
+  for (const claim of ["10", "NaN", "-1"]) {
+    assert.throws(() => parseCondConvBlock(block(claim), "b.safetensors"), {
+      name: "TypeError",
+      message: new RegExp(
+        `^Cannot load block "b\\.safetensors": __metadata__ "torchFloat32MaxAbsErr" cannot be ` +
+          `trusted: the claimed PyTorch float32 error ${claim} `,
+      ),
+    });
+  }
+});

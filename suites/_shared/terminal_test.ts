@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import {
-  ANSI_PATTERN,
   ansi,
+  ANSI_PATTERN,
   formatDuration,
   paintVerdict,
   plain,

@@ -7,6 +7,8 @@
 import { referenceAdapter } from "../../impls/reference.ts";
 import type { CondConvSpec, CondConvWeights } from "../../condconv/spec.ts";
 import { caseTensors } from "../../condconv/seeded.ts";
+import { memoryEstimate } from "../../condconv/geometry.ts";
+import { UsageError } from "../_shared/cli.ts";
 import { type FixtureSet, loadCaseTensors, loadGolden } from "../_shared/fixtures.ts";
 import type { CheckTarget } from "../_shared/verify.ts";
 import { type UserLayer, userLayerTarget } from "../_shared/weights_file.ts";
@@ -37,11 +39,39 @@ function staticWeights(spec: CondConvSpec, weights: CondConvWeights) {
   };
 }
 
+/**
+ * The most memory one bench layer may need (its `memoryEstimate` floor: input, output, mixed
+ * kernels and weights): 4 GiB, well under the memory of the machine the suite is developed on
+ * (23 GiB), since bench also holds the truth, and the reference's output at a batch without a
+ * golden.
+ */
+export const MAX_LAYER_BYTES = 4 * 1024 ** 3;
+
+const GIB = 1024 ** 3;
+
+/**
+ * Refuses, before anything is allocated, a bench case whose layer needs more than
+ * `MAX_LAYER_BYTES` (a `--batch` too large for this machine), with the figure.
+ */
+export function checkBenchMemory(benchCase: BenchCase): void {
+  const { spec, input } = benchCase.goldenCase;
+  const shape = [input.batch, spec.inChannels, input.height, input.width];
+  const { total } = memoryEstimate(spec, shape);
+  if (total > MAX_LAYER_BYTES) {
+    throw new UsageError(
+      `Cannot bench "${benchCase.id}" at --batch ${benchCase.batch}: its layer needs at least ` +
+        `${(total / GIB).toFixed(1)} GiB (input, output, mixed kernels and weights), over ` +
+        `the ${MAX_LAYER_BYTES / GIB} GiB a bench layer may use; choose a smaller --batch`,
+    );
+  }
+}
+
 /** Loads a golden case at its bench batch; at another batch, the reference gives the truth. */
 export async function loadBenchCase(
   benchCase: BenchCase,
   set: FixtureSet,
 ): Promise<LoadedBenchCase> {
+  checkBenchMemory(benchCase);
   const { goldenCase, fixture } = benchCase;
   const tensors = benchCase.hasGolden ? await loadCaseTensors(fixture) : caseTensors(goldenCase);
   let truth: Float64Array;

@@ -14,6 +14,7 @@ import { adapterFor, announce, verify } from "../_shared/verify.ts";
 import type { BenchAdapter, BenchResult, StaticBaseline, TimingStats } from "../results/bench.ts";
 import { type LoadedBenchCase, staticTruth } from "./load.ts";
 import { formatBenchRow } from "./report.ts";
+import { benchRow, checkedFields, timingStats } from "./rows.ts";
 import { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
 
 export { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
@@ -28,17 +29,7 @@ function peakRssBytes(): number | null {
 }
 
 function toStats(samplesNs: number[]): TimingStats {
-  const sorted = [...samplesNs].sort((a, b) => a - b).map((ns) => ns / 1e6);
-  const at = (q: number) => sorted[Math.floor(q * (sorted.length - 1))];
-  return {
-    p50Ms: at(0.5),
-    p99Ms: at(0.99),
-    minMs: sorted[0],
-    maxMs: sorted[sorted.length - 1],
-    avgMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
-    samples: sorted.length,
-    samplesMs: sorted,
-  };
+  return timingStats(samplesNs.map((ns) => ns / 1e6));
 }
 
 /** How long and how often to time. */
@@ -150,37 +141,13 @@ async function benchOne(
 ): Promise<BenchResult> {
   const { target } = loaded;
   const flopCount = flops(target.spec, target.input.shape);
-  const result: BenchResult = {
-    adapter: adapter.id,
-    case: loaded.id,
-    goldenCase: loaded.goldenCase,
-    batch: loaded.batch,
-    status: "error",
-    backend,
-    softwareGpu,
-    flops: flopCount,
-    readbackIncluded: true,
-  };
+  const result = benchRow(adapter.id, loaded, "error", { backend, softwareGpu });
   const verdict = await verify(adapter, backend, target, {
     timeoutMs: options.timeoutMs,
     keep: true,
     workarounds: options.workarounds,
   });
-  if (verdict.workarounds) result.workarounds = verdict.workarounds;
-  if (verdict.prepareMs !== undefined && verdict.firstRunMs !== undefined) {
-    result.cold = { prepareMs: verdict.prepareMs, firstRunMs: verdict.firstRunMs };
-  }
-  const c = verdict.comparison;
-  if (c) {
-    result.correctness = {
-      checkedAgainst: loaded.checkedAgainst,
-      pass: c.pass,
-      maxAbsErr: c.maxAbsErr,
-      maxRelErr: c.maxRelErr,
-      worstRatio: c.worstRatio,
-    };
-  }
-  if (verdict.status === "known-fail") result.knownFailure = verdict.knownFailure!.id;
+  Object.assign(result, checkedFields(verdict, loaded.checkedAgainst));
   if (verdict.status === "error") {
     result.reason = verdict.reason;
     return result;
@@ -267,15 +234,5 @@ export function skipped(
   reason: string,
   status: "skip" | "error",
 ): BenchResult {
-  return {
-    adapter,
-    case: c.id,
-    goldenCase: c.goldenCase,
-    batch: c.batch,
-    status,
-    reason,
-    softwareGpu: false,
-    flops: flops(c.target.spec, c.target.input.shape),
-    readbackIncluded: true,
-  };
+  return benchRow(adapter, c, status, { reason });
 }

@@ -18,8 +18,8 @@ import {
   type WgpuBackend,
 } from "../_shared/webgpu_matrix.ts";
 
-/** The longest one availability check, prepare or run may take before it counts as an error. */
-export const CALL_TIMEOUT_MS = 300_000;
+import { CALL_TIMEOUT_MS } from "../_shared/calls.ts";
+export { CALL_TIMEOUT_MS };
 
 /** The child process of conform. */
 export const CHILD_SCRIPT = "suites/conform/child.ts";

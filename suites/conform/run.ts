@@ -12,9 +12,11 @@ import { type Fixture, type FixtureSet, loadCaseTensors, loadGolden } from "../_
 import { adapterFor, announce, type CheckTarget, type Verdict, verify } from "../_shared/verify.ts";
 import { userLayerTarget } from "../_shared/weights_file.ts";
 import type { KnownFailure } from "./known_failures.ts";
-import { CALL_TIMEOUT_MS } from "./isolated.ts";
+// from calls.ts, not isolated.ts: this module is bundled into the browser page
+// (suites/browser/page.ts), which must not load the child-process code
+import { CALL_TIMEOUT_MS } from "../_shared/calls.ts";
 
-export { CALL_TIMEOUT_MS } from "./isolated.ts";
+export { CALL_TIMEOUT_MS } from "../_shared/calls.ts";
 
 /**
  * The golden cases as check targets, each verified (tensor checksum, golden length and

@@ -236,7 +236,8 @@ function fileGpus(file: ResultFile): GpuAdapterInfo[] {
 }
 
 function machineKey(env: Environment): string {
-  return [env.logicalCores, env.os, env.arch].join("|");
+  // a browser run (deno task browser) is shown apart from the Deno runs of the same machine
+  return [env.logicalCores, env.os, env.arch, env.browser?.name ?? ""].join("|");
 }
 
 function setLabel(sets: readonly string[]): string {
@@ -413,7 +414,7 @@ function buildMachine(
   return {
     id: "",
     label: `${cpuModel ?? "unknown CPU"}, ${env.logicalCores} logical cores, ` +
-      `${env.os}/${env.arch}; GPU: ${gpuText}`,
+      `${env.os}/${env.arch}${env.browser ? `, in ${env.browser.name}` : ""}; GPU: ${gpuText}`,
     cpuModel,
     logicalCores: env.logicalCores,
     os: env.os,

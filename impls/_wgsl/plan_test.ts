@@ -2,19 +2,11 @@
 import assert from "node:assert/strict";
 import { CondConvSpec, type CondConvSpecInput } from "../../condconv/spec.ts";
 import { resolveGeometry } from "../../condconv/geometry.ts";
-import {
-  chooseConvPath,
-  DEPTHWISE_MAX_UNROLLED,
-  depthwisePatch,
-  depthwiseTile,
-  flatDispatch,
-  floatLiteral,
-  gemmTile,
-  planLayer,
-  poolLanes,
-  REDUCE_WORKGROUP,
-  WORKGROUP_BYTES_BUDGET,
-} from "./shaders.ts";
+import { chooseConvPath, flatDispatch, planLayer, WORKGROUP_BYTES_BUDGET } from "./plan.ts";
+import { DEPTHWISE_MAX_UNROLLED, depthwisePatch, depthwiseTile } from "./depthwise.ts";
+import { GEMM_TILES } from "./gemm.ts";
+import { poolLanes, REDUCE_WORKGROUP } from "./pool.ts";
+import { floatLiteral } from "./stage.ts";
 
 const LIMITS = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 };
 
@@ -136,10 +128,10 @@ Deno.test("floatLiteral never reads as an integer", () => {
   assert.equal(floatLiteral(1e-7), "1e-7f");
 });
 
-Deno.test("gemmTile: register tiles of vec4 columns, at most 64 invocations", () => {
-  for (const [m, n] of [[1, 1], [4, 49], [8, 196], [112, 49], [1152, 196]]) {
-    const t = gemmTile(m, n);
-    assert.ok(t.threads >= 1 && t.threads <= 64, `${m}x${n}: ${t.threads}`);
+Deno.test("GEMM_TILES: register tiles of vec4 columns, at most 64 invocations", () => {
+  for (const t of Object.values(GEMM_TILES)) {
+    assert.ok(t.threads >= 1 && t.threads <= 64, `${t.threads}`);
+    assert.equal(t.threads, (t.TM / t.RM) * (t.TN / 4));
     assert.equal(t.TM % t.RM, 0);
     assert.equal(t.RM % 4, 0);
     assert.equal(t.TN % 4, 0);
@@ -158,7 +150,8 @@ Deno.test("planLayer: every EfficientNet-B0 layer fits the default limits at bat
         assert.ok(stage.workgroups >= 1);
         assert.ok(flatDispatch(stage.workgroups, 65535));
         const bindings = stage.code.match(/@binding\(/g)?.length;
-        assert.equal(bindings, stage.bindings.length, `${stage.name} bindings`);
+        // the storage buffers, then the uniform parameters
+        assert.equal(bindings, stage.bindings.length + 1, `${stage.name} bindings`);
         assert.match(stage.code, /@compute @workgroup_size\(\d+\)/);
       }
       assert.equal(
@@ -180,7 +173,8 @@ Deno.test("planLayer: supplied routing skips pool and route; per-expert bias rid
   const plan = planLayer(spec, g, LIMITS);
   assert.deepEqual(plan.stages.map((s) => s.name), ["mix", "conv"]);
   assert.equal(plan.mixedStride, 6 * 4 * 9 + 6);
-  assert.ok(!plan.stages[1].bindings.includes("bias"));
+  // every conv binds a bias buffer (a placeholder unless shared): one pipeline for all kinds
+  assert.deepEqual(plan.stages[1].bindings, ["input", "mixed", "bias", "output"]);
   const shared = geometry({ inChannels: 4, outChannels: 6, kernelSize: 3 }, [2, 4, 5, 5]);
   const sharedPlan = planLayer(shared.spec, shared.g, LIMITS);
   assert.deepEqual(sharedPlan.stages[3].bindings, ["input", "mixed", "bias", "output"]);
