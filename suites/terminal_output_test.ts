@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-control-regex -- the tests look for ANSI escapes
 /**
  * The long tasks' output in pipes and on a terminal: plain in a pipe (with or without
  * `NO_COLOR`), coloured with a progress line on a terminal (through `script`, where present),
@@ -127,7 +128,6 @@ Deno.test({
     assert.match(coloured, /\x1b\[32mPASS/);
     assert.match(coloured, /\r\x1b\[2K.*conform \[\d\/2\]/);
     const plainText = await tty({ NO_COLOR: "1" });
-    // deno-lint-ignore no-control-regex
     assert.doesNotMatch(plainText, /\x1b\[[0-9;]*m/);
     assert.match(
       plainText,
