@@ -18,7 +18,9 @@ import type { CondConvAdapter } from "../impls/adapter.ts";
 import { CASE_SETS } from "./bench/cases.ts";
 import { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./bench/limits.ts";
 import type { BenchOptions, TimingOptions } from "./bench/measure.ts";
-import { formatBenchRow, renderBenchMarkdown } from "./bench/report.ts";
+import { renderBenchMarkdown } from "./bench/report.ts";
+import { benchRows, measuringTorch, printBenchSummary } from "./bench/print.ts";
+import { shownPath, terminal, writeJsonOutput } from "./_shared/terminal.ts";
 import { benchIsolated, type BenchPlan, planBench, type PlanFlags } from "./bench/isolated.ts";
 import {
   integerFlag,
@@ -30,7 +32,7 @@ import {
 } from "./_shared/cli.ts";
 import { childPath, runTaskMain } from "./_shared/child.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import { checkOutputPaths, writeJsonAtomic, writeTextAtomic } from "./_shared/files.ts";
+import { checkOutputPaths, writeTextAtomic } from "./_shared/files.ts";
 import { defaultTorchThreads, runTorchBaseline } from "./_shared/torch_baseline.ts";
 import { loadAverage, probeInChild, probeOptions } from "./bench/probe.ts";
 import {
@@ -61,7 +63,8 @@ export const BENCH_DEFAULTS = {
 } as const;
 
 const USAGE = `deno task bench [--set NAME]... [--case ID]... [--batch N]... [--adapter ID]...
-                [--json PATH] [--markdown PATH] [--min-samples N] [--budget-ms MS]
+                [--weights FILE] [--json PATH|-] [--markdown PATH] [--min-samples N]
+                [--budget-ms MS] [--max-ms MS] [--no-static] [--in-process]
                 [--torch-threads N]... [--no-torch] [--webgpu-backend vulkan|gl]...
                 [--no-workarounds] [--no-roofline]
 
@@ -71,7 +74,8 @@ Times every available adapter that passes the correctness check, case by case.
   --case           golden cases by id or glob, at their own batch
   --batch          run the chosen cases at these batch sizes instead
   --adapter        adapters by id or glob (default: all registered)
-  --json           report path (default ${BENCH_DEFAULTS.jsonPath})
+  --json           report path (default ${BENCH_DEFAULTS.jsonPath}; - for stdout, the other
+                   output then goes to stderr)
   --markdown       summary path (default ${BENCH_DEFAULTS.markdownPath})
   --min-samples    warm samples at least (default ${BENCH_DEFAULTS.minSamples}), fewer (down to
                    ${MIN_SAMPLES_FLOOR}) where a run is so slow that they would exceed --max-ms
@@ -92,16 +96,6 @@ Times every available adapter that passes the correctness check, case by case.
                    library bug explains is then a wrong row that does not fail the run
   --no-roofline    skip the probe of the machine's limits (the smoke and gate sets take a
                    short one, about 1 s; others the full one), so rows get no roofline`;
-
-/** The closing lines: the counts and where the report went. */
-function printBenchSummary(results: readonly BenchResult[], paths: string): void {
-  const count = (s: BenchResult["status"]) => results.filter((r) => r.status === s).length;
-  console.log(
-    `bench: ${count("timed")} timed, ${count("wrong")} wrong, ${count("skip")} skipped, ` +
-      `${count("error")} errors`,
-  );
-  console.log(`report: ${paths}`);
-}
 
 /** Options of `benchMain` beyond its flags (tests use them). */
 export interface BenchMainOptions {
@@ -199,9 +193,13 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
     results,
     torch,
   };
-  await writeJsonAtomic(jsonPath, report);
+  await writeJsonOutput(jsonPath, report);
   await writeTextAtomic(markdownPath, renderBenchMarkdown(report));
-  printBenchSummary(results, `${jsonPath}, summary: ${markdownPath}`);
+  printBenchSummary(
+    results,
+    `${shownPath(jsonPath)}, summary: ${markdownPath}`,
+    terminal.painter(),
+  );
   // A wrong row that a known library bug explains does not fail the run, as in conform.
   const failed = results.filter((r) =>
     r.status === "error" || (r.status === "wrong" && r.knownFailure === undefined)
@@ -259,7 +257,10 @@ async function torchBaseline(
     ? { status: "not-measured", reason: "--no-torch" }
     : plan.filters.weights !== null
     ? { status: "not-measured", reason: "not measured for a --weights layer" }
-    : await runTorchBaseline(plan.torchCases, threads, timing);
+    : await measuringTorch(
+      plan.torchCases.length,
+      () => runTorchBaseline(plan.torchCases, threads, timing),
+    );
   if (torch.status !== "measured") console.log(`PyTorch baseline not measured: ${torch.reason}`);
   return torch;
 }
@@ -292,12 +293,14 @@ async function benchInChildren(
   const probe = await probeLimits(plan, withProbe, timerDelay(timing.timeoutMs));
   const torch = await torchBaseline(withTorch ? plan : undefined, threads, timing);
   const backends = adapters.some(isWebGpuAdapter) ? await chooseBackends(asked, "bench") : [];
+  const rows = benchRows(adapters, backends, plan.cases.map((c) => c.id));
   const run = await benchIsolated(plan, adapters, backends, {
     flags,
     timing: { ...timing, limits: probe.limits },
     processTimeoutMs: timerDelay(timing.timeoutMs * (2 * plan.cases.length + 2)),
-    onRow: (r) => r.status !== "skip" && console.log(formatBenchRow(r)),
+    onRow: rows.row,
   });
+  rows.finish();
   return { plan, torch, probe, ...run };
 }
 

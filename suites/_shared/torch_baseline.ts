@@ -13,6 +13,19 @@ interface PythonStats {
   count: number;
 }
 
+/** How to get the baseline, or do without it. */
+export const TORCH_FIX = "install PyTorch and NumPy for /usr/bin/python3 " +
+  "(Debian/Ubuntu: apt-get install -y python3-torch python3-numpy), or pass --no-torch";
+
+/**
+ * `reason`, with {@link TORCH_FIX} added when `stderr` says a module is missing
+ * (`ModuleNotFoundError: No module named 'torch'`, or numpy).
+ */
+export function withTorchHint(reason: string, stderr: string): string {
+  const missing = /No module named '?([\w.]+)'?|ModuleNotFoundError|ImportError/.exec(stderr);
+  return missing ? `${reason}; ${TORCH_FIX}` : reason;
+}
+
 /** A golden case at a batch, as the Python side needs it. */
 export interface TorchCase {
   /** the bench case id, `<golden id>@b<batch>` */
@@ -68,11 +81,13 @@ export async function runTorchBaseline(
     await writer.close();
     output = await child.output();
   } catch (error) {
-    return { status: "not-measured", reason: `cannot run ${PYTHON}: ${(error as Error).message}` };
+    const reason = `cannot run ${PYTHON}: ${(error as Error).message}`;
+    return { status: "not-measured", reason: `${reason}; ${TORCH_FIX}` };
   }
   if (!output.success) {
     const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").slice(-2).join(" ");
-    return { status: "not-measured", reason: `scripts/bench_torch.py failed: ${stderr}` };
+    const reason = `scripts/bench_torch.py failed: ${stderr}`;
+    return { status: "not-measured", reason: withTorchHint(reason, stderr) };
   }
   const parsed = JSON.parse(new TextDecoder().decode(output.stdout)) as {
     torch: string;

@@ -12,11 +12,12 @@ import {
   isNoisy,
   NOISY_P99_OVER_P50,
 } from "../report/noise.ts";
+import { type Painter, paintVerdict, plain } from "../_shared/terminal.ts";
 import { workaroundsNote } from "../conform/print.ts";
 import { renderRooflineSection } from "./report_roofline.ts";
 
-/** One line of the progress table. */
-export function formatBenchRow(r: BenchResult): string {
+/** One line of the progress table, its verdict coloured by `paint`. */
+export function formatBenchRow(r: BenchResult, paint: Painter = plain): string {
   const head = `${rowLabel(r).padEnd(16)} ${r.case.padEnd(36)}`;
   const software = r.softwareGpu ? "  [software GPU]" : "";
   const status = `${r.status.toUpperCase()}${workaroundsNote(r.workarounds)}`;
@@ -25,7 +26,8 @@ export function formatBenchRow(r: BenchResult): string {
     const reason = r.knownFailure === undefined
       ? r.reason ?? ""
       : `known library bug ${r.knownFailure} (suites/conform/known_failures.ts): not timed`;
-    return `${head} ${status}  ${reason}${software}`;
+    const verdict = r.status === "wrong" && r.knownFailure !== undefined ? "known-fail" : r.status;
+    return `${head} ${paintVerdict(paint, verdict, status)}  ${reason}${software}`;
   }
   const gpu = r.gpu ? `  gpu p50 ${ms(r.gpu.p50Ms)} ms` : "";
   const overhead = r.overVsStatic == null
