@@ -4,9 +4,11 @@
 Reads a JSON list of benchmark cases on stdin ({"id", "case", "batch"}, where "case" is an
 entry of fixtures/cases.json), builds the same seeded tensors as the suite, and times, per
 case, PyTorch's vectorised CondConv (float32, one grouped convolution with groups = B * g)
-and a static convolution of the same shape. Writes one JSON object on stdout.
+and a static convolution of the same shape, once per --threads count (repeatable: every case
+at 1 thread, then every case at 2, ...). Writes one JSON object on stdout, one run per count.
 
-  /usr/bin/python3 scripts/bench_torch.py --threads 2 --min-samples 8 --budget-ms 400 < cases.json
+  /usr/bin/python3 scripts/bench_torch.py --threads 1 --threads 2 --min-samples 8 \
+      --budget-ms 400 < cases.json
 """
 
 import argparse
@@ -70,29 +72,36 @@ def static_conv(case, tensors):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--threads", type=int, action="append", required=True)
     parser.add_argument("--min-samples", type=int, default=8)
     parser.add_argument("--budget-ms", type=float, default=400)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    results = []
-    for item in json.load(sys.stdin):
-        raw = copy.deepcopy(item["case"])
-        raw["input"]["batch"] = item["batch"]
-        case = goldens.with_defaults(raw)
-        tensors = goldens.case_tensors(case)
-        with torch.no_grad():
-            condconv = measure(
-                lambda: goldens.condconv(case, tensors, torch.float32), args.min_samples, args.budget_ms * 1e6
-            )
-            static = measure(static_conv(case, tensors), args.min_samples, args.budget_ms * 1e6)
-        results.append({"id": item["id"], "condconv": condconv, "static": static})
+    for threads in args.threads:
+        if threads < 1:
+            parser.error(f"--threads must be at least 1, got {threads}")
+    items = json.load(sys.stdin)
+    runs = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        results = []
+        for item in items:
+            raw = copy.deepcopy(item["case"])
+            raw["input"]["batch"] = item["batch"]
+            case = goldens.with_defaults(raw)
+            tensors = goldens.case_tensors(case)
+            with torch.no_grad():
+                condconv = measure(
+                    lambda: goldens.condconv(case, tensors, torch.float32), args.min_samples, args.budget_ms * 1e6
+                )
+                static = measure(static_conv(case, tensors), args.min_samples, args.budget_ms * 1e6)
+            results.append({"id": item["id"], "condconv": condconv, "static": static})
+        # the count torch really uses, which may differ from the one asked for
+        runs.append({"threads": torch.get_num_threads(), "results": results})
     json.dump(
         {
             "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
             "mkldnn": torch.backends.mkldnn.is_available(),
-            "results": results,
+            "runs": runs,
         },
         sys.stdout,
     )

@@ -4,19 +4,23 @@
  * ```
  * deno task bench [--set effnet-b0|smoke]... [--case <id or glob>]... [--batch N]...
  *                 [--adapter <id or glob>]... [--json <path>] [--markdown <path>]
- *                 [--min-samples N] [--budget-ms MS] [--torch-threads N] [--no-torch]
- *                 [--no-static] [--no-workarounds]
+ *                 [--min-samples N] [--budget-ms MS] [--torch-threads N]... [--no-torch]
+ *                 [--no-static] [--no-workarounds] [--no-roofline]
  * ```
  * Before an adapter is timed on a case, its output is checked against the golden (or, at a
  * batch the goldens do not have, against the `reference` adapter): a wrong adapter is
  * reported as wrong and never timed. Wall times include reading the output back to the CPU.
+ * Before anything is timed, a child process measures the machine's limits (`bench/probe.ts`);
+ * every timed CPU row gets its roofline point under them.
  * @module
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
 import { CASE_SETS } from "./bench/cases.ts";
 import { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./bench/limits.ts";
 import type { BenchOptions, TimingOptions } from "./bench/measure.ts";
-import { formatBenchRow, renderBenchMarkdown } from "./bench/report.ts";
+import { renderBenchMarkdown } from "./bench/report.ts";
+import { benchRows, measuringTorch, printBenchSummary } from "./bench/print.ts";
+import { shownPath, terminal, writeJsonOutput } from "./_shared/terminal.ts";
 import { benchIsolated, type BenchPlan, planBench, type PlanFlags } from "./bench/isolated.ts";
 import {
   integerFlag,
@@ -28,8 +32,9 @@ import {
 } from "./_shared/cli.ts";
 import { childPath, runTaskMain } from "./_shared/child.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import { checkOutputPaths, writeJsonAtomic, writeTextAtomic } from "./_shared/files.ts";
-import { runTorchBaseline } from "./_shared/torch_baseline.ts";
+import { checkOutputPaths, writeTextAtomic } from "./_shared/files.ts";
+import { defaultTorchThreads, runTorchBaseline } from "./_shared/torch_baseline.ts";
+import { loadAverage, probeInChild, probeOptions } from "./bench/probe.ts";
 import {
   chooseBackends,
   inProcessImplementation,
@@ -39,6 +44,7 @@ import {
 } from "./_shared/webgpu_matrix.ts";
 // Types only: the result schemas load zod, which this process must not (see bench/isolated.ts).
 import type { BenchAdapter, BenchReport, BenchResult, TorchBaseline } from "./results/bench.ts";
+import type { MachineLimits } from "./results/machine_limits.ts";
 
 /** Defaults, applied in one place. */
 export const BENCH_DEFAULTS = {
@@ -57,9 +63,10 @@ export const BENCH_DEFAULTS = {
 } as const;
 
 const USAGE = `deno task bench [--set NAME]... [--case ID]... [--batch N]... [--adapter ID]...
-                [--json PATH] [--markdown PATH] [--min-samples N] [--budget-ms MS]
-                [--torch-threads N] [--no-torch] [--webgpu-backend vulkan|gl]...
-                [--no-workarounds]
+                [--weights FILE] [--json PATH|-] [--markdown PATH] [--min-samples N]
+                [--budget-ms MS] [--max-ms MS] [--no-static] [--in-process]
+                [--torch-threads N]... [--no-torch] [--webgpu-backend vulkan|gl]...
+                [--no-workarounds] [--no-roofline]
 
 Times every available adapter that passes the correctness check, case by case.
   --set            ${Object.entries(CASE_SETS).map(([k, v]) => `${k}: ${v.about}`).join("; ")}
@@ -67,13 +74,15 @@ Times every available adapter that passes the correctness check, case by case.
   --case           golden cases by id or glob, at their own batch
   --batch          run the chosen cases at these batch sizes instead
   --adapter        adapters by id or glob (default: all registered)
-  --json           report path (default ${BENCH_DEFAULTS.jsonPath})
+  --json           report path (default ${BENCH_DEFAULTS.jsonPath}; - for stdout, the other
+                   output then goes to stderr)
   --markdown       summary path (default ${BENCH_DEFAULTS.markdownPath})
   --min-samples    warm samples at least (default ${BENCH_DEFAULTS.minSamples}), fewer (down to
                    ${MIN_SAMPLES_FLOOR}) where a run is so slow that they would exceed --max-ms
   --max-ms         time one adapter x case for about this long at most (default ${BENCH_DEFAULTS.maxMsPerCase})
   --budget-ms      measure at least this long per adapter and case (default ${BENCH_DEFAULTS.budgetMs})
-  --torch-threads  PyTorch CPU threads (default: the logical cores)
+  --torch-threads  PyTorch CPU threads, one baseline run per count (repeatable; default 1
+                   and the logical cores); each row is set against the run at its own threads
   --no-torch       skip the PyTorch baseline
   --no-static      skip the static-convolution baseline
   --webgpu-backend run the WebGPU adapters on these wgpu backends only (repeatable; default:
@@ -84,17 +93,9 @@ Times every available adapter that passes the correctness check, case by case.
                    scripts/export_weights.py with check tensors) instead of golden cases
   --no-workarounds run each adapter without its workarounds of library bugs (ort-webgpu's
                    changed Conv graphs), to show the raw bugs: a pre-check that a known
-                   library bug explains is then a wrong row that does not fail the run`;
-
-/** The closing lines: the counts and where the report went. */
-function printBenchSummary(results: readonly BenchResult[], paths: string): void {
-  const count = (s: BenchResult["status"]) => results.filter((r) => r.status === s).length;
-  console.log(
-    `bench: ${count("timed")} timed, ${count("wrong")} wrong, ${count("skip")} skipped, ` +
-      `${count("error")} errors`,
-  );
-  console.log(`report: ${paths}`);
-}
+                   library bug explains is then a wrong row that does not fail the run
+  --no-roofline    skip the probe of the machine's limits (the smoke and gate sets take a
+                   short one, about 1 s; others the full one), so rows get no roofline`;
 
 /** Options of `benchMain` beyond its flags (tests use them). */
 export interface BenchMainOptions {
@@ -117,13 +118,14 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
     "min-samples": { type: "string" },
     "budget-ms": { type: "string" },
     "max-ms": { type: "string" },
-    "torch-threads": { type: "string" },
+    "torch-threads": { type: "string", multiple: true },
     "no-torch": { type: "boolean" },
     "no-static": { type: "boolean" },
     weights: { type: "string" },
     "webgpu-backend": { type: "string", multiple: true },
     "in-process": { type: "boolean" },
     "no-workarounds": { type: "boolean" },
+    "no-roofline": { type: "boolean" },
   }, USAGE);
   if (!flags) return 0;
   for (const b of flags.batch ?? []) integerFlag(b, "batch", 1);
@@ -134,11 +136,8 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
     maxMsPerCase: integerFlag(flags["max-ms"], "max-ms", BENCH_DEFAULTS.maxMsPerCase, time),
     timeoutMs: BENCH_DEFAULTS.timeoutMs,
   };
-  const threads = integerFlag(
-    flags["torch-threads"],
-    "torch-threads",
-    navigator.hardwareConcurrency,
-  );
+  const threads = flags["torch-threads"]?.map((t) => integerFlag(t, "torch-threads", 1)) ??
+    defaultTorchThreads(navigator.hardwareConcurrency);
   let asked: WgpuBackend[];
   let weights: string | undefined;
   try {
@@ -165,14 +164,21 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
   };
   const workarounds = !flags["no-workarounds"];
   const bench: BenchOptions = { ...timing, static: !flags["no-static"], workarounds };
+  const probe = !flags["no-roofline"];
   const run = inProcess
-    ? await benchHere(planFlags, options, bench, threads, !flags["no-torch"])
-    : await benchInChildren(planFlags, asked, bench, threads, !flags["no-torch"]);
+    ? await benchHere(planFlags, options, bench, threads, !flags["no-torch"], probe)
+    : await benchInChildren(planFlags, asked, bench, threads, !flags["no-torch"], probe);
   const { plan, torch, summaries, results } = run;
+  const { limits, loadBefore, loadAfter } = run.probe;
+  const atEnd = loadAverage();
 
   const report: BenchReport = {
     kind: "bench",
-    environment: await describeEnvironment(),
+    environment: {
+      ...await describeEnvironment(),
+      ...(limits ? { machineLimits: limits } : {}),
+      ...(atEnd ? { loadAverage: { beforeProbe: loadBefore, afterProbe: loadAfter, atEnd } } : {}),
+    },
     // the plan child never sees --adapter: adapters are chosen here
     filters: { ...plan.filters, adapters: flags.adapter ?? [], workarounds },
     settings: {
@@ -187,9 +193,13 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
     results,
     torch,
   };
-  await writeJsonAtomic(jsonPath, report);
+  await writeJsonOutput(jsonPath, report);
   await writeTextAtomic(markdownPath, renderBenchMarkdown(report));
-  printBenchSummary(results, `${jsonPath}, summary: ${markdownPath}`);
+  printBenchSummary(
+    results,
+    `${shownPath(jsonPath)}, summary: ${markdownPath}`,
+    terminal.painter(),
+  );
   // A wrong row that a known library bug explains does not fail the run, as in conform.
   const failed = results.filter((r) =>
     r.status === "error" || (r.status === "wrong" && r.knownFailure === undefined)
@@ -203,19 +213,54 @@ interface BenchRun {
   torch: TorchBaseline;
   summaries: BenchAdapter[];
   results: BenchResult[];
+  probe: Probed;
+}
+
+/** The machine's limits (none with `--no-roofline`) and the load average around the probe. */
+interface Probed {
+  limits?: MachineLimits;
+  loadBefore?: number[];
+  loadAfter?: number[];
+}
+
+/** Probes the machine's limits in a child, short for the smoke and gate sets; says so. */
+async function probeLimits(plan: BenchPlan, probe: boolean, timeoutMs: number): Promise<Probed> {
+  if (!probe) {
+    console.log("bench: --no-roofline: the machine's limits are not measured");
+    return {};
+  }
+  const options = probeOptions(plan.sets);
+  const kind = Object.keys(options).length > 0 ? "short" : "full";
+  console.log(`bench: measuring the machine's limits (${kind} roofline probe)...`);
+  const loadBefore = loadAverage();
+  const limits = await probeInChild(options, timeoutMs);
+  const loadAfter = loadAverage();
+  const { wasmSimdGflops: simd, scalarJsGflops: js, bandwidthGBps: bw } = limits;
+  const fig = (f: { best: number }) => f.best.toPrecision(3);
+  console.log(
+    `bench: limits on 1/${limits.threads} threads: wasm SIMD ${fig(simd.oneThread)}/` +
+      `${fig(simd.allThreads)} GFLOP/s, scalar JS ${fig(js.oneThread)}/${fig(js.allThreads)} ` +
+      `GFLOP/s, triad ${fig(bw.oneThread)}/${fig(bw.allThreads)} GB/s ` +
+      `(${(limits.elapsedMs / 1000).toFixed(1)} s)`,
+  );
+  for (const warning of limits.warnings) console.log(`bench: roofline probe: ${warning}`);
+  return { limits, loadBefore, loadAfter };
 }
 
 /** The PyTorch baseline of `plan` (none with `--no-torch`), said when it does not run. */
 async function torchBaseline(
   plan: BenchPlan | undefined,
-  threads: number,
+  threads: readonly number[],
   timing: TimingOptions,
 ): Promise<TorchBaseline> {
   const torch: TorchBaseline = plan === undefined
     ? { status: "not-measured", reason: "--no-torch" }
     : plan.filters.weights !== null
     ? { status: "not-measured", reason: "not measured for a --weights layer" }
-    : await runTorchBaseline(plan.torchCases, threads, timing);
+    : await measuringTorch(
+      plan.torchCases.length,
+      () => runTorchBaseline(plan.torchCases, threads, timing),
+    );
   if (torch.status !== "measured") console.log(`PyTorch baseline not measured: ${torch.reason}`);
   return torch;
 }
@@ -237,22 +282,26 @@ async function benchInChildren(
   flags: PlanFlags,
   asked: readonly WgpuBackend[],
   timing: BenchOptions,
-  threads: number,
+  threads: readonly number[],
   withTorch: boolean,
+  withProbe: boolean,
 ): Promise<BenchRun> {
   // The cases are loaded and checked in a child before any adapter starts.
   const plan = await planBench(flags, timerDelay(timing.timeoutMs));
   const adapters = selectByIds(plan.adapters, flags.adapter ?? [], "adapter");
   printHeader(plan, adapters.length, timing);
+  const probe = await probeLimits(plan, withProbe, timerDelay(timing.timeoutMs));
   const torch = await torchBaseline(withTorch ? plan : undefined, threads, timing);
   const backends = adapters.some(isWebGpuAdapter) ? await chooseBackends(asked, "bench") : [];
+  const rows = benchRows(adapters, backends, plan.cases.map((c) => c.id));
   const run = await benchIsolated(plan, adapters, backends, {
     flags,
-    timing,
+    timing: { ...timing, limits: probe.limits },
     processTimeoutMs: timerDelay(timing.timeoutMs * (2 * plan.cases.length + 2)),
-    onRow: (r) => r.status !== "skip" && console.log(formatBenchRow(r)),
+    onRow: rows.row,
   });
-  return { plan, torch, ...run };
+  rows.finish();
+  return { plan, torch, probe, ...run };
 }
 
 /** Every adapter in this process, after giving up `run` when asked (`--in-process`). */
@@ -260,12 +309,17 @@ async function benchHere(
   flags: PlanFlags,
   options: BenchMainOptions,
   timing: BenchOptions,
-  threads: number,
+  threads: readonly number[],
   withTorch: boolean,
+  withProbe: boolean,
 ): Promise<BenchRun> {
-  // The PyTorch baseline is a process: it runs (on a plan from a child) before `run` is given up.
-  const early = withTorch ? await planBench(flags, timerDelay(timing.timeoutMs)) : undefined;
-  const torch = await torchBaseline(early, threads, timing);
+  // The probe and the PyTorch baseline are processes: they run (on a plan from a child)
+  // before `run` is given up.
+  const early = withTorch || withProbe
+    ? await planBench(flags, timerDelay(timing.timeoutMs))
+    : undefined;
+  const probe = early ? await probeLimits(early, withProbe, timerDelay(timing.timeoutMs)) : {};
+  const torch = await torchBaseline(withTorch ? early : undefined, threads, timing);
   if (options.revokeRunBeforeLoading) await Deno.permissions.revoke({ name: "run" });
   const registry = options.adapters ?? (await import("../impls/registry.ts")).ADAPTERS;
   const { benchInProcess, loadBenchPlan } = await import("./bench/child.ts");
@@ -278,7 +332,8 @@ async function benchHere(
         `(${inProcessImplementation()}), not once per wgpu backend`,
     );
   }
-  return { plan, torch, ...await benchInProcess(adapters, loaded, timing) };
+  const measured = await benchInProcess(adapters, loaded, { ...timing, limits: probe.limits });
+  return { plan, torch, probe, ...measured };
 }
 
 if (import.meta.main) {

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import type { CondConvAdapter } from "../impls/adapter.ts";
 import { referenceAdapter } from "../impls/reference.ts";
 import { benchMain } from "./bench.ts";
-import type { BenchReport } from "./results/bench.ts";
+import { BenchReport } from "./results/bench.ts";
+import { MachineLimits } from "./results/machine_limits.ts";
+import { computeCeiling, rowThreads, torchRunFor } from "./bench/threads.ts";
 import { selectBenchCases } from "./bench/cases.ts";
 import { loadFixtureSet } from "./_shared/fixtures.ts";
 import { editedReference, unavailableReference, workingAround } from "./_testing/adapters.ts";
@@ -26,6 +29,7 @@ Deno.test("bench times what is correct, never what is wrong, and explains skips"
     "--budget-ms",
     "1",
     "--no-torch",
+    "--no-roofline",
     "--json",
     json,
     "--markdown",
@@ -81,6 +85,7 @@ Deno.test("bench at a golden's own batch checks against the golden", async () =>
     "--budget-ms",
     "1",
     "--no-torch",
+    "--no-roofline",
     "--json",
     `${dir}/b.json`,
     "--markdown",
@@ -128,6 +133,7 @@ Deno.test("bench takes a software GPU from Availability.gpu, never from the info
   const backend = (await referenceAdapter.availability() as { backend: string }).backend;
   await benchMain(
     ["--case", "control", "--min-samples", "3", "--budget-ms", "1", "--no-torch", "--no-static"]
+      .concat(["--no-roofline"])
       .concat(["--json", `${dir}/bench.json`, "--markdown", `${dir}/bench.md`]),
     {
       adapters: [
@@ -250,4 +256,130 @@ Deno.test({
     assert.match(formatBenchRow(row), / WRONG +known library bug ort-webgpu-conv /);
     await Deno.remove(dir, { recursive: true });
   },
+});
+
+/** A smoke bench's report and summary, with `flags` and `adapters` (in-process when given). */
+async function smokeBench(flags: string[], adapters?: CondConvAdapter[]) {
+  const dir = await Deno.makeTempDir();
+  const status = await benchMain([
+    ...["--set", "smoke", "--min-samples", "2", "--budget-ms", "1", "--no-static"],
+    ...["--json", `${dir}/b.json`, "--markdown", `${dir}/b.md`, ...flags],
+  ], adapters && { adapters });
+  const report = BenchReport.parse(JSON.parse(await Deno.readTextFile(`${dir}/b.json`)));
+  const markdown = await Deno.readTextFile(`${dir}/b.md`);
+  await Deno.remove(dir, { recursive: true });
+  return { status, report, markdown };
+}
+
+Deno.test("a smoke bench probes the machine first: a roofline on every timed CPU row", async () => {
+  const { status, report, markdown } = await smokeBench([
+    ...["--adapter", "reference", "--adapter", "ts", "--no-torch"],
+  ]);
+  assert.equal(status, 0);
+  const limits = MachineLimits.parse(report.environment.machineLimits);
+  assert.equal(limits.method.repetitions, 20, "the smoke set takes the short probe");
+  const timed = report.results.filter((r) => r.status === "timed");
+  assert.equal(timed.length, 2 * report.settings.cases.length);
+  for (const r of timed) {
+    assert.ok(r.roofline, `${r.adapter} ${r.case} has a roofline point`);
+    assert.ok(r.roofline.percentOfCeiling > 0 && r.roofline.gflops > 0);
+    assert.equal(r.roofline.compute, "scalarJs", "reference and ts are scalar JavaScript");
+    assert.equal(r.roofline.threads, r.threads);
+    assert.ok(Math.abs(r.roofline.gflops - r.gflops!) <= 1e-9 * r.gflops!);
+  }
+  const ts = report.adapters.find((a) => a.id === "ts")!;
+  for (const r of timed) {
+    const expected = r.adapter === "reference" ? 1 : ts.info!.workers;
+    assert.equal(r.threads, expected, `${r.adapter}: threads from its info`);
+  }
+  assert.match(
+    markdown,
+    /\| reference +\| control@b2 +\| 1 \(reference: one thread\) +\| +[0-9.]+% \(/,
+  );
+  assert.match(markdown, /Measured limits on 1 \/ \d+ threads \(best of 20 rounds/);
+});
+
+Deno.test("a GPU row gets no roofline; a static baseline gets its own; --no-roofline has none", async (t) => {
+  const gpuLike: CondConvAdapter = {
+    ...referenceAdapter,
+    id: "gpu-like",
+    toleranceClass: "webgpu",
+  };
+  const adapters = [referenceAdapter, gpuLike];
+  await t.step("probed", async () => {
+    const { report } = await smokeBench(["--no-torch", "--case", "control"], adapters);
+    const rows = report.results.filter((r) => r.case === "control@b2");
+    const [cpu, gpu] = rows;
+    assert.equal(cpu.status, "timed");
+    assert.equal(gpu.status, "timed");
+    assert.ok(cpu.roofline!.percentOfCeiling > 0);
+    assert.equal(gpu.roofline, undefined, "the CPU's limits say nothing of a GPU row");
+    assert.equal(gpu.threads, undefined);
+  });
+  await t.step("with the static baseline, which places by its own FLOPs", async () => {
+    const dir = await Deno.makeTempDir();
+    await benchMain([
+      ...["--set", "smoke", "--case", "control", "--min-samples", "2", "--budget-ms", "1"],
+      ...["--no-torch", "--json", `${dir}/b.json`, "--markdown", `${dir}/b.md`],
+    ], { adapters: [referenceAdapter] });
+    const report = BenchReport.parse(JSON.parse(await Deno.readTextFile(`${dir}/b.json`)));
+    for (const r of report.results) {
+      const s = r.static!;
+      assert.equal(s.status, "timed");
+      assert.ok(Math.abs(s.roofline!.gflops - s.gflops!) <= 1e-9 * s.gflops!);
+      assert.ok(s.roofline!.arithmeticIntensity !== r.roofline!.arithmeticIntensity);
+    }
+    await Deno.remove(dir, { recursive: true });
+  });
+  await t.step("--no-roofline", async () => {
+    const { report, markdown } = await smokeBench(["--no-torch", "--no-roofline"], adapters);
+    assert.equal(report.environment.machineLimits, undefined);
+    assert.ok(report.results.every((r) => r.roofline === undefined));
+    assert.ok(report.results.some((r) => r.status === "timed"));
+    assert.match(markdown, /The machine's limits were not measured \(`--no-roofline`\)/);
+  });
+});
+
+Deno.test("PyTorch's baseline runs at each thread count; each row meets its own", async () => {
+  const { hasTorch } = await import("./_testing/user_layer.ts");
+  if (!await hasTorch()) {
+    console.log("skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)");
+    return;
+  }
+  const { report, markdown } = await smokeBench([
+    ...["--case", "control", "--no-roofline", "--torch-threads", "1", "--torch-threads", "2"],
+  ], [referenceAdapter]);
+  assert.equal(report.torch.status, "measured");
+  if (report.torch.status !== "measured") return;
+  assert.deepEqual(report.torch.runs!.map((r) => r.threads), [1, 2]);
+  assert.equal(report.torch.threads, 2, "the run with the most threads stands for the baseline");
+  for (const run of report.torch.runs!) assert.ok(run.results["control@b2"].condconvP50Ms > 0);
+  assert.match(markdown, /runs at 1 and 2 threads/);
+  assert.match(markdown, /\| reference +\| control@b2 +\| 1 \(reference: one thread\) .*\(1t\) \|/);
+});
+
+Deno.test("rowThreads, computeCeiling and torchRunFor follow their rules", () => {
+  assert.deepEqual(rowThreads("reference", { workers: 4 }, 8), {
+    threads: 1,
+    from: "reference: one thread",
+  });
+  assert.deepEqual(rowThreads("ort-wasm", { wasmThreads: 2 }, 8).from, "info.wasmThreads");
+  assert.deepEqual(rowThreads("tfjs-wasm", { threads: 1 }, 8), {
+    threads: 1,
+    from: "info.threads",
+  });
+  assert.deepEqual(rowThreads("ts", { threads: "the calling thread" }, 8), {
+    threads: 8,
+    from: "assumed: all cores",
+  });
+  assert.equal(computeCeiling("wasm"), "wasmSimd");
+  assert.equal(computeCeiling("cpu"), "scalarJs");
+  assert.equal(computeCeiling("exact"), "scalarJs");
+  assert.equal(computeCeiling("webgpu"), undefined);
+  assert.throws(() => computeCeiling("gpu"), /Invalid toleranceClass "gpu"/);
+  const runs = [{ threads: 1, results: {} }, { threads: 4, results: {} }];
+  assert.equal(torchRunFor(runs, 1)!.threads, 1);
+  assert.equal(torchRunFor(runs, 3)!.threads, 4);
+  assert.equal(torchRunFor(runs, undefined)!.threads, 4, "a GPU row meets the most threads");
+  assert.equal(torchRunFor([], 1), undefined);
 });

@@ -21,7 +21,7 @@ import { tolerancePolicy } from "./conform.ts";
 import {
   integerFlag,
   MAX_TIMER_MS,
-  parseFlags,
+  parseTaskFlags,
   runMain,
   selectByIds,
   UsageError,
@@ -96,7 +96,7 @@ chromium; no browser is ever downloaded), in a cross-origin-isolated page served
 
 /** The `browser` command; resolves to the exit status. */
 export async function browserMain(args: string[]): Promise<number> {
-  const flags = parseFlags(args, {
+  const flags = parseTaskFlags(args, {
     adapter: { type: "string", multiple: true },
     case: { type: "string", multiple: true },
     "no-conform": { type: "boolean" },
@@ -115,12 +115,8 @@ export async function browserMain(args: string[]): Promise<number> {
     "bench-json": { type: "string" },
     "timeout-ms": { type: "string" },
     "no-build": { type: "boolean" },
-    help: { type: "boolean" },
-  });
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  }, USAGE);
+  if (!flags) return 0;
   const cores = navigator.hardwareConcurrency;
   const gpu = flags.gpu ?? "swiftshader";
   if (!Object.hasOwn(GPU_FLAGS, gpu)) {

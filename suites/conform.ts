@@ -2,7 +2,7 @@
  * `deno task conform`: every adapter against every golden case, with tolerance checks.
  *
  * ```
- * deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path>]
+ * deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path or ->]
  *                   [--no-workarounds]
  * ```
  * Exit status: 0 when nothing failed (skips are explained, not failures), 1 on any fail or
@@ -23,7 +23,8 @@ import { describeEnvironment } from "./_shared/environment.ts";
 import type { RunFilters } from "./results/adapter_summary.ts";
 import type { ConformReport, ConformResult, ConformStatus } from "./results/conformance.ts";
 import type { ConformRun } from "./conform/run.ts";
-import { formatResultRow, printConformSummary } from "./conform/print.ts";
+import { conformRows, printConformSummary } from "./conform/print.ts";
+import { terminal, writeJsonOutput } from "./_shared/terminal.ts";
 import { childPath, runTaskMain } from "./_shared/child.ts";
 import { CALL_TIMEOUT_MS, type ConformPlan, planConform, runIsolated } from "./conform/isolated.ts";
 import {
@@ -32,7 +33,7 @@ import {
   parseWgpuBackends,
   type WgpuBackend,
 } from "./_shared/webgpu_matrix.ts";
-import { checkOutputPaths, writeJsonAtomic } from "./_shared/files.ts";
+import { checkOutputPaths } from "./_shared/files.ts";
 
 /** Where the report goes unless `--json` says otherwise. */
 export const DEFAULT_REPORT_PATH = "reports/conformance.json";
@@ -42,14 +43,15 @@ export { CALL_TIMEOUT_MS } from "./conform/isolated.ts";
 const STATUSES: readonly ConformStatus[] = ["pass", "fail", "known-fail", "skip", "error"];
 
 const USAGE =
-  `deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path>]
+  `deno task conform [--adapter <id or glob>]... [--case <id or glob>]... [--json <path or ->]
                   [--weights <file>] [--timeout-ms MS] [--webgpu-backend vulkan|gl]...
                   [--in-process] [--no-workarounds]
 
 Checks every registered adapter against the PyTorch goldens in fixtures/.
   --adapter         only adapters whose id matches (repeatable; * and ? are wildcards)
   --case            only cases whose id matches (repeatable)
-  --json            where to write the report (default ${DEFAULT_REPORT_PATH})
+  --json            where to write the report (default ${DEFAULT_REPORT_PATH}; - for stdout,
+                    the other output then goes to stderr)
   --weights         check your own trained layer (a safetensors file from
                     scripts/export_weights.py) instead of the golden cases
   --timeout-ms      time limit of one availability check, prepare or run (default ${CALL_TIMEOUT_MS})
@@ -154,9 +156,11 @@ export async function conformMain(
     }));
     printHeader(adapters.length, plan.targets.length, workarounds, weights, plan.torch);
     const backends = adapters.some(isWebGpuAdapter) ? await chooseBackends(asked, "conform") : [];
+    printPlaces(adapters, backends);
+    const rows = conformRows(adapters, backends, plan.targets);
     const isolated = await runIsolated(adapters, backends, {
       script: options.childScript,
-      onRow: (r) => console.log(formatResultRow(r)),
+      onRow: rows.row,
       targetIds: plan.targets,
       childArgs: weights !== undefined ? casesOrWeights : [
         `--fixtures=${plan.fixturesDir}`,
@@ -166,14 +170,19 @@ export async function conformMain(
       timeoutMs,
       workarounds,
     });
+    rows.finish();
     run = { ...isolated, summary: countStatuses(isolated.results) };
   } else {
     const { runInProcess } = await import("./conform/in_process.ts");
+    let rows: ReturnType<typeof conformRows> | undefined;
     ({ goldenCases, ...run } = await runInProcess(flags, options, weights, timeoutMs, {
-      header: (adapters, targets) =>
-        printHeader(adapters, targets, workarounds, weights, "(in-process)"),
-      row: (r) => console.log(formatResultRow(r)),
+      header: (adapters, targets) => {
+        printHeader(adapters, targets, workarounds, weights, "(in-process)");
+        rows = conformRows([{ id: "", toleranceClass: "" }], [], adapters * targets);
+      },
+      row: (r) => rows!.row(r),
     }));
+    rows?.finish();
   }
   const report: ConformReport = {
     kind: "conformance",
@@ -190,8 +199,8 @@ export async function conformMain(
     tolerancePolicy: tolerancePolicy(),
     ...run,
   };
-  await writeJsonAtomic(reportPath, report);
-  printConformSummary(run, reportPath);
+  await writeJsonOutput(reportPath, report);
+  printConformSummary(run, reportPath, terminal.painter());
   const { fail, error } = run.summary;
   return fail + error > 0 ? 1 : 0;
 }
@@ -212,6 +221,23 @@ function plainWeightsPath(path: string): string {
     return childPath(path, "--weights");
   } catch (error) {
     throw new UsageError((error as Error).message);
+  }
+}
+
+/**
+ * Where the adapters will run: `deno` (this machine's CPU) or each wgpu backend (its GPU
+ * adapter, software or not, is the line `chooseBackends` printed).
+ */
+function printPlaces(
+  adapters: readonly { id: string; toleranceClass: string }[],
+  backends: readonly (WgpuBackend | null)[],
+) {
+  const cpu = adapters.filter((a) => !isWebGpuAdapter(a)).map((a) => a.id);
+  const gpu = adapters.filter(isWebGpuAdapter).map((a) => a.id);
+  if (cpu.length > 0) console.log(`conform: on deno (the CPU): ${cpu.join(", ")}`);
+  for (const backend of gpu.length > 0 ? backends : []) {
+    const place = backend === null ? "wgpu (the environment's backend)" : `wgpu/${backend}`;
+    console.log(`conform: on ${place}: ${gpu.join(", ")}`);
   }
 }
 

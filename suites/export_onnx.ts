@@ -53,7 +53,7 @@ import {
 } from "../condconv/formats/onnx_graph.ts";
 import { CondConvSpec, type CondConvWeights } from "../condconv/spec.ts";
 import { parseUserLayer, type UserLayer } from "../condconv/formats/user_layer.ts";
-import { parseFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
+import { parseTaskFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
 import { FixtureError, loadCaseTensors, loadFixtureSet } from "./_shared/fixtures.ts";
 
 /** The largest finite float32. */
@@ -339,6 +339,7 @@ const USAGE = `deno task export-onnx --case <id> --out <path> [options]
 deno task export-onnx --weights <layer.safetensors> --out <path> [--height h --width w] [options]
 deno task export-onnx --spec <spec.json> --json-weights <weights.json> --height <h> --width <w>
                       --out <path> [options]
+options: [--batch N|dynamic] [--formulation grouped-conv|im2col-matmul] [--webgpu-workaround]
 
 Writes one CondConv layer as an ONNX model (opset ${ONNX_OPSET}), atomically.
   --case          a golden case id from fixtures/cases.json (weights from its seed)
@@ -411,8 +412,9 @@ async function modelFromFlags(
   return { model: exportLayer(source, spec, weights, inputSize(flags), options), source };
 }
 
-async function main(): Promise<number> {
-  const flags = parseFlags(Deno.args, {
+/** The `export-onnx` command; resolves to the exit status. */
+export async function exportOnnxMain(args: string[]): Promise<number> {
+  const flags = parseTaskFlags(args, {
     case: { type: "string" },
     weights: { type: "string" },
     spec: { type: "string" },
@@ -423,12 +425,8 @@ async function main(): Promise<number> {
     formulation: { type: "string" },
     "webgpu-workaround": { type: "boolean" },
     out: { type: "string" },
-    help: { type: "boolean" },
-  });
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  }, USAGE);
+  if (!flags) return 0;
   if (flags.out === undefined) {
     throw new UsageError("Missing --out: name the file to write the model to");
   }
@@ -454,4 +452,6 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) await runMain(main, [FixtureError, ExportInputError]);
+if (import.meta.main) {
+  await runMain(() => exportOnnxMain(Deno.args), [FixtureError, ExportInputError]);
+}

@@ -36,7 +36,8 @@ import { resolveBase, roundKey, runRounds } from "./gate/rounds.ts";
 import { GATE_STATS_DEFAULTS } from "./gate/stats.ts";
 import { formatGateRow, gateSummaryLine, infoChanges, judge } from "./gate/verdict.ts";
 import type { GateReport } from "./results/gate.ts";
-import { checkOutputPaths, writeJsonAtomic } from "./_shared/files.ts";
+import { checkOutputPaths } from "./_shared/files.ts";
+import { terminal, writeJsonOutput } from "./_shared/terminal.ts";
 
 export type { AcceptedChanges } from "./gate/accepted.ts";
 
@@ -92,7 +93,7 @@ function loadAcceptedInChild(path: string, timeoutMs: number): Promise<AcceptedC
 
 const USAGE = `deno task gate [--base REV] [--adapter ID]... [--case ID]... [--rounds N]
                [--blocks N] [--block-ms MS] [--warmup-ms MS] [--threshold F]
-               [--timeout-ms MS] [--accepted FILE] [--json PATH]
+               [--timeout-ms MS] [--accepted FILE] [--json PATH|-]
 
 Conformance of the working tree, then its speed against a base revision, in lock step.
   --base        the revision to compare with (default ${GATE_DEFAULTS.base})
@@ -106,7 +107,8 @@ Conformance of the working tree, then its speed against a base revision, in lock
   --threshold   the noise threshold: changes within it never count (default ${GATE_STATS_DEFAULTS.threshold})
   --timeout-ms  a worker that takes longer to answer is killed (default ${GATE_DEFAULTS.timeoutMs})
   --accepted    the accepted-changes file (default ${GATE_DEFAULTS.acceptedPath})
-  --json        the result file (default ${GATE_DEFAULTS.jsonPath})`;
+  --json        the result file (default ${GATE_DEFAULTS.jsonPath}; - for stdout, the other
+                output then goes to stderr)`;
 
 /** The timing settings the flags give, each checked and bounded. */
 function timingSettings(flags: Record<string, string | string[] | boolean | undefined>) {
@@ -199,7 +201,7 @@ export async function gateMain(args: string[]): Promise<number> {
     `\nbase ${base} (${baseCommit.slice(0, 10)}) -> working tree; ` +
       `ratio [95% CI] over ${rounds} lock-step rounds`,
   );
-  for (const row of rows) console.log(formatGateRow(row));
+  for (const row of rows) console.log(formatGateRow(row, terminal.painter()));
   for (const [adapter, info] of sides) {
     const changed = infoChanges(info.base, info.head);
     if (changed.length > 0) console.log(`${adapter}: the base revision ran ${changed.join(", ")}`);
@@ -216,8 +218,8 @@ export async function gateMain(args: string[]): Promise<number> {
     rounds: Object.fromEntries(entries),
     passed,
   };
-  await writeJsonAtomic(jsonPath, report);
-  console.log(gateSummaryLine(rows));
+  await writeJsonOutput(jsonPath, report);
+  console.log(gateSummaryLine(rows, terminal.painter()));
   return passed ? 0 : 1;
 }
 

@@ -6,7 +6,8 @@
  * slowed one a regression. It prints the slowed adapter's rows and any other row not `pass`.
  *
  * ```
- * deno task gate:selftest [--adapter ort-wasm] [--factor 1.2] [--repeat 3] [-- gate flags...]
+ * deno task gate:selftest [--adapter ort-wasm] [--factor 1.2] [--repeat 3] [--json PATH|-]
+ *                         [-- gate flags...]
  * ```
  * The slowdown wraps the adapter in `impls/registry.ts`: after each run it busy-waits until
  * `factor` times the run's own time has passed, so the adapter is `factor` times slower
@@ -14,9 +15,36 @@
  * by default the gate runs as in CI, on all its adapters.
  * @module
  */
-import { parseFlags, runMain, UsageError } from "./_shared/cli.ts";
+import { parseTaskFlags, runMain, UsageError } from "./_shared/cli.ts";
+import { checkOutputPaths } from "./_shared/files.ts";
+import { paintVerdict, shownPath, terminal, writeJsonOutput } from "./_shared/terminal.ts";
 import { GATE_DEFAULTS } from "./gate.ts";
 import type { GateRow } from "./results/gate.ts";
+
+const USAGE = `deno task gate:selftest [--adapter ID] [--factor F] [--repeat N] [--json PATH|-]
+                        [-- gate flags...]
+
+Runs the gate in a scratch clone on the unchanged tree, then with one adapter slowed down on
+purpose, and says whether the gate saw exactly that.
+  --adapter  the adapter to slow down (default ort-wasm)
+  --factor   how much slower, above 1 (default 1.2)
+  --repeat   runs of each kind (default 3)
+  --json     write the verdicts as JSON to this file (- for stdout, the other output then
+             goes to stderr)
+Flags after -- go to the gate (--adapter, --case, --rounds...).`;
+
+/** One gate run of the self-test, as `--json` writes it. */
+export interface SelftestRun {
+  kind: "unchanged" | "slowed";
+  run: number;
+  exitCode: number;
+  expectedExitCode: number;
+  asExpected: boolean;
+  seconds: number;
+  summary: string;
+  /** rows of the slowed adapter, and every other row that is not `pass` */
+  rows: GateRow[];
+}
 
 /** Runs a command; its exit code and its stdout and stderr together. */
 export async function run(
@@ -98,13 +126,17 @@ export function gateSummary(text: string): string {
   return line ?? text.trim().split("\n").slice(-3).join(" | ");
 }
 
-async function selftestMain(args: string[]): Promise<number> {
+/** The `gate:selftest` command; resolves to the exit status. */
+export async function selftestMain(args: string[]): Promise<number> {
   const split = args.indexOf("--");
-  const flags = parseFlags(split < 0 ? args : args.slice(0, split), {
+  const flags = parseTaskFlags(split < 0 ? args : args.slice(0, split), {
     adapter: { type: "string" },
     factor: { type: "string" },
     repeat: { type: "string" },
-  });
+    json: { type: "string" },
+  }, USAGE);
+  if (!flags) return 0;
+  if (flags.json !== undefined) await checkOutputPaths({ json: flags.json });
   const passed = split < 0 ? [] : args.slice(split + 1);
   const adapter = flags.adapter ?? "ort-wasm";
   const factor = Number(flags.factor ?? 1.2);
@@ -116,6 +148,11 @@ async function selftestMain(args: string[]): Promise<number> {
   const gateArgs = ["task", "gate", ...passed];
   const repo = await cloneRepo();
   let expected = 0;
+  const runs: SelftestRun[] = [];
+  const progress = terminal.progress("gate:selftest", [
+    ...Array.from({ length: repeat }, (_, i) => `unchanged run ${i + 1}`),
+    ...Array.from({ length: repeat }, (_, i) => `slowed run ${i + 1}`),
+  ]);
   try {
     for (
       const [label, base, want] of [["unchanged", "HEAD", 0], ["slowed", "HEAD~1", 1]] as const
@@ -124,7 +161,7 @@ async function selftestMain(args: string[]): Promise<number> {
       for (let i = 0; i < repeat; i++) {
         const t0 = performance.now();
         const result = await run("deno", [...gateArgs, "--base", base], repo);
-        const seconds = ((performance.now() - t0) / 1000).toFixed(0);
+        const seconds = (performance.now() - t0) / 1000;
         let rows: GateRow[] = [];
         try {
           rows = JSON.parse(await Deno.readTextFile(`${repo}/${GATE_DEFAULTS.jsonPath}`)).rows;
@@ -134,12 +171,26 @@ async function selftestMain(args: string[]): Promise<number> {
         const falseAlarms = rows.filter((r) => r.outcome === "regressed" && r.adapter !== adapter);
         const ok = result.code === want && falseAlarms.length === 0;
         if (ok) expected++;
+        const verdict = ok
+          ? paintVerdict(terminal.painter(), "pass", "as expected")
+          : paintVerdict(terminal.painter(), "fail", "NOT AS EXPECTED");
         console.log(
-          `${label} run ${i + 1}: exit ${result.code}, ${ok ? "as expected" : "NOT AS EXPECTED"} ` +
-            `(${seconds} s): ${gateSummary(result.text)}`,
+          `${label} run ${i + 1}: exit ${result.code}, ${verdict} ` +
+            `(${seconds.toFixed(0)} s): ${gateSummary(result.text)}`,
         );
-        for (const r of rows) {
-          if (r.adapter !== adapter && r.outcome === "pass") continue;
+        const shown = rows.filter((r) => r.adapter === adapter || r.outcome !== "pass");
+        runs.push({
+          kind: label,
+          run: i + 1,
+          exitCode: result.code,
+          expectedExitCode: want,
+          asExpected: ok,
+          seconds,
+          summary: gateSummary(result.text),
+          rows: shown,
+        });
+        progress.advance();
+        for (const r of shown) {
           const numbers = r.ratio === undefined
             ? ""
             : `x${r.ratio.toFixed(3)} [${r.low!.toFixed(3)}, ${r.high!.toFixed(3)}]`;
@@ -147,10 +198,17 @@ async function selftestMain(args: string[]): Promise<number> {
         }
       }
     }
+    progress.finish();
     console.log(
       `\ngate self-test (${adapter} x${factor}): ${expected} of ${2 * repeat} runs as expected`,
     );
+    if (flags.json !== undefined) {
+      const verdicts = { adapter, factor, repeat, passed: expected === 2 * repeat, runs };
+      await writeJsonOutput(flags.json, { kind: "gate-selftest", ...verdicts });
+      console.log(`verdicts: ${shownPath(flags.json)}`);
+    }
   } finally {
+    progress.finish();
     await Deno.remove(repo, { recursive: true });
   }
   return expected === 2 * repeat ? 0 : 1;

@@ -17,7 +17,8 @@
  * @module
  */
 import { parseTaskFlags, runMain, UsageError } from "./_shared/cli.ts";
-import { writeTextAtomic } from "./_shared/files.ts";
+import { checkOutputPaths, writeTextAtomic } from "./_shared/files.ts";
+import { writeJsonOutput } from "./_shared/terminal.ts";
 import { readVendorFiles } from "./report/html.ts";
 import {
   buildMachines,
@@ -46,7 +47,7 @@ export const REPORT_DEFAULTS = {
 } as const;
 
 const USAGE = `deno task report [--input FILE]... [--out-dir DIR]
-                 [--publish [--readme PATH | --no-readme]]
+                 [--publish [--readme PATH | --no-readme]] [--json PATH|-]
 
 Renders bench and conformance result files (from one machine or several) as tables, charts
 and export formats (${Object.keys(REPORTERS).join(", ")}).
@@ -59,7 +60,9 @@ and export formats (${Object.keys(REPORTERS).join(", ")}).
   --publish    publish into tracked files: ${REPORT_DEFAULTS.publishDir}/RESULTS.md and the README's
                block between ${README_MARKERS.start} and ${README_MARKERS.end}
   --readme     with --publish: the README to update (default ${REPORT_DEFAULTS.readme})
-  --no-readme  with --publish: leave the README alone`;
+  --no-readme  with --publish: leave the README alone
+  --json       also write a JSON summary of what was read and written (- for stdout, the
+               other output then goes to stderr)`;
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -157,8 +160,10 @@ export async function reportMain(
     publish: { type: "boolean" },
     readme: { type: "string" },
     "no-readme": { type: "boolean" },
+    json: { type: "string" },
   }, USAGE);
   if (!flags) return 0;
+  if (flags.json !== undefined) await checkOutputPaths({ json: flags.json });
   if (flags.readme !== undefined && flags["no-readme"]) {
     throw new UsageError(`Choose one of --readme "${flags.readme}" and --no-readme: not both`);
   }
@@ -220,6 +225,16 @@ export async function reportMain(
         ? `, ${readme.path} (results block)`
         : `; ${readmePath} unchanged`),
   );
+  if (flags.json !== undefined) {
+    await writeJsonOutput(flags.json, {
+      kind: "report-summary",
+      inputs,
+      machines: machines.map((m) => ({ id: m.id, label: m.label, rows: m.rows.length })),
+      outDir,
+      written: written.map((f) => `${outDir}/${f.path}`),
+      readme: readme?.path ?? null,
+    });
+  }
   return 0;
 }
 

@@ -10,7 +10,8 @@ import type { CondConvAdapter } from "../impls/adapter.ts";
 import { ADAPTERS } from "../impls/registry.ts";
 import { integerFlag, parseTaskFlags, runMain, selectByIds } from "./_shared/cli.ts";
 import { describeEnvironment } from "./_shared/environment.ts";
-import { checkOutputPaths, writeJsonAtomic } from "./_shared/files.ts";
+import { checkOutputPaths } from "./_shared/files.ts";
+import { paintVerdict, shownPath, terminal, writeJsonOutput } from "./_shared/terminal.ts";
 import type { SoakReport, SoakResult } from "./results/soak.ts";
 import {
   gc,
@@ -29,14 +30,15 @@ export const SOAK_DEFAULTS = {
   jsonPath: "reports/soak.json",
 } as const;
 
-const USAGE = `deno task soak [--adapter <id or glob>]... [--runs N] [--cycles N] [--json PATH]
+const USAGE = `deno task soak [--adapter <id or glob>]... [--runs N] [--cycles N] [--json PATH|-]
 
 Runs each available adapter's prepared layer many times and checks that its resource counts
 stay flat, its memory bounded, and that prepare/run/dispose cycles give everything back.
   --adapter  only adapters whose id matches (repeatable; * and ? are wildcards)
   --runs     runs of one prepared layer (default ${SOAK_DEFAULTS.runs}, at least ${WARM_RUN})
   --cycles   prepare/run/dispose cycles (default ${SOAK_DEFAULTS.cycles})
-  --json     where to write the report (default ${SOAK_DEFAULTS.jsonPath})`;
+  --json     where to write the report (default ${SOAK_DEFAULTS.jsonPath}; - for stdout, the
+             other output then goes to stderr)`;
 
 /** The `soak` command; resolves to the exit status (1 when any adapter failed or errored). */
 export async function soakMain(
@@ -64,11 +66,16 @@ export async function soakMain(
       (gcForced ? "memory read after a forced GC" : "no forced GC: memory figures are noisy"),
   );
   const results: SoakResult[] = [];
+  const progress = terminal.progress("soak", adapters.map((a) => a.id));
   for (const adapter of adapters) {
     const result = await soakAdapter(adapter, settings);
-    console.log(`soak: ${adapter.id} ${result.status}`);
+    console.log(
+      `soak: ${adapter.id} ${paintVerdict(terminal.painter(), result.status, result.status)}`,
+    );
     results.push(result);
+    progress.advance();
   }
+  progress.finish();
   console.log(`\nmemory in MiB; bounds: ${JSON.stringify(SOAK_BOUNDS)}`);
   console.log(soakHeader(settings.runs));
   for (const r of results) console.log(formatSoakRow(r));
@@ -78,11 +85,11 @@ export async function soakMain(
     settings: { ...settings, warmRun: WARM_RUN, bounds: SOAK_BOUNDS, gcForced, layer: SOAK_LAYER },
     results,
   };
-  await writeJsonAtomic(path, report);
+  await writeJsonOutput(path, report);
   const tally = (status: SoakResult["status"]) => results.filter((r) => r.status === status).length;
   console.log(
     `soak: ${tally("pass")} passed, ${tally("fail")} failed, ${tally("error")} errors, ` +
-      `${tally("skip")} skipped; report: ${path}`,
+      `${tally("skip")} skipped; report: ${shownPath(path)}`,
   );
   return tally("fail") + tally("error") > 0 ? 1 : 0;
 }

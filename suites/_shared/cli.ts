@@ -3,6 +3,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { reserveStdoutForJson, STDOUT_PATH } from "./terminal.ts";
 
 /** A bad flag or filter: printed without a stack, exit status 2. */
 export class UsageError extends Error {
@@ -24,19 +25,56 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
 
 /**
  * A task's flags, parsed as `parseFlags` does, with `--help` added: on `--help` it prints
- * `usage` and gives `undefined` (the task then exits 0).
+ * `usage` and gives `undefined` (the task then exits 0). `--json -` keeps stdout for the
+ * JSON report: the human output goes to stderr from then on (`terminal.ts`). Every call
+ * records its `usage` and flags in {@link TASK_SPECS}, where a test compares the two.
  */
 export function parseTaskFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   args: string[],
   options: T,
   usage: string,
 ) {
+  const task = usage.split(/\s/, 3).join(" ");
+  TASK_SPECS.set(task, { usage, flags: Object.keys(options) });
   const flags = parseFlags(args, { ...options, help: { type: "boolean" as const } });
   if ((flags as { help?: boolean }).help) {
     console.log(usage);
     return undefined;
   }
+  if ((flags as { json?: unknown }).json === STDOUT_PATH) reserveStdoutForJson();
   return flags;
+}
+
+/** A task's usage text and the flags its parser accepts (`--help` aside). */
+export interface TaskSpec {
+  usage: string;
+  flags: string[];
+}
+
+/** Each task parsed in this process, by its usage's first words (`deno task conform`). */
+export const TASK_SPECS: Map<string, TaskSpec> = new Map();
+
+/**
+ * What `usage` gets wrong about `flags`: a flag missing from the synopsis (the lines before
+ * the first blank line) or from the explanations (lines that start with `  --flag`), or a
+ * flag named in either that the parser does not accept. Empty when the two agree.
+ */
+export function usageMismatches(spec: TaskSpec): string[] {
+  const [synopsis, ...rest] = spec.usage.split(/\n\s*\n/);
+  const explained = rest.join("\n").split("\n")
+    .flatMap((line) => /^ {2}(--[a-z0-9-]+(?:, --[a-z0-9-]+)*)/.exec(line)?.[1].split(", ") ?? [])
+    .map((f) => f.slice(2));
+  const named = [...synopsis.matchAll(/--([a-z0-9-]+)/g)].map((m) => m[1]);
+  const accepted = new Set([...spec.flags, "help"]);
+  const problems: string[] = [];
+  for (const flag of spec.flags) {
+    if (!named.includes(flag)) problems.push(`--${flag} is missing from the synopsis`);
+    if (!explained.includes(flag)) problems.push(`--${flag} is not explained`);
+  }
+  for (const flag of new Set([...named, ...explained])) {
+    if (!accepted.has(flag)) problems.push(`--${flag} is in the usage but not accepted`);
+  }
+  return problems;
 }
 
 /**

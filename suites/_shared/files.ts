@@ -29,6 +29,7 @@ export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
  * does not end in a permission error. Throws a `UsageError` naming the flag.
  */
 export async function assertWritable(path: string, flag: string, resolved = path): Promise<void> {
+  if (flag === "json" && path === "-") return; // stdout (`--json -`)
   const { state } = await Deno.permissions.query({ name: "write", path: resolved });
   if (state !== "granted") {
     throw new UsageError(
@@ -116,6 +117,7 @@ export async function checkOutputPaths(
   const reports = normalize(REPORTS_DIR, root);
   const seen = new Map<string, string>();
   for (const [flag, path] of Object.entries(outputs)) {
+    if (flag === "json" && path === "-") continue; // stdout (`--json -`)
     const refuse = (why: string): never => {
       throw new UsageError(`Cannot write --${flag} "${path}": ${why}`);
     };

@@ -26,6 +26,19 @@ interface PythonStats {
   count: number;
 }
 
+/** How to get the baseline, or do without it. */
+export const TORCH_FIX = "install PyTorch and NumPy for /usr/bin/python3 " +
+  "(Debian/Ubuntu: apt-get install -y python3-torch python3-numpy), or pass --no-torch";
+
+/**
+ * `reason`, with {@link TORCH_FIX} added when `stderr` says a module is missing
+ * (`ModuleNotFoundError: No module named 'torch'`, or numpy).
+ */
+export function withTorchHint(reason: string, stderr: string): string {
+  const missing = /No module named '?([\w.]+)'?|ModuleNotFoundError|ImportError/.exec(stderr);
+  return missing ? `${reason}; ${TORCH_FIX}` : reason;
+}
+
 /** A golden case at a batch, as the Python side needs it. */
 export interface TorchCase {
   /** the bench case id, `<golden id>@b<batch>` */
@@ -35,44 +48,70 @@ export interface TorchCase {
   case: unknown;
 }
 
-/** Runs the PyTorch baseline for `cases`; never throws, says why when it cannot run. */
+/**
+ * The thread counts the baseline runs at by default: 1 and all `cores` (once where they are
+ * the same), so that every adapter row has a run at its own thread count to be set against.
+ */
+export function defaultTorchThreads(cores: number): number[] {
+  return cores > 1 ? [1, cores] : [1];
+}
+
+/** PyTorch's p50s of one case. */
+type TorchCell = { condconvP50Ms: number; staticP50Ms: number; samples: number };
+
+/**
+ * Runs the PyTorch baseline for `cases` once per count in `threads` (in one Python process);
+ * never throws, says why when it cannot run.
+ */
 export async function runTorchBaseline(
   cases: readonly TorchCase[],
-  threads: number,
+  threads: readonly number[],
   timing: { minSamples: number; budgetMs: number },
 ): Promise<TorchBaseline> {
+  if (threads.length === 0 || threads.some((t) => !Number.isInteger(t) || t < 1)) {
+    throw new RangeError(
+      `Invalid threads: expected positive whole numbers, got [${threads.join(", ")}]`,
+    );
+  }
   const payload = cases.map((c) => ({ id: c.id, batch: c.batch, case: c.case }));
   let output: Deno.CommandOutput;
   try {
     output = await runPythonWithJson([
       "scripts/bench_torch.py",
-      "--threads",
-      String(threads),
+      ...threads.flatMap((t) => ["--threads", String(t)]),
       "--min-samples",
       String(timing.minSamples),
       "--budget-ms",
       String(timing.budgetMs),
     ], payload);
   } catch (error) {
-    return { status: "not-measured", reason: `cannot run ${PYTHON}: ${(error as Error).message}` };
+    const reason = `cannot run ${PYTHON}: ${(error as Error).message}`;
+    return { status: "not-measured", reason: `${reason}; ${TORCH_FIX}` };
   }
   if (!output.success) {
     const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").slice(-2).join(" ");
-    return { status: "not-measured", reason: `scripts/bench_torch.py failed: ${stderr}` };
+    const reason = `scripts/bench_torch.py failed: ${stderr}`;
+    return { status: "not-measured", reason: withTorchHint(reason, stderr) };
   }
   const parsed = JSON.parse(new TextDecoder().decode(output.stdout)) as {
     torch: string;
-    threads: number;
-    results: { id: string; condconv: PythonStats; static: PythonStats }[];
+    runs: {
+      threads: number;
+      results: { id: string; condconv: PythonStats; static: PythonStats }[];
+    }[];
   };
-  const results: Record<string, { condconvP50Ms: number; staticP50Ms: number; samples: number }> =
-    {};
-  for (const r of parsed.results) {
-    results[r.id] = {
-      condconvP50Ms: r.condconv.p50Ns / 1e6,
-      staticP50Ms: r.static.p50Ns / 1e6,
-      samples: r.condconv.count,
-    };
-  }
-  return { status: "measured", torch: parsed.torch, threads: parsed.threads, results };
+  const runs = parsed.runs.map((run) => {
+    const results: Record<string, TorchCell> = {};
+    for (const r of run.results) {
+      results[r.id] = {
+        condconvP50Ms: r.condconv.p50Ns / 1e6,
+        staticP50Ms: r.static.p50Ns / 1e6,
+        samples: r.condconv.count,
+      };
+    }
+    return { threads: run.threads, results };
+  });
+  // the run with the most threads stands for the baseline where one number is shown
+  const most = runs.reduce((a, b) => (b.threads > a.threads ? b : a));
+  return { status: "measured", torch: parsed.torch, ...most, runs };
 }

@@ -105,7 +105,11 @@ export async function chooseBackends(
   for (const p of probes) {
     console.log(
       `${task}: wgpu/${p.backend}: ` +
-        (p.available ? implementationName(p.backend, p.gpu) : `no GPU adapter (${p.reason})`),
+        (p.available
+          ? `${implementationName(p.backend, p.gpu)} [${
+            p.gpu.software ? "software" : "hardware"
+          } GPU]`
+          : `no GPU adapter (${p.reason})`),
     );
   }
   const present = probes.filter((p) => p.available).map((p) => p.backend);

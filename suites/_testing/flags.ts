@@ -4,10 +4,10 @@
  */
 import { probeWgpuBackends } from "../_shared/webgpu_matrix.ts";
 
-/** bench as fast as it goes, its report and summary written into `dir`. */
+/** bench as fast as it goes (no roofline probe), its report and summary written into `dir`. */
 export function fastBench(dir: string): string[] {
   return [
-    ...["--min-samples", "2", "--budget-ms", "1"],
+    ...["--min-samples", "2", "--budget-ms", "1", "--no-roofline"],
     ...["--json", `${dir}/b.json`, "--markdown", `${dir}/b.md`],
   ];
 }

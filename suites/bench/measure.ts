@@ -16,6 +16,10 @@ import { type LoadedBenchCase, staticTruth } from "./load.ts";
 import { formatBenchRow } from "./report.ts";
 import { benchRow, checkedFields, timingStats } from "./rows.ts";
 import { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
+import type { MachineLimits, RooflinePoint } from "../results/machine_limits.ts";
+import { condConvBytes } from "./_roofline_bytes.ts";
+import { type ComputeCeiling, rooflinePoint } from "./_roofline_point.ts";
+import { computeCeiling, rowThreads, type ThreadsFrom } from "./threads.ts";
 
 export { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
 export { P50_INTERVAL, p50Interval } from "../report/interval.ts";
@@ -73,12 +77,42 @@ async function timeRuns(
   return toStats(stats.samples);
 }
 
+/** How an adapter's CPU rows are placed under the machine's limits. */
+interface Placement {
+  threads: number;
+  from: ThreadsFrom;
+  compute: ComputeCeiling;
+  /** absent when the run did not probe the machine (`--no-roofline`) */
+  limits?: MachineLimits;
+}
+
+/** The CPU placement of `summary`'s rows; `undefined` for a GPU adapter. */
+function placementOf(summary: BenchAdapter, limits: MachineLimits | undefined) {
+  const compute = computeCeiling(summary.toleranceClass);
+  if (compute === undefined) return undefined;
+  const { threads, from } = rowThreads(summary.id, summary.info, navigator.hardwareConcurrency);
+  return { threads, from, compute, limits };
+}
+
+/** A timed run of `flops` over `bytes` under the limits, when there are limits. */
+function placed(
+  placement: Placement | undefined,
+  flops: number,
+  bytes: number,
+  ms: number,
+): RooflinePoint | undefined {
+  if (!placement?.limits) return undefined;
+  const { threads, limits, compute } = placement;
+  return rooflinePoint(flops, bytes, ms, threads, limits, compute);
+}
+
 async function benchStatic(
   adapter: CondConvAdapter,
   loaded: LoadedBenchCase,
   options: TimingOptions,
   tolerance: ToleranceBounds,
   flopCount: FlopCount,
+  placement: Placement | undefined,
 ): Promise<StaticBaseline> {
   if (!adapter.prepareStatic) {
     return { status: "not-measured", reason: "the adapter has no static convolution path" };
@@ -104,11 +138,14 @@ async function benchStatic(
     }
     const prepared = layer;
     const warm = await timeRuns(() => prepared.run(input), options, firstRunMs);
+    const bytes = condConvBytes(spec, input.shape).staticConvTotal;
+    const roofline = placed(placement, flopCount.staticConv, bytes, warm.p50Ms);
     return {
       status: "timed",
       maxAbsErr: comparison.maxAbsErr,
       warm,
       gflops: flopCount.staticConv / warm.p50Ms / 1e6,
+      ...(roofline ? { roofline } : {}),
     };
   } catch (error) {
     return { status: "error", reason: messageOf(error) };
@@ -131,6 +168,8 @@ export interface BenchOptions extends TimingOptions {
   implementationOf?: (summary: BenchAdapter) => string | undefined;
   /** each row as it comes (default: printed) */
   onResult?: (result: BenchResult) => void;
+  /** the machine's limits: each timed CPU row gets its roofline point under them */
+  limits?: MachineLimits;
 }
 
 async function benchOne(
@@ -139,10 +178,12 @@ async function benchOne(
   softwareGpu: boolean,
   loaded: LoadedBenchCase,
   options: BenchOptions,
+  placement: Placement | undefined,
 ): Promise<BenchResult> {
   const { target } = loaded;
   const flopCount = flops(target.spec, target.input.shape);
   const result = benchRow(adapter.id, loaded, "error", { backend, softwareGpu });
+  if (placement) Object.assign(result, { threads: placement.threads, threadsFrom: placement.from });
   const verdict = await verify(adapter, backend, target, {
     timeoutMs: options.timeoutMs,
     keep: true,
@@ -178,6 +219,9 @@ async function benchOne(
       heapUsedBytes: memory.heapUsed,
       peakRssBytes: peakRssBytes(),
     };
+    const bytes = condConvBytes(target.spec, target.input.shape).total;
+    const roofline = placed(placement, flopCount.total, bytes, result.warm.p50Ms);
+    if (roofline) result.roofline = roofline;
     result.status = "timed";
   } catch (error) {
     result.status = "error";
@@ -190,7 +234,14 @@ async function benchOne(
     result.static = { status: "not-measured", reason: "--no-static" };
     return result;
   }
-  result.static = await benchStatic(adapter, loaded, options, verdict.tolerance, flopCount);
+  result.static = await benchStatic(
+    adapter,
+    loaded,
+    options,
+    verdict.tolerance,
+    flopCount,
+    placement,
+  );
   if (result.static.warm && result.warm) {
     result.overVsStatic = result.warm.p50Ms / result.static.warm.p50Ms;
   }
@@ -218,9 +269,11 @@ export async function benchAdapter(
     results.forEach((r) => options.onResult?.(r));
     return { summary, results };
   }
+  const placement = placementOf(summary, options.limits);
   const results: BenchResult[] = [];
   for (const c of loaded) {
-    const result = { ...await benchOne(adapter, backend, softwareGpu, c, options), ...where };
+    const one = await benchOne(adapter, backend, softwareGpu, c, options, placement);
+    const result = { ...one, ...where };
     results.push(result);
     if (options.onResult) options.onResult(result);
     else console.log(formatBenchRow(result));

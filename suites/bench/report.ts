@@ -12,10 +12,12 @@ import {
   isNoisy,
   NOISY_P99_OVER_P50,
 } from "../report/noise.ts";
+import { type Painter, paintVerdict, plain } from "../_shared/terminal.ts";
 import { workaroundsNote } from "../conform/print.ts";
+import { renderRooflineSection } from "./report_roofline.ts";
 
-/** One line of the progress table. */
-export function formatBenchRow(r: BenchResult): string {
+/** One line of the progress table, its verdict coloured by `paint`. */
+export function formatBenchRow(r: BenchResult, paint: Painter = plain): string {
   const head = `${rowLabel(r).padEnd(16)} ${r.case.padEnd(36)}`;
   const software = r.softwareGpu ? "  [software GPU]" : "";
   const status = `${r.status.toUpperCase()}${workaroundsNote(r.workarounds)}`;
@@ -24,7 +26,8 @@ export function formatBenchRow(r: BenchResult): string {
     const reason = r.knownFailure === undefined
       ? r.reason ?? ""
       : `known library bug ${r.knownFailure} (suites/conform/known_failures.ts): not timed`;
-    return `${head} ${status}  ${reason}${software}`;
+    const verdict = r.status === "wrong" && r.knownFailure !== undefined ? "known-fail" : r.status;
+    return `${head} ${paintVerdict(paint, verdict, status)}  ${reason}${software}`;
   }
   const gpu = r.gpu ? `  gpu p50 ${ms(r.gpu.p50Ms)} ms` : "";
   const overhead = r.overVsStatic == null
@@ -64,7 +67,9 @@ export function renderBenchMarkdown(report: BenchReport): string {
   const torch = report.torch;
   lines.push(
     torch.status === "measured"
-      ? `- **PyTorch** ${torch.torch} on the CPU, ${torch.threads} threads`
+      ? `- **PyTorch** ${torch.torch} on the CPU, runs at ${
+        (torch.runs ?? [torch]).map((r) => r.threads).join(" and ")
+      } threads (the table's column: ${torch.threads} threads)`
       : `- **PyTorch**: not measured (${torch.reason})`,
     "",
     wrap(
@@ -101,5 +106,6 @@ export function renderBenchMarkdown(report: BenchReport): string {
     return [caseId, ...cells, torchCell];
   });
   lines.push(mdTable(header, rows, header.map((_, i) => (i === 0 ? "left" : "right"))), "");
+  lines.push(...renderRooflineSection(report));
   return lines.join("\n");
 }

@@ -11,6 +11,7 @@ import {
   WorkerError,
 } from "./lockstep.ts";
 import type { RoundEntry, Side } from "../results/gate.ts";
+import { terminal } from "../_shared/terminal.ts";
 
 /** Runs git; a failure is a `UsageError` with git's own message. */
 export async function git(args: string[]): Promise<string> {
@@ -62,6 +63,13 @@ export async function runRounds(
   const baseTree = `${work}/base`;
   await git(["worktree", "add", "--detach", baseTree, options.baseCommit]);
   const result: GateRounds = { entries: new Map(), sides: new Map() };
+  const progress = terminal.progress(
+    "gate: speed",
+    Array.from(
+      { length: options.rounds },
+      (_, r) => options.adapters.map((a) => `round ${r + 1}/${options.rounds} ${a}`),
+    ).flat(),
+  );
   try {
     for (let r = 0; r < options.rounds; r++) {
       for (const adapter of options.adapters) {
@@ -86,9 +94,11 @@ export async function runRounds(
           `gate: round ${r + 1}/${options.rounds} ${adapter.padEnd(11)} ${seconds} s` +
             (error ? `  ERROR ${error}` : ""),
         );
+        progress.advance();
       }
     }
   } finally {
+    progress.finish();
     await git(["worktree", "remove", "--force", baseTree]).catch(() => {});
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }

@@ -7,6 +7,7 @@ import { globToRegExp } from "../_shared/cli.ts";
 import type { AcceptedChanges } from "./accepted.ts";
 import { compareRounds, type Round } from "./stats.ts";
 import type { GateRow, RoundEntry, Side, SideCase } from "../results/gate.ts";
+import { type Painter, paintVerdict, plain } from "../_shared/terminal.ts";
 
 /** The verdict on one adapter x case from its rounds. */
 export function judge(
@@ -79,21 +80,24 @@ export function infoChanges(
 }
 
 /** One row of the printed verdict table. */
-export function formatGateRow(r: GateRow): string {
+export function formatGateRow(r: GateRow, paint: Painter = plain): string {
   const numbers = r.ratio === undefined
     ? "".padEnd(46)
     : `${r.baseMedianMs!.toFixed(3).padStart(9)} -> ${
       r.headMedianMs!.toFixed(3).padStart(9)
     } ms  ` +
       `x${r.ratio.toFixed(3)} [${r.low!.toFixed(3)}, ${r.high!.toFixed(3)}]`;
-  return `${r.adapter.padEnd(11)} ${r.case.padEnd(34)} ${numbers}  ${r.outcome.toUpperCase()}` +
+  return `${r.adapter.padEnd(11)} ${r.case.padEnd(34)} ${numbers}  ${
+    paintVerdict(paint, r.outcome)
+  }` +
     (r.reason ? `  ${r.reason}` : "");
 }
 
 /** The closing line: passed or failed, and the counts. */
-export function gateSummaryLine(rows: readonly GateRow[]): string {
+export function gateSummaryLine(rows: readonly GateRow[], paint: Painter = plain): string {
   const count = (outcome: GateRow["outcome"]) => rows.filter((r) => r.outcome === outcome).length;
   const passed = count("regressed") + count("broken") === 0;
-  return `gate: ${passed ? "PASSED" : "FAILED"}: ${rows.length} compared, ` +
+  const verdict = passed ? paint("green", "PASSED") : paint("red", "FAILED");
+  return `gate: ${verdict}: ${rows.length} compared, ` +
     `${count("regressed")} regressed, ${count("accepted")} accepted, ${count("broken")} broken`;
 }

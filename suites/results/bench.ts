@@ -54,6 +54,8 @@ export const StaticBaseline = z.object({
   maxAbsErr: z.number().optional(),
   warm: TimingStats.optional(),
   gflops: ratio,
+  /** where the static convolution sits under the machine's limits (its own FLOPs and bytes) */
+  roofline: RooflinePoint.optional(),
 });
 /** The static-convolution baseline of one adapter on one case. */
 export type StaticBaseline = z.infer<typeof StaticBaseline>;
@@ -121,22 +123,42 @@ export const BenchResult = z.object({
     peakRssBytes: z.number().nullable(),
   }).optional(),
   readbackIncluded: z.literal(true),
+  /**
+   * CPU threads the row computed on (`bench/threads.ts`), on CPU rows; absent on GPU rows and
+   * from files written before it was recorded
+   */
+  threads: z.int().positive().optional(),
+  /** where `threads` came from: the adapter's info, or "assumed: all cores" when it had none */
+  threadsFrom: z.string().optional(),
   /** where the run sits under the machine's limits (`environment.machineLimits`), if probed */
   roofline: RooflinePoint.optional(),
 });
 /** One adapter on one bench case. */
 export type BenchResult = z.infer<typeof BenchResult>;
 
-/** PyTorch's warm p50 per case, or why it was not measured. */
+/** PyTorch's p50s of one case. */
+const TorchCell = z.object({
+  condconvP50Ms: z.number(),
+  staticP50Ms: z.number(),
+  samples: z.number(),
+});
+
+/**
+ * PyTorch's warm p50 per case, or why it was not measured. `threads` and `results` are the
+ * run with the most threads; `runs` holds every run (by default at 1 thread and at all
+ * cores), each row being set against the one at its own thread count. Files written before
+ * `runs` have the one run only.
+ */
 export const TorchBaseline = z.discriminatedUnion("status", [
   z.object({
     status: z.literal("measured"),
     torch: z.string(),
     threads: z.number().int().positive(),
-    results: z.record(
-      z.string(),
-      z.object({ condconvP50Ms: z.number(), staticP50Ms: z.number(), samples: z.number() }),
-    ),
+    results: z.record(z.string(), TorchCell),
+    runs: z.array(z.object({
+      threads: z.int().positive(),
+      results: z.record(z.string(), TorchCell),
+    })).optional(),
   }),
   z.object({ status: z.literal("not-measured"), reason: z.string() }),
 ]);
@@ -151,8 +173,19 @@ export type BenchAdapter = z.infer<typeof BenchAdapter>;
 /** The machine-readable result of a benchmark run. */
 export const BenchReport = z.object({
   kind: z.literal("bench"),
-  /** `machineLimits`: the roofline probe's figures, absent when the run did not probe */
-  environment: Environment.extend({ machineLimits: MachineLimits.optional() }),
+  /**
+   * `machineLimits`: the roofline probe's figures, absent when the run did not probe;
+   * `loadAverage`: `Deno.loadavg()` (1, 5 and 15 minutes) before and after the probe and at the
+   * end of the run, where the task may read it (`--allow-sys=loadavg`)
+   */
+  environment: Environment.extend({
+    machineLimits: MachineLimits.optional(),
+    loadAverage: z.object({
+      beforeProbe: z.array(z.number()).optional(),
+      afterProbe: z.array(z.number()).optional(),
+      atEnd: z.array(z.number()),
+    }).optional(),
+  }),
   /** absent from files written before filters were recorded */
   filters: RunFilters.optional(),
   settings: z.object({
