@@ -129,11 +129,20 @@ class WasmCondConv implements PreparedCondConv {
 
   #place(g: Geometry): Placed {
     const old = this.#placed;
-    if (old && old.g.inHeight === g.inHeight && old.g.inWidth === g.inWidth && old.capacity >= g.batch) {
+    if (
+      old && old.g.inHeight === g.inHeight && old.g.inWidth === g.inWidth && old.capacity >= g.batch
+    ) {
       return old;
     }
     const capacity = Math.max(g.batch, old?.capacity ?? 0);
-    const plan = makePlan(this.#spec, g, capacity, this.#team!.count, this.#weights, this.#weights.end);
+    const plan = makePlan(
+      this.#spec,
+      g,
+      capacity,
+      this.#team!.count,
+      this.#weights,
+      this.#weights.end,
+    );
     const pages = Math.ceil(plan.end / PAGE);
     const have = this.#memory.buffer.byteLength / PAGE;
     if (pages > MAX_PAGES) {

@@ -46,12 +46,26 @@ const LAYERS: { name: string; spec: CondConvSpecInput; shape: number[] }[] = [
   },
   {
     name: "1x1 grouped, per-expert bias, 1 expert",
-    spec: { inChannels: 12, outChannels: 18, kernelSize: 1, groups: 3, bias: "perExpert", numExperts: 1 },
+    spec: {
+      inChannels: 12,
+      outChannels: 18,
+      kernelSize: 1,
+      groups: 3,
+      bias: "perExpert",
+      numExperts: 1,
+    },
     shape: [3, 12, 4, 5],
   },
   {
     name: "depthwise 3x3 stride 1, TF same, batch 8",
-    spec: { inChannels: 20, outChannels: 20, kernelSize: 3, groups: 20, padding: "same", numExperts: 8 },
+    spec: {
+      inChannels: 20,
+      outChannels: 20,
+      kernelSize: 3,
+      groups: 20,
+      padding: "same",
+      numExperts: 8,
+    },
     shape: [8, 20, 7, 7],
   },
   {
@@ -61,12 +75,28 @@ const LAYERS: { name: string; spec: CondConvSpecInput; shape: number[] }[] = [
   },
   {
     name: "depthwise 5x5 stride 1 on 14x14, TF same, 8 experts",
-    spec: { inChannels: 24, outChannels: 24, kernelSize: 5, groups: 24, padding: "same", numExperts: 8, bias: "none" },
+    spec: {
+      inChannels: 24,
+      outChannels: 24,
+      kernelSize: 5,
+      groups: 24,
+      padding: "same",
+      numExperts: 8,
+      bias: "none",
+    },
     shape: [1, 24, 14, 14],
   },
   {
     name: "depthwise 5x5 stride 2 TF same (asymmetric pads), batch 8",
-    spec: { inChannels: 10, outChannels: 10, kernelSize: 5, groups: 10, stride: 2, padding: "same", numExperts: 3 },
+    spec: {
+      inChannels: 10,
+      outChannels: 10,
+      kernelSize: 5,
+      groups: 10,
+      stride: 2,
+      padding: "same",
+      numExperts: 3,
+    },
     shape: [8, 10, 14, 14],
   },
   {
@@ -116,7 +146,14 @@ const LAYERS: { name: string; spec: CondConvSpecInput; shape: number[] }[] = [
   },
   {
     name: "general: 4x4 TF same stride 2, batch 8",
-    spec: { inChannels: 6, outChannels: 5, kernelSize: 4, padding: "same", stride: 2, numExperts: 8 },
+    spec: {
+      inChannels: 6,
+      outChannels: 5,
+      kernelSize: 4,
+      padding: "same",
+      stride: 2,
+      numExperts: 8,
+    },
     shape: [8, 6, 9, 8],
   },
   {
@@ -165,7 +202,13 @@ Deno.test("wasm is bit-identical across worker counts and repeated runs", async 
 });
 
 Deno.test("a wasm layer follows batch and size changes between runs", async () => {
-  const spec = { inChannels: 16, outChannels: 16, kernelSize: 5, groups: 16, padding: "same" } as const;
+  const spec = {
+    inChannels: 16,
+    outChannels: 16,
+    kernelSize: 5,
+    groups: 16,
+    padding: "same",
+  } as const;
   const prepared = await wasmAdapter.prepare(
     seededLayer(1, spec, [1, 16, 7, 7]).spec,
     seededLayer(1, spec, [1, 16, 7, 7]).weights,
@@ -193,7 +236,11 @@ Deno.test("wasm copies the weights in prepare", async () => {
   const prepared = await wasmAdapter.prepare(layer.spec, weights);
   try {
     for (const tensor of Object.values(weights)) tensor.fill(1000);
-    assertClose(await prepared.run(layer.input), expected, "after the caller overwrote its weights");
+    assertClose(
+      await prepared.run(layer.input),
+      expected,
+      "after the caller overwrote its weights",
+    );
   } finally {
     await prepared.dispose();
   }

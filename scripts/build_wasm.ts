@@ -45,21 +45,24 @@ export const ASC_FLAGS = [
 export async function buildWasm(root = "."): Promise<Uint8Array> {
   let binary: Uint8Array | undefined;
   let report = "";
-  const { error } = await asc.main([WASM_SOURCE, "--outFile", "condconv.wasm", ...ASC_FLAGS], {
-    readFile: (name: string, baseDir: string) => {
-      try {
-        return Deno.readTextFileSync(`${root}/${baseDir}/${name}`);
-      } catch {
-        return null;
-      }
-    },
-    writeFile: (name: string, contents: Uint8Array | string) => {
-      if (name.endsWith(".wasm") && contents instanceof Uint8Array) binary = contents;
-    },
-    listFiles: () => [],
-    stdout: { write: (text: string) => (report += text, true) },
-    stderr: { write: (text: string) => (report += text, true) },
-  } as unknown as Parameters<typeof asc.main>[1]);
+  const { error } = await asc.main(
+    [WASM_SOURCE, "--outFile", "condconv.wasm", ...ASC_FLAGS],
+    {
+      readFile: (name: string, baseDir: string) => {
+        try {
+          return Deno.readTextFileSync(`${root}/${baseDir}/${name}`);
+        } catch {
+          return null;
+        }
+      },
+      writeFile: (name: string, contents: Uint8Array | string) => {
+        if (name.endsWith(".wasm") && contents instanceof Uint8Array) binary = contents;
+      },
+      listFiles: () => [],
+      stdout: { write: (text: string) => (report += text, true) },
+      stderr: { write: (text: string) => (report += text, true) },
+    } as unknown as Parameters<typeof asc.main>[1],
+  );
   if (error || !binary) {
     throw new Error(`Cannot build ${WASM_BINARY}: ${error?.message ?? "no binary"}\n${report}`);
   }

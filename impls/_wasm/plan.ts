@@ -77,7 +77,13 @@ export function weightLayout(
   const bias = align(experts + 4 * lengths.expertKernels);
   const routingWeight = align(bias + 4 * lengths.bias);
   const routingBias = align(routingWeight + 4 * lengths.routingWeight);
-  return { experts, bias, routingWeight, routingBias, end: align(routingBias + 4 * lengths.routingBias) };
+  return {
+    experts,
+    bias,
+    routingWeight,
+    routingBias,
+    end: align(routingBias + 4 * lengths.routingBias),
+  };
 }
 
 /**

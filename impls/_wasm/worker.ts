@@ -13,7 +13,13 @@
  * returns to the event loop for good.
  * @module
  */
-import { CTRL, CTRL_WORDS as CTRL_VIEW, WASM_COMMAND, type WasmStartMessage, type WasmWorkerMessage } from "./protocol.ts";
+import {
+  CTRL,
+  CTRL_WORDS as CTRL_VIEW,
+  WASM_COMMAND,
+  type WasmStartMessage,
+  type WasmWorkerMessage,
+} from "./protocol.ts";
 
 interface WorkerScope {
   onmessage: ((event: MessageEvent<WasmStartMessage>) => void) | null;
@@ -51,7 +57,11 @@ function serve(
       }
     };
     const one = Atomics.load(ctrl, CTRL.unitsOne);
-    for (let u = Atomics.add(ctrl, CTRL.nextOne, 1); u < one; u = Atomics.add(ctrl, CTRL.nextOne, 1)) {
+    for (
+      let u = Atomics.add(ctrl, CTRL.nextOne, 1);
+      u < one;
+      u = Atomics.add(ctrl, CTRL.nextOne, 1)
+    ) {
       attempt(() => kernels.phaseOne(plan, u));
       if (Atomics.add(ctrl, CTRL.doneOne, 1) + 1 === one) Atomics.notify(ctrl, CTRL.doneOne);
     }
@@ -61,7 +71,11 @@ function serve(
     }
     const two = Atomics.load(ctrl, CTRL.unitsTwo);
     let routed = false;
-    for (let u = Atomics.add(ctrl, CTRL.nextTwo, 1); u < two; u = Atomics.add(ctrl, CTRL.nextTwo, 1)) {
+    for (
+      let u = Atomics.add(ctrl, CTRL.nextTwo, 1);
+      u < two;
+      u = Atomics.add(ctrl, CTRL.nextTwo, 1)
+    ) {
       if (!routed) {
         attempt(() => kernels.route(plan, worker));
         routed = true;

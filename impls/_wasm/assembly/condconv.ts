@@ -1,3 +1,4 @@
+/// <reference path="./builtins.d.ts" />
 /**
  * The `wasm` adapter's kernels, in AssemblyScript: WebAssembly SIMD128 (float32x4) over one
  * shared memory that every worker instantiates. Built by `deno task build:wasm` into
@@ -82,32 +83,32 @@ import {
   P_UNIT_SIZE,
   P_W,
   P_WP,
-} from "../layout";
+} from "../layout.ts";
 
 /** The first byte the host may use: everything below belongs to the module's own data. */
 export function heapBase(): usize {
   return __heap_base;
 }
 
-@inline function word(plan: usize, index: i32): i32 {
-  return load<i32>(plan + (<usize>index << 2));
+function word(plan: usize, index: i32): i32 {
+  return load<i32>(plan + (<usize> index << 2));
 }
 
-@inline function ptr(plan: usize, index: i32): usize {
-  return <usize>load<i32>(plan + (<usize>index << 2));
+function ptr(plan: usize, index: i32): usize {
+  return <usize> load<i32>(plan + (<usize> index << 2));
 }
 
-@inline function at(base: usize, index: i32): usize {
-  return base + (<usize>index << 2);
+function at(base: usize, index: i32): usize {
+  return base + (<usize> index << 2);
 }
 
 /** The scratch of worker `worker`. */
-@inline function scratch(plan: usize, worker: i32): usize {
-  return ptr(plan, P_SCRATCH_PTR) + <usize>worker * ptr(plan, P_SCRATCH_STRIDE);
+function scratch(plan: usize, worker: i32): usize {
+  return ptr(plan, P_SCRATCH_PTR) + <usize> worker * ptr(plan, P_SCRATCH_STRIDE);
 }
 
 /** Stores the first `n` (0..4) lanes of `v` at `p`. */
-@inline function storeLanes(p: usize, v: v128, n: i32): void {
+function storeLanes(p: usize, v: v128, n: i32): void {
   if (n >= 4) {
     v128.store(p, v);
     return;
@@ -131,7 +132,7 @@ function sumPlane(p: usize, n: i32): f64 {
   }
   let s = f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1) +
     (f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1));
-  for (; i < n; i++) s += <f64>load<f32>(at(p, i));
+  for (; i < n; i++) s += <f64> load<f32>(at(p, i));
   return s;
 }
 
@@ -139,8 +140,9 @@ function sumPlane(p: usize, n: i32): f64 {
 function packChannel(plan: usize, src: usize, b: i32, c: i32): void {
   const C = word(plan, P_C), HW = word(plan, P_H) * word(plan, P_W);
   const panels = word(plan, P_COL_PANELS);
-  const panelBytes = <usize>(C * NR) << 2;
-  let dst = ptr(plan, P_PACKED_PTR) + <usize>b * <usize>panels * panelBytes + (<usize>(c * NR) << 2);
+  const panelBytes = <usize> (C * NR) << 2;
+  let dst = ptr(plan, P_PACKED_PTR) + <usize> b * <usize> panels * panelBytes +
+    (<usize> (c * NR) << 2);
   for (let jp = 0; jp < panels; jp++) {
     const j = jp * NR;
     if (j + NR <= HW) {
@@ -166,7 +168,7 @@ export function phaseOne(plan: usize, unit: i32): void {
   const pooled = ptr(plan, P_POOLED_PTR);
   for (let c = c0; c < c1; c++) {
     const src = at(ptr(plan, P_INPUT_PTR), (b * C + c) * HW);
-    if (pool) store<f64>(pooled + (<usize>(b * C + c) << 3), sumPlane(src, HW) / <f64>HW);
+    if (pool) store<f64>(pooled + (<usize> (b * C + c) << 3), sumPlane(src, HW) / <f64> HW);
     if (pack) packChannel(plan, src, b, c);
   }
 }
@@ -183,39 +185,39 @@ export function route(plan: usize, worker: i32): void {
   // the general path's mixed-kernel cache key: nothing mixed yet in this job
   store<i32>(s, -1);
   if (kind == 2) {
-    memory.copy(r, ptr(plan, P_SUPPLIED_PTR), <usize>(batch * E) << 2);
+    memory.copy(r, ptr(plan, P_SUPPLIED_PTR), <usize> (batch * E) << 2);
     return;
   }
   const rw = ptr(plan, P_RW_PTR), rb = ptr(plan, P_RB_PTR), pooled = ptr(plan, P_POOLED_PTR);
-  const t = <f64>load<f32>(plan + (<usize>P_TEMPERATURE << 2));
+  const t = <f64> load<f32>(plan + (<usize> P_TEMPERATURE << 2));
   for (let b = 0; b < batch; b++) {
     let max = -Infinity;
     for (let e = 0; e < E; e++) {
-      let z = <f64>load<f32>(at(rb, e));
+      let z = <f64> load<f32>(at(rb, e));
       for (let c = 0; c < C; c++) {
-        z += <f64>load<f32>(at(rw, e * C + c)) * load<f64>(pooled + (<usize>(b * C + c) << 3));
+        z += <f64> load<f32>(at(rw, e * C + c)) * load<f64>(pooled + (<usize> (b * C + c) << 3));
       }
       if (kind == 1) {
         z = z / t;
         // NaN propagates, as Math.max does
         max = z != z || max != max ? NaN : Math.max(max, z);
       }
-      store<f32>(at(r, b * E + e), <f32>z);
+      store<f32>(at(r, b * E + e), <f32> z);
     }
     if (kind == 0) {
       for (let e = 0; e < E; e++) {
-        const z = <f64>load<f32>(at(r, b * E + e));
-        store<f32>(at(r, b * E + e), <f32>(1.0 / (1.0 + Math.exp(-z))));
+        const z = <f64> load<f32>(at(r, b * E + e));
+        store<f32>(at(r, b * E + e), <f32> (1.0 / (1.0 + Math.exp(-z))));
       }
     } else {
       let total = 0.0;
       for (let e = 0; e < E; e++) {
-        const v = Math.exp(<f64>load<f32>(at(r, b * E + e)) - max);
+        const v = Math.exp(<f64> load<f32>(at(r, b * E + e)) - max);
         total += v;
-        store<f32>(at(r, b * E + e), <f32>v);
+        store<f32>(at(r, b * E + e), <f32> v);
       }
       for (let e = 0; e < E; e++) {
-        store<f32>(at(r, b * E + e), <f32>(<f64>load<f32>(at(r, b * E + e)) / total));
+        store<f32>(at(r, b * E + e), <f32> (<f64> load<f32>(at(r, b * E + e)) / total));
       }
     }
   }
@@ -251,8 +253,8 @@ function mixPanel(
   dstStride: usize,
 ): void {
   const E = word(plan, P_E), K = word(plan, P_K);
-  const expertBytes = <usize>(word(plan, P_O) * K) << 2;
-  const rowBytes = <usize>K << 2;
+  const expertBytes = <usize> (word(plan, P_O) * K) << 2;
+  const rowBytes = <usize> K << 2;
   const w0 = at(ptr(plan, P_EXPERTS_PTR), o0 * K);
   const zero = f32x4.splat(0);
   let k = 0;
@@ -260,7 +262,7 @@ function mixPanel(
     for (let i = 0; i < nb; i++) {
       const rb = at(r, (b0 + i) * E);
       let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-      let w = w0 + (<usize>k << 2);
+      let w = w0 + (<usize> k << 2);
       for (let e = 0; e < E; e++) {
         const re = v128.load32_splat(at(rb, e));
         a0 = f32x4.add(a0, f32x4.mul(re, v128.load(w)));
@@ -274,7 +276,7 @@ function mixPanel(
       const t1 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
       const t2 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
       const t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-      const d = dst + <usize>i * dstStride + (<usize>(k * MR) << 2);
+      const d = dst + <usize> i * dstStride + (<usize> (k * MR) << 2);
       v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
       v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
       v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
@@ -284,13 +286,13 @@ function mixPanel(
   for (; k < K; k++) {
     for (let i = 0; i < nb; i++) {
       const rb = at(r, (b0 + i) * E);
-      const d = dst + <usize>i * dstStride + (<usize>(k * MR) << 2);
+      const d = dst + <usize> i * dstStride + (<usize> (k * MR) << 2);
       for (let q = 0; q < MR; q++) {
         let sum: f32 = 0;
         if (q < rows) {
           for (let e = 0; e < E; e++) {
             sum += load<f32>(at(rb, e)) *
-              load<f32>(w0 + <usize>e * expertBytes + <usize>q * rowBytes + (<usize>k << 2));
+              load<f32>(w0 + <usize> e * expertBytes + <usize> q * rowBytes + (<usize> k << 2));
           }
         }
         store<f32>(at(d, q), sum);
@@ -303,12 +305,20 @@ function mixPanel(
  * Mixes `count` consecutive floats of every expert from float `from` for examples
  * `0 .. nb` into `dst + i * dstStride` (depthwise taps).
  */
-function mixFlat(plan: usize, r: usize, nb: i32, from: i32, count: i32, dst: usize, dstStride: usize): void {
+function mixFlat(
+  plan: usize,
+  r: usize,
+  nb: i32,
+  from: i32,
+  count: i32,
+  dst: usize,
+  dstStride: usize,
+): void {
   const E = word(plan, P_E);
-  const expertBytes = <usize>(word(plan, P_O) * word(plan, P_K)) << 2;
+  const expertBytes = <usize> (word(plan, P_O) * word(plan, P_K)) << 2;
   const w0 = at(ptr(plan, P_EXPERTS_PTR), from);
   for (let i = 0; i < nb; i++) {
-    const rb = at(r, i * E), d = dst + <usize>i * dstStride;
+    const rb = at(r, i * E), d = dst + <usize> i * dstStride;
     let j = 0;
     for (; j + 4 <= count; j += 4) {
       let a = f32x4.splat(0);
@@ -322,7 +332,7 @@ function mixFlat(plan: usize, r: usize, nb: i32, from: i32, count: i32, dst: usi
     for (; j < count; j++) {
       let sum: f32 = 0;
       for (let e = 0; e < E; e++) {
-        sum += load<f32>(at(rb, e)) * load<f32>(w0 + <usize>e * expertBytes + (<usize>j << 2));
+        sum += load<f32>(at(rb, e)) * load<f32>(w0 + <usize> e * expertBytes + (<usize> j << 2));
       }
       store<f32>(at(d, j), sum);
     }
@@ -336,7 +346,16 @@ function mixFlat(plan: usize, r: usize, nb: i32, from: i32, count: i32, dst: usi
  * One `MR x NR` tile: `A` `[K][MR]`, `B` `[K][NR]`, outputs to `y` (row stride `ldy`
  * bytes), `rows` x `cols` of them valid, started from the 4 biases at `bias`.
  */
-function tile(a: usize, b: usize, K: i32, y: usize, ldy: usize, bias: usize, rows: i32, cols: i32): void {
+function tile(
+  a: usize,
+  b: usize,
+  K: i32,
+  y: usize,
+  ldy: usize,
+  bias: usize,
+  rows: i32,
+  cols: i32,
+): void {
   let c00 = v128.load32_splat(bias), c01 = c00;
   let c10 = v128.load32_splat(bias, 4), c11 = c10;
   let c20 = v128.load32_splat(bias, 8), c21 = c20;
@@ -400,29 +419,32 @@ function pointwise(plan: usize, unit: i32, worker: i32): void {
   const p0 = unit * size, p1 = min(total, p0 + size), n = p1 - p0;
   const s = scratch(plan, worker), r = s + ptr(plan, P_S_ROUTING);
   const mixed = s + ptr(plan, P_S_MIXED), biases = s + ptr(plan, P_S_BIAS);
-  const panelBytes = <usize>(K * MR) << 2, exampleBytes = <usize>n * panelBytes;
+  const panelBytes = <usize> (K * MR) << 2, exampleBytes = <usize> n * panelBytes;
   for (let p = p0; p < p1; p++) {
     const g = p / rowPanels, o0 = g * Og + (p % rowPanels) * MR;
     const rows = min(MR, (g + 1) * Og - o0);
-    mixPanel(plan, r, 0, batch, o0, rows, mixed + <usize>(p - p0) * panelBytes, exampleBytes);
+    mixPanel(plan, r, 0, batch, o0, rows, mixed + <usize> (p - p0) * panelBytes, exampleBytes);
     for (let b = 0; b < batch; b++) {
       for (let q = 0; q < MR; q++) {
-        store<f32>(at(biases, (b * n + p - p0) * MR + q), q < rows ? biasOf(plan, r, b, o0 + q) : 0);
+        store<f32>(
+          at(biases, (b * n + p - p0) * MR + q),
+          q < rows ? biasOf(plan, r, b, o0 + q) : 0,
+        );
       }
     }
   }
   const HW = word(plan, P_OH) * word(plan, P_OW), colPanels = word(plan, P_COL_PANELS);
-  const bPanelBytes = <usize>(C * NR) << 2, ldy = <usize>HW << 2;
+  const bPanelBytes = <usize> (C * NR) << 2, ldy = <usize> HW << 2;
   const packed = ptr(plan, P_PACKED_PTR), output = ptr(plan, P_OUTPUT_PTR);
   for (let b = 0; b < batch; b++) {
-    const bBase = packed + <usize>b * <usize>colPanels * bPanelBytes;
+    const bBase = packed + <usize> b * <usize> colPanels * bPanelBytes;
     for (let jp = 0; jp < colPanels; jp++) {
       const cols = min(NR, HW - jp * NR);
       for (let p = p0; p < p1; p++) {
         const g = p / rowPanels, o0 = g * Og + (p % rowPanels) * MR;
         tile(
-          mixed + <usize>b * exampleBytes + <usize>(p - p0) * panelBytes,
-          bBase + <usize>jp * bPanelBytes + (<usize>(g * K * NR) << 2),
+          mixed + <usize> b * exampleBytes + <usize> (p - p0) * panelBytes,
+          bBase + <usize> jp * bPanelBytes + (<usize> (g * K * NR) << 2),
           K,
           at(output, (b * O + o0) * HW + jp * NR),
           ldy,
@@ -449,7 +471,7 @@ function loadPlane(plan: usize, work: usize, b: i32, c: i32, zeroed: bool): void
     for (let i = 0; i < H; i++) {
       const row = at(src, i * W);
       if (sw == 1) {
-        memory.copy(at(work, (top + i) * pw + left), row, <usize>W << 2);
+        memory.copy(at(work, (top + i) * pw + left), row, <usize> W << 2);
         continue;
       }
       for (let j = 0; j < W; j++) {
@@ -474,7 +496,7 @@ function loadPlane(plan: usize, work: usize, b: i32, c: i32, zeroed: bool): void
 }
 
 /** Offset in floats of tap column `v` (phase and shift) within the phase planes. */
-@inline function tapOffset(v: i32, dw: i32, sw: i32, phaseFloats: i32): i32 {
+function tapOffset(v: i32, dw: i32, sw: i32, phaseFloats: i32): i32 {
   const x = v * dw;
   return (x % sw) * phaseFloats + x / sw;
 }
@@ -488,15 +510,23 @@ function depthwise5(plan: usize, work: usize, k: usize, y: usize, bias: f32): vo
   const f4 = tapOffset(4, 1, sw, phase);
   const k00 = v128.load32_splat(k), k01 = v128.load32_splat(k, 4), k02 = v128.load32_splat(k, 8);
   const k03 = v128.load32_splat(k, 12), k04 = v128.load32_splat(k, 16);
-  const k10 = v128.load32_splat(k, 20), k11 = v128.load32_splat(k, 24), k12 = v128.load32_splat(k, 28);
+  const k10 = v128.load32_splat(k, 20),
+    k11 = v128.load32_splat(k, 24),
+    k12 = v128.load32_splat(k, 28);
   const k13 = v128.load32_splat(k, 32), k14 = v128.load32_splat(k, 36);
-  const k20 = v128.load32_splat(k, 40), k21 = v128.load32_splat(k, 44), k22 = v128.load32_splat(k, 48);
+  const k20 = v128.load32_splat(k, 40),
+    k21 = v128.load32_splat(k, 44),
+    k22 = v128.load32_splat(k, 48);
   const k23 = v128.load32_splat(k, 52), k24 = v128.load32_splat(k, 56);
-  const k30 = v128.load32_splat(k, 60), k31 = v128.load32_splat(k, 64), k32 = v128.load32_splat(k, 68);
+  const k30 = v128.load32_splat(k, 60),
+    k31 = v128.load32_splat(k, 64),
+    k32 = v128.load32_splat(k, 68);
   const k33 = v128.load32_splat(k, 72), k34 = v128.load32_splat(k, 76);
-  const k40 = v128.load32_splat(k, 80), k41 = v128.load32_splat(k, 84), k42 = v128.load32_splat(k, 88);
+  const k40 = v128.load32_splat(k, 80),
+    k41 = v128.load32_splat(k, 84),
+    k42 = v128.load32_splat(k, 88);
   const k43 = v128.load32_splat(k, 92), k44 = v128.load32_splat(k, 96);
-  const vb = f32x4.splat(bias), rowBytes = <usize>pw << 2;
+  const vb = f32x4.splat(bias), rowBytes = <usize> pw << 2;
   for (let i = 0; i < OH; i++) {
     for (let j = 0; j < OW; j += 8) {
       let p = at(work, i * sh * pw + j);
@@ -570,9 +600,13 @@ function depthwise3(plan: usize, work: usize, k: usize, y: usize, bias: f32): vo
   const f0 = tapOffset(0, 1, sw, phase), f1 = tapOffset(1, 1, sw, phase);
   const f2 = tapOffset(2, 1, sw, phase);
   const k00 = v128.load32_splat(k), k01 = v128.load32_splat(k, 4), k02 = v128.load32_splat(k, 8);
-  const k10 = v128.load32_splat(k, 12), k11 = v128.load32_splat(k, 16), k12 = v128.load32_splat(k, 20);
-  const k20 = v128.load32_splat(k, 24), k21 = v128.load32_splat(k, 28), k22 = v128.load32_splat(k, 32);
-  const vb = f32x4.splat(bias), rowBytes = <usize>pw << 2;
+  const k10 = v128.load32_splat(k, 12),
+    k11 = v128.load32_splat(k, 16),
+    k12 = v128.load32_splat(k, 20);
+  const k20 = v128.load32_splat(k, 24),
+    k21 = v128.load32_splat(k, 28),
+    k22 = v128.load32_splat(k, 32);
+  const vb = f32x4.splat(bias), rowBytes = <usize> pw << 2;
   for (let i = 0; i < OH; i++) {
     for (let j = 0; j < OW; j += 8) {
       let p = at(work, i * sh * pw + j);
@@ -636,12 +670,12 @@ function depthwise(plan: usize, unit: i32, worker: i32): void {
   const o0 = unit * size, o1 = min(O, o0 + size), n = o1 - o0;
   const s = scratch(plan, worker), r = s + ptr(plan, P_S_ROUTING);
   const mixed = s + ptr(plan, P_S_MIXED), work = s + ptr(plan, P_S_WORK);
-  const exampleBytes = <usize>(n * kk) << 2;
+  const exampleBytes = <usize> (n * kk) << 2;
   mixFlat(plan, r, batch, o0 * kk, n * kk, mixed, exampleBytes);
   const zeroed = word(plan, P_PAD_MODE) == 0;
   if (zeroed) {
     const floats = word(plan, P_SW) * word(plan, P_HP) * word(plan, P_PHASE_WIDTH);
-    memory.fill(work, 0, <usize>floats << 2);
+    memory.fill(work, 0, <usize> floats << 2);
   }
   const kh = word(plan, P_KH), kw = word(plan, P_KW);
   const unit1 = word(plan, P_DH) == 1 && word(plan, P_DW) == 1 && kh == kw;
@@ -654,7 +688,7 @@ function depthwise(plan: usize, unit: i32, worker: i32): void {
         loadPlane(plan, work, b, c, zeroed);
         loaded = c;
       }
-      const k = mixed + <usize>b * exampleBytes + (<usize>((o - o0) * kk) << 2);
+      const k = mixed + <usize> b * exampleBytes + (<usize> ((o - o0) * kk) << 2);
       const y = at(output, (b * O + o) * HW), bias = biasOf(plan, r, b, o);
       if (unit1 && kh == 5) depthwise5(plan, work, k, y, bias);
       else if (unit1 && kh == 3) depthwise3(plan, work, k, y, bias);
@@ -709,12 +743,12 @@ function general(plan: usize, unit: i32, worker: i32): void {
   const jp0 = (unit % chunks) * size, n = min(size, colPanels - jp0);
   const s = scratch(plan, worker), r = s + ptr(plan, P_S_ROUTING);
   const mixed = s + ptr(plan, P_S_MIXED), biases = s + ptr(plan, P_S_BIAS);
-  const work = s + ptr(plan, P_S_WORK), panelBytes = <usize>(K * MR) << 2;
+  const work = s + ptr(plan, P_S_WORK), panelBytes = <usize> (K * MR) << 2;
   const key = b * groups + g;
   if (load<i32>(s) != key) {
     for (let p = 0; p < rowPanels; p++) {
       const o0 = g * Og + p * MR, rows = min(MR, (g + 1) * Og - o0);
-      mixPanel(plan, r, b, 1, o0, rows, mixed + <usize>p * panelBytes, 0);
+      mixPanel(plan, r, b, 1, o0, rows, mixed + <usize> p * panelBytes, 0);
       for (let q = 0; q < MR; q++) {
         store<f32>(at(biases, p * MR + q), q < rows ? biasOf(plan, r, b, o0 + q) : 0);
       }
@@ -728,11 +762,11 @@ function general(plan: usize, unit: i32, worker: i32): void {
     for (let p = 0; p < rowPanels; p++) {
       const o0 = g * Og + p * MR;
       tile(
-        mixed + <usize>p * panelBytes,
+        mixed + <usize> p * panelBytes,
         at(work, jp * K * NR),
         K,
         at(output, (b * O + o0) * HW + j),
-        <usize>HW << 2,
+        <usize> HW << 2,
         at(biases, p * MR),
         min(MR, (g + 1) * Og - o0),
         cols,
