@@ -29,7 +29,7 @@ export interface PlanSpec {
  */
 export const BLOCKS = {
   pointwiseUnits: 16,
-  maxPanelsPerUnit: 8,
+  maxPanelsPerUnit: 32,
   depthwiseUnits: 16,
   im2colFloats: 32768,
   poolFloats: 16384,
@@ -111,11 +111,8 @@ export function makePlan(
   const E = g.numExperts;
   let unitSize: number;
   if (path === 0) {
-    const panels = g.groups * rowPanels;
-    unitSize = Math.max(
-      1,
-      Math.min(BLOCKS.maxPanelsPerUnit, Math.floor(panels / BLOCKS.pointwiseUnits)),
-    );
+    // the largest unit a job may use (`pointwiseUnitSize` sets it per job)
+    unitSize = Math.min(BLOCKS.maxPanelsPerUnit, g.groups * rowPanels);
   } else if (path === 1) {
     unitSize = Math.max(1, Math.ceil(g.outChannels / BLOCKS.depthwiseUnits));
   } else {
@@ -129,8 +126,8 @@ export function makePlan(
   const sMixed = align(sRouting + 4 * capacity * E);
   let mixedBytes: number, biasBytes: number, workBytes: number;
   if (path === 0) {
-    mixedBytes = 4 * capacity * unitSize * K * L.MR;
-    biasBytes = 4 * capacity * unitSize * L.MR;
+    mixedBytes = 4 * unitSize * K * L.MR;
+    biasBytes = 4 * unitSize * L.MR;
     workBytes = 0;
   } else if (path === 1) {
     mixedBytes = 4 * capacity * unitSize * K;
@@ -219,14 +216,30 @@ export function makePlan(
   return { words: w, rowMap, colMap, end: at };
 }
 
-/** Phase one and phase two units of a `batch`-example job. */
+/**
+ * Row panels per pointwise unit for a `batch`-example job: about `pointwiseUnits` units in
+ * all, at most `maxPanelsPerUnit` panels each (more panels per unit: more reuse of each
+ * input panel while it is in L1).
+ */
+function pointwiseUnitSize(total: number, batch: number): number {
+  const size = Math.ceil((total * batch) / BLOCKS.pointwiseUnits);
+  return Math.max(1, Math.min(BLOCKS.maxPanelsPerUnit, total, size));
+}
+
+/**
+ * Phase one and phase two units of a `batch`-example job; sets the job's pointwise unit
+ * size in `w`.
+ */
 export function jobUnits(w: Int32Array, batch: number): [number, number] {
   const C = w[L.P_C];
   const needOne = w[L.P_ROUTING] !== 2 || w[L.P_PATH] === 0;
   const one = needOne ? batch * Math.ceil(C / w[L.P_POOL_BLOCK]) : 0;
   let two: number;
-  if (w[L.P_PATH] === 0) two = Math.ceil((w[L.P_GROUPS] * w[L.P_ROW_PANELS]) / w[L.P_UNIT_SIZE]);
-  else if (w[L.P_PATH] === 1) two = Math.ceil(w[L.P_O] / w[L.P_UNIT_SIZE]);
+  if (w[L.P_PATH] === 0) {
+    const total = w[L.P_GROUPS] * w[L.P_ROW_PANELS];
+    w[L.P_UNIT_SIZE] = pointwiseUnitSize(total, batch);
+    two = batch * Math.ceil(total / w[L.P_UNIT_SIZE]);
+  } else if (w[L.P_PATH] === 1) two = Math.ceil(w[L.P_O] / w[L.P_UNIT_SIZE]);
   else two = batch * w[L.P_GROUPS] * Math.ceil(w[L.P_COL_PANELS] / w[L.P_UNIT_SIZE]);
   return [one, two];
 }
