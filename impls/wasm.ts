@@ -17,9 +17,9 @@
  * @module
  */
 import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
-import { checkRunInputs, checkWeights, type Geometry } from "../condconv/geometry.ts";
+import { checkRunInputs, type Geometry, staticConvSpec } from "../condconv/geometry.ts";
 import type { Availability, CondConvAdapter, PreparedCondConv } from "./adapter.ts";
-import { staticConvSpec } from "./reference.ts";
+import { defineAdapter } from "./_contract.ts";
 import { jobUnits, makePlan, type Plan, weightLayout } from "./_wasm/plan.ts";
 import * as L from "./_wasm/layout.ts";
 import { CTRL_WORDS } from "./_wasm/protocol.ts";
@@ -214,7 +214,8 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
   const completion = typeof Atomics.waitAsync === "function" ? "atomics" : "message";
 
   const prepareLayer = async (spec: CondConvSpec, weights: CondConvWeights) => {
-    checkWeights(spec, weights);
+    // defineAdapter has parsed the spec and checked the weights; they are copied into the
+    // layer's memory below
     const reason = threadsUnavailable();
     if (reason) throw new TypeError(`Cannot prepare the wasm layer: ${reason}`);
     const module = await wasmModule();
@@ -259,7 +260,7 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
     return new WasmCondConv(spec, memory, team, layout, planAt, () => memories--);
   };
 
-  return {
+  return defineAdapter({
     id,
     description: `WebAssembly SIMD128 (AssemblyScript), mixed kernels packed for a 4x8 ` +
       `micro-kernel, ${workers} worker${workers === 1 ? "" : "s"} on one shared memory`,
@@ -303,7 +304,7 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
       };
     },
     resourceCounts: () => ({ workers: counter.live, memories }),
-  };
+  });
 }
 
 /** The registered `wasm` adapter: `navigator.hardwareConcurrency` workers per layer. */
