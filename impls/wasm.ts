@@ -93,37 +93,41 @@ interface Placed {
   capacity: number;
 }
 
+/** What a prepared layer is made of. */
+interface LayerParts {
+  spec: CondConvSpec;
+  memory: WebAssembly.Memory;
+  team: WasmTeam;
+  /** where the weights lie in `memory` */
+  weights: ReturnType<typeof weightLayout>;
+  /** byte offset of the plan words */
+  planAt: number;
+  /** called once by `dispose` */
+  release: () => void;
+  /** a plain convolution: one expert whose routing weight the layer sets to 1 */
+  plain: boolean;
+}
+
 class WasmCondConv implements PreparedCondConv {
   readonly backend = WASM_BACKEND;
-  #spec: CondConvSpec;
-  #memory: WebAssembly.Memory;
+  #parts: LayerParts;
   #team?: WasmTeam;
-  #weights: ReturnType<typeof weightLayout>;
-  #planAt: number;
+  /** the spec run inputs are checked against: a plain convolution takes no routing weights */
+  #inputSpec: CondConvSpec;
   #placed?: Placed;
-  #queue: Promise<unknown> = Promise.resolve();
-  #release: () => void;
+  /** the last job: runs are serialised, each after the one before has settled */
+  #last: Promise<unknown> = Promise.resolve();
   #disposed = false;
 
-  constructor(
-    spec: CondConvSpec,
-    memory: WebAssembly.Memory,
-    team: WasmTeam,
-    weights: ReturnType<typeof weightLayout>,
-    planAt: number,
-    release: () => void,
-  ) {
-    this.#spec = spec;
-    this.#memory = memory;
-    this.#team = team;
-    this.#weights = weights;
-    this.#planAt = planAt;
-    this.#release = release;
+  constructor(parts: LayerParts) {
+    this.#parts = parts;
+    this.#team = parts.team;
+    this.#inputSpec = parts.plain ? { ...parts.spec, routing: { kind: "sigmoid" } } : parts.spec;
   }
 
   run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
-    const job = this.#queue.then(() => this.#run(input, routingWeights));
-    this.#queue = job.catch(() => {});
+    const job = this.#last.then(() => this.#run(input, routingWeights));
+    this.#last = job.then(() => undefined, () => undefined);
     return job;
   }
 
@@ -136,58 +140,59 @@ class WasmCondConv implements PreparedCondConv {
     }
     const capacity = Math.max(g.batch, old?.capacity ?? 0);
     const plan = makePlan(
-      this.#spec,
+      this.#parts.spec,
       g,
       capacity,
       this.#team!.count,
-      this.#weights,
-      this.#weights.end,
+      this.#parts.weights,
+      this.#parts.weights.end,
     );
     const pages = Math.ceil(plan.end / PAGE);
-    const have = this.#memory.buffer.byteLength / PAGE;
+    const have = this.#parts.memory.buffer.byteLength / PAGE;
     if (pages > MAX_PAGES) {
       throw new RangeError(
         `Cannot run the wasm layer on input [${g.batch}, ${g.inChannels}, ${g.inHeight}, ` +
           `${g.inWidth}]: it needs ${plan.end} bytes, more than the 2 GiB memory`,
       );
     }
-    if (pages > have) this.#memory.grow(pages - have);
-    const buffer = this.#memory.buffer;
+    if (pages > have) this.#parts.memory.grow(pages - have);
+    const buffer = this.#parts.memory.buffer;
     new Int32Array(buffer, plan.words[L.P_ROWMAP_PTR], plan.rowMap.length).set(plan.rowMap);
     new Int32Array(buffer, plan.words[L.P_COLMAP_PTR], plan.colMap.length).set(plan.colMap);
-    this.#placed = { plan, at: this.#planAt, g, capacity };
+    this.#placed = { plan, at: this.#parts.planAt, g, capacity };
     return this.#placed;
   }
 
   async #run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
     if (this.#disposed) throw new TypeError("Cannot run the wasm layer: it was disposed");
-    const g = checkRunInputs(this.#spec, input, routingWeights);
+    const g = checkRunInputs(this.#inputSpec, input, routingWeights);
     const placed = this.#place(g);
     const words = placed.plan.words;
     words[L.P_BATCH] = g.batch;
     const [one, two] = jobUnits(words, g.batch);
     words[L.P_UNITS] = two;
-    const buffer = this.#memory.buffer;
+    const buffer = this.#parts.memory.buffer;
     new Int32Array(buffer, placed.at, L.PLAN_WORDS).set(words);
     new Float32Array(buffer, words[L.P_INPUT_PTR], input.data.length).set(input.data);
-    if (routingWeights) {
+    if (this.#parts.plain) new Float32Array(buffer, words[L.P_SUPPLIED_PTR], g.batch).fill(1);
+    else if (routingWeights) {
       new Float32Array(buffer, words[L.P_SUPPLIED_PTR], routingWeights.length).set(routingWeights);
     }
     await this.#team!.run(placed.at, one, two);
     const size = g.batch * g.outChannels * g.outHeight * g.outWidth;
     const data = new Float32Array(size);
-    data.set(new Float32Array(this.#memory.buffer, words[L.P_OUTPUT_PTR], size));
+    data.set(new Float32Array(this.#parts.memory.buffer, words[L.P_OUTPUT_PTR], size));
     return { shape: [g.batch, g.outChannels, g.outHeight, g.outWidth], data };
   }
 
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    await this.#queue;
+    await this.#last;
     this.#team?.close();
     this.#team = undefined;
     this.#placed = undefined;
-    this.#release();
+    this.#parts.release();
   }
 }
 
@@ -213,7 +218,7 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
   let memories = 0;
   const completion = typeof Atomics.waitAsync === "function" ? "atomics" : "message";
 
-  const prepareLayer = async (spec: CondConvSpec, weights: CondConvWeights) => {
+  const prepareLayer = async (spec: CondConvSpec, weights: CondConvWeights, plain = false) => {
     // defineAdapter has parsed the spec and checked the weights; they are copied into the
     // layer's memory below
     const reason = threadsUnavailable();
@@ -257,7 +262,15 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
       memories--;
       throw error;
     }
-    return new WasmCondConv(spec, memory, team, layout, planAt, () => memories--);
+    return new WasmCondConv({
+      spec,
+      memory,
+      team,
+      weights: layout,
+      planAt,
+      release: () => memories--,
+      plain,
+    });
   };
 
   return defineAdapter({
@@ -287,21 +300,10 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
       };
     },
     prepare: prepareLayer,
-    async prepareStatic(spec: CondConvSpec, kernel: Float32Array, bias?: Float32Array) {
-      const layer = await prepareLayer(
-        staticConvSpec(spec),
-        bias ? { expertKernels: kernel, bias } : { expertKernels: kernel },
-      );
-      let ones = new Float32Array(0);
-      return {
-        backend: layer.backend,
-        run: (input: Tensor) => {
-          const batch = input.shape[0] ?? 0;
-          if (ones.length !== batch) ones = new Float32Array(batch).fill(1);
-          return layer.run(input, ones);
-        },
-        dispose: () => layer.dispose(),
-      };
+    prepareStatic(spec: CondConvSpec, kernel: Float32Array, bias?: Float32Array) {
+      // one expert whose routing weight the layer itself sets to 1 at every run
+      const weights = bias ? { expertKernels: kernel, bias } : { expertKernels: kernel };
+      return prepareLayer(staticConvSpec(spec), weights, true);
     },
     resourceCounts: () => ({ workers: counter.live, memories }),
   });

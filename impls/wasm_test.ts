@@ -9,103 +9,92 @@ import { buildWasm, WASM_BINARY } from "../scripts/build_wasm.ts";
 
 type Layer = ReturnType<typeof seededLayer>;
 
+/** One run of a freshly prepared layer, disposed after it settles. */
 async function runOnce(adapter: CondConvAdapter, layer: Layer): Promise<Tensor> {
   const prepared = await adapter.prepare(layer.spec, layer.weights);
-  try {
-    return await prepared.run(layer.input, layer.routingWeights);
-  } finally {
-    await prepared.dispose();
-  }
+  const settled = prepared.run(layer.input, layer.routingWeights);
+  return await settled.finally(() => prepared.dispose());
 }
 
 function assertClose(actual: Tensor, expected: Tensor, name: string): void {
   assert.deepEqual(actual.shape, expected.shape, name);
-  const check = compareWithTruth(
+  const truth = Float64Array.from(expected.data);
+  const { pass, worstIndex, worstRatio, maxAbsErr } = compareWithTruth(
     actual.data,
-    Float64Array.from(expected.data),
+    truth,
     toleranceFor("wasm", 0),
   );
-  assert.ok(
-    check.pass,
-    `${name}: worst element ${check.worstIndex} at ${check.worstRatio.toFixed(2)}x the ` +
-      `tolerance (max abs error ${check.maxAbsErr})`,
+  if (pass) return;
+  assert.fail(
+    `${name}: element ${worstIndex} is ${worstRatio.toFixed(2)}x the wasm tolerance ` +
+      `(largest absolute error ${maxAbsErr})`,
   );
 }
+
+/** A depthwise layer of `c` channels (times `multiplier` outputs) and kernel `k`. */
+const dw = (c: number, k: number | [number, number], multiplier = 1) => ({
+  inChannels: c,
+  outChannels: c * multiplier,
+  kernelSize: k,
+  groups: c,
+});
+/** A dense layer `c` to `o` with kernel `k`. */
+const dense = (c: number, o: number, k: number | [number, number]) => ({
+  inChannels: c,
+  outChannels: o,
+  kernelSize: k,
+});
+const SUPPLIED = { kind: "supplied" } as const;
+/** Uneven stride, dilation and reflect padding, with supplied routing. */
+const REFLECTED = {
+  stride: [2, 1] as [number, number],
+  dilation: [2, 1] as [number, number],
+  padding: [2, 1] as [number, number],
+  paddingMode: "reflect",
+  routing: SUPPLIED,
+} as const;
 
 /** A spread of layers: every path, tails of both micro-kernel dimensions, every feature. */
 const LAYERS: { name: string; spec: CondConvSpecInput; shape: number[] }[] = [
   {
     name: "1x1, 8 experts, row and column tails",
-    spec: { inChannels: 19, outChannels: 22, kernelSize: 1, numExperts: 8, bias: "none" },
+    spec: { ...dense(19, 22, 1), numExperts: 8, bias: "none" },
     shape: [1, 19, 5, 7],
   },
   {
     name: "1x1, batch 8, 3 experts, K tail",
-    spec: { inChannels: 35, outChannels: 40, kernelSize: 1, numExperts: 3 },
+    spec: { ...dense(35, 40, 1), numExperts: 3 },
     shape: [8, 35, 7, 7],
   },
   {
     name: "1x1 grouped, per-expert bias, 1 expert",
-    spec: {
-      inChannels: 12,
-      outChannels: 18,
-      kernelSize: 1,
-      groups: 3,
-      bias: "perExpert",
-      numExperts: 1,
-    },
+    spec: { ...dense(12, 18, 1), groups: 3, bias: "perExpert", numExperts: 1 },
     shape: [3, 12, 4, 5],
   },
   {
     name: "depthwise 3x3 stride 1, TF same, batch 8",
-    spec: {
-      inChannels: 20,
-      outChannels: 20,
-      kernelSize: 3,
-      groups: 20,
-      padding: "same",
-      numExperts: 8,
-    },
+    spec: { ...dw(20, 3), padding: "same", numExperts: 8 },
     shape: [8, 20, 7, 7],
   },
   {
     name: "depthwise 3x3 stride 2, padding 1",
-    spec: { inChannels: 9, outChannels: 9, kernelSize: 3, groups: 9, padding: 1, stride: 2 },
+    spec: { ...dw(9, 3), padding: 1, stride: 2 },
     shape: [2, 9, 11, 13],
   },
   {
     name: "depthwise 5x5 stride 1 on 14x14, TF same, 8 experts",
-    spec: {
-      inChannels: 24,
-      outChannels: 24,
-      kernelSize: 5,
-      groups: 24,
-      padding: "same",
-      numExperts: 8,
-      bias: "none",
-    },
+    spec: { ...dw(24, 5), padding: "same", numExperts: 8, bias: "none" },
     shape: [1, 24, 14, 14],
   },
   {
     name: "depthwise 5x5 stride 2 TF same (asymmetric pads), batch 8",
-    spec: {
-      inChannels: 10,
-      outChannels: 10,
-      kernelSize: 5,
-      groups: 10,
-      stride: 2,
-      padding: "same",
-      numExperts: 3,
-    },
+    spec: { ...dw(10, 5), stride: 2, padding: "same", numExperts: 3 },
     shape: [8, 10, 14, 14],
   },
   {
     name: "depthwise 3x3 multiplier 2, replicate, softmax",
     spec: {
-      inChannels: 6,
-      outChannels: 12,
-      kernelSize: 3,
-      groups: 6,
+      ...dw(6, 3, 2),
       padding: 1,
       paddingMode: "replicate",
       routing: { kind: "softmax", temperature: 2 },
@@ -115,50 +104,28 @@ const LAYERS: { name: string; spec: CondConvSpecInput; shape: number[] }[] = [
   {
     name: "depthwise 3x5 dilation 2, circular, supplied routing",
     spec: {
-      inChannels: 4,
-      outChannels: 4,
-      kernelSize: [3, 5],
-      groups: 4,
+      ...dw(4, [3, 5]),
       dilation: 2,
       padding: [2, 4],
       paddingMode: "circular",
-      routing: { kind: "supplied" },
+      routing: SUPPLIED,
       bias: "perExpert",
     },
     shape: [1, 4, 8, 9],
   },
   {
     name: "general: groups, stride, dilation, reflect, per-expert bias, supplied routing",
-    spec: {
-      inChannels: 8,
-      outChannels: 12,
-      kernelSize: [3, 2],
-      groups: 2,
-      stride: [2, 1],
-      dilation: [2, 1],
-      padding: [2, 1],
-      paddingMode: "reflect",
-      bias: "perExpert",
-      routing: { kind: "supplied" },
-      numExperts: 5,
-    },
+    spec: { ...dense(8, 12, [3, 2]), ...REFLECTED, groups: 2, bias: "perExpert", numExperts: 5 },
     shape: [3, 8, 9, 10],
   },
   {
     name: "general: 4x4 TF same stride 2, batch 8",
-    spec: {
-      inChannels: 6,
-      outChannels: 5,
-      kernelSize: 4,
-      padding: "same",
-      stride: 2,
-      numExperts: 8,
-    },
+    spec: { ...dense(6, 5, 4), padding: "same", stride: 2, numExperts: 8 },
     shape: [8, 6, 9, 8],
   },
   {
     name: "general: 3x3 on 40 channels (several im2col blocks), 16 experts",
-    spec: { inChannels: 40, outChannels: 16, kernelSize: 3, padding: 1, numExperts: 16 },
+    spec: { ...dense(40, 16, 3), padding: 1, numExperts: 16 },
     shape: [1, 40, 23, 21],
   },
 ];

@@ -8,6 +8,7 @@
  */
 import type { Geometry } from "../../condconv/geometry.ts";
 import * as L from "./layout.ts";
+import { paddingMap } from "../_ts/kernels.ts";
 
 /** What a plan needs of the spec beyond the geometry. */
 export interface PlanSpec {
@@ -34,27 +35,6 @@ export const BLOCKS = {
   im2colFloats: 32768,
   poolFloats: 16384,
 };
-
-/** Maps padded coordinates to source indices, -1 for zero (as `_ts/kernels.ts`). */
-export function paddingMap(
-  size: number,
-  before: number,
-  after: number,
-  mode: PlanSpec["paddingMode"],
-): Int32Array {
-  const map = new Int32Array(size + before + after);
-  for (let i = 0; i < map.length; i++) {
-    const p = i - before;
-    let s: number;
-    if (p >= 0 && p < size) s = p;
-    else if (mode === "zeros") s = -1;
-    else if (mode === "replicate") s = p < 0 ? 0 : size - 1;
-    else if (mode === "reflect") s = p < 0 ? -p : 2 * (size - 1) - p;
-    else s = ((p % size) + size) % size;
-    map[i] = s;
-  }
-  return map;
-}
 
 /** A plan and the bytes it needs from its base. */
 export interface Plan {

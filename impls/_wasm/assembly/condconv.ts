@@ -499,6 +499,38 @@ function tapOffset(v: i32, dw: i32, sw: i32, phaseFloats: i32): i32 {
   return (x % sw) * phaseFloats + x / sw;
 }
 
+/** Mixed tap `i` of the kernel at `k`, in all four lanes. */
+function tap(k: usize, i: i32): v128 {
+  return v128.load32_splat(at(k, i));
+}
+
+/** `acc` plus one row of three taps: `k_v * p[f_v .. f_v + 4]` (offsets in floats). */
+function taps3(acc: v128, p: usize, f0: i32, f1: i32, f2: i32, k0: v128, k1: v128, k2: v128): v128 {
+  acc = f32x4.add(acc, f32x4.mul(k0, v128.load(at(p, f0))));
+  acc = f32x4.add(acc, f32x4.mul(k1, v128.load(at(p, f1))));
+  return f32x4.add(acc, f32x4.mul(k2, v128.load(at(p, f2))));
+}
+
+/** `acc` plus one row of five taps (see `taps3`). */
+function taps5(
+  acc: v128,
+  p: usize,
+  f0: i32,
+  f1: i32,
+  f2: i32,
+  f3: i32,
+  f4: i32,
+  k0: v128,
+  k1: v128,
+  k2: v128,
+  k3: v128,
+  k4: v128,
+): v128 {
+  acc = taps3(acc, p, f0, f1, f2, k0, k1, k2);
+  acc = f32x4.add(acc, f32x4.mul(k3, v128.load(at(p, f3))));
+  return f32x4.add(acc, f32x4.mul(k4, v128.load(at(p, f4))));
+}
+
 /** A 5x5 depthwise plane, dilation 1, any stride: taps in locals, 8 outputs a step. */
 function depthwise5(plan: usize, work: usize, k: usize, y: usize, bias: f32): void {
   const OH = word(plan, P_OH), OW = word(plan, P_OW), sh = word(plan, P_SH), sw = word(plan, P_SW);
@@ -506,84 +538,26 @@ function depthwise5(plan: usize, work: usize, k: usize, y: usize, bias: f32): vo
   const f0 = tapOffset(0, 1, sw, phase), f1 = tapOffset(1, 1, sw, phase);
   const f2 = tapOffset(2, 1, sw, phase), f3 = tapOffset(3, 1, sw, phase);
   const f4 = tapOffset(4, 1, sw, phase);
-  const k00 = v128.load32_splat(k), k01 = v128.load32_splat(k, 4), k02 = v128.load32_splat(k, 8);
-  const k03 = v128.load32_splat(k, 12), k04 = v128.load32_splat(k, 16);
-  const k10 = v128.load32_splat(k, 20),
-    k11 = v128.load32_splat(k, 24),
-    k12 = v128.load32_splat(k, 28);
-  const k13 = v128.load32_splat(k, 32), k14 = v128.load32_splat(k, 36);
-  const k20 = v128.load32_splat(k, 40),
-    k21 = v128.load32_splat(k, 44),
-    k22 = v128.load32_splat(k, 48);
-  const k23 = v128.load32_splat(k, 52), k24 = v128.load32_splat(k, 56);
-  const k30 = v128.load32_splat(k, 60),
-    k31 = v128.load32_splat(k, 64),
-    k32 = v128.load32_splat(k, 68);
-  const k33 = v128.load32_splat(k, 72), k34 = v128.load32_splat(k, 76);
-  const k40 = v128.load32_splat(k, 80),
-    k41 = v128.load32_splat(k, 84),
-    k42 = v128.load32_splat(k, 88);
-  const k43 = v128.load32_splat(k, 92), k44 = v128.load32_splat(k, 96);
+  const k00 = tap(k, 0), k01 = tap(k, 1), k02 = tap(k, 2), k03 = tap(k, 3), k04 = tap(k, 4);
+  const k10 = tap(k, 5), k11 = tap(k, 6), k12 = tap(k, 7), k13 = tap(k, 8), k14 = tap(k, 9);
+  const k20 = tap(k, 10), k21 = tap(k, 11), k22 = tap(k, 12), k23 = tap(k, 13), k24 = tap(k, 14);
+  const k30 = tap(k, 15), k31 = tap(k, 16), k32 = tap(k, 17), k33 = tap(k, 18), k34 = tap(k, 19);
+  const k40 = tap(k, 20), k41 = tap(k, 21), k42 = tap(k, 22), k43 = tap(k, 23), k44 = tap(k, 24);
   const vb = f32x4.splat(bias), rowBytes = <usize> pw << 2;
   for (let i = 0; i < OH; i++) {
     for (let j = 0; j < OW; j += 8) {
-      let p = at(work, i * sh * pw + j);
-      let a = vb, c = vb;
-      // row 0
-      a = f32x4.add(a, f32x4.mul(k00, v128.load(at(p, f0))));
-      c = f32x4.add(c, f32x4.mul(k00, v128.load(at(p, f0 + 4))));
-      a = f32x4.add(a, f32x4.mul(k01, v128.load(at(p, f1))));
-      c = f32x4.add(c, f32x4.mul(k01, v128.load(at(p, f1 + 4))));
-      a = f32x4.add(a, f32x4.mul(k02, v128.load(at(p, f2))));
-      c = f32x4.add(c, f32x4.mul(k02, v128.load(at(p, f2 + 4))));
-      a = f32x4.add(a, f32x4.mul(k03, v128.load(at(p, f3))));
-      c = f32x4.add(c, f32x4.mul(k03, v128.load(at(p, f3 + 4))));
-      a = f32x4.add(a, f32x4.mul(k04, v128.load(at(p, f4))));
-      c = f32x4.add(c, f32x4.mul(k04, v128.load(at(p, f4 + 4))));
-      p += rowBytes;
-      a = f32x4.add(a, f32x4.mul(k10, v128.load(at(p, f0))));
-      c = f32x4.add(c, f32x4.mul(k10, v128.load(at(p, f0 + 4))));
-      a = f32x4.add(a, f32x4.mul(k11, v128.load(at(p, f1))));
-      c = f32x4.add(c, f32x4.mul(k11, v128.load(at(p, f1 + 4))));
-      a = f32x4.add(a, f32x4.mul(k12, v128.load(at(p, f2))));
-      c = f32x4.add(c, f32x4.mul(k12, v128.load(at(p, f2 + 4))));
-      a = f32x4.add(a, f32x4.mul(k13, v128.load(at(p, f3))));
-      c = f32x4.add(c, f32x4.mul(k13, v128.load(at(p, f3 + 4))));
-      a = f32x4.add(a, f32x4.mul(k14, v128.load(at(p, f4))));
-      c = f32x4.add(c, f32x4.mul(k14, v128.load(at(p, f4 + 4))));
-      p += rowBytes;
-      a = f32x4.add(a, f32x4.mul(k20, v128.load(at(p, f0))));
-      c = f32x4.add(c, f32x4.mul(k20, v128.load(at(p, f0 + 4))));
-      a = f32x4.add(a, f32x4.mul(k21, v128.load(at(p, f1))));
-      c = f32x4.add(c, f32x4.mul(k21, v128.load(at(p, f1 + 4))));
-      a = f32x4.add(a, f32x4.mul(k22, v128.load(at(p, f2))));
-      c = f32x4.add(c, f32x4.mul(k22, v128.load(at(p, f2 + 4))));
-      a = f32x4.add(a, f32x4.mul(k23, v128.load(at(p, f3))));
-      c = f32x4.add(c, f32x4.mul(k23, v128.load(at(p, f3 + 4))));
-      a = f32x4.add(a, f32x4.mul(k24, v128.load(at(p, f4))));
-      c = f32x4.add(c, f32x4.mul(k24, v128.load(at(p, f4 + 4))));
-      p += rowBytes;
-      a = f32x4.add(a, f32x4.mul(k30, v128.load(at(p, f0))));
-      c = f32x4.add(c, f32x4.mul(k30, v128.load(at(p, f0 + 4))));
-      a = f32x4.add(a, f32x4.mul(k31, v128.load(at(p, f1))));
-      c = f32x4.add(c, f32x4.mul(k31, v128.load(at(p, f1 + 4))));
-      a = f32x4.add(a, f32x4.mul(k32, v128.load(at(p, f2))));
-      c = f32x4.add(c, f32x4.mul(k32, v128.load(at(p, f2 + 4))));
-      a = f32x4.add(a, f32x4.mul(k33, v128.load(at(p, f3))));
-      c = f32x4.add(c, f32x4.mul(k33, v128.load(at(p, f3 + 4))));
-      a = f32x4.add(a, f32x4.mul(k34, v128.load(at(p, f4))));
-      c = f32x4.add(c, f32x4.mul(k34, v128.load(at(p, f4 + 4))));
-      p += rowBytes;
-      a = f32x4.add(a, f32x4.mul(k40, v128.load(at(p, f0))));
-      c = f32x4.add(c, f32x4.mul(k40, v128.load(at(p, f0 + 4))));
-      a = f32x4.add(a, f32x4.mul(k41, v128.load(at(p, f1))));
-      c = f32x4.add(c, f32x4.mul(k41, v128.load(at(p, f1 + 4))));
-      a = f32x4.add(a, f32x4.mul(k42, v128.load(at(p, f2))));
-      c = f32x4.add(c, f32x4.mul(k42, v128.load(at(p, f2 + 4))));
-      a = f32x4.add(a, f32x4.mul(k43, v128.load(at(p, f3))));
-      c = f32x4.add(c, f32x4.mul(k43, v128.load(at(p, f3 + 4))));
-      a = f32x4.add(a, f32x4.mul(k44, v128.load(at(p, f4))));
-      c = f32x4.add(c, f32x4.mul(k44, v128.load(at(p, f4 + 4))));
+      const p = at(work, i * sh * pw + j);
+      const p1 = p + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes, p4 = p3 + rowBytes;
+      let a = taps5(vb, p, f0, f1, f2, f3, f4, k00, k01, k02, k03, k04);
+      let c = taps5(vb, p + 16, f0, f1, f2, f3, f4, k00, k01, k02, k03, k04);
+      a = taps5(a, p1, f0, f1, f2, f3, f4, k10, k11, k12, k13, k14);
+      c = taps5(c, p1 + 16, f0, f1, f2, f3, f4, k10, k11, k12, k13, k14);
+      a = taps5(a, p2, f0, f1, f2, f3, f4, k20, k21, k22, k23, k24);
+      c = taps5(c, p2 + 16, f0, f1, f2, f3, f4, k20, k21, k22, k23, k24);
+      a = taps5(a, p3, f0, f1, f2, f3, f4, k30, k31, k32, k33, k34);
+      c = taps5(c, p3 + 16, f0, f1, f2, f3, f4, k30, k31, k32, k33, k34);
+      a = taps5(a, p4, f0, f1, f2, f3, f4, k40, k41, k42, k43, k44);
+      c = taps5(c, p4 + 16, f0, f1, f2, f3, f4, k40, k41, k42, k43, k44);
       const d = at(y, i * OW + j);
       storeLanes(d, a, OW - j);
       storeLanes(d + 16, c, OW - j - 4);
@@ -597,38 +571,19 @@ function depthwise3(plan: usize, work: usize, k: usize, y: usize, bias: f32): vo
   const pw = word(plan, P_PHASE_WIDTH), phase = word(plan, P_HP) * pw;
   const f0 = tapOffset(0, 1, sw, phase), f1 = tapOffset(1, 1, sw, phase);
   const f2 = tapOffset(2, 1, sw, phase);
-  const k00 = v128.load32_splat(k), k01 = v128.load32_splat(k, 4), k02 = v128.load32_splat(k, 8);
-  const k10 = v128.load32_splat(k, 12),
-    k11 = v128.load32_splat(k, 16),
-    k12 = v128.load32_splat(k, 20);
-  const k20 = v128.load32_splat(k, 24),
-    k21 = v128.load32_splat(k, 28),
-    k22 = v128.load32_splat(k, 32);
+  const k00 = tap(k, 0), k01 = tap(k, 1), k02 = tap(k, 2);
+  const k10 = tap(k, 3), k11 = tap(k, 4), k12 = tap(k, 5);
+  const k20 = tap(k, 6), k21 = tap(k, 7), k22 = tap(k, 8);
   const vb = f32x4.splat(bias), rowBytes = <usize> pw << 2;
   for (let i = 0; i < OH; i++) {
     for (let j = 0; j < OW; j += 8) {
-      let p = at(work, i * sh * pw + j);
-      let a = vb, c = vb;
-      a = f32x4.add(a, f32x4.mul(k00, v128.load(at(p, f0))));
-      c = f32x4.add(c, f32x4.mul(k00, v128.load(at(p, f0 + 4))));
-      a = f32x4.add(a, f32x4.mul(k01, v128.load(at(p, f1))));
-      c = f32x4.add(c, f32x4.mul(k01, v128.load(at(p, f1 + 4))));
-      a = f32x4.add(a, f32x4.mul(k02, v128.load(at(p, f2))));
-      c = f32x4.add(c, f32x4.mul(k02, v128.load(at(p, f2 + 4))));
-      p += rowBytes;
-      a = f32x4.add(a, f32x4.mul(k10, v128.load(at(p, f0))));
-      c = f32x4.add(c, f32x4.mul(k10, v128.load(at(p, f0 + 4))));
-      a = f32x4.add(a, f32x4.mul(k11, v128.load(at(p, f1))));
-      c = f32x4.add(c, f32x4.mul(k11, v128.load(at(p, f1 + 4))));
-      a = f32x4.add(a, f32x4.mul(k12, v128.load(at(p, f2))));
-      c = f32x4.add(c, f32x4.mul(k12, v128.load(at(p, f2 + 4))));
-      p += rowBytes;
-      a = f32x4.add(a, f32x4.mul(k20, v128.load(at(p, f0))));
-      c = f32x4.add(c, f32x4.mul(k20, v128.load(at(p, f0 + 4))));
-      a = f32x4.add(a, f32x4.mul(k21, v128.load(at(p, f1))));
-      c = f32x4.add(c, f32x4.mul(k21, v128.load(at(p, f1 + 4))));
-      a = f32x4.add(a, f32x4.mul(k22, v128.load(at(p, f2))));
-      c = f32x4.add(c, f32x4.mul(k22, v128.load(at(p, f2 + 4))));
+      const p = at(work, i * sh * pw + j), p1 = p + rowBytes, p2 = p1 + rowBytes;
+      let a = taps3(vb, p, f0, f1, f2, k00, k01, k02);
+      let c = taps3(vb, p + 16, f0, f1, f2, k00, k01, k02);
+      a = taps3(a, p1, f0, f1, f2, k10, k11, k12);
+      c = taps3(c, p1 + 16, f0, f1, f2, k10, k11, k12);
+      a = taps3(a, p2, f0, f1, f2, k20, k21, k22);
+      c = taps3(c, p2 + 16, f0, f1, f2, k20, k21, k22);
       const d = at(y, i * OW + j);
       storeLanes(d, a, OW - j);
       storeLanes(d + 16, c, OW - j - 4);
