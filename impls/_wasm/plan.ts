@@ -1,9 +1,7 @@
 /**
  * The `wasm` adapter's memory layout and plan: where every tensor and each worker's scratch
  * lives in the layer's shared memory, and the plan words the kernels read (`layout.ts`).
- *
- * ## Block sizes (measured on the project's machine, 2 cores of AMD EPYC at 2.45 GHz)
- * See `BLOCKS`; the micro-kernel is `MR x NR` = 4 x 8 (`layout.ts`).
+ * Block sizes and how they were chosen: `BLOCKS`.
  * @module
  */
 import type { Geometry } from "../../condconv/geometry.ts";
@@ -20,17 +18,31 @@ export interface PlanSpec {
 }
 
 /**
- * Unit sizes, chosen by measurement (warm p50 over repeated runs, minima of several
- * repetitions) on the effnet-b0 layers at batch 1 and 8 with 2 workers:
- * - `pointwiseUnits`: a pointwise job is cut into about this many units of row panels
- *   (each unit mixes its rows for every example, reading the expert kernels once);
- * - `depthwiseUnits`: likewise for depthwise output channels;
- * - `im2colFloats`: the im2col block of a general unit (stays in L2);
- * - `poolFloats`: input values per phase one unit.
+ * Block and unit sizes. Measured on the project's machine (2 cores of AMD EPYC, AVX2/FMA,
+ * 2.45 GHz), shared with other jobs at the time (load average 10 to 19 on 2 cores): minima of
+ * 15 to 30 warm runs, repeated 2 to 3 times (`scratch` timing over the effnet-b0 layers).
+ * - Micro-kernel `MR x NR` = 4 x 8 (`layout.ts`): 8 float32x4 accumulators, 2 B vectors and
+ *   1 broadcast A value are 11 of the 16 xmm registers V8 allocates on x64, so nothing
+ *   spills; 4 x 12 would need all 16. One worker ran the 1x1 layers at 18 to 23 GFLOP/s
+ *   (about half the 39 GFLOP/s one-core SIMD128 peak) at batch 1.
+ * - Pointwise units: a block of up to `maxPanelsPerUnit` = 8 row panels (32 output rows) for
+ *   every example of the job, so each unit reads its rows of the 8 expert kernels once and
+ *   mixes them for all examples. Tried instead: a unit of one example and up to 32 row panels
+ *   (each input panel reused from L1 by more rows, the expert kernels read once per
+ *   example). Best of two alternating rounds of 15 runs at batch 8, this layout first:
+ *   expand-80-480-14 10.1 against 29.1 ms, expand-112-672-14 32.2 against 56.1 ms,
+ *   expand-192-1152-7 40.7 against 60.5 ms; batch 1 within the noise. Kept this one.
+ * - `pointwiseUnits`, `depthwiseUnits` 16 (a pointwise job has about panels / 16 panels per
+ *   unit): 4 to 32 made no difference above the noise of the shared machine; 16 units give
+ *   two workers 8 each, to balance one that is descheduled.
+ * - `im2colFloats` 32768 (128 KiB, half of L2) and `poolFloats` 16384: as `ts`.
+ * - Depthwise: the 25 or 9 mixed taps splatted into locals once per channel, 8 outputs a step,
+ *   measured about 30% faster on the 14x14 5x5 layers than a kernel-row-by-row variant that
+ *   keeps only one row's 5 taps in registers and accumulates in a scratch plane.
  */
 export const BLOCKS = {
   pointwiseUnits: 16,
-  maxPanelsPerUnit: 32,
+  maxPanelsPerUnit: 8,
   depthwiseUnits: 16,
   im2colFloats: 32768,
   poolFloats: 16384,
@@ -91,8 +103,11 @@ export function makePlan(
   const E = g.numExperts;
   let unitSize: number;
   if (path === 0) {
-    // the largest unit a job may use (`pointwiseUnitSize` sets it per job)
-    unitSize = Math.min(BLOCKS.maxPanelsPerUnit, g.groups * rowPanels);
+    const panels = g.groups * rowPanels;
+    unitSize = Math.max(
+      1,
+      Math.min(BLOCKS.maxPanelsPerUnit, Math.floor(panels / BLOCKS.pointwiseUnits)),
+    );
   } else if (path === 1) {
     unitSize = Math.max(1, Math.ceil(g.outChannels / BLOCKS.depthwiseUnits));
   } else {
@@ -106,8 +121,8 @@ export function makePlan(
   const sMixed = align(sRouting + 4 * capacity * E);
   let mixedBytes: number, biasBytes: number, workBytes: number;
   if (path === 0) {
-    mixedBytes = 4 * unitSize * K * L.MR;
-    biasBytes = 4 * unitSize * L.MR;
+    mixedBytes = 4 * capacity * unitSize * K * L.MR;
+    biasBytes = 4 * capacity * unitSize * L.MR;
     workBytes = 0;
   } else if (path === 1) {
     mixedBytes = 4 * capacity * unitSize * K;
@@ -196,30 +211,14 @@ export function makePlan(
   return { words: w, rowMap, colMap, end: at };
 }
 
-/**
- * Row panels per pointwise unit for a `batch`-example job: about `pointwiseUnits` units in
- * all, at most `maxPanelsPerUnit` panels each (more panels per unit: more reuse of each
- * input panel while it is in L1).
- */
-function pointwiseUnitSize(total: number, batch: number): number {
-  const size = Math.ceil((total * batch) / BLOCKS.pointwiseUnits);
-  return Math.max(1, Math.min(BLOCKS.maxPanelsPerUnit, total, size));
-}
-
-/**
- * Phase one and phase two units of a `batch`-example job; sets the job's pointwise unit
- * size in `w`.
- */
+/** Phase one and phase two units of a `batch`-example job. */
 export function jobUnits(w: Int32Array, batch: number): [number, number] {
   const C = w[L.P_C];
   const needOne = w[L.P_ROUTING] !== 2 || w[L.P_PATH] === 0;
   const one = needOne ? batch * Math.ceil(C / w[L.P_POOL_BLOCK]) : 0;
   let two: number;
-  if (w[L.P_PATH] === 0) {
-    const total = w[L.P_GROUPS] * w[L.P_ROW_PANELS];
-    w[L.P_UNIT_SIZE] = pointwiseUnitSize(total, batch);
-    two = batch * Math.ceil(total / w[L.P_UNIT_SIZE]);
-  } else if (w[L.P_PATH] === 1) two = Math.ceil(w[L.P_O] / w[L.P_UNIT_SIZE]);
+  if (w[L.P_PATH] === 0) two = Math.ceil((w[L.P_GROUPS] * w[L.P_ROW_PANELS]) / w[L.P_UNIT_SIZE]);
+  else if (w[L.P_PATH] === 1) two = Math.ceil(w[L.P_O] / w[L.P_UNIT_SIZE]);
   else two = batch * w[L.P_GROUPS] * Math.ceil(w[L.P_COL_PANELS] / w[L.P_UNIT_SIZE]);
   return [one, two];
 }

@@ -15,9 +15,9 @@
  * - `phaseTwo(plan, unit, worker)`: mixing and convolution.
  *
  * ## The paths
- * - pointwise (1x1, stride 1, no padding): a unit is one example and a block of `MR`-row
- *   panels of output channels. The expert kernels of those rows are mixed straight into
- *   the micro-kernel's packed layout `[K][MR]`
+ * - pointwise (1x1, stride 1, no padding): a unit is a block of `MR`-row panels of output
+ *   channels for every example of the job. The expert kernels of those rows are read once
+ *   and mixed, per example, straight into the micro-kernel's packed layout `[K][MR]`
  *   (four rows mixed as float32x4 along K, then a 4x4 transpose). The GEMM micro-kernel is
  *   `MR x NR` = 4 x 8: eight float32x4 accumulators, K innermost, A broadcast with
  *   `v128.load32_splat`, B two vectors per k.
@@ -411,46 +411,48 @@ function tile(
 // ---------------------------------------------------------------------------------------
 // Phase two
 
-/**
- * Pointwise unit: example `unit / blocks`, row panels `(unit % blocks) * size ..`. The rows
- * are mixed for that example, then each `[K][NR]` column panel of the packed input is read
- * once (from L1) by every row panel of the unit.
- */
+/** Pointwise unit: row panels `unit * size ..` for every example of the job. */
 function pointwise(plan: usize, unit: i32, worker: i32): void {
-  const K = word(plan, P_K), C = word(plan, P_C);
+  const batch = word(plan, P_BATCH), K = word(plan, P_K), C = word(plan, P_C);
   const Og = word(plan, P_OG), O = word(plan, P_O), rowPanels = word(plan, P_ROW_PANELS);
   const size = word(plan, P_UNIT_SIZE), total = word(plan, P_GROUPS) * rowPanels;
-  const blocks = (total + size - 1) / size, b = unit / blocks;
-  const p0 = (unit % blocks) * size, p1 = min(total, p0 + size);
+  const p0 = unit * size, p1 = min(total, p0 + size), n = p1 - p0;
   const s = scratch(plan, worker), r = s + ptr(plan, P_S_ROUTING);
   const mixed = s + ptr(plan, P_S_MIXED), biases = s + ptr(plan, P_S_BIAS);
-  const panelBytes = <usize> (K * MR) << 2;
+  const panelBytes = <usize> (K * MR) << 2, exampleBytes = <usize> n * panelBytes;
   for (let p = p0; p < p1; p++) {
     const g = p / rowPanels, o0 = g * Og + (p % rowPanels) * MR;
     const rows = min(MR, (g + 1) * Og - o0);
-    mixPanel(plan, r, b, 1, o0, rows, mixed + <usize> (p - p0) * panelBytes, 0);
-    for (let q = 0; q < MR; q++) {
-      store<f32>(at(biases, (p - p0) * MR + q), q < rows ? biasOf(plan, r, b, o0 + q) : 0);
+    mixPanel(plan, r, 0, batch, o0, rows, mixed + <usize> (p - p0) * panelBytes, exampleBytes);
+    for (let b = 0; b < batch; b++) {
+      for (let q = 0; q < MR; q++) {
+        store<f32>(
+          at(biases, (b * n + p - p0) * MR + q),
+          q < rows ? biasOf(plan, r, b, o0 + q) : 0,
+        );
+      }
     }
   }
   const HW = word(plan, P_OH) * word(plan, P_OW), colPanels = word(plan, P_COL_PANELS);
   const bPanelBytes = <usize> (C * NR) << 2, ldy = <usize> HW << 2;
-  const output = ptr(plan, P_OUTPUT_PTR);
-  const bBase = ptr(plan, P_PACKED_PTR) + <usize> b * <usize> colPanels * bPanelBytes;
-  for (let jp = 0; jp < colPanels; jp++) {
-    const cols = min(NR, HW - jp * NR);
-    for (let p = p0; p < p1; p++) {
-      const g = p / rowPanels, o0 = g * Og + (p % rowPanels) * MR;
-      tile(
-        mixed + <usize> (p - p0) * panelBytes,
-        bBase + <usize> jp * bPanelBytes + (<usize> (g * K * NR) << 2),
-        K,
-        at(output, (b * O + o0) * HW + jp * NR),
-        ldy,
-        at(biases, (p - p0) * MR),
-        min(MR, (g + 1) * Og - o0),
-        cols,
-      );
+  const packed = ptr(plan, P_PACKED_PTR), output = ptr(plan, P_OUTPUT_PTR);
+  for (let b = 0; b < batch; b++) {
+    const bBase = packed + <usize> b * <usize> colPanels * bPanelBytes;
+    for (let jp = 0; jp < colPanels; jp++) {
+      const cols = min(NR, HW - jp * NR);
+      for (let p = p0; p < p1; p++) {
+        const g = p / rowPanels, o0 = g * Og + (p % rowPanels) * MR;
+        tile(
+          mixed + <usize> b * exampleBytes + <usize> (p - p0) * panelBytes,
+          bBase + <usize> jp * bPanelBytes + (<usize> (g * K * NR) << 2),
+          K,
+          at(output, (b * O + o0) * HW + jp * NR),
+          ldy,
+          at(biases, (b * n + p - p0) * MR),
+          min(MR, (g + 1) * Og - o0),
+          cols,
+        );
+      }
     }
   }
 }
