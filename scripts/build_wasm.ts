@@ -7,6 +7,7 @@
  * `impls/wasm_test.ts` compares with the committed binary (the build is deterministic).
  * @module
  */
+// @ts-types="../impls/_wasm/asc.d.ts"
 import asc from "assemblyscript/asc";
 
 /** The source, relative to the project root. */
