@@ -6,7 +6,7 @@
  */
 import type { Geometry } from "../../condconv/geometry.ts";
 import * as L from "./layout.ts";
-import { paddingMap } from "../_ts/kernels.ts";
+import { paddingMap } from "../_ts/plan.ts";
 
 /** What a plan needs of the spec beyond the geometry. */
 export interface PlanSpec {
