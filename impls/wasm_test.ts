@@ -231,12 +231,7 @@ Deno.test("wasm rejects runs after dispose and releases its workers and memory",
 });
 
 Deno.test("wasm's static convolution matches the reference's", async () => {
-  const layer = seededLayer(9, {
-    inChannels: 16,
-    outChannels: 24,
-    kernelSize: 1,
-    numExperts: 1,
-  }, [2, 16, 7, 7]);
+  const layer = seededLayer(9, { ...dense(16, 24, 1), numExperts: 1 }, [2, 16, 7, 7]);
   const kernel = layer.weights.expertKernels, bias = layer.weights.bias;
   const expected = await (await referenceAdapter.prepareStatic!(layer.spec, kernel, bias))
     .run(layer.input);
