@@ -10,6 +10,7 @@ import type { CondConvAdapter } from "./adapter.ts";
 import { defineAdapter } from "./_contract.ts";
 import { referenceAdapter } from "./reference.ts";
 import { tsAdapter } from "./ts.ts";
+import { wasmAdapter } from "./wasm.ts";
 import { ortWasmAdapter } from "./ort_wasm.ts";
 import { ortWebgpuAdapter } from "./ort_webgpu.ts";
 import { ortNodeAdapter } from "./ort_node.ts";
@@ -22,6 +23,7 @@ import { tfjsWebGpuAdapter } from "./tfjs_webgpu.ts";
 export const ADAPTERS: readonly CondConvAdapter[] = [
   referenceAdapter,
   tsAdapter,
+  wasmAdapter,
   ortWasmAdapter,
   ortWebgpuAdapter,
   ortNodeAdapter,
