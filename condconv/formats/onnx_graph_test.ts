@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { KITCHEN_SINK } from "../_testing.ts";
 import onnxProto from "onnx-proto";
 import { GoldenCase } from "../cases.ts";
 import type { CondConvSpecInput } from "../spec.ts";
@@ -209,19 +210,7 @@ function assertWithinWasmTolerance(output: Float32Array, truth: Float32Array) {
 }
 
 const specs: [string, CondConvSpecInput, [number, number, number]][] = [
-  ["kitchen sink", {
-    inChannels: 4,
-    outChannels: 8,
-    kernelSize: [3, 5],
-    padding: [2, 4],
-    groups: 2,
-    stride: 2,
-    dilation: 2,
-    paddingMode: "reflect",
-    bias: "perExpert",
-    routing: { kind: "softmax", temperature: 2 },
-    numExperts: 5,
-  }, [3, 9, 12]],
+  KITCHEN_SINK,
   ["circular TF same stride 2", {
     inChannels: 3,
     outChannels: 6,

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { KITCHEN_SINK } from "../../condconv/_testing.ts";
 import { GoldenCase } from "../../condconv/cases.ts";
 import type { CondConvSpecInput } from "../../condconv/spec.ts";
 import { caseTensors } from "../../condconv/seeded.ts";
@@ -128,19 +129,7 @@ Deno.test({
 });
 
 const wasmCases: [string, CondConvSpecInput, [number, number, number]][] = [
-  ["kitchen sink", {
-    inChannels: 4,
-    outChannels: 8,
-    kernelSize: [3, 5],
-    padding: [2, 4],
-    groups: 2,
-    stride: 2,
-    dilation: 2,
-    paddingMode: "reflect",
-    bias: "perExpert",
-    routing: { kind: "softmax", temperature: 2 },
-    numExperts: 5,
-  }, [3, 9, 12]],
+  KITCHEN_SINK,
   ["depthwise supplied routing, per-expert bias", {
     inChannels: 6,
     outChannels: 6,
