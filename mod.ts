@@ -24,5 +24,6 @@ export * from "./condconv/formats/safetensors.ts";
 export * from "./condconv/formats/weight_layouts.ts";
 export * from "./condconv/formats/user_layer.ts";
 export * from "./impls/adapter.ts";
+export { defineAdapter } from "./impls/_contract.ts";
 export * from "./impls/registry.ts";
 export { referenceAdapter } from "./impls/reference.ts";

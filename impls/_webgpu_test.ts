@@ -49,14 +49,15 @@ Deno.test("summarizeGpuAdapter() reads the getters JSON.stringify cannot see", (
   assert.equal(gpu.limits.maxStorageBuffersPerShaderStage, 104);
 });
 
+/** Descriptions of the CPU rasterisers WebGPU runs on where no GPU is. */
+const CPU_RASTERISERS = [
+  "llvmpipe (LLVM 15.0.6, 256 bits)",
+  "SwiftShader Device (Subzero)",
+  "Microsoft Basic Render Driver",
+];
+
 Deno.test("summarizeGpuAdapter() calls a CPU rasteriser software even when not a fallback", async (t) => {
-  for (
-    const description of [
-      "llvmpipe (LLVM 15.0.6, 256 bits)",
-      "SwiftShader Device (Subzero)",
-      "Microsoft Basic Render Driver",
-    ]
-  ) {
+  for (const description of CPU_RASTERISERS) {
     await t.step(description, () => {
       assert.equal(summarizeGpuAdapter(fakeAdapter(undefined, description)).software, true);
     });

@@ -23,7 +23,6 @@ import type { ToleranceClass } from "../condconv/tolerance.ts";
 import type { GpuSummary } from "./_webgpu.ts";
 
 export type { GpuSummary, ToleranceClass };
-export { defineAdapter } from "./_contract.ts";
 
 /** Whether an adapter can run here; when it cannot, the reason, never a fallback. */
 export type Availability =

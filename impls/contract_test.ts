@@ -26,6 +26,17 @@ const available = await availableAdapters((id, reason) =>
   console.warn(`contract: ${id} skipped: ${reason}`)
 );
 
+/** A test with one step per adapter that can run here. */
+function testEachAdapter(name: string, step: (adapter: CondConvAdapter) => Promise<void>): void {
+  Deno.test({
+    name,
+    ...sanitizers,
+    async fn(t) {
+      for (const adapter of available) await t.step(adapter.id, () => step(adapter));
+    },
+  });
+}
+
 /** Seeded weights for `spec`, every tensor it has. */
 function weightsFor(spec: CondConvSpec, seed: number): CondConvWeights {
   return seededLayer(seed, spec, [1, spec.inChannels, 5, 5]).weights;
@@ -60,37 +71,32 @@ function assertMatches(adapter: CondConvAdapter, actual: Tensor, truth: Tensor, 
   );
 }
 
-Deno.test({
-  name: "prepare owns its spec and weights: changing the caller's objects afterwards has no effect",
-  ...sanitizers,
-  async fn(t) {
-    for (const adapter of available) {
-      await t.step(adapter.id, async () => {
-        const spec = CondConvSpec.parse(LAYER);
-        const weights = weightsFor(spec, 7);
-        const pristine = weightsFor(spec, 7);
-        const truthLayer = await referenceAdapter.prepare(LAYER, pristine);
-        const layer = await adapter.prepare(spec, weights);
-        try {
-          const first = inputOf([1, 4, 5, 5], 11);
-          assertMatches(adapter, await layer.run(first), await truthLayer.run(first), "before");
-          // after prepare the caller reuses its objects for another layer
-          for (const tensor of Object.values(weights)) tensor.fill(9);
-          Object.assign(spec, { paddingMode: "circular", numExperts: 1, groups: 1 });
-          // a new batch size and a new input size: sessions, plans and buffers built now
-          for (const shape of [[3, 4, 5, 5], [2, 4, 6, 7]] as const) {
-            const input = inputOf([...shape], 12 + shape[0]);
-            const out = await layer.run(input);
-            assertMatches(adapter, out, await truthLayer.run(input), `batch ${shape[0]} after`);
-          }
-        } finally {
-          await layer.dispose();
-          await truthLayer.dispose();
-        }
-      });
+testEachAdapter(
+  "prepare owns its spec and weights: changing the caller's objects afterwards has no effect",
+  async (adapter) => {
+    const spec = CondConvSpec.parse(LAYER);
+    const weights = weightsFor(spec, 7);
+    const pristine = weightsFor(spec, 7);
+    const truthLayer = await referenceAdapter.prepare(LAYER, pristine);
+    const layer = await adapter.prepare(spec, weights);
+    try {
+      const first = inputOf([1, 4, 5, 5], 11);
+      assertMatches(adapter, await layer.run(first), await truthLayer.run(first), "before");
+      // after prepare the caller reuses its objects for another layer
+      for (const tensor of Object.values(weights)) tensor.fill(9);
+      Object.assign(spec, { paddingMode: "circular", numExperts: 1, groups: 1 });
+      // a new batch size and a new input size: sessions, plans and buffers built now
+      for (const shape of [[3, 4, 5, 5], [2, 4, 6, 7]] as const) {
+        const input = inputOf([...shape], 12 + shape[0]);
+        const out = await layer.run(input);
+        assertMatches(adapter, out, await truthLayer.run(input), `batch ${shape[0]} after`);
+      }
+    } finally {
+      await layer.dispose();
+      await truthLayer.dispose();
     }
   },
-});
+);
 
 /** Specs that skipped `CondConvSpec.parse`, with the error `prepare` must give. */
 const UNPARSED: { name: string; spec: unknown; weights: CondConvWeights; message: RegExp }[] = [
@@ -140,52 +146,41 @@ async function rejectsWith(act: () => Promise<unknown>, message: RegExp, what: s
   });
 }
 
-Deno.test({
-  name: "prepare refuses a spec that skipped CondConvSpec.parse, naming the field",
-  ...sanitizers,
-  async fn(t) {
-    for (const adapter of available) {
-      await t.step(adapter.id, async () => {
-        for (const entry of UNPARSED) {
-          await rejectsWith(
-            () => adapter.prepare(entry.spec as CondConvSpec, entry.weights),
-            entry.message,
-            entry.name,
-          );
-          if (!adapter.prepareStatic) continue;
-          await rejectsWith(
-            () => adapter.prepareStatic!(entry.spec as CondConvSpec, entry.weights.expertKernels),
-            new RegExp(entry.message.source.replace("the ", "the static ")),
-            `${entry.name} (prepareStatic)`,
-          );
-        }
-      });
+testEachAdapter(
+  "prepare refuses a spec that skipped CondConvSpec.parse, naming the field",
+  async (adapter) => {
+    for (const entry of UNPARSED) {
+      await rejectsWith(
+        () => adapter.prepare(entry.spec as CondConvSpec, entry.weights),
+        entry.message,
+        entry.name,
+      );
+      if (!adapter.prepareStatic) continue;
+      await rejectsWith(
+        () => adapter.prepareStatic!(entry.spec as CondConvSpec, entry.weights.expertKernels),
+        new RegExp(entry.message.source.replace("the ", "the static ")),
+        `${entry.name} (prepareStatic)`,
+      );
     }
   },
-});
+);
 
-Deno.test({
-  name: "prepare fills the defaults of a raw spec object, as CondConvSpec.parse does",
-  ...sanitizers,
-  async fn(t) {
+testEachAdapter(
+  "prepare fills the defaults of a raw spec object, as CondConvSpec.parse does",
+  async (adapter) => {
     const raw: CondConvSpecInput = { inChannels: 2, outChannels: 2, kernelSize: 1 };
     const parsed = CondConvSpec.parse(raw);
     const weights = weightsFor(parsed, 3);
     const input = inputOf([2, 2, 3, 3], 5);
-    const truthLayer = await referenceAdapter.prepare(parsed, weights);
-    const truth = await truthLayer.run(input);
-    for (const adapter of available) {
-      await t.step(adapter.id, async () => {
-        const layer = await adapter.prepare(raw as CondConvSpec, weights);
-        try {
-          assertMatches(adapter, await layer.run(input), truth, "raw spec");
-        } finally {
-          await layer.dispose();
-        }
-      });
+    const truth = await (await referenceAdapter.prepare(parsed, weights)).run(input);
+    const layer = await adapter.prepare(raw as CondConvSpec, weights);
+    try {
+      assertMatches(adapter, await layer.run(input), truth, "raw spec");
+    } finally {
+      await layer.dispose();
     }
   },
-});
+);
 
 Deno.test("checkWeights refuses the fractional shape of a spec that skipped parsing", () => {
   const spread = {
@@ -212,10 +207,9 @@ async function assertRefusedAfterDispose(id: string, layer: PreparedCondConv, ru
   await layer.dispose(); // a second dispose is harmless
 }
 
-Deno.test({
-  name: "a run after dispose is refused with the same error on every adapter",
-  ...sanitizers,
-  async fn(t) {
+testEachAdapter(
+  "a run after dispose is refused with the same error on every adapter",
+  async (adapter) => {
     const spec = CondConvSpec.parse({
       inChannels: 2,
       outChannels: 2,
@@ -226,22 +220,18 @@ Deno.test({
     const weights = weightsFor(spec, 4);
     const input = inputOf([1, 2, 4, 4], 6);
     const routing = new Float32Array([0.25, 0.5, 0.75]);
-    for (const adapter of available) {
-      await t.step(adapter.id, async () => {
-        const layer = await adapter.prepare(spec, weights);
-        await assertRefusedAfterDispose(adapter.id, layer, () => layer.run(input, routing));
-        if (adapter.prepareStatic) {
-          const plain = await adapter.prepareStatic(
-            spec,
-            weights.expertKernels.slice(0, 36),
-            weights.bias!.slice(0, 2),
-          );
-          await assertRefusedAfterDispose(adapter.id, plain, () => plain.run(input));
-        }
-      });
+    const layer = await adapter.prepare(spec, weights);
+    await assertRefusedAfterDispose(adapter.id, layer, () => layer.run(input, routing));
+    if (adapter.prepareStatic) {
+      const plain = await adapter.prepareStatic(
+        spec,
+        weights.expertKernels.slice(0, 36),
+        weights.bias!.slice(0, 2),
+      );
+      await assertRefusedAfterDispose(adapter.id, plain, () => plain.run(input));
     }
   },
-});
+);
 
 Deno.test("defineAdapter keeps an adapter's own members and guards it once", () => {
   const ts = ADAPTERS.find((a) => a.id === "ts") as CondConvAdapter & { workers: number };

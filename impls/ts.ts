@@ -5,7 +5,9 @@
  * convolution runs with the mixed kernel: a blocked GEMM for 1x1 layers, a direct loop with
  * the taps in registers for depthwise layers, im2col plus the same GEMM for everything else
  * (groups, strides, dilations, every padding mode, TensorFlow's asymmetric "same"). See
- * `_ts/kernels.ts` for the compute, `_ts/team.ts` and `_ts/worker.ts` for the workers.
+ * `_ts/plan.ts` for the plan and the paths, `_ts/slice.ts` for one thread's compute over the
+ * kernels (`_ts/mixing.ts`, `_ts/gemm.ts`, `_ts/depthwise.ts`, `_ts/im2col.ts`), and
+ * `_ts/team.ts` and `_ts/worker.ts` for the workers.
  *
  * Threads: `workers: n` compute threads. `1` runs everything on the calling thread, with no
  * worker and no shared memory. Above 1 the layer starts `n` module workers in `prepare`, shares
@@ -17,19 +19,12 @@
  * @module
  */
 import type { CondConvSpec, CondConvWeights, Tensor } from "../condconv/spec.ts";
-import { checkRunInputs, type Geometry, staticConvSpec } from "../condconv/geometry.ts";
+import { checkRunInputs, staticConvSpec } from "../condconv/geometry.ts";
 import type { Availability, CondConvAdapter, PreparedCondConv } from "./adapter.ts";
 import { defineAdapter } from "./_contract.ts";
-import {
-  choosePath,
-  IM2COL_CHUNK_FLOATS,
-  POOL_UNIT_FLOATS,
-  type TsBuffers,
-  type TsPlan,
-  TsSerialSchedule,
-  TsSlice,
-  UNIT_MACS,
-} from "./_ts/kernels.ts";
+import { makePlan, type TsBuffers, type TsPlan } from "./_ts/plan.ts";
+import { TsSerialSchedule } from "./_ts/schedule.ts";
+import { TsSlice } from "./_ts/slice.ts";
 import { TS_COMPLETION } from "./_ts/protocol.ts";
 import { type TsCompletion, type WorkerCounter, WorkerTeam } from "./_ts/team.ts";
 
@@ -88,68 +83,6 @@ function workersUnavailable(completion: TsCompletion): string | undefined {
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
   if (isolated === false) return "the page is not cross-origin isolated";
   return undefined;
-}
-
-/** The plan of `spec` on input geometry `g`, with buffers for `capacity` examples. */
-export function makePlan(spec: CondConvSpec, g: Geometry, capacity: number): TsPlan {
-  const path = choosePath(g);
-  const kernelPerOut = g.channelsPerGroup * g.kernelHeight * g.kernelWidth;
-  const tilesPerGroup = path === "depthwise"
-    ? g.outChannelsPerGroup
-    : Math.ceil(g.outChannelsPerGroup / 4);
-  const columnTiles = Math.ceil((g.outHeight * g.outWidth) / 4);
-  const chunkTiles = path === "general"
-    ? Math.max(1, Math.min(columnTiles, Math.floor(IM2COL_CHUNK_FLOATS / (4 * kernelPerOut))))
-    : columnTiles;
-  const chunksPerGroup = Math.ceil(columnTiles / chunkTiles);
-  const tileCount = path === "depthwise" ? g.outChannels : g.groups * tilesPerGroup;
-  // multiply-adds of one tile: 4 output rows (one channel on the depthwise path) of a plane
-  const tileMacs = (path === "depthwise" ? 1 : 4) * kernelPerOut * g.outHeight * g.outWidth;
-  const unitTiles = Math.min(tileCount, Math.max(1, Math.round(UNIT_MACS / tileMacs)));
-  const poolBlock = Math.min(
-    g.inChannels,
-    Math.max(1, Math.round(POOL_UNIT_FLOATS / (g.inHeight * g.inWidth))),
-  );
-  return {
-    path,
-    batchCapacity: capacity,
-    inChannels: g.inChannels,
-    inHeight: g.inHeight,
-    inWidth: g.inWidth,
-    outChannels: g.outChannels,
-    outHeight: g.outHeight,
-    outWidth: g.outWidth,
-    groups: g.groups,
-    channelsPerGroup: g.channelsPerGroup,
-    outChannelsPerGroup: g.outChannelsPerGroup,
-    kernelHeight: g.kernelHeight,
-    kernelWidth: g.kernelWidth,
-    strideHeight: g.strideHeight,
-    strideWidth: g.strideWidth,
-    dilationHeight: g.dilationHeight,
-    dilationWidth: g.dilationWidth,
-    padTop: g.padTop,
-    padBottom: g.padBottom,
-    padLeft: g.padLeft,
-    padRight: g.padRight,
-    paddingMode: spec.paddingMode,
-    bias: spec.bias,
-    numExperts: g.numExperts,
-    routing: spec.routing.kind,
-    temperature: spec.routing.kind === "softmax" ? spec.routing.temperature : 1,
-    kernelPerOut,
-    expertLength: g.outChannels * kernelPerOut,
-    tileCount,
-    tilesPerGroup,
-    columnTiles,
-    chunkTiles,
-    chunksPerGroup,
-    poolBlock,
-    unitTiles,
-    unitsPerExample: path === "general"
-      ? g.groups * chunksPerGroup
-      : Math.ceil(tileCount / unitTiles),
-  };
 }
 
 function floats(length: number, shared: boolean): Float32Array {

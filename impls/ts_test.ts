@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { createTsAdapter, makePlan, tsAdapter } from "./ts.ts";
-import { choosePath, mixInto, paddingMap } from "./_ts/kernels.ts";
+import { createTsAdapter, tsAdapter } from "./ts.ts";
+import { mixInto } from "./_ts/mixing.ts";
+import { choosePath, makePlan, paddingMap } from "./_ts/plan.ts";
 import { referenceAdapter, sourceIndex } from "./reference.ts";
 import type { CondConvAdapter } from "./adapter.ts";
 import {

@@ -127,6 +127,20 @@ class TfDepthwiseCondConv(nn.Module):
         return torch.cat(outputs)
 
 
+def make_spec(in_channels, out_channels, kernel_size, experts, **fields):
+    """A spec dict: per-expert bias, sigmoid routing and no dropout unless `fields` say otherwise."""
+    return {
+        "inChannels": in_channels,
+        "outChannels": out_channels,
+        "kernelSize": kernel_size,
+        "numExperts": experts,
+        "bias": "perExpert",
+        "routing": {"kind": "sigmoid"},
+        "dropoutRate": 0,
+        **fields,
+    }
+
+
 def trainees():
     reference = make_goldens.load_reference_module()
     return [
@@ -134,51 +148,21 @@ def trainees():
             "name": "reference",
             "layout": "reference",
             "module": reference.CondConv2D(4, 6, 3, padding=2, dilation=2, num_experts=3, dropout_rate=0.2),
-            "spec": {
-                "inChannels": 4,
-                "outChannels": 6,
-                "kernelSize": 3,
-                "padding": 2,
-                "dilation": 2,
-                "numExperts": 3,
-                "bias": "shared",
-                "routing": {"kind": "sigmoid"},
-                "dropoutRate": 0.2,
-            },
+            "spec": make_spec(4, 6, 3, 3, padding=2, dilation=2, bias="shared", dropoutRate=0.2),
             "input": (2, 4, 9, 9),
         },
         {
             "name": "timm",
             "layout": "timm",
             "module": TimmCondConv(4, 8, 3, stride=2, padding=1, groups=2, experts=4),
-            "spec": {
-                "inChannels": 4,
-                "outChannels": 8,
-                "kernelSize": 3,
-                "stride": 2,
-                "padding": 1,
-                "groups": 2,
-                "numExperts": 4,
-                "bias": "perExpert",
-                "routing": {"kind": "sigmoid"},
-                "dropoutRate": 0,
-            },
+            "spec": make_spec(4, 8, 3, 4, stride=2, padding=1, groups=2),
             "input": (3, 4, 11, 11),
         },
         {
             "name": "tensorflow",
             "layout": "tensorflow",
             "module": TfCondConv(3, 5, (3, 2), experts=3),
-            "spec": {
-                "inChannels": 3,
-                "outChannels": 5,
-                "kernelSize": [3, 2],
-                "padding": "valid",
-                "numExperts": 3,
-                "bias": "perExpert",
-                "routing": {"kind": "sigmoid"},
-                "dropoutRate": 0,
-            },
+            "spec": make_spec(3, 5, [3, 2], 3, padding="valid"),
             "input": (2, 3, 7, 8),
         },
         {
@@ -186,18 +170,7 @@ def trainees():
             "layout": "tensorflow",
             "prefix": "layer.",
             "module": TfDepthwiseCondConv(4, 2, 5, stride=2, experts=3),
-            "spec": {
-                "inChannels": 4,
-                "outChannels": 8,
-                "kernelSize": 5,
-                "stride": 2,
-                "padding": "same",
-                "groups": 4,
-                "numExperts": 3,
-                "bias": "perExpert",
-                "routing": {"kind": "supplied"},
-                "dropoutRate": 0,
-            },
+            "spec": make_spec(4, 8, 5, 3, stride=2, padding="same", groups=4, routing={"kind": "supplied"}),
             "input": (2, 4, 10, 10),
         },
     ]

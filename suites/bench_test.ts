@@ -59,11 +59,15 @@ Deno.test("bench times what is correct, never what is wrong, and explains skips"
   assert.equal(report.torch.status, "not-measured");
   assert.equal(report.environment.deno, Deno.version.deno);
   const markdown = await Deno.readTextFile(`${dir}/bench.md`);
-  // bench.md writes numbers as RESULTS.md does: padded columns, 3 significant digits
+  // bench.md writes numbers as RESULTS.md does: padded columns, 3 significant digits; the
+  // p50's interval follows it, and the flags of a noisy or within-the-noise figure
   assert.match(
     markdown,
-    /\| control@b1 +\| +[0-9.]+ \([0-9.e-]+, [0-9.]+x static\) \| +wrong +\|/,
+    /\| control@b1 +\| +[0-9.]+ \[[0-9.]+, [0-9.]+\] \([0-9.e-]+, [0-9.]+x static( within noise)?\)( noisy)? \| +wrong +\|/,
   );
+  const timed = report.results.find((r) => r.status === "timed")!;
+  assert.ok(timed.warm!.p50Ci!.lowMs <= timed.warm!.p50Ms, "bench.json carries the interval");
+  assert.ok(timed.warm!.p50Ms <= timed.warm!.p50Ci!.highMs);
   await Deno.remove(dir, { recursive: true });
 });
 

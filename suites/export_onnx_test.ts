@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { INPUT_NAME, OUTPUT_NAME } from "../condconv/formats/onnx_graph.ts";
 import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
-import { encodeSafetensors } from "../condconv/formats/safetensors.ts";
+import { TINY_INPUT, TINY_ROUTING, writeTinyLayerFile } from "./_testing/tiny_layer.ts";
 import {
   checkFiniteWeights,
   exportCase,
@@ -213,25 +213,8 @@ Deno.test("export-onnx weights: float32 overflow and non-finite values are refus
 Deno.test("export-onnx --weights is the safetensors file conform and bench take", async () => {
   const dir = await Deno.makeTempDir({ prefix: "condconv-onnx-weights-" });
   try {
-    const spec = {
-      inChannels: 2,
-      outChannels: 2,
-      kernelSize: 1,
-      numExperts: 2,
-      bias: "none",
-      routing: { kind: "supplied" },
-    };
-    const input = Float32Array.from({ length: 8 }, (_, i) => i - 3);
-    const layer = `${dir}/tiny.safetensors`;
-    await Deno.writeFile(
-      layer,
-      encodeSafetensors({
-        weight: { dtype: "F32", shape: [2, 4], data: new Float32Array([1, 0, 0, 1, 2, 0, 0, 2]) },
-        "check.input": { dtype: "F32", shape: [1, 2, 2, 2], data: input },
-        "check.routing": { dtype: "F32", shape: [1, 2], data: new Float32Array([0.5, 0.25]) },
-        "check.output": { dtype: "F64", shape: [1, 2, 2, 2], data: Float64Array.from(input) },
-      }, { spec: JSON.stringify(spec) }),
-    );
+    const input = TINY_INPUT;
+    const layer = await writeTinyLayerFile(dir);
     const out = `${dir}/tiny.onnx`;
     const run = await exportOnnx("--weights", layer, "--batch", "1", "--out", out);
     assert.equal(run.code, 0, run.stderr);
@@ -241,7 +224,7 @@ Deno.test("export-onnx --weights is the safetensors file conform and bench take"
     try {
       const output = await session.run({
         [INPUT_NAME]: new ort.Tensor("float32", input, [1, 2, 2, 2]),
-        routing: new ort.Tensor("float32", new Float32Array([0.5, 0.25]), [1, 2]),
+        routing: new ort.Tensor("float32", TINY_ROUTING, [1, 2]),
       });
       assert.deepEqual(output[OUTPUT_NAME].data, input); // (0.5 I + 0.25 * 2I) x = x
     } finally {

@@ -1,15 +1,11 @@
 import assert from "node:assert/strict";
-import { benchMain } from "./bench.ts";
-import { fastBench } from "./_testing/flags.ts";
 import { UsageError } from "./_shared/cli.ts";
-import { conformMain } from "./conform.ts";
-import type { BenchReport } from "./results/bench.ts";
 import { reportMain } from "./report.ts";
 import type { BencherMetrics, BenchmarkActionEntry } from "./report/export.ts";
 import { buildMachines, gpusOf, parseResultFile, ReportInputError } from "./report/input.ts";
 import { fmtMs, mdTable, wrap } from "./report/format.ts";
-import { README_MARKERS, replaceReadmeBlock } from "./report/markdown.ts";
-
+import { README_MARKERS, renderResultsMarkdown, replaceReadmeBlock } from "./report/markdown.ts";
+import { makeRealRun } from "./report/_real_run.ts";
 const README = `# Project
 
 Intro text.
@@ -23,45 +19,6 @@ ${README_MARKERS.end}
 
 Kept as it is.
 `;
-
-interface RealRun {
-  dir: string;
-  bench: string;
-  conformance: string;
-  benchReport: BenchReport;
-}
-
-let realRun: Promise<RealRun> | undefined;
-
-/** Real result files: the reference adapter on the control case, fast settings. */
-function makeRealRun(): Promise<RealRun> {
-  realRun ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "condconv-report-" });
-    // Set CONDCONV_KEEP_REPORT_TMP=1 to keep the rendered pages and the screenshot.
-    if (!Deno.env.get("CONDCONV_KEEP_REPORT_TMP")) {
-      globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-    }
-    const bench = `${dir}/b.json`; // where fastBench writes
-    const conformance = `${dir}/conformance.json`;
-    const benchStatus = await benchMain([
-      ...["--adapter", "reference", "--case", "control", "--no-torch"],
-      ...fastBench(dir),
-    ]);
-    assert.equal(benchStatus, 0);
-    const conformStatus = await conformMain([
-      "--adapter",
-      "reference",
-      "--case",
-      "control",
-      "--json",
-      conformance,
-    ]);
-    assert.equal(conformStatus, 0);
-    const benchReport: BenchReport = JSON.parse(await Deno.readTextFile(bench));
-    return { dir, bench, conformance, benchReport };
-  })();
-  return realRun;
-}
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -97,19 +54,26 @@ Deno.test("report renders RESULTS.md, both export formats, the page and the READ
   assert.match(results, /\*\*PyTorch CPU baseline\*\*: not measured \(--no-torch\)/);
   assert.match(
     results,
-    /\| case +\| adapter +\| +p50 ms \| +p99 ms \| +GFLOP\/s \| vs reference \|/,
+    /\| case +\| adapter +\| +p50 ms \| +p50 95% CI \| +min ms \| +p99 ms \| +max ms \| +GFLOP\/s \|/,
   );
   const row = results.split("\n").find((l) => l.startsWith("| control@b2 "));
   assert.ok(row, "the control case has a row");
   const cells = row.split("|").slice(1, -1).map((c) => c.trim());
   assert.equal(cells[1], "reference");
   assert.equal(cells[2], fmtMs(p50));
-  assert.ok(Number(cells[4]) > 0, "GFLOP/s");
-  assert.equal(cells[5], "1.00x", "reference against itself");
-  assert.equal(cells[6], "-", "no ts adapter measured");
-  assert.match(cells[7], /^[0-9.]+x$/, "over static");
-  assert.match(cells[9], /^pass \([0-9.]+ of tol\)$/, "conformance from the conformance file");
-  assert.match(cells[10], /^[0-9.]+e[-+][0-9]+$/, "max abs err");
+  const ci = timed.warm!.p50Ci!;
+  assert.ok(ci.lowMs <= p50 && p50 <= ci.highMs, "the interval holds the p50");
+  assert.equal(cells[3], `[${fmtMs(ci.lowMs)}, ${fmtMs(ci.highMs)}]`, "p50 95% CI");
+  assert.deepEqual([cells[4], cells[6]], [fmtMs(timed.warm!.minMs), fmtMs(timed.warm!.maxMs)]);
+  assert.ok(Number(cells[7]) > 0, "GFLOP/s");
+  assert.equal(cells[8], "1.00x", "reference against itself");
+  assert.equal(cells[9], "-", "no ts adapter measured");
+  assert.match(cells[10], /^[0-9.]+x$/, "over static");
+  assert.match(cells[12], /^pass \([0-9.]+ of tol\)$/, "conformance from the conformance file");
+  assert.match(cells[13], /^[0-9.]+e[-+][0-9]+$/, "max abs err");
+  const noisy = timed.warm!.p99Ms / p50 > 3;
+  assert.equal(cells[14] ?? "", noisy ? "noisy" : "", "flags");
+  assert.match(results, /`noisy` marks a timing whose p99 is more than 3x its p50/);
   assert.ok(!results.includes("software GPU"), "no software GPU on this run");
 
   const action: BenchmarkActionEntry[] = JSON.parse(
@@ -119,7 +83,7 @@ Deno.test("report renders RESULTS.md, both export formats, the page and the READ
   assert.equal(action[0].name, "reference/control@b2");
   assert.equal(action[0].unit, "ms");
   assert.equal(action[0].value, p50);
-  assert.match(action[0].range!, /^± [0-9.]+$/);
+  assert.equal(action[0].range, `95% CI ${fmtMs(ci.lowMs)} to ${fmtMs(ci.highMs)}`);
   assert.match(action[0].extra!, /p99 .* ms/);
   assert.deepEqual(Object.keys(action[0]).sort(), ["extra", "name", "range", "unit", "value"]);
 
@@ -138,8 +102,17 @@ Deno.test("report renders RESULTS.md, both export formats, the page and the READ
     assert.ok((await Deno.stat(`${out}/vendor/${lib}`)).size > 10_000, `vendor/${lib} copied`);
   }
   const data = JSON.parse(/id="report-data">(.*?)<\/script>/s.exec(html)![1]);
-  assert.equal(data.charts.length, 1);
-  assert.equal(data.charts[0].spec.data.values[0].p50Ms, p50);
+  const targets = data.charts.map((c: { target: string }) => c.target);
+  assert.deepEqual(targets, [
+    "chart-machine-1-conformance",
+    "chart-machine-1-0-times",
+    "chart-machine-1-0-relative",
+    "chart-machine-1-0-overhead",
+  ]);
+  assert.equal(data.charts[1].spec.data.values[0].p50Ms, p50);
+  assert.equal(data.charts[1].spec.width, "container", "charts follow their container");
+  assert.match(html, /<strong>Roofline: GFLOP\/s against FLOP\/byte<\/strong>: No roofline: no/);
+  assert.match(html, /batch against batch<\/strong>: No layer of this set was timed at two/);
   assert.ok(!/(src|href)="(https?:)?\/\//.test(html), "nothing is loaded from the network");
 
   const first = await Deno.readTextFile(readme);
@@ -210,6 +183,73 @@ Deno.test("report tells machines apart and labels software-GPU figures loudly", 
   const html = await Deno.readTextFile(`${out}/index.html`);
   assert.match(html, /<div class="warning" role="alert"><strong>Warning: software GPU/);
   assert.match(html, /reference <span class="badge">software GPU<\/span>/);
+});
+
+Deno.test("every environment fact names its file; a bench-only run never borrows a GPU", async () => {
+  const { dir, bench, conformance } = await makeRealRun();
+  // An older conformance run on the same machine saw llvmpipe; the bench run saw no GPU.
+  const older = JSON.parse(await Deno.readTextFile(conformance));
+  older.environment.date = "2000-01-01T00:00:00.000Z";
+  older.environment.gitCommit = "0123456789abcdef";
+  older.adapters[0].info = {
+    gpu: { vendor: "mesa", architecture: "", device: "0", description: "llvmpipe (LLVM 15)" },
+  };
+  const olderPath = `${dir}/conformance-older.json`;
+  await Deno.writeTextFile(olderPath, JSON.stringify(older));
+  const out = `${dir}/out-provenance`;
+  assert.equal(await reportMain(["--input", bench, "--input", olderPath, "--out-dir", out]), 0);
+  const results = await Deno.readTextFile(`${out}/RESULTS.md`);
+  const heading = results.split("\n").find((l) => l.startsWith("## machine-1: "))!;
+  assert.ok(
+    heading.endsWith("GPU: llvmpipe (LLVM 15) (software adapter) [conformance]; none in bench"),
+    heading,
+  );
+  const facts = results.slice(results.indexOf(heading), results.indexOf("Result files:"));
+  const gpu = facts.slice(facts.indexOf("**GPU adapter**"), facts.indexOf("**packages**"))
+    .replace(/\s+/g, " ");
+  assert.ok(gpu.includes("differs between runs:"), gpu);
+  assert.ok(gpu.includes(`none reported by any adapter (from bench \`${bench}\`)`), gpu);
+  assert.ok(gpu.includes(`llvmpipe (LLVM 15) (software adapter) (from conformance \``), gpu);
+  for (const fact of ["runtime", "CPU", "OS", "PyTorch CPU baseline", "machine limits"]) {
+    const line = facts.slice(facts.indexOf(`**${fact}**`)).split("\n- ")[0];
+    assert.match(line.replace(/\s+/g, " "), /\(from (bench|conformance) `/, `${fact} names a file`);
+  }
+  assert.match(facts.replace(/\s+/g, " "), /come from 2 runs at 2 commits: .*0123456789/);
+  const html = await Deno.readTextFile(`${out}/index.html`);
+  assert.match(html, /<p class="mixed" role="note">The figures of this machine come from 2 runs/);
+  // the newest run's adapters use no GPU: no software-GPU warning borrowed from the older run
+  assert.ok(!html.includes('class="warning"'));
+});
+
+Deno.test("older bench files get intervals from their samples; noisy and within-noise rows are flagged", async () => {
+  const { bench, benchReport } = await makeRealRun();
+  const old = structuredClone(benchReport);
+  for (const r of old.results) {
+    delete r.warm?.p50Ci;
+    delete r.static?.warm?.p50Ci;
+  }
+  const [fresh] = buildMachines([parseResultFile(bench, JSON.stringify(benchReport))]);
+  const [legacy] = buildMachines([parseResultFile(bench, JSON.stringify(old))]);
+  const ci = benchReport.results[0].warm!.p50Ci!;
+  assert.deepEqual(
+    [legacy.rows[0].p50LowMs, legacy.rows[0].p50HighMs],
+    [ci.lowMs, ci.highMs],
+    "the same seeded bootstrap as bench's",
+  );
+  assert.deepEqual(legacy.rows[0], fresh.rows[0]);
+
+  // A noisy timing that looks faster than its static convolution, within the noise.
+  const flagged = structuredClone(benchReport);
+  const warm = flagged.results[0].warm!, stat = flagged.results[0].static!.warm!;
+  warm.p99Ms = warm.p50Ms * 4;
+  Object.assign(stat, { p50Ms: warm.p50Ms * 1.02, p50Ci: { ...warm.p50Ci!, highMs: 1e9 } });
+  flagged.results[0].overVsStatic = 1 / 1.02;
+  const row = buildMachines([parseResultFile(bench, JSON.stringify(flagged))])[0].rows[0];
+  assert.deepEqual([row.noisy, row.staticWithinNoise], [true, true]);
+  const md = renderResultsMarkdown(
+    buildMachines([parseResultFile(bench, JSON.stringify(flagged))]),
+  );
+  assert.match(md, /\| control@b2 .*\| noisy, x static within noise \|/);
 });
 
 Deno.test("report refuses a missing or invalid input and overwrites nothing", async () => {
@@ -292,7 +332,12 @@ Deno.test("report touches no tracked file unless --publish, and labels a filtere
     const html = await Deno.readTextFile("reports/local/index.html");
     assert.ok(html.includes(`Conformance over 1 of ${total} golden cases:`));
   } finally {
-    await Deno.remove("reports/local", { recursive: true }).catch(() => {});
+    // what the report wrote, not the page test's screenshots beside it
+    const written = ["RESULTS.md", "index.html", "vendor", "benchmark-action.json", "bencher.json"];
+    for (const path of written) {
+      await Deno.remove(`reports/local/${path}`, { recursive: true }).catch(() => {});
+    }
+    await Deno.remove("reports/local").catch(() => {}); // only when nothing else is there
   }
 });
 
@@ -352,81 +397,4 @@ Deno.test("an unknown CPU model joins a known one; two known models are two mach
   assert.equal(merged[0].cpuModel, benchFile.report.environment.cpuModel);
   assert.equal(merged[0].rows[0].conformance?.status, "pass");
   assert.equal(buildMachines([benchFile, withCpu("Another CPU")]).length, 2);
-});
-
-const CHROMIUM = "/usr/bin/chromium";
-
-async function chromium(args: string[]): Promise<Deno.CommandOutput | string> {
-  const permission = await Deno.permissions.query({ name: "run", command: CHROMIUM });
-  if (permission.state !== "granted") return `no --allow-run=${CHROMIUM}`;
-  try {
-    return await new Deno.Command(CHROMIUM, {
-      args,
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(120_000),
-    }).output();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return `${CHROMIUM} is absent (apt-get install -y chromium)`;
-    }
-    throw error;
-  }
-}
-
-Deno.test("index.html renders its table and vega-lite charts in headless Chromium", async () => {
-  const { dir, bench, conformance } = await makeRealRun();
-  const out = `${dir}/out-browser`;
-  assert.equal(
-    await reportMain(["--input", bench, "--input", conformance, "--out-dir", out]),
-    0,
-  );
-  const page = `file://${await Deno.realPath(`${out}/index.html`)}`;
-  const common = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-    "--virtual-time-budget=5000",
-  ];
-  const dom = await chromium([
-    ...common,
-    `--user-data-dir=${dir}/chromium-dom`,
-    "--dump-dom",
-    page,
-  ]);
-  if (typeof dom === "string") {
-    console.log(`skipped: ${dom}`);
-    return;
-  }
-  const html = new TextDecoder().decode(dom.stdout);
-  assert.ok(dom.success, new TextDecoder().decode(dom.stderr));
-  assert.match(
-    html,
-    /<tr data-adapter="reference" data-case="control@b2"[^>]*><td[^>]*>control@b2/,
-  );
-  assert.match(html, /<div class="chart vega-embed" id="chart-machine-1-0"/, "vega-embed ran");
-  assert.ok(!/class="[^"]*chart-error/.test(html), "no chart failed");
-  const marks = /<g class="mark-rect role-mark[^"]*"[^>]*>(.*?)<\/g>/s.exec(html);
-  assert.ok(marks, "the chart has a bar mark group");
-  assert.ok(/<path [^>]*aria-roledescription="bar" d="M[^"]+"/.test(marks[1]), "with bars");
-  assert.match(html, /mark-rule role-mark/, "and p99 lines");
-
-  const png = `${dir}/index.png`;
-  const shot = await chromium([
-    ...common,
-    `--user-data-dir=${dir}/chromium-shot`,
-    "--window-size=1280,1000",
-    `--screenshot=${png}`,
-    page,
-  ]);
-  assert.ok(typeof shot !== "string" && shot.success);
-  const bytes = await Deno.readFile(png);
-  assert.deepEqual([...bytes.subarray(1, 4)], [0x50, 0x4e, 0x47], "a PNG");
-  assert.ok(bytes.length > 20_000, "with something drawn on it");
-  console.log(`screenshot: ${png} (kept with CONDCONV_KEEP_REPORT_TMP=1)`);
 });

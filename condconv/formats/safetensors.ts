@@ -271,6 +271,33 @@ function assertFloat(tensor: SafetensorsTensor, source: string): void {
 }
 
 /**
+ * The JSON value in `__metadata__[key]`, checked by `schema`; `undefined` when the key is
+ * absent. A value that is not JSON, or not what `schema` accepts, goes to `fail` as one detail
+ * (`wanted` says what it should be), the schema's issues listed below it.
+ */
+export function metadataJson<T>(
+  metadata: Record<string, string>,
+  key: string,
+  schema: z.ZodType<T>,
+  wanted: string,
+  fail: (detail: string) => never,
+): T | undefined {
+  const text = metadata[key];
+  if (text === undefined) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    fail(`__metadata__ "${key}" is not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    fail(`__metadata__ "${key}" is not ${wanted}:\n${z.prettifyError(parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+/**
  * The values of a floating-point tensor (F16, BF16, F32 or F64) as float64, exactly.
  * Throws a `TypeError` naming the tensor for any other dtype.
  */

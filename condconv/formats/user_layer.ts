@@ -23,10 +23,10 @@
  * float32 inputs and the check output was computed from the stored values.
  * @module
  */
-import { z } from "zod";
 import { CondConvSpec, type CondConvWeights, type Tensor } from "../spec.ts";
 import { geometryIssues, outputShape } from "../geometry.ts";
 import {
+  metadataJson,
   parseSafetensors,
   type SafetensorsTensor,
   tensorToFloat32,
@@ -95,8 +95,14 @@ function baseName(source: string): string {
 
 /** The spec from `__metadata__["spec"]`, parsed by `CondConvSpec`. */
 export function specFromMetadata(metadata: Record<string, string>, source: string): CondConvSpec {
-  const text = metadata[METADATA_KEYS.spec];
-  if (text === undefined) {
+  const spec = metadataJson(
+    metadata,
+    METADATA_KEYS.spec,
+    CondConvSpec,
+    "a valid CondConvSpec",
+    (detail) => fail(source, detail),
+  );
+  if (spec === undefined) {
     fail(
       source,
       `__metadata__ has no "spec": add the layer's CondConvSpec as JSON (inChannels, ` +
@@ -104,20 +110,7 @@ export function specFromMetadata(metadata: Record<string, string>, source: strin
         `numExperts, routing), as scripts/export_weights.py does`,
     );
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    fail(source, `__metadata__ "spec" is not valid JSON: ${(error as Error).message}`);
-  }
-  const parsed = CondConvSpec.safeParse(raw);
-  if (!parsed.success) {
-    fail(
-      source,
-      `__metadata__ "spec" is not a valid CondConvSpec:\n${z.prettifyError(parsed.error)}`,
-    );
-  }
-  return parsed.data;
+  return spec;
 }
 
 function exactFloat32(tensor: SafetensorsTensor, source: string): Float32Array {

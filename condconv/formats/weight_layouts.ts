@@ -353,31 +353,18 @@ export function tensorflowKernelToExperts(
 ): Float32Array {
   const out = new Float32Array(stored.length);
   const perExpert = stored.length / experts;
-  if (depthwise) {
-    const m = outChannels / inChannels;
-    for (let e = 0; e < experts; e++) {
-      for (let u = 0; u < kh; u++) {
-        for (let v = 0; v < kw; v++) {
-          for (let c = 0; c < inChannels; c++) {
-            for (let k = 0; k < m; k++) {
-              const from = e * perExpert + ((u * kw + v) * inChannels + c) * m + k;
-              const to = e * perExpert + ((c * m + k) * kh + u) * kw + v;
-              out[to] = stored[from];
-            }
-          }
-        }
-      }
-    }
-    return out;
-  }
+  // the last stored axis: O, or the depthwise multiplier M
+  const last = depthwise ? outChannels / inChannels : outChannels;
+  // output channel `o` reads `perGroup` input channels: all C, or its own one when depthwise
+  const perGroup = depthwise ? 1 : inChannels;
   for (let e = 0; e < experts; e++) {
     for (let u = 0; u < kh; u++) {
       for (let v = 0; v < kw; v++) {
         for (let c = 0; c < inChannels; c++) {
-          for (let k = 0; k < outChannels; k++) {
-            const from = e * perExpert + ((u * kw + v) * inChannels + c) * outChannels + k;
-            const to = e * perExpert + ((k * inChannels + c) * kh + u) * kw + v;
-            out[to] = stored[from];
+          for (let k = 0; k < last; k++) {
+            const from = e * perExpert + ((u * kw + v) * inChannels + c) * last + k;
+            const [o, i] = depthwise ? [c * last + k, 0] : [k, c];
+            out[e * perExpert + ((o * perGroup + i) * kh + u) * kw + v] = stored[from];
           }
         }
       }

@@ -16,7 +16,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { CondConvSpec, CondConvWeights } from "../../condconv/spec.ts";
 import { checkWeights } from "../../condconv/geometry.ts";
 import type { Availability, CondConvAdapter, GpuSummary, ToleranceClass } from "../adapter.ts";
-import { defineAdapter } from "../adapter.ts";
+import { defineAdapter } from "../_contract.ts";
 import { activateBackend, messageOf } from "./backend.ts";
 import { formulationRule } from "./choose_formulation.ts";
 import { formulationProblem, TFJS_FORMULATIONS, type TfjsFormulation } from "./formulations.ts";

@@ -2,7 +2,7 @@
  * The messages and shared control words between `impls/ts.ts` and `impls/_ts/worker.ts`.
  * @module
  */
-import type { TsBuffers, TsPlan } from "./kernels.ts";
+import type { TsBuffers, TsPlan } from "./plan.ts";
 
 /** Indices into the control `Int32Array` (see `worker.ts` for the protocol). */
 export const CTRL = {

@@ -4,7 +4,7 @@
  * them. See `worker.ts` for the other side of the protocol.
  * @module
  */
-import type { TsBuffers, TsPlan } from "./kernels.ts";
+import type { TsBuffers, TsPlan } from "./plan.ts";
 import {
   CTRL,
   CTRL_LENGTH,

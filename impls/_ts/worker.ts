@@ -19,7 +19,8 @@
  *    - `exit`: returns for good (the main thread then terminates the worker).
  * @module
  */
-import { type TsSchedule, TsSlice } from "./kernels.ts";
+import type { TsSchedule } from "./schedule.ts";
+import { TsSlice } from "./slice.ts";
 import {
   CTRL,
   TS_COMMAND,

@@ -16,6 +16,7 @@ import { CondConvSpec, type CondConvWeights, type Tensor } from "../../condconv/
 import { outputShape, resolveGeometry } from "../../condconv/geometry.ts";
 import { torchErrorProblem } from "../../condconv/tolerance.ts";
 import {
+  metadataJson,
   parseSafetensors,
   type SafetensorsTensor,
   tensorToFloat32,
@@ -68,19 +69,14 @@ const BLOCK_TENSORS = ["input", "routing", "output", "routing_fn.weight", "routi
  */
 export function parseCondConvBlock(bytes: Uint8Array, source: string): CondConvBlock {
   const file = parseSafetensors(bytes, source);
-  const text = file.metadata.block;
-  if (text === undefined) fail(source, `__metadata__ has no "block"`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    fail(source, `__metadata__ "block" is not valid JSON: ${(error as Error).message}`);
-  }
-  const parsed = BlockMetadata.safeParse(raw);
-  if (!parsed.success) {
-    fail(source, `__metadata__ "block" is invalid:\n${z.prettifyError(parsed.error)}`);
-  }
-  const meta = parsed.data;
+  const meta = metadataJson(
+    file.metadata,
+    "block",
+    BlockMetadata,
+    "a valid block description",
+    (detail) => fail(source, detail),
+  );
+  if (meta === undefined) fail(source, `__metadata__ has no "block"`);
   const get = (name: string, shape: number[]): SafetensorsTensor => {
     const tensor = file.tensors.get(name);
     if (!tensor) fail(source, `tensor "${name}" is missing`);

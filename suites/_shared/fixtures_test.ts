@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { FixtureError, loadCaseTensors, loadFixtureSet, loadGolden } from "./fixtures.ts";
 import { copyFixtures, editJson } from "../_testing/adapters.ts";
 import { canonicalJson, manifestEntryDigest } from "../../condconv/cases.ts";
+import { runPythonWithJson } from "./torch_baseline.ts";
 
 Deno.test("the committed fixtures load, verify and match the generator's checksums", async () => {
   const set = await loadFixtureSet();
@@ -142,16 +143,7 @@ Deno.test("canonicalJson writes what make_goldens.py's canonical writes, so both
   };
   const script = "import json, sys; sys.path.insert(0, 'scripts'); import make_goldens as g; " +
     "print(g.canonical(json.loads(sys.stdin.read())), end='')";
-  const child = new Deno.Command("/usr/bin/python3", {
-    args: ["-c", script],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(JSON.stringify(value)));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
+  const { code, stdout, stderr } = await runPythonWithJson(["-c", script], value);
   assert.equal(code, 0, new TextDecoder().decode(stderr));
   assert.equal(new TextDecoder().decode(stdout), canonicalJson(value));
 });

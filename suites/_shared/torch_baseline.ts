@@ -8,6 +8,19 @@ import type { TorchBaseline } from "../results/bench.ts";
 /** The interpreter that has Debian's torch (the first `python3` on PATH may not). */
 export const PYTHON = "/usr/bin/python3";
 
+/** Runs `PYTHON` with `args`, `input` as JSON on its stdin; resolves with all it printed. */
+export async function runPythonWithJson(
+  args: string[],
+  input: unknown,
+): Promise<Deno.CommandOutput> {
+  const child = new Deno.Command(PYTHON, { args, stdin: "piped", stdout: "piped", stderr: "piped" })
+    .spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(JSON.stringify(input)));
+  await writer.close();
+  return await child.output();
+}
+
 interface PythonStats {
   p50Ns: number;
   count: number;
@@ -44,24 +57,15 @@ export async function runTorchBaseline(
   const payload = cases.map((c) => ({ id: c.id, batch: c.batch, case: c.case }));
   let output: Deno.CommandOutput;
   try {
-    const child = new Deno.Command(PYTHON, {
-      args: [
-        "scripts/bench_torch.py",
-        "--threads",
-        String(threads),
-        "--min-samples",
-        String(timing.minSamples),
-        "--budget-ms",
-        String(timing.budgetMs),
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(JSON.stringify(payload)));
-    await writer.close();
-    output = await child.output();
+    output = await runPythonWithJson([
+      "scripts/bench_torch.py",
+      "--threads",
+      String(threads),
+      "--min-samples",
+      String(timing.minSamples),
+      "--budget-ms",
+      String(timing.budgetMs),
+    ], payload);
   } catch (error) {
     const reason = `cannot run ${PYTHON}: ${(error as Error).message}`;
     return { status: "not-measured", reason: `${reason}; ${TORCH_FIX}` };

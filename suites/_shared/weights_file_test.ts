@@ -1,46 +1,16 @@
 import assert from "node:assert/strict";
 import { ADAPTERS } from "../../impls/registry.ts";
 import { referenceAdapter } from "../../impls/reference.ts";
-import {
-  encodeSafetensors,
-  parseSafetensors,
-  tensorToFloat64,
-} from "../../condconv/formats/safetensors.ts";
+import { parseSafetensors, tensorToFloat64 } from "../../condconv/formats/safetensors.ts";
 import { loadWeightsFile, type UserLayer, WeightsFileError } from "./weights_file.ts";
 import { checkUserLayer } from "../conform/run.ts";
 import { hasTorch, PYTHON, runPython } from "../_testing/user_layer.ts";
 import { editedReference, unavailableReference } from "../_testing/adapters.ts";
+import { writeTinyLayerFile } from "../_testing/tiny_layer.ts";
 
 // Adapters keep backend state (wasm modules, GPU devices, workers) for the life of the
 // process, by design; the op and resource sanitizers would count those as leaks.
 const sanitizers = { sanitizeOps: false, sanitizeResources: false } as const;
-
-/** A small timm-layout layer with supplied routing and check tensors, made in TypeScript. */
-async function tinyLayerFile(dir: string): Promise<string> {
-  const spec = {
-    inChannels: 2,
-    outChannels: 2,
-    kernelSize: 1,
-    numExperts: 2,
-    bias: "none",
-    routing: { kind: "supplied" },
-  };
-  const kernels = new Float32Array([1, 0, 0, 1, 2, 0, 0, 2]); // expert 0: identity, 1: 2x
-  const input = Float32Array.from({ length: 8 }, (_, i) => i - 3);
-  const routing = new Float32Array([0.5, 0.25]);
-  // y = (0.5 * I + 0.25 * 2I) x = x
-  const path = `${dir}/tiny.safetensors`;
-  await Deno.writeFile(
-    path,
-    encodeSafetensors({
-      weight: { dtype: "F32", shape: [2, 4], data: kernels },
-      "check.input": { dtype: "F32", shape: [1, 2, 2, 2], data: input },
-      "check.routing": { dtype: "F32", shape: [1, 2], data: routing },
-      "check.output": { dtype: "F64", shape: [1, 2, 2, 2], data: Float64Array.from(input) },
-    }, { spec: JSON.stringify(spec), torchFloat32MaxAbsErr: "0" }),
-  );
-  return path;
-}
 
 Deno.test("loadWeightsFile names the file when it is missing or malformed", async () => {
   await assert.rejects(loadWeightsFile("/tmp/condconv-no-such-file.safetensors"), {
@@ -66,7 +36,7 @@ Deno.test("loadWeightsFile names the file when it is missing or malformed", asyn
 Deno.test("checkUserLayer: pass, fail, skip, each with its reason", async () => {
   const dir = await Deno.makeTempDir({ prefix: "condconv-weights-" });
   try {
-    const layer = await loadWeightsFile(await tinyLayerFile(dir));
+    const layer = await loadWeightsFile(await writeTinyLayerFile(dir));
     assert.equal(layer.id, "tiny");
     const off = editedReference("off-by-one", (data) => data[5] += 1);
     const unavailable = unavailableReference("unavailable", "no GPU here");

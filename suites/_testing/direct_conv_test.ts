@@ -1,23 +1,20 @@
 import assert from "node:assert/strict";
-import type { CondConvSpec, Tensor } from "../../condconv/spec.ts";
+import { CondConvSpec, type Tensor } from "../../condconv/spec.ts";
 import { compareWithTruth, TOLERANCE_CLASSES } from "../../condconv/tolerance.ts";
 import { directCondConv, directConv, padSource } from "./direct_conv.ts";
 import { loadCaseTensors, loadFixtureSet, loadGolden } from "../_shared/fixtures.ts";
 
-const ONE_BY_THREE: CondConvSpec = {
+// the defaults (stride 1, dilation 1, zeros, groups 1) come from the schema
+const ONE_BY_THREE: CondConvSpec = CondConvSpec.parse({
   inChannels: 1,
   outChannels: 1,
   kernelSize: [1, 3],
-  stride: 1,
   padding: [0, 1],
-  dilation: 1,
-  paddingMode: "zeros",
-  groups: 1,
   bias: "none",
   numExperts: 1,
   routing: { kind: "supplied" },
   dropoutRate: 0,
-};
+});
 
 Deno.test("directConv agrees with hand-computed values in every padding mode", () => {
   // one channel [1 2 3], kernel [1 10 100], one pixel of padding each side in width

@@ -4,6 +4,9 @@
  * @module
  */
 import type { FmaKernelShape } from "./_roofline_wasm.ts";
+import { TRIAD_BYTES_PER_ELEMENT } from "../results/machine_limits.ts";
+
+export { TRIAD_BYTES_PER_ELEMENT };
 
 /** The three kernels: the wasm SIMD multiply-add loop, the scalar JS one, the triad. */
 export type ProbeKernel = "wasmSimd" | "scalarJs" | "triad";
@@ -13,9 +16,6 @@ export const SCALAR_CHAINS = 8;
 
 /** `s` of the triad `a[i] = b[i] + s * c[i]` (b = 1 and c = 2 everywhere, so a = 7). */
 export const TRIAD_SCALAR = 3;
-
-/** Bytes the triad moves per element, STREAM's count: read `b`, read `c`, write `a`. */
-export const TRIAD_BYTES_PER_ELEMENT = 12;
 
 /**
  * `SCALAR_CHAINS` float64 chains `x = x * multiplier + addend`, `iterations` steps each (2 FLOPs a

@@ -4,37 +4,10 @@
  * count, and its percent of that.
  * @module
  */
-import { z } from "zod";
-import type { MachineLimits, ThreadedFigure } from "./roofline.ts";
+import type { MachineLimits, RooflinePoint, ThreadedFigure } from "../results/machine_limits.ts";
 
 /** Which compute peak a run is held against: wasm SIMD (the default) or scalar JavaScript. */
 export type ComputeCeiling = "wasmSimd" | "scalarJs";
-
-const finite = z.number().nonnegative().finite();
-
-/** One run under the roofline, as `rooflinePoint` returns it. */
-export const RooflinePoint = z.strictObject({
-  /** FLOP per byte */
-  arithmeticIntensity: finite,
-  /** achieved GFLOP/s */
-  gflops: finite,
-  /** the compute peak at the run's threads, GFLOP/s */
-  peakGflops: finite,
-  /** the bandwidth at the run's threads, GB/s */
-  bandwidthGBps: finite,
-  /** `min(peakGflops, arithmeticIntensity * bandwidthGBps)` */
-  ceilingGflops: finite,
-  /** which of the two sets the ceiling */
-  boundBy: z.enum(["compute", "memory"]),
-  /** `100 * gflops / ceilingGflops` */
-  percentOfCeiling: finite,
-  /** `100 * gflops / peakGflops` */
-  percentOfPeak: finite,
-  threads: z.int().positive(),
-  compute: z.enum(["wasmSimd", "scalarJs"]),
-});
-/** `RooflinePoint` after parsing. */
-export type RooflinePoint = z.infer<typeof RooflinePoint>;
 
 /**
  * A figure at `threads`: the one-thread best at 1, the all-threads best at `limits.threads`
@@ -62,7 +35,7 @@ function checkPositive(name: string, value: number) {
  * @example 100 MFLOP over 10 MB in 10 ms on one thread, under a 50 GFLOP/s, 20 GB/s machine
  * ```ts
  * import { rooflinePoint } from "./_roofline_point.ts";
- * import type { LimitFigure, MachineLimits } from "./roofline.ts";
+ * import type { LimitFigure, MachineLimits } from "../results/machine_limits.ts";
  * const fig = (best: number): LimitFigure =>
  *   ({ best, median: best, worst: best, spreadPercent: 0 });
  * const limits = {

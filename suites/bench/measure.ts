@@ -18,6 +18,7 @@ import { benchRow, checkedFields, timingStats } from "./rows.ts";
 import { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
 
 export { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
+export { P50_INTERVAL, p50Interval } from "../report/interval.ts";
 
 /** The process's peak resident set so far (getrusage's maxRSS), where the runtime has it. */
 function peakRssBytes(): number | null {

@@ -3,10 +3,16 @@
  * are written as `deno task report` writes them (`report/format.ts`).
  * @module
  */
-import type { BenchReport, BenchResult } from "../results/bench.ts";
+import type { BenchReport, BenchResult, TimingStats } from "../results/bench.ts";
 import { fmtGflops, fmtMs as ms, fmtRatio, mdTable, wrap } from "../report/format.ts";
 import { rowLabel } from "../_shared/webgpu_matrix.ts";
 import { type Painter, paintVerdict, plain } from "../_shared/terminal.ts";
+import {
+  fasterThanStaticWithinNoise,
+  fmtInterval,
+  isNoisy,
+  NOISY_P99_OVER_P50,
+} from "../report/noise.ts";
 import { workaroundsNote } from "../conform/print.ts";
 
 /** One line of the progress table, its verdict coloured by `paint`. */
@@ -31,6 +37,11 @@ export function formatBenchRow(r: BenchResult, paint: Painter = plain): string {
   } ms  ` +
     `${fmtGflops(r.gflops ?? undefined).padStart(7)} GFLOP/s  cold ${ms(r.cold?.prepareMs)}+` +
     `${ms(r.cold?.firstRunMs)} ms${gpu}${overhead}${workaroundsNote(r.workarounds)}${software}`;
+}
+
+/** A timing's p50 and interval, as `noise.ts` compares them. */
+function interval(w: TimingStats | undefined) {
+  return w && { p50Ms: w.p50Ms, lowMs: w.p50Ci?.lowMs, highMs: w.p50Ci?.highMs };
 }
 
 /** The Markdown summary: environment, then one table per case set of batch sizes. */
@@ -62,7 +73,9 @@ export function renderBenchMarkdown(report: BenchReport): string {
       "Warm p50 wall time per run in ms (output read back to the CPU included), GFLOP/s in " +
         "parentheses; `x static` is CondConv's p50 over the same adapter's static convolution " +
         "of the same shape. `wrong` means the adapter failed the correctness check on that case " +
-        "and was not timed.",
+        "and was not timed. `[low, high]` is the p50's 95% bootstrap confidence interval; " +
+        `\`noisy\` marks a p99 above ${NOISY_P99_OVER_P50}x the p50 (measure again on a quiet ` +
+        "machine); `within noise` marks an `x static` below 1 whose two p50 intervals overlap.",
     ),
     "",
   );
@@ -73,8 +86,15 @@ export function renderBenchMarkdown(report: BenchReport): string {
       const r = report.results.find((x) => x.adapter === id && x.case === caseId);
       if (!r) return "-";
       if (r.status !== "timed" || !r.warm) return r.status;
-      const overhead = r.overVsStatic == null ? "" : `, ${fmtRatio(r.overVsStatic)} static`;
-      return `${ms(r.warm.p50Ms)} (${fmtGflops(r.gflops ?? undefined)}${overhead})`;
+      const within = fasterThanStaticWithinNoise(interval(r.warm), interval(r.static?.warm));
+      const overhead = r.overVsStatic == null
+        ? ""
+        : `, ${fmtRatio(r.overVsStatic)} static${within ? " within noise" : ""}`;
+      const ci = fmtInterval(r.warm.p50Ci?.lowMs, r.warm.p50Ci?.highMs, ms);
+      const noisy = isNoisy(r.warm.p50Ms, r.warm.p99Ms) ? " noisy" : "";
+      return `${ms(r.warm.p50Ms)} ${ci === "-" ? "" : `${ci} `}(${
+        fmtGflops(r.gflops ?? undefined)
+      }${overhead})${noisy}`;
     });
     const t = torch.status === "measured" ? torch.results[caseId] : undefined;
     const torchCell = t

@@ -4,6 +4,7 @@
  * correctness figures, the known library bug that explains a wrong result). Runtime-neutral.
  * @module
  */
+import { p50Interval } from "../report/interval.ts";
 import { flops } from "../../condconv/geometry.ts";
 import type { CheckTarget, Verdict } from "../_shared/verify.ts";
 import type { BenchResult, TimingStats } from "../results/bench.ts";
@@ -67,6 +68,7 @@ export function timingStats(samplesMs: readonly number[]): TimingStats {
   const at = (q: number) => sorted[Math.floor(q * (sorted.length - 1))];
   return {
     p50Ms: at(0.5),
+    p50Ci: p50Interval(sorted),
     p99Ms: at(0.99),
     minMs: sorted[0],
     maxMs: sorted[sorted.length - 1],

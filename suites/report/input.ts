@@ -5,14 +5,21 @@
  * A file's kind comes from its `kind` field (`"bench"` or `"conformance"`). Files are grouped
  * into machines by CPU model, logical cores, OS and architecture, and the GPU adapters their
  * adapters reported: two files whose CPU models are both known and differ, or whose GPU lists
- * are both non-empty and share no GPU, are two machines. Within a machine, bench files are merged oldest first, so a newer result for the
- * same adapter and case replaces an older one; conformance verdicts are matched to bench rows
- * by adapter and golden case id, the newest verdict winning.
+ * are both non-empty and share no GPU, are two machines. Within a machine, bench files are
+ * merged oldest first, so a newer result for the same adapter and case replaces an older one;
+ * conformance verdicts are matched to bench rows by adapter and golden case id, the newest
+ * verdict winning. Every row and verdict keeps the file it came from, and the machine's label
+ * names which kind of run reported its GPU (`provenance.ts` names the file of every fact).
  * @module
  */
 import { z } from "zod";
 import { BenchReport } from "../results/bench.ts";
-import type { AdapterSummary } from "../results/adapter_summary.ts";
+import type { MachineLimits, RooflinePoint } from "../bench/roofline.ts";
+import { fasterThanStaticWithinNoise, isNoisy } from "./noise.ts";
+import { p50Interval } from "./interval.ts";
+import { type GpuAdapterInfo, gpuKey, gpuName, gpusOf } from "./gpus.ts";
+
+export { type GpuAdapterInfo, gpuKey, gpuName, gpusOf } from "./gpus.ts";
 import type { Environment } from "../results/environment.ts";
 import { ConformReport, type ConformStatus } from "../results/conformance.ts";
 
@@ -76,71 +83,6 @@ export async function loadResultFile(path: string): Promise<ResultFile> {
   return parseResultFile(path, text);
 }
 
-/** A GPU adapter an adapter ran on, as the report shows it. */
-export interface GpuAdapterInfo {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  /** a fallback (software) adapter such as llvmpipe or SwiftShader */
-  software: boolean;
-}
-
-const str = (v: unknown) => typeof v === "string" || typeof v === "number" ? String(v) : "";
-
-/** A software rasteriser named in a file that predates `gpu.software` (see `gpusOf`). */
-const LEGACY_SOFTWARE_GPU = /llvmpipe|swiftshader|lavapipe/i;
-
-/**
- * The GPU adapter an adapter summary names: its `gpu` (`Availability.gpu`), or, in a file
- * written before adapters carried it, any object of its `info` that looks like WebGPU's
- * `GPUAdapterInfo` (a `vendor` and a `description`, `architecture` or `device`), software when
- * flagged as a fallback adapter or named after a software rasteriser.
- */
-export function gpusOf(adapter: Pick<AdapterSummary, "gpu" | "info">): GpuAdapterInfo[] {
-  if (adapter.gpu) {
-    const { vendor, architecture, device, description, software } = adapter.gpu;
-    return [{ vendor, architecture, device, description, software }];
-  }
-  const found = new Map<string, GpuAdapterInfo>();
-  const visit = (value: unknown, depth: number) => {
-    if (typeof value !== "object" || value === null || depth > 6) return;
-    if (Array.isArray(value)) return;
-    const o = value as Record<string, unknown>;
-    if (
-      "vendor" in o && ("description" in o || "architecture" in o || "device" in o) &&
-      typeof o.vendor !== "object"
-    ) {
-      const gpu: GpuAdapterInfo = {
-        vendor: str(o.vendor),
-        architecture: str(o.architecture),
-        device: str(o.device),
-        description: str(o.description),
-        software: o.isFallbackAdapter === true ||
-          Object.values(o).some((v) => typeof v === "string" && LEGACY_SOFTWARE_GPU.test(v)),
-      };
-      found.set(gpuKey(gpu), gpu);
-      return;
-    }
-    for (const child of Object.values(o)) visit(child, depth + 1);
-  };
-  visit(adapter.info, 0);
-  return [...found.values()];
-}
-
-/** A stable identity of a GPU adapter. */
-export function gpuKey(gpu: GpuAdapterInfo): string {
-  return [gpu.vendor, gpu.architecture, gpu.device, gpu.description].join("|");
-}
-
-/** A short human name of a GPU adapter. */
-export function gpuName(gpu: GpuAdapterInfo): string {
-  const name = gpu.description ||
-    [`vendor ${gpu.vendor || "?"}`, gpu.architecture, gpu.device && `device ${gpu.device}`]
-      .filter(Boolean).join(" ");
-  return gpu.software ? `${name} (software adapter)` : name;
-}
-
 /** The conformance verdict matched to a bench row. */
 export interface ConformanceCell {
   status: ConformStatus;
@@ -148,6 +90,14 @@ export interface ConformanceCell {
   worstRatio?: number;
   reason?: string;
   file: string;
+}
+
+/** One verdict of the conformance matrix: an adapter (and its implementation) on a case. */
+export interface ConformanceVerdict extends ConformanceCell {
+  adapter: string;
+  /** the WebGPU implementation it ran on, where the file says */
+  implementation?: string;
+  case: string;
 }
 
 /** One adapter on one bench case on one machine: every figure the tables show. */
@@ -163,17 +113,32 @@ export interface ReportRow {
   reason?: string;
   backend?: string;
   softwareGpu: boolean;
+  /** the WebGPU implementation under it, where the bench file says */
+  implementation?: string;
   p50Ms?: number;
+  /** the p50's confidence interval (absent from files written before it was computed) */
+  p50LowMs?: number;
+  p50HighMs?: number;
   p99Ms?: number;
   minMs?: number;
   maxMs?: number;
   samples?: number;
+  /** p99 / p50 above `NOISY_P99_OVER_P50` (`noise.ts`) */
+  noisy: boolean;
+  /** the static convolution's p50 and its interval, same adapter and case */
+  staticP50Ms?: number;
+  staticLowMs?: number;
+  staticHighMs?: number;
   gflops?: number;
   /** reference p50 / this p50 on the same machine and case (above 1: faster) */
   vsReference?: number;
   /** ts p50 / this p50 on the same machine and case */
   vsTs?: number;
   overVsStatic?: number;
+  /** `overVsStatic` below 1 while the two p50 intervals overlap (`noise.ts`) */
+  staticWithinNoise: boolean;
+  /** where the run sits under its bench file's machine limits */
+  roofline?: RooflinePoint;
   /** PyTorch CPU CondConv p50 on the same machine and case */
   torchP50Ms?: number;
   conformance?: ConformanceCell;
@@ -218,6 +183,10 @@ export interface Machine {
   /** case sets in first-seen order, each with its cases in run order */
   sets: { name: string; cases: string[] }[];
   rows: ReportRow[];
+  /** the newest verdict per adapter and case, in the files' order */
+  verdicts: ConformanceVerdict[];
+  /** the roofline probe of the newest bench file that has one; rows of other files are not set against it */
+  machineLimits?: { limits: MachineLimits; file: string };
   torch: Map<string, TorchCell>;
   /** why PyTorch was not measured, when no file of this machine measured it */
   torchReason?: string;
@@ -344,6 +313,14 @@ function buildMachine(
       if (!caseSet.includes(r.case)) caseSet.push(r.case);
       const key = `${r.adapter}\u0000${r.case}`;
       rows.delete(key); // re-insert: the newest run decides the position too
+      const staticWarm = r.static?.warm;
+      const interval = (w = r.warm) => {
+        if (!w) return undefined;
+        // files written before rows carried an interval: the same bootstrap, from the samples
+        const ci = w.p50Ci ?? (w.samplesMs.length > 0 ? p50Interval(w.samplesMs) : undefined);
+        return { p50Ms: w.p50Ms, lowMs: ci?.lowMs, highMs: ci?.highMs };
+      };
+      const warmCi = interval(), staticCi = interval(staticWarm);
       rows.set(key, {
         adapter: r.adapter,
         case: r.case,
@@ -353,14 +330,23 @@ function buildMachine(
         status: r.status,
         reason: r.reason,
         backend: r.backend,
+        implementation: r.implementation,
         softwareGpu: r.softwareGpu,
         p50Ms: r.warm?.p50Ms,
+        p50LowMs: warmCi?.lowMs,
+        p50HighMs: warmCi?.highMs,
         p99Ms: r.warm?.p99Ms,
         minMs: r.warm?.minMs,
         maxMs: r.warm?.maxMs,
         samples: r.warm?.samples,
+        noisy: isNoisy(r.warm?.p50Ms, r.warm?.p99Ms),
+        staticP50Ms: staticWarm?.p50Ms,
+        staticLowMs: staticCi?.lowMs,
+        staticHighMs: staticCi?.highMs,
         gflops: r.gflops ?? undefined,
         overVsStatic: r.overVsStatic ?? undefined,
+        staticWithinNoise: fasterThanStaticWithinNoise(warmCi, staticCi),
+        roofline: r.roofline,
         file: file.path,
       });
     }
@@ -374,10 +360,13 @@ function buildMachine(
   for (const row of rows.values()) row.set = owner.get(row.case)!;
 
   // Conformance verdicts by adapter and golden case, the newest winning.
-  const verdicts = new Map<string, ConformanceCell>();
+  const verdicts = new Map<string, ConformanceVerdict>();
   for (const file of conforms) {
     for (const r of file.report.results) {
       verdicts.set(`${r.adapter}\u0000${r.case}`, {
+        adapter: r.adapter,
+        implementation: r.implementation,
+        case: r.case,
         status: r.status,
         maxAbsErr: r.maxAbsErr,
         worstRatio: r.worstRatio,
@@ -386,6 +375,7 @@ function buildMachine(
       });
     }
   }
+  const probed = benches.findLast((f) => f.report.environment.machineLimits !== undefined);
 
   const rowList = [...rows.values()];
   const p50Of = (adapter: string, caseId: string) =>
@@ -410,11 +400,12 @@ function buildMachine(
   const adapterList = [...adapters.values()].sort((a, b) => rank.get(a.id)! - rank.get(b.id)!);
   const softwareGpu = rowList.some((r) => r.softwareGpu) ||
     adapterList.some((a) => a.softwareGpu && a.available);
-  const gpuText = gpus.length > 0 ? gpus.map(gpuName).join(", ") : "no GPU adapter reported";
   return {
     id: "",
     label: `${cpuModel ?? "unknown CPU"}, ${env.logicalCores} logical cores, ` +
-      `${env.os}/${env.arch}${env.browser ? `, in ${env.browser.name}` : ""}; GPU: ${gpuText}`,
+      `${env.os}/${env.arch}${env.browser ? `, in ${env.browser.name}` : ""}; GPU: ${
+        gpuText(files)
+      }`,
     cpuModel,
     logicalCores: env.logicalCores,
     os: env.os,
@@ -425,6 +416,11 @@ function buildMachine(
     adapters: adapterList,
     sets: setList,
     rows: rowList,
+    verdicts: [...verdicts.values()],
+    machineLimits: probed && {
+      limits: probed.report.environment.machineLimits!,
+      file: probed.path,
+    },
     torch,
     torchReason: torch.size > 0 ? undefined : torchReason,
     latestBenchDate: benches.length > 0
@@ -432,6 +428,33 @@ function buildMachine(
       : null,
     softwareGpu,
   };
+}
+
+/**
+ * The GPU part of a machine's label, each GPU with the kinds of run that reported it, and the
+ * kinds of run that reported none: `llvmpipe (software adapter) [conformance]; none in bench`.
+ */
+function gpuText(files: readonly ResultFile[]): string {
+  const seen = new Map<string, { gpu: GpuAdapterInfo; kinds: Set<string> }>();
+  const without = new Set<string>();
+  for (const file of files) {
+    const gpus = fileGpus(file);
+    if (gpus.length === 0) without.add(file.kind);
+    for (const gpu of gpus) {
+      const entry = seen.get(gpuKey(gpu)) ?? { gpu, kinds: new Set() };
+      entry.kinds.add(file.kind);
+      seen.set(gpuKey(gpu), entry);
+    }
+  }
+  if (seen.size === 0) return "no GPU adapter reported";
+  const kindsOf = new Set(files.map((f) => f.kind));
+  const named = [...seen.values()].map(({ gpu, kinds }) =>
+    kindsOf.size > 1 || without.size > 0
+      ? `${gpuName(gpu)} [${[...kinds].join(", ")}]`
+      : gpuName(gpu)
+  );
+  const none = [...without].filter((k) => ![...seen.values()].some((e) => e.kinds.has(k)));
+  return [...named, ...none.map((k) => `none in ${k}`)].join("; ");
 }
 
 /** The rows of one set of a machine, case by case in run order, adapters in first-seen order. */

@@ -8,12 +8,17 @@
 import {
   adaptersOf,
   gpuName,
+  gpusOf,
   type Machine,
   type ReportRow,
   type ResultFile,
   rowsOfSet,
 } from "./input.ts";
 import { fmtErr, fmtGflops, fmtMs, fmtRatio, LINE_WIDTH, mdTable, wrap } from "./format.ts";
+import { fmtInterval, NOISY_P99_OVER_P50 } from "./noise.ts";
+import { environmentFacts, fileTag, mixedRunsNote } from "./provenance.ts";
+
+export { environmentFacts } from "./provenance.ts";
 import type { Reporter } from "./reporter.ts";
 import { CONFORM_STATUSES, type ConformStatus, emptySummary } from "../results/conformance.ts";
 
@@ -57,15 +62,43 @@ function fileLine(file: ResultFile): string {
 export function softwareGpuWarning(machine: Machine): string {
   const soft = machine.gpus.filter((g) => g.software).map((g) => g.description || g.vendor);
   const which = soft.length > 0 ? soft.join(", ") : "a software (fallback) adapter";
-  return `**Warning: software GPU.** The WebGPU adapter of this machine is ${which}, which ` +
-    `runs on the CPU. Figures marked "software GPU" are CPU figures, NOT GPU figures.`;
+  const from = machine.files.filter((f) =>
+    f.report.adapters.some((a) =>
+      ("softwareGpu" in a && a.softwareGpu === true) || gpusOf(a).some((g) => g.software)
+    )
+  ).map(fileTag);
+  return `**Warning: software GPU.** The WebGPU adapter of this machine is ${which} ` +
+    `(reported by ${from.join(", ") || "its bench rows"}), which runs on the CPU. Figures ` +
+    `marked "software GPU" are CPU figures, NOT GPU figures.`;
 }
 
-/** The timing cells of a row: p50 (or the status when it was not timed) and p99. */
-function timingCells(row: ReportRow): [string, string] {
-  if (row.status !== "timed" || row.p50Ms === undefined) return [row.status, "-"];
-  return [fmtMs(row.p50Ms), fmtMs(row.p99Ms)];
+/** The timing cells of a row: p50 (or the status when it was not timed), its CI, min, p99, max. */
+function timingCells(row: ReportRow): string[] {
+  if (row.status !== "timed" || row.p50Ms === undefined) return [row.status, "-", "-", "-", "-"];
+  return [
+    fmtMs(row.p50Ms),
+    fmtInterval(row.p50LowMs, row.p50HighMs, fmtMs),
+    fmtMs(row.minMs),
+    fmtMs(row.p99Ms),
+    fmtMs(row.maxMs),
+  ];
 }
+
+/** The flags of a row: `noisy` (p99/p50 above the threshold), `x static within noise`. */
+export function rowFlags(row: ReportRow): string[] {
+  const flags: string[] = [];
+  if (row.noisy) flags.push("noisy");
+  if (row.staticWithinNoise) flags.push("x static within noise");
+  return flags;
+}
+
+/** What the flags and the interval mean, for the legends of `RESULTS.md` and the page. */
+export const FLAGS_LEGEND = "`p50 95% CI` is a 95% bootstrap confidence interval of the p50 " +
+  "(1000 resamples of the samples, seeded). Flags: `noisy` marks a timing whose p99 is more " +
+  `than ${NOISY_P99_OVER_P50}x its p50, where interruptions rather than the code decide the ` +
+  "tail (`suites/report/noise.ts` has the data behind the threshold): measure it again on a " +
+  "quiet machine; `x static within noise` marks an `over static` below 1 whose two p50 " +
+  "intervals overlap, so the data do not show CondConv to be faster than its static convolution.";
 
 /** Reasons of untimed rows, one line per adapter and reason. */
 function untimedNotes(rows: readonly ReportRow[]): string[] {
@@ -93,7 +126,10 @@ export const FULL_TABLE_HEADER = [
   "case",
   "adapter",
   "p50 ms",
+  "p50 95% CI",
+  "min ms",
   "p99 ms",
+  "max ms",
   "GFLOP/s",
   "vs reference",
   "vs ts",
@@ -101,16 +137,15 @@ export const FULL_TABLE_HEADER = [
   "PyTorch CPU ms",
   "conformance",
   "max abs err",
+  "flags",
 ] as const;
 
 /** The cells of one row of the full table, in `FULL_TABLE_HEADER` order. */
 export function fullTableCells(row: ReportRow): string[] {
-  const [p50, p99] = timingCells(row);
   return [
     row.case,
     adapterLabel(row.adapter, row.softwareGpu),
-    p50,
-    p99,
+    ...timingCells(row),
     fmtGflops(row.gflops),
     fmtRatio(row.vsReference),
     fmtRatio(row.vsTs),
@@ -118,30 +153,7 @@ export function fullTableCells(row: ReportRow): string[] {
     fmtMs(row.torchP50Ms),
     conformanceText(row),
     fmtErr(row.conformance?.maxAbsErr),
-  ];
-}
-
-/** The environment facts of a machine as label/value pairs (shared with the HTML page). */
-export function environmentFacts(machine: Machine): [string, string][] {
-  const env = machine.environment;
-  const packages = Object.entries(env.packages).map(([k, v]) => `${k} ${v}`).join(", ");
-  const torchVersions = [...new Set([...machine.torch.values()].map((t) => t.torch))];
-  const torchThreads = [...new Set([...machine.torch.values()].map((t) => t.threads))];
-  const gpu = machine.gpus.length > 0
-    ? machine.gpus.map((g) => gpuName(g)).join(", ")
-    : "none reported by any adapter";
-  return [
-    ["runtime", `Deno ${env.deno}, V8 ${env.v8}, TypeScript ${env.typescript}`],
-    ["CPU", `${machine.cpuModel ?? "unknown"}, ${env.logicalCores} logical cores`],
-    ["OS", `${env.os}/${env.arch}`],
-    ["GPU adapter", gpu],
-    ["packages", packages || "none recorded"],
-    [
-      "PyTorch CPU baseline",
-      torchVersions.length > 0
-        ? `torch ${torchVersions.join(", ")}, ${torchThreads.join(", ")} threads`
-        : `not measured (${machine.torchReason ?? "no bench file"})`,
-    ],
+    rowFlags(row).join(", "),
   ];
 }
 
@@ -203,14 +215,19 @@ export function renderResultsMarkdown(machines: readonly Machine[]): string {
         "machine and case (above 1: faster). `over static` is CondConv's p50 over the same " +
         "adapter's static convolution of the same shape. `conformance` is the verdict of " +
         "`deno task conform` on the golden case, with the largest error as a share of the " +
-        "tolerance, and `max abs err` its largest absolute error against the float64 truth.",
+        "tolerance, and `max abs err` its largest absolute error against the float64 truth. " +
+        "Every environment fact names the result file(s) it comes from.",
     ),
+    "",
+    wrap(FLAGS_LEGEND),
     "",
   );
   for (const m of machines) {
     out.push(`## ${m.id}: ${m.label}`, "");
     if (m.softwareGpu) out.push(wrap(`> ${softwareGpuWarning(m)}`, LINE_WIDTH, "> "), "");
     out.push(...environmentFacts(m).map(([k, v]) => bullet(`**${k}**: ${v}`)), "");
+    const mixed = mixedRunsNote(m);
+    if (mixed) out.push(wrap(`> ${mixed}`, LINE_WIDTH, "> "), "");
     out.push("Result files:", "", ...m.files.map((f) => bullet(fileLine(f))), "");
     out.push("Adapters:", "", ...adapterFacts(m).map(bullet), "");
     const totals = conformanceTotals(m);
@@ -234,7 +251,7 @@ export function renderResultsMarkdown(machines: readonly Machine[]): string {
         mdTable(
           [...FULL_TABLE_HEADER],
           rows.map(fullTableCells),
-          ["left", "left", "right", "right", "right", "right", "right", "right", "right"],
+          FULL_TABLE_HEADER.map((_, i) => i >= 2 && i <= 11 ? "right" : "left"),
         ),
         "",
       );

@@ -11,10 +11,29 @@ import { z } from "zod";
 import type { FlopCount as CountedFlops } from "../../condconv/geometry.ts";
 import { AdapterSummary, AppliedWorkarounds, RunFilters } from "./adapter_summary.ts";
 import { Environment } from "./environment.ts";
+import { MachineLimits, RooflinePoint } from "./machine_limits.ts";
 
-/** Warm timing statistics, milliseconds; `samplesMs` are mitata's samples, sorted. */
+/**
+ * A confidence interval of the p50 (a percentile bootstrap of the median over the samples,
+ * seeded, so the same samples give the same interval).
+ */
+export const P50Interval = z.object({
+  lowMs: z.number(),
+  highMs: z.number(),
+  /** e.g. 0.95 */
+  confidence: z.number().gt(0).lt(1),
+  resamples: z.number().int().positive(),
+});
+/** A confidence interval of the p50. */
+export type P50Interval = z.infer<typeof P50Interval>;
+
+/**
+ * Warm timing statistics, milliseconds; `samplesMs` are mitata's samples, sorted. `p50Ci` is
+ * absent from files written before it was computed.
+ */
 export const TimingStats = z.object({
   p50Ms: z.number(),
+  p50Ci: P50Interval.optional(),
   p99Ms: z.number(),
   minMs: z.number(),
   maxMs: z.number(),
@@ -102,6 +121,8 @@ export const BenchResult = z.object({
     peakRssBytes: z.number().nullable(),
   }).optional(),
   readbackIncluded: z.literal(true),
+  /** where the run sits under the machine's limits (`environment.machineLimits`), if probed */
+  roofline: RooflinePoint.optional(),
 });
 /** One adapter on one bench case. */
 export type BenchResult = z.infer<typeof BenchResult>;
@@ -130,7 +151,8 @@ export type BenchAdapter = z.infer<typeof BenchAdapter>;
 /** The machine-readable result of a benchmark run. */
 export const BenchReport = z.object({
   kind: z.literal("bench"),
-  environment: Environment,
+  /** `machineLimits`: the roofline probe's figures, absent when the run did not probe */
+  environment: Environment.extend({ machineLimits: MachineLimits.optional() }),
   /** absent from files written before filters were recorded */
   filters: RunFilters.optional(),
   settings: z.object({
