@@ -5,17 +5,16 @@
  * GPU (CPU fallback disabled), with the EP's Conv bug avoided unless asked otherwise.
  * @module
  */
-import { makeOrtAdapter, type OrtAdapterOptions } from "./_ort/adapter.ts";
-import type { CondConvAdapter } from "./adapter.ts";
+import { makeOrtAdapter, type OrtAdapter, type OrtAdapterOptions } from "./_ort/adapter.ts";
 
-export type { OrtAdapterOptions };
+export type { OrtAdapter, OrtAdapterOptions };
 
 /**
  * An `ort-webgpu` adapter; `{ workarounds: false }` builds the plain graphs, so that the
  * WebGPU EP's Conv bug shows. The default adapter's `withoutWorkarounds()` is that one
  * (conform and bench `--no-workarounds`).
  */
-export function createOrtWebgpuAdapter(options: OrtAdapterOptions = {}): CondConvAdapter {
+export function createOrtWebgpuAdapter(options: OrtAdapterOptions = {}): OrtAdapter {
   return makeOrtAdapter({
     id: "ort-webgpu",
     description: "ONNX model of the layer on onnxruntime-web 1.30, WebGPU EP, no CPU fallback",
@@ -29,4 +28,4 @@ export function createOrtWebgpuAdapter(options: OrtAdapterOptions = {}): CondCon
 }
 
 /** The `ort-webgpu` adapter, workarounds on. */
-export const ortWebgpuAdapter: CondConvAdapter = createOrtWebgpuAdapter();
+export const ortWebgpuAdapter: OrtAdapter = createOrtWebgpuAdapter();

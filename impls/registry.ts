@@ -12,6 +12,7 @@ import { referenceAdapter } from "./reference.ts";
 import { tsAdapter } from "./ts.ts";
 import { ortWasmAdapter } from "./ort_wasm.ts";
 import { ortWebgpuAdapter } from "./ort_webgpu.ts";
+import { ortNodeAdapter } from "./ort_node.ts";
 import { wgslAdapter } from "./wgsl.ts";
 import { tfjsCpuAdapter } from "./tfjs_cpu.ts";
 import { tfjsWasmAdapter } from "./tfjs_wasm.ts";
@@ -23,6 +24,7 @@ export const ADAPTERS: readonly CondConvAdapter[] = [
   tsAdapter,
   ortWasmAdapter,
   ortWebgpuAdapter,
+  ortNodeAdapter,
   wgslAdapter,
   tfjsWebGpuAdapter,
   tfjsWasmAdapter,

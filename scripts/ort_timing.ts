@@ -3,9 +3,9 @@
  * behind the choices in `condconv/formats/onnx_graph.ts` and `impls/_ort/adapter.ts`.
  *
  * ```
- * deno run --allow-read=. --allow-sys=cpus --allow-env scripts/ort_timing.ts \
+ * deno run --allow-read=. --allow-sys=cpus,loadavg --allow-env scripts/ort_timing.ts \
  *   [--adapter <glob>]... [--case <glob>]... [--batch 1,8] [--runs 5] [--budget-ms 4000] \
- *   [--formulations [--ep wasm|webgpu]...] [--workarounds]
+ *   [--all-formulations | --formulations <a,b>] [--workarounds]
  * ```
  * Default: each adapter (`ort-*`) on each case (default `effnet-b0.*`) and batch: prepare,
  * 2 warm-up runs, then up to `--runs` timed runs or `--budget-ms` of them, whichever ends
@@ -14,10 +14,13 @@
  * its first example is the golden input and the first example's output is checked against
  * the golden.
  *
- * `--formulations [--ep wasm|webgpu]...`: per execution provider, case and batch, sessions made
- * here for `grouped-conv` (a model and session per batch size) and `im2col-matmul` (one
- * dynamic-batch model for every batch), with each session's creation time; after 2 warm-up
- * runs each, their `--runs` timed runs alternate so that both see the same machine load.
+ * `--all-formulations` (or `--formulations <a,b>`, names from the formulation axis): per
+ * adapter, case and batch, every formulation (`impls/_ort/formulation.ts`) that applies,
+ * prepared through `prepareWith`; a layer a formulation cannot compute is printed as skipped
+ * with the reason. After 2 warm-up runs each (the first creates the session), their `--runs`
+ * timed runs alternate so that all see the same machine load; prints each median (warm p50),
+ * marks the fastest and the adapter's default, checks each output against the golden (exit 1
+ * on a wrong one) and prints the load average before and after (`--allow-sys=loadavg`).
  *
  * `--workarounds`: what ort-webgpu's workaround of the WebGPU Conv bug costs, on the layers of
  * `WORKAROUND_LAYERS` (each shows the bug in the plain graph: `condConvConvBug`). ort-webgpu
@@ -27,15 +30,11 @@
  * @module
  */
 import type { CondConvAdapter, PreparedCondConv } from "../impls/adapter.ts";
-import { ortSessionOptions } from "../impls/_ort/runtime.ts";
+import type { OrtAdapter, OrtCondConv } from "../impls/_ort/adapter.ts";
 import {
-  buildCondConvOnnx,
   condConvConvBug,
-  type CondConvOnnxModel,
+  CONV_FORMULATIONS,
   type ConvFormulation,
-  INPUT_NAME,
-  type KernelMixing,
-  OUTPUT_NAME,
 } from "../condconv/formats/onnx_graph.ts";
 import { ortWasmAdapter } from "../impls/ort_wasm.ts";
 import { createOrtWebgpuAdapter, ortWebgpuAdapter } from "../impls/ort_webgpu.ts";
@@ -54,7 +53,7 @@ import {
   loadGolden,
 } from "../suites/_shared/fixtures.ts";
 
-const ADAPTERS: CondConvAdapter[] = [ortWasmAdapter, ortWebgpuAdapter];
+const ADAPTERS: OrtAdapter[] = [ortWasmAdapter, ortWebgpuAdapter];
 
 /** 2 warm-up calls, then up to `runs` timed calls or `budgetMs` of them. */
 async function time(
@@ -167,94 +166,99 @@ async function timeAdapters(
   }
 }
 
+/** The load averages (1, 5, 15 min), or a note where unreadable (`--allow-sys=loadavg`). */
+function loadAverage(): string {
+  try {
+    return Deno.loadavg().map((l) => l.toFixed(2)).join(" ");
+  } catch (error) {
+    return `unknown (${(error as Error).message})`;
+  }
+}
+
+/**
+ * Per adapter, case and batch: every formulation asked for that applies (`formulationProblem`
+ * says why one does not), each prepared through `prepareWith`, 2 warm-up runs each (the
+ * first creates its session), then `runs` rounds of one timed run per formulation, so that
+ * all see the same machine load. Prints each one's median (warm p50) and fastest, marks the
+ * fastest median, checks each output against the golden; resolves to the failures.
+ */
 async function timeFormulations(
   set: FixtureSet,
   fixtures: Fixture[],
-  eps: ("wasm" | "webgpu")[],
+  adapters: OrtAdapter[],
   batches: number[],
   runs: number,
-): Promise<void> {
-  const adapters = { wasm: ortWasmAdapter, webgpu: ortWebgpuAdapter };
+  formulations: readonly string[],
+): Promise<number> {
+  console.log(`load average at start: ${loadAverage()}`);
   console.log(
-    "ep      case                             batch  grouped: create ms  median ms" +
-      "   im2col: create ms  median ms  faster   check",
+    "adapter      case                             batch formulation       median ms     min ms" +
+      "  runs  check",
   );
-  for (const ep of eps) {
-    const adapter = adapters[ep];
-    // availability() initialises the runtime (and for WebGPU holds the EP's device)
+  let failures = 0;
+  for (const adapter of adapters) {
     const availability = await adapter.availability();
     if (!availability.available) {
-      console.log(`${ep}: skipped: ${availability.reason}`);
+      console.log(`${adapter.id}: skipped: ${availability.reason}`);
       continue;
     }
-    // mix the experts as the adapter does on this EP
-    const kernelMixing = availability.info.kernelMixing as KernelMixing;
-    const ort = ep === "wasm"
-      ? await import("onnxruntime-web/wasm")
-      : await import("onnxruntime-web/webgpu");
-    type Session = Awaited<ReturnType<typeof ort.InferenceSession.create>>;
-    const create = async (model: CondConvOnnxModel) => {
-      const t0 = performance.now();
-      const session = await ort.InferenceSession.create(model.bytes, ortSessionOptions(ep));
-      return { session, createMs: performance.now() - t0 };
-    };
     const totals = new Map<string, number>();
-    const add = (key: string, value: number) => totals.set(key, (totals.get(key) ?? 0) + value);
     for (const fixture of fixtures) {
       const { spec } = fixture.goldenCase;
-      if (spec.routing.kind === "supplied") {
-        throw new UsageError("--formulations times computed-routing cases only");
-      }
       const { weights } = await loadCaseTensors(fixture);
       const truth = await loadGolden(set, fixture);
-      const { height, width } = fixture.goldenCase.input;
-      const build = (batch: number | "dynamic", formulation: ConvFormulation) =>
-        buildCondConvOnnx(spec, weights, { height, width, batch, formulation, kernelMixing });
-      const dynamic = await create(build("dynamic", "im2col-matmul"));
+      const row = `${adapter.id.padEnd(12)} ${fixture.entry.id.padEnd(32)}`;
+      const chosen = await adapter.prepare(spec, weights);
+      const layers: OrtCondConv[] = [];
       try {
+        for (const formulation of formulations) {
+          const problem = adapter.formulationProblem(spec, formulation);
+          if (problem) console.log(`${row}       ${formulation}: skipped: ${problem}`);
+          else {layers.push(
+              await adapter.prepareWith(spec, weights, {
+                formulation: formulation as ConvFormulation,
+              }),
+            );}
+        }
         for (const batch of batches) {
-          const grouped = await create(build(batch, "grouped-conv"));
-          try {
-            const input = batchInput(fixture, batch);
-            const feeds = { [INPUT_NAME]: new ort.Tensor("float32", input.data, input.shape) };
-            const outputs: Float32Array[] = [];
-            const runOnce = async (session: Session) => {
+          const input = batchInput(fixture, batch);
+          const routing = routingFor(fixture, batch);
+          const outputs: Tensor[] = [];
+          const times: number[][] = layers.map(() => []);
+          for (let r = 0; r < runs + 2; r++) {
+            for (const [i, layer] of layers.entries()) {
               const t0 = performance.now();
-              const result = await session.run(feeds);
-              outputs.push(result[OUTPUT_NAME].data as Float32Array);
-              return performance.now() - t0;
-            };
-            // warm-up, then the two alternate so that both see the same machine load
-            for (let i = 0; i < 2; i++) {
-              await runOnce(grouped.session);
-              await runOnce(dynamic.session);
+              outputs[i] = await layer.run(input, routing);
+              if (r >= 2) times[i].push(performance.now() - t0);
             }
-            const groupedTimes: number[] = [], dynamicTimes: number[] = [];
-            for (let i = 0; i < runs; i++) {
-              groupedTimes.push(await runOnce(grouped.session));
-              dynamicTimes.push(await runOnce(dynamic.session));
-            }
-            const g = median(groupedTimes), d = median(dynamicTimes);
-            add(`grouped-conv batch ${batch}`, g);
-            add(`im2col-matmul batch ${batch}`, d);
-            const checks = outputs.slice(-2).map((o) => checkFirst(o, truth, adapter, fixture));
+          }
+          const medians = times.map(median);
+          const best = Math.min(...medians);
+          for (const [i, layer] of layers.entries()) {
+            const check = checkFirst(outputs[i].data, truth, adapter, fixture);
+            if (check !== "ok") failures++;
+            const key = `${layer.formulation} batch ${batch}`;
+            totals.set(key, (totals.get(key) ?? 0) + medians[i]);
+            const marks = (medians[i] === best ? " fastest" : "") +
+              (layer.formulation === chosen.formulation ? " default" : "");
             console.log(
-              `${ep.padEnd(7)} ${fixture.entry.id.padEnd(32)} ${String(batch).padStart(5)}` +
-                `          ${ms(grouped.createMs)} ${ms(g)}           ${ms(dynamic.createMs)} ` +
-                `${ms(d)}  ${(g <= d ? "grouped" : "im2col").padEnd(8)} ${checks.join("/")}`,
+              `${row} ${String(batch).padStart(5)} ${layer.formulation.padEnd(16)} ` +
+                `${ms(medians[i])} ${ms(Math.min(...times[i]))} ${String(runs).padStart(5)}  ` +
+                `${check}${marks}`,
             );
-          } finally {
-            await grouped.session.release();
           }
         }
       } finally {
-        await dynamic.session.release();
+        for (const layer of layers) await layer.dispose();
+        await chosen.dispose();
       }
     }
     for (const [key, total] of totals) {
-      console.log(`${ep}: sum of medians, ${key}: ${total.toFixed(1)} ms`);
+      console.log(`${adapter.id}: sum of medians, ${key}: ${total.toFixed(1)} ms`);
     }
   }
+  console.log(`load average at end: ${loadAverage()}`);
+  return failures;
 }
 
 /** Layers where the plain graph shows the WebGPU Conv bug, one per cause and a few sizes. */
@@ -356,9 +360,9 @@ async function main(): Promise<number> {
     batch: { type: "string", default: "1,8" },
     runs: { type: "string", default: "5" },
     "budget-ms": { type: "string", default: "4000" },
-    formulations: { type: "boolean" },
+    "all-formulations": { type: "boolean" },
+    formulations: { type: "string" },
     workarounds: { type: "boolean" },
-    ep: { type: "string", multiple: true },
   });
   const batches = flags.batch.split(",").map(Number);
   if (!batches.every((b) => Number.isInteger(b) && b >= 1)) {
@@ -371,18 +375,23 @@ async function main(): Promise<number> {
     flags.case ?? ["effnet-b0.*"],
     "case",
   );
+  const adapters = selectByIds(ADAPTERS, flags.adapter ?? [], "adapter");
+  const formulations = flags.formulations?.split(",") ??
+    (flags["all-formulations"] ? CONV_FORMULATIONS : undefined);
+  for (const name of formulations ?? []) {
+    if (!(CONV_FORMULATIONS as readonly string[]).includes(name)) {
+      throw new UsageError(
+        `Invalid --formulations "${name}": expected names from ${CONV_FORMULATIONS.join(", ")}`,
+      );
+    }
+  }
   if (flags.workarounds) {
     await timeWorkarounds(runs);
-  } else if (flags.formulations) {
-    const eps = (flags.ep ?? ["wasm", "webgpu"]).map((ep) => {
-      if (ep !== "wasm" && ep !== "webgpu") {
-        throw new UsageError(`Invalid --ep "${ep}": expected "wasm" or "webgpu"`);
-      }
-      return ep;
-    });
-    await timeFormulations(set, fixtures, eps, batches, runs);
+  } else if (formulations) {
+    return await timeFormulations(set, fixtures, adapters, batches, runs, formulations) === 0
+      ? 0
+      : 1;
   } else {
-    const adapters = selectByIds(ADAPTERS, flags.adapter ?? [], "adapter");
     await timeAdapters(set, fixtures, adapters, batches, runs, budgetMs);
   }
   return 0;

@@ -6,7 +6,7 @@
  * deno task export-onnx --weights layer.safetensors --out model.onnx [--height h --width w]
  * deno task export-onnx --spec spec.json --json-weights weights.json --height 14 --width 14
  *   --out model.onnx
- *   (each also takes [--batch <n>|dynamic] [--formulation f] [--webgpu-workaround])
+ *   (each also takes [--batch <n>|dynamic] [--formulation <name>] [--webgpu-workaround])
  * ```
  * With `--case`, the weights are the golden case's, generated from its seed and checked
  * against the manifest (`suites/_shared/fixtures.ts`), and the input size is the case's. With
@@ -19,10 +19,15 @@
  * values, in the layouts of the spec's module doc. Every weight must be a finite float32:
  * a value that overflows float32 (1e39) or is not finite is refused, naming the tensor.
  *
- * `--batch` defaults to `dynamic` (a symbolic batch dimension, formulation `im2col-matmul`);
- * a number makes a fixed-batch model, by default in the formulation measured faster for the
- * kernel (`chooseFormulation`: `im2col-matmul` for 1x1, `grouped-conv` otherwise). The
- * experts are mixed with one `MatMul`. `--webgpu-workaround` builds a `Conv` node that
+ * `--batch` defaults to `dynamic` (a symbolic batch dimension, formulation `batched-matmul`);
+ * a number makes a fixed-batch model, by default in the formulation the `ort-*` adapters
+ * take for that batch (`chooseFormulation`: `batched-matmul` for 1x1, `grouped` otherwise,
+ * named `depthwise-folded` for a depthwise layer). `--formulation` forces one of the
+ * project's formulation axis (`condconv/formats/onnx_graph.ts`): `batched-matmul` and
+ * `expert-sum` take any batch, `grouped` and `depthwise-folded` (depthwise layers only) a
+ * fixed one, and `per-example` is the batch-1 model a caller runs once per example (its
+ * `--batch` defaults to 1 and must be 1). A formulation the layer cannot take is refused with
+ * the reason (exit 2). The experts are mixed with one `MatMul`. `--webgpu-workaround` builds a `Conv` node that
  * onnxruntime-web 1.30's WebGPU EP would compute wrong so that it does not (zero channels or a
  * zero kernel row, the same numbers everywhere; `condconv/formats/onnx_graph_conv_bugs.ts`),
  * as the `ort-webgpu` adapter does.
@@ -42,6 +47,7 @@ import { z } from "zod";
 import {
   buildCondConvOnnx,
   type CondConvOnnxModel,
+  CONV_FORMULATIONS,
   type ConvFormulation,
   ONNX_OPSET,
 } from "../condconv/formats/onnx_graph.ts";
@@ -188,10 +194,13 @@ export function parseBatch(text: string): number | "dynamic" {
   return batch;
 }
 
-function parseFormulation(text: string | undefined): ConvFormulation | undefined {
-  if (text === undefined || text === "grouped-conv" || text === "im2col-matmul") return text;
+/** A `--formulation` value: one of the ONNX graph's formulations. */
+export function parseFormulation(text: string | undefined): ConvFormulation | undefined {
+  if (text === undefined) return undefined;
+  const known = CONV_FORMULATIONS.find((f) => f === text);
+  if (known) return known;
   throw new UsageError(
-    `Invalid --formulation "${text}": expected "grouped-conv" or "im2col-matmul"`,
+    `Invalid --formulation "${text}": expected one of ${CONV_FORMULATIONS.join(", ")}`,
   );
 }
 
@@ -340,8 +349,16 @@ Writes one CondConv layer as an ONNX model (opset ${ONNX_OPSET}), atomically.
   --json-weights  {"expertKernels": [...] | "<base64 float32>", "bias", "routingWeight", ...}
   --height, --width  the input size the model is for
 options:
-  --batch         a batch size, or "dynamic" (the default)
-  --formulation   "grouped-conv" (fixed batch only) or "im2col-matmul"
+  --batch         a batch size, or "dynamic" (the default; 1 for --formulation per-example)
+  --formulation   how the per-example convolution is built (default: what the ort adapters
+                  take for the batch: batched-matmul for a dynamic batch or a 1x1 kernel,
+                  else grouped, named depthwise-folded for a depthwise layer):
+                    batched-matmul    im2col + one batched MatMul, any batch
+                    grouped           the batch folded into one Conv's groups, fixed batch
+                    depthwise-folded  the same graph for a depthwise layer (groups == in)
+                    per-example       the batch-1 model, to run once per example (batch 1)
+                    expert-sum        E static convs as one Conv with E x O outputs, mixed
+                                      per example by the routing weights, any batch
   --webgpu-workaround  build a Conv node that onnxruntime-web 1.30's WebGPU EP computes wrong
                   so that it does not (zero channels or a zero kernel row: the same numbers
                   on every runtime; see condconv/formats/onnx_graph_conv_bugs.ts)
@@ -404,7 +421,7 @@ export async function exportOnnxMain(args: string[]): Promise<number> {
     "json-weights": { type: "string" },
     height: { type: "string" },
     width: { type: "string" },
-    batch: { type: "string", default: "dynamic" },
+    batch: { type: "string" },
     formulation: { type: "string" },
     "webgpu-workaround": { type: "boolean" },
     out: { type: "string" },
@@ -414,9 +431,10 @@ export async function exportOnnxMain(args: string[]): Promise<number> {
     throw new UsageError("Missing --out: name the file to write the model to");
   }
   await checkOutPath(flags.out);
+  const formulation = parseFormulation(flags.formulation);
   const options: ExportOptions = {
-    batch: parseBatch(flags.batch),
-    formulation: parseFormulation(flags.formulation),
+    batch: parseBatch(flags.batch ?? (formulation === "per-example" ? "1" : "dynamic")),
+    formulation,
     workarounds: flags["webgpu-workaround"] ?? false,
   };
   const { model, source } = await modelFromFlags(flags, options);

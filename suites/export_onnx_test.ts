@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { INPUT_NAME, OUTPUT_NAME } from "../condconv/formats/onnx_graph.ts";
+import {
+  CONV_FORMULATIONS,
+  INPUT_NAME,
+  OUTPUT_NAME,
+  ROUTING_INPUT_NAME,
+} from "../condconv/formats/onnx_graph.ts";
 import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 import { TINY_INPUT, TINY_ROUTING, writeTinyLayerFile } from "./_testing/tiny_layer.ts";
 import {
@@ -249,4 +254,97 @@ Deno.test("export-onnx --webgpu-workaround: the Conv the WebGPU EP gets wrong is
     channelsPerGroup: 3,
     outChannelsPerGroup: 8,
   });
+});
+
+Deno.test({
+  name: "export-onnx --formulation: each formulation's model runs on onnxruntime-web wasm and " +
+    "matches the golden; an impossible one is refused with the reason",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const help = await exportOnnx("--help");
+    for (const name of CONV_FORMULATIONS) assert.match(help.stdout, new RegExp(`\\b${name}\\b`));
+    const set = await loadFixtureSet();
+    const ort = await import("onnxruntime-web/wasm");
+    ort.env.wasm.numThreads = 1;
+    const dir = await Deno.makeTempDir({ prefix: "condconv-onnx-formulation-" });
+    try {
+      for (const id of ["channels-3-5-batch-2", "routing-supplied", "effnet-b0.dw3-1152-7"]) {
+        const fixture = set.fixtures.find((f) => f.entry.id === id)!;
+        assert.ok(fixture, id);
+        const { spec, input: { batch } } = fixture.goldenCase;
+        const tensors = await loadCaseTensors(fixture);
+        const truth = await loadGolden(set, fixture);
+        const tolerance = toleranceFor("wasm", fixture.entry.torchFloat32.maxAbsErr);
+        for (const formulation of CONV_FORMULATIONS) {
+          const path = `${dir}/${id}.${formulation}.onnx`;
+          // per-example's model is for batch 1 (its default); the others for the case's batch
+          const args = formulation === "per-example" ? [] : ["--batch", String(batch)];
+          const run = await exportOnnx(
+            "--case",
+            id,
+            "--formulation",
+            formulation,
+            ...args,
+            "--out",
+            path,
+          );
+          if (formulation === "depthwise-folded" && spec.groups !== spec.inChannels) {
+            assert.equal(run.code, 2, run.stderr);
+            assert.match(run.stderr, /depthwise-folded" needs groups == inChannels/);
+            continue;
+          }
+          assert.equal(run.code, 0, run.stderr);
+          assert.match(run.stdout, new RegExp(`${formulation}, input \\[`));
+          const session = await ort.InferenceSession.create(await Deno.readFile(path), {
+            executionProviders: ["wasm"],
+          });
+          try {
+            const examples = formulation === "per-example" ? batch : 1;
+            const perRun = batch / examples;
+            const inSize = tensors.input.data.length / examples;
+            const output: number[] = [];
+            for (let i = 0; i < examples; i++) {
+              const shape = [perRun, ...tensors.input.shape.slice(1)];
+              const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+                [INPUT_NAME]: new ort.Tensor(
+                  "float32",
+                  tensors.input.data.slice(i * inSize, (i + 1) * inSize),
+                  shape,
+                ),
+              };
+              if (tensors.routingWeights) {
+                const e = spec.numExperts;
+                feeds[ROUTING_INPUT_NAME] = new ort.Tensor(
+                  "float32",
+                  tensors.routingWeights.slice(i * perRun * e, (i + 1) * perRun * e),
+                  [perRun, e],
+                );
+              }
+              output.push(...((await session.run(feeds))[OUTPUT_NAME].data as Float32Array));
+            }
+            const comparison = compareWithTruth(Float32Array.from(output), truth, tolerance);
+            assert.ok(
+              comparison.pass,
+              `${id} ${formulation}: ${comparison.worstRatio}x the tolerance`,
+            );
+          } finally {
+            await session.release();
+          }
+        }
+      }
+      const refusals: [string, RegExp][] = [
+        ["im2col", /Invalid --formulation "im2col": expected one of batched-matmul/],
+        ["grouped", /cannot have a dynamic batch/],
+      ];
+      for (const [formulation, message] of refusals) {
+        const args = ["--case", "channels-3-5-batch-2", "--formulation", formulation];
+        const refused = await exportOnnx(...args, "--out", `${dir}/x.onnx`);
+        assert.equal(refused.code, 2);
+        assert.match(refused.stderr, message);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

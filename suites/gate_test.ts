@@ -159,7 +159,7 @@ Deno.test("the gate times every registered CPU adapter, a new one included, on t
   const { GATE_TAG } = await import("./bench/cases.ts");
   const newCpu = { ...referenceAdapter, id: "new-cpu", toleranceClass: "cpu" as const };
   const ids = gatedAdapters([...ADAPTERS, newCpu]).map((a) => a.id);
-  assert.deepEqual(ids, ["ts", "ort-wasm", "tfjs-wasm", "tfjs-cpu", "new-cpu"]);
+  assert.deepEqual(ids, ["ts", "ort-wasm", "ort-node", "tfjs-wasm", "tfjs-cpu", "new-cpu"]);
   const set = await loadFixtureSet();
   const tagged = set.fixtures.filter((f) => f.goldenCase.tags.includes(GATE_TAG));
   assert.deepEqual(tagged.map((f) => f.entry.id), [

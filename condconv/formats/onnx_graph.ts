@@ -33,21 +33,35 @@
  * sum at batch 1 went from 13.2 s to 2.2 s, measured at different machine loads), `ort-wasm`
  * and the exported models with `"matmul"`.
  *
- * ## The per-example convolution: two formulations
+ * ## The per-example convolution: the formulations
  *
  * ONNX `Conv` has one kernel per call and a static `group` attribute, so per-example kernels
- * need a trick:
+ * need a trick. The names are the project's formulation axis (issue 18), shared with the tfjs
+ * adapters (`impls/_tfjs/formulations.ts`):
  *
- * - `"grouped-conv"`: the batch folded into channels. `(B, C, H, W)` is viewed as
+ * - `"grouped"`: the batch folded into channels (the timm trick). `(B, C, H, W)` is viewed as
  *   `(1, B*C, H, W)`, the mixed kernels as `(B*O, C/g, kh, kw)`, and one `Conv` with
  *   `group = B*groups` does every example at once. `group` is static, so the batch is fixed
  *   when the model is built: the adapters cache one session per batch size.
- * - `"im2col-matmul"`: a dynamic batch. The padded input is cut into `kh*kw` strided `Slice`s
- *   (one per kernel tap), concatenated into patches `(B, g, C/g*kh*kw, outH*outW)` and
- *   multiplied with the mixed kernels `(B, g, O/g, C/g*kh*kw)` by one batched `MatMul`. A 1x1
- *   stride-1 layer needs no `Slice` at all (a plain batched `MatMul`); a depthwise layer is a
- *   batch of `1 x kh*kw` by `kh*kw x outH*outW` products. The batch dimension is the symbolic
- *   `"batch"`.
+ * - `"depthwise-folded"` (groups == inChannels only): the batch folded into the channels of
+ *   one depthwise `Conv` (`group = B*C`). On ONNX this is the `"grouped"` graph of a
+ *   depthwise layer, node for node: an alias, kept so that the name means the same on every
+ *   framework.
+ * - `"per-example"`: the model is for batch 1 (the `"grouped"` graph at batch 1: routing, the
+ *   mixed kernel of one example, then a plain `Conv` with `group = groups`); the caller runs
+ *   it once per example. The ort adapters do (B runs of one batch-1 session), which also works
+ *   on WebGPU, where a `Loop` over the batch cannot run (below).
+ * - `"batched-matmul"`: a dynamic batch. The padded input is cut into `kh*kw` strided
+ *   `Slice`s (one per kernel tap), concatenated into patches `(B, g, C/g*kh*kw, outH*outW)`
+ *   and multiplied with the mixed kernels `(B, g, O/g, C/g*kh*kw)` by one batched `MatMul`. A
+ *   1x1 stride-1 layer needs no `Slice` at all (a plain batched `MatMul`); a depthwise layer
+ *   is a batch of `1 x kh*kw` by `kh*kw x outH*outW` products. The batch dimension is the
+ *   symbolic `"batch"`.
+ * - `"expert-sum"`: no kernel mixing. The `E` expert kernels stay static initializers, as one
+ *   `Conv` with `E x O` output channels and `group = groups` over the whole batch (which ONNX
+ *   Runtime can pre-pack, and which accepts a dynamic batch), whose outputs are then mixed per
+ *   example with the routing weights (`onnx_graph_nodes.ts`, `expertSumConv`). It costs `E`
+ *   times the convolution FLOPs.
  *
  * Not built: a `Loop` over the batch with one ordinary `Conv` per example. It runs on the wasm
  * EP, but onnxruntime-web 1.30's WebGPU EP has no `Loop` kernel, so the node would go to the
@@ -60,7 +74,7 @@
  * warm-up runs, the two formulations' runs alternating (9 each on wasm, 3 on WebGPU) so that
  * both see the same load on a shared 2-core VM; experts mixed as each adapter does. Sums of
  * the 13 medians, ms; "chosen" is `chooseFormulation` below (1x1 `im2col-matmul`, other
- * kernels `grouped-conv`):
+ * kernels `grouped-conv`; the old names of `batched-matmul` and `grouped`):
  *
  * | EP (machine)                         | batch | grouped-conv | im2col-matmul | chosen |
  * | ------------------------------------ | ----- | ------------ | ------------- | ------ |
@@ -77,11 +91,14 @@
  * new batch size costs the grouped formulation one more session (4-95 ms to create here) and
  * one more copy of the expert kernels.
  *
- * So `chooseFormulation` (the default for a fixed batch, and what the adapters use) takes
- * `"im2col-matmul"` for 1x1 kernels, where it is a plain batched `MatMul` that accepts any
- * batch with one session, and `"grouped-conv"` with a session per batch size for every other
- * kernel. A model that must accept any batch (`deno task export-onnx`, `--batch dynamic`, the
- * default) is `"im2col-matmul"`, correct for every kernel, slower for the large ones.
+ * (That table predates the names: "grouped-conv" is `"grouped"`, "im2col-matmul" is
+ * `"batched-matmul"`.) So `chooseFormulation` (the default for a fixed batch, and what the
+ * adapters use) takes `"batched-matmul"` for 1x1 kernels, where it is a plain batched
+ * `MatMul` that accepts any batch with one session, and the batch folded into a grouped
+ * `Conv` with a session per batch size for every other kernel (named `"depthwise-folded"`
+ * for a depthwise layer, `"grouped"` otherwise). A model that must accept any batch
+ * (`deno task export-onnx`, `--batch dynamic`, the default) is `"batched-matmul"`, correct
+ * for every kernel, slower for the large ones, unless `"expert-sum"` is asked for.
  *
  * The spatial size is fixed when the model is built (TensorFlow "same" pads depend on it, and
  * so do the reshapes), so a model is for one input height and width.
@@ -91,6 +108,7 @@ import onnxProto from "onnx-proto";
 import type { CondConvSpec, CondConvWeights } from "../spec.ts";
 import { checkWeights, type Geometry, geometryIssues, pair, resolveGeometry } from "../geometry.ts";
 import {
+  CONV_FORMULATIONS,
   type ConvFormulation,
   GraphBuilder,
   INPUT_NAME,
@@ -106,6 +124,7 @@ import {
   addRouting,
   convNodeOf,
   type EmittedConv,
+  expertSumConv,
   groupedConv,
   im2colMatMul,
   mix,
@@ -116,7 +135,7 @@ import {
   ortWebgpuConvBug,
 } from "./onnx_graph_conv_bugs.ts";
 
-export { INPUT_NAME, OUTPUT_NAME, ROUTING_INPUT_NAME };
+export { CONV_FORMULATIONS, INPUT_NAME, OUTPUT_NAME, ROUTING_INPUT_NAME };
 export type { ConvFormulation, ConvWorkaround, KernelMixing, OrtWebgpuConvBug };
 
 const { onnx } = onnxProto;
@@ -129,12 +148,44 @@ export const ONNX_IR_VERSION = 8;
 export const BATCH_DIM = "batch";
 
 /**
- * The faster formulation for `spec` (see the module doc): a batched `MatMul` for 1x1 kernels,
- * the batch folded into a grouped `Conv` for every other kernel.
+ * The faster formulation for `spec` at a fixed batch (see the module doc): a batched `MatMul`
+ * for 1x1 kernels, the batch folded into a grouped `Conv` for every other kernel
+ * (`"depthwise-folded"` for a depthwise layer, the same graph as `"grouped"` there).
  */
 export function chooseFormulation(spec: CondConvSpec): ConvFormulation {
   const [kh, kw] = pair(spec.kernelSize);
-  return kh === 1 && kw === 1 ? "im2col-matmul" : "grouped-conv";
+  if (kh === 1 && kw === 1) return "batched-matmul";
+  return spec.groups === spec.inChannels ? "depthwise-folded" : "grouped";
+}
+
+/**
+ * Why `formulation` cannot build a model of `spec` (for `batch`, where given), or `undefined`
+ * when it can: an unknown name, `"depthwise-folded"` on a layer that is not depthwise,
+ * `"grouped"` or `"depthwise-folded"` with a dynamic batch (`group` is static), and
+ * `"per-example"` at any batch but 1 (its model is run once per example).
+ */
+export function formulationProblem(
+  spec: CondConvSpec,
+  formulation: string,
+  batch?: number | "dynamic",
+): string | undefined {
+  if (!(CONV_FORMULATIONS as readonly string[]).includes(formulation)) {
+    return `unknown formulation "${formulation}" (formulations: ${CONV_FORMULATIONS.join(", ")})`;
+  }
+  if (formulation === "depthwise-folded" && spec.groups !== spec.inChannels) {
+    return `the formulation "depthwise-folded" needs groups == inChannels, got groups ` +
+      `${spec.groups} and inChannels ${spec.inChannels}`;
+  }
+  if ((formulation === "grouped" || formulation === "depthwise-folded") && batch === "dynamic") {
+    return `the formulation "${formulation}" cannot have a dynamic batch: ONNX Conv's group ` +
+      `(batch x groups) is a static attribute; give a batch size, or use "batched-matmul" or ` +
+      `"expert-sum"`;
+  }
+  if (formulation === "per-example" && batch !== undefined && batch !== 1) {
+    return `the formulation "per-example" builds a batch-1 model that is run once per ` +
+      `example: its batch must be 1, got ${batch}`;
+  }
+  return undefined;
 }
 
 /** What a model is built for besides the layer itself. */
@@ -147,7 +198,7 @@ export interface OnnxModelOptions {
   batch: number | "dynamic";
   /**
    * The convolution formulation; defaults to `chooseFormulation(spec)` for a fixed batch and
-   * `"im2col-matmul"` for a dynamic one (the only one that allows it).
+   * `"batched-matmul"` for a dynamic one (`formulationProblem` says which cannot be built)
    */
   formulation?: ConvFormulation;
   /** how the expert kernels (and a per-expert bias) are mixed; default `"matmul"` */
@@ -194,7 +245,7 @@ export interface CondConvOnnxModel {
  *   routingWeight: new Float32Array(4),
  *   routingBias: new Float32Array(2),
  * }, { height: 4, width: 4, batch: "dynamic" });
- * if (model.formulation !== "im2col-matmul") throw new Error("unexpected formulation");
+ * if (model.formulation !== "batched-matmul") throw new Error("unexpected formulation");
  * ```
  */
 export function buildCondConvOnnx(
@@ -211,13 +262,9 @@ export function buildCondConvOnnx(
     );
   }
   const formulation = options.formulation ??
-    (batch === "dynamic" ? "im2col-matmul" : chooseFormulation(spec));
-  if (formulation === "grouped-conv" && batch === "dynamic") {
-    throw new TypeError(
-      'Cannot build a "grouped-conv" model with a dynamic batch: ONNX Conv\'s group ' +
-        '(batch x groups) is a static attribute; pass a batch size or use "im2col-matmul"',
-    );
-  }
+    (batch === "dynamic" ? "batched-matmul" : chooseFormulation(spec));
+  const problem = formulationProblem(spec, formulation, batch);
+  if (problem) throw new TypeError(`Cannot build the ONNX model: ${problem}`);
   const g = resolveGeometry(spec, [
     batch === "dynamic" ? 1 : batch,
     spec.inChannels,
@@ -228,14 +275,12 @@ export function buildCondConvOnnx(
   for (const name of [INPUT_NAME, ROUTING_INPUT_NAME, OUTPUT_NAME]) b.unique(name);
 
   const routing = addRouting(b, spec, weights, g);
-  const kernelLength = g.outChannels * g.channelsPerGroup * g.kernelHeight * g.kernelWidth;
-  const experts = b.floats("expert_kernels", [g.numExperts, kernelLength], weights.expertKernels);
   const mixing = options.kernelMixing ?? "matmul";
-  const kernels = mix(b, routing, experts, mixing, "mixed_kernels");
+  const workarounds = options.workarounds ?? false;
+  const conv = formulation === "expert-sum"
+    ? expertSumConv(b, spec, g, weights.expertKernels, routing, { mixing, workarounds })
+    : mixedKernelConv(b, spec, g, weights, routing, { formulation, mixing, workarounds });
   const bias = addBias(b, spec, weights, g, routing, mixing);
-  const conv: EmittedConv = formulation === "grouped-conv"
-    ? groupedConv(b, spec, g, kernels, options.workarounds ?? false)
-    : { output: im2colMatMul(b, spec, g, kernels), bug: null, workaround: null };
   if (bias) {
     b.nodes.push({
       opType: "Add",
@@ -251,10 +296,28 @@ export function buildCondConvOnnx(
   return assemble(b, spec, g, batch, formulation, conv);
 }
 
+/** The experts mixed into per-example kernels, then the convolution in `formulation`. */
+function mixedKernelConv(
+  b: GraphBuilder,
+  spec: CondConvSpec,
+  g: Geometry,
+  weights: CondConvWeights,
+  routing: string,
+  options: { formulation: ConvFormulation; mixing: KernelMixing; workarounds: boolean },
+): EmittedConv {
+  const kernelLength = g.outChannels * g.channelsPerGroup * g.kernelHeight * g.kernelWidth;
+  const experts = b.floats("expert_kernels", [g.numExperts, kernelLength], weights.expertKernels);
+  const kernels = mix(b, routing, experts, options.mixing, "mixed_kernels");
+  return options.formulation === "batched-matmul"
+    ? { output: im2colMatMul(b, spec, g, kernels), bug: null, workaround: null }
+    : groupedConv(b, spec, g, kernels, options.workarounds);
+}
+
 /**
  * The bug onnxruntime-web 1.30's WebGPU EP shows on the plain CondConv graph of `spec` for
- * one input size (the formulation `chooseFormulation` picks for a fixed batch, unless given),
- * or `undefined`: none, no `Conv` node, or an input size the spec cannot apply to.
+ * one input size and batch (the formulation `chooseFormulation` picks for a fixed batch,
+ * unless given; `"per-example"` runs its batch-1 model), or `undefined`: none, no `Conv`
+ * node, or an input size the spec cannot apply to.
  */
 export function condConvConvBug(
   spec: CondConvSpec,
@@ -263,11 +326,16 @@ export function condConvConvBug(
   width: number,
   formulation: ConvFormulation = chooseFormulation(spec),
 ): OrtWebgpuConvBug | undefined {
-  if (formulation !== "grouped-conv") return undefined;
+  if (formulation === "batched-matmul") return undefined;
   const shape = [batch, spec.inChannels, height, width];
   if (geometryIssues(spec, shape).length > 0) return undefined;
   const g = resolveGeometry(spec, shape);
-  return ortWebgpuConvBug(convNodeOf(spec, g, 1, batch * g.groups));
+  if (formulation === "expert-sum") {
+    const node = convNodeOf(spec, g, batch, g.groups);
+    return ortWebgpuConvBug({ ...node, outChannelsPerGroup: g.numExperts * g.outChannelsPerGroup });
+  }
+  const folded = formulation === "per-example" ? 1 : batch;
+  return ortWebgpuConvBug(convNodeOf(spec, g, 1, folded * g.groups));
 }
 
 /** The same as {@link condConvConvBug} for the plain convolution of `buildStaticConvOnnx`. */

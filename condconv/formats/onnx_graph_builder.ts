@@ -15,8 +15,25 @@ export const ROUTING_INPUT_NAME = "routing";
 /** Name of the NCHW output. */
 export const OUTPUT_NAME = "output";
 
-/** How the per-example convolution is expressed (see `onnx_graph.ts`). */
-export type ConvFormulation = "grouped-conv" | "im2col-matmul";
+/**
+ * How the per-example convolution is expressed (see `onnx_graph.ts`); the names are the
+ * project's formulation axis (issue 18), shared with the tfjs adapters.
+ */
+export type ConvFormulation =
+  | "batched-matmul"
+  | "grouped"
+  | "depthwise-folded"
+  | "per-example"
+  | "expert-sum";
+
+/** Every formulation the ONNX graph can express, in the order tests and timings list them. */
+export const CONV_FORMULATIONS: readonly ConvFormulation[] = [
+  "batched-matmul",
+  "grouped",
+  "depthwise-folded",
+  "per-example",
+  "expert-sum",
+];
 
 /** How the experts are mixed (see `onnx_graph.ts`): one `MatMul`, or `Mul` + `ReduceSum`. */
 export type KernelMixing = "matmul" | "mul-reducesum";

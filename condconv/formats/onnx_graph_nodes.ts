@@ -1,6 +1,6 @@
 /**
  * The parts of the CondConv graph (`onnx_graph.ts`): padding, routing, kernel mixing, bias, and
- * the per-example convolution in its two formulations. The one `Conv` node is emitted by
+ * the per-example convolution in its formulations. The one `Conv` node is emitted by
  * {@link addConv}, which can change it to avoid onnxruntime-web's WebGPU Conv bugs
  * (`onnx_graph_conv_bugs.ts`).
  * @module
@@ -211,8 +211,10 @@ export function addConv(
 }
 
 /**
- * The `"grouped-conv"` formulation: the batch folded into the channels of one `Conv` with
- * `group = batch x groups`; gives `(B, O, outH, outW)` and what `addConv` found.
+ * The `"grouped"` formulation (and `"depthwise-folded"`, the same graph for a depthwise
+ * layer; and `"per-example"`, the same graph at batch 1): the batch folded into the channels
+ * of one `Conv` with `group = batch x groups`; gives `(B, O, outH, outW)` and what `addConv`
+ * found.
  */
 export function groupedConv(
   b: GraphBuilder,
@@ -239,7 +241,7 @@ export function groupedConv(
   return { ...conv, output };
 }
 
-/** The `"im2col-matmul"` formulation: strided taps, one batched `MatMul`; no `Conv`. */
+/** The `"batched-matmul"` formulation: strided taps, one batched `MatMul`; no `Conv`. */
 export function im2colMatMul(
   b: GraphBuilder,
   spec: CondConvSpec,
@@ -286,4 +288,67 @@ export function im2colMatMul(
   );
   const product = b.op("MatMul", [kernel, patches], [], "conv");
   return b.reshape(product, [-1, g.outChannels, oh, ow], "conv_out");
+}
+
+/**
+ * The `"expert-sum"` filter from the expert kernels `(E, O, C/g, kh, kw)`: `(g * E * O/g,
+ * C/g, kh, kw)`, whose output channel `(j * E + e) * O/g + p` is expert `e`'s channel
+ * `j * O/g + p` (each group's `E x O/g` outputs stay in that group).
+ */
+export function expertSumFilter(g: Geometry, expertKernels: Float32Array): Float32Array {
+  const { numExperts: e, groups, outChannelsPerGroup: og, outChannels: o } = g;
+  const size = g.channelsPerGroup * g.kernelHeight * g.kernelWidth;
+  const filter = new Float32Array(expertKernels.length);
+  for (let j = 0; j < groups; j++) {
+    for (let x = 0; x < e; x++) {
+      for (let p = 0; p < og; p++) {
+        const from = (x * o + j * og + p) * size;
+        filter.set(expertKernels.subarray(from, from + size), ((j * e + x) * og + p) * size);
+      }
+    }
+  }
+  return filter;
+}
+
+/**
+ * The `"expert-sum"` formulation: no kernel mixing; one `Conv` with the static filter of
+ * {@link expertSumFilter} (`E x O` output channels, `group = groups`, any batch) over the
+ * whole input, then `y[b, o] = sum_e r[b, e] * y_e[b, o]` (a `MatMul` of `(B, 1, 1, E)` by
+ * `(B, g, E, O/g * outH * outW)`, or `Mul` + `ReduceSum` with `"mul-reducesum"`).
+ */
+export function expertSumConv(
+  b: GraphBuilder,
+  spec: CondConvSpec,
+  g: Geometry,
+  expertKernels: Float32Array,
+  routing: string,
+  options: { mixing: KernelMixing; workarounds: boolean },
+): EmittedConv {
+  const { numExperts: e, groups, outChannelsPerGroup: og } = g;
+  const padded = addPadding(b, spec, g, INPUT_NAME, true);
+  const filter = b.floats(
+    "expert_sum_filter",
+    [groups * e * og, g.channelsPerGroup, g.kernelHeight, g.kernelWidth],
+    expertSumFilter(g, expertKernels),
+  );
+  const node = { ...convNodeOf(spec, g, g.batch, groups), outChannelsPerGroup: e * og };
+  const conv = addConv(b, node, padded, filter, { workarounds: options.workarounds });
+  const n = og * g.outHeight * g.outWidth;
+  const outputs = b.reshape(conv.output, [-1, groups, e, n], "expert_outputs");
+  let mixed: string;
+  if (options.mixing === "matmul") {
+    const r = b.reshape(routing, [-1, 1, 1, e], "routing_row");
+    mixed = b.op("MatMul", [r, outputs], [], "expert_sum");
+  } else {
+    const r = b.reshape(routing, [-1, 1, e, 1], "routing_column");
+    const terms = b.op("Mul", [outputs, r], [], "expert_terms");
+    mixed = b.op(
+      "ReduceSum",
+      [terms, b.ints("axes", [2])],
+      [intAttribute("keepdims", 0)],
+      "expert_sum",
+    );
+  }
+  const output = b.reshape(mixed, [-1, g.outChannels, g.outHeight, g.outWidth], "conv_out");
+  return { ...conv, output };
 }

@@ -10,6 +10,7 @@ import {
   buildStaticConvOnnx,
   chooseFormulation,
   type ConvFormulation,
+  formulationProblem,
   INPUT_NAME,
   ONNX_IR_VERSION,
   ONNX_OPSET,
@@ -55,7 +56,7 @@ const small = { inChannels: 4, outChannels: 8, kernelSize: 3, padding: 1 } as co
 Deno.test("onnx graph: opset, IR version, names and a symbolic batch", () => {
   const c = seededCase(1, small, [2, 6, 6]);
   const model = buildCondConvOnnx(c.spec, c.weights, { height: 6, width: 6, batch: "dynamic" });
-  assert.equal(model.formulation, "im2col-matmul");
+  assert.equal(model.formulation, "batched-matmul");
   assert.deepEqual(model.inputShape, [BATCH_DIM, 4, 6, 6]);
   assert.deepEqual(model.outputShape, [BATCH_DIM, 8, 6, 6]);
   assert.deepEqual(model.inputNames, [INPUT_NAME]);
@@ -107,7 +108,7 @@ Deno.test("onnx graph: routing is pooled, Gemm'd and activated, or a second inpu
 });
 
 Deno.test("onnx graph: padding modes become Conv pads, Pad modes or Slice + Concat", () => {
-  const build = (spec: CondConvSpecInput, formulation: ConvFormulation = "grouped-conv") => {
+  const build = (spec: CondConvSpecInput, formulation: ConvFormulation = "grouped") => {
     const c = seededCase(5, spec, [1, 8, 8]);
     return buildCondConvOnnx(c.spec, c.weights, { height: 8, width: 8, batch: 1, formulation })
       .bytes;
@@ -117,7 +118,7 @@ Deno.test("onnx graph: padding modes become Conv pads, Pad modes or Slice + Conc
   assert.ok(!opTypes(same).includes("Pad"));
   assert.deepEqual(attribute(same, "Conv", "pads")!.ints!.map(Number), [1, 1, 2, 2]);
   // zeros as a constant Pad in the im2col formulation
-  const constant = build({ ...small, kernelSize: 4, padding: "same" }, "im2col-matmul");
+  const constant = build({ ...small, kernelSize: 4, padding: "same" }, "batched-matmul");
   assert.equal(new TextDecoder().decode(attribute(constant, "Pad", "mode")!.s!), "constant");
   for (const [mode, onnxMode] of [["reflect", "reflect"], ["replicate", "edge"]] as const) {
     const bytes = build({ ...small, paddingMode: mode });
@@ -132,12 +133,12 @@ Deno.test("onnx graph: padding modes become Conv pads, Pad modes or Slice + Conc
 
 Deno.test("onnx graph: chooseFormulation takes MatMul for 1x1, grouped Conv otherwise", () => {
   const c1 = seededCase(9, { ...small, kernelSize: 1, padding: 0 }, [2, 4, 4]);
-  assert.equal(chooseFormulation(c1.spec), "im2col-matmul");
+  assert.equal(chooseFormulation(c1.spec), "batched-matmul");
   const model = buildCondConvOnnx(c1.spec, c1.weights, { height: 4, width: 4, batch: 2 });
-  assert.equal(model.formulation, "im2col-matmul");
+  assert.equal(model.formulation, "batched-matmul");
   assert.ok(!opTypes(model.bytes).includes("Conv"));
   assert.ok(!opTypes(model.bytes).includes("Slice"));
-  assert.equal(chooseFormulation(seededCase(10, small, [1, 4, 4]).spec), "grouped-conv");
+  assert.equal(chooseFormulation(seededCase(10, small, [1, 4, 4]).spec), "grouped");
 });
 
 Deno.test("onnx graph: grouped Conv folds the batch into the group", () => {
@@ -154,7 +155,7 @@ Deno.test("onnx graph: bad options and weights are refused with the reason", () 
         height: 4,
         width: 4,
         batch: "dynamic",
-        formulation: "grouped-conv",
+        formulation: "grouped",
       }),
     { name: "TypeError", message: /static attribute/ },
   );
@@ -248,7 +249,7 @@ const specs: [string, CondConvSpecInput, [number, number, number]][] = [
 ];
 
 for (const [name, spec, size] of specs) {
-  for (const formulation of ["grouped-conv", "im2col-matmul"] as const) {
+  for (const formulation of ["grouped", "batched-matmul", "expert-sum"] as const) {
     Deno.test(`onnx graph on onnxruntime-web wasm agrees with reference: ${name}, ${formulation}`, async () => {
       const c = seededCase(size[0] * 100 + size[1], spec, size);
       const reference = await referenceAdapter.prepare(c.spec, c.weights);
@@ -256,13 +257,63 @@ for (const [name, spec, size] of specs) {
       const model = buildCondConvOnnx(c.spec, c.weights, {
         height: size[1],
         width: size[2],
-        batch: formulation === "grouped-conv" ? size[0] : "dynamic",
+        batch: formulation === "grouped" ? size[0] : "dynamic",
         formulation,
       });
       const output = await runModel(model.bytes, c.input, c.routingWeights, c.spec.numExperts);
       assertWithinWasmTolerance(output, truth.data);
     });
   }
+}
+
+Deno.test("onnx graph: formulationProblem refuses what a formulation cannot build", () => {
+  const dw = seededCase(44, { ...small, inChannels: 4, outChannels: 8, groups: 4 }, [2, 5, 5]);
+  const plain = seededCase(45, small, [2, 5, 5]);
+  assert.equal(formulationProblem(dw.spec, "depthwise-folded", 2), undefined);
+  assert.match(formulationProblem(plain.spec, "depthwise-folded")!, /groups == inChannels/);
+  assert.match(formulationProblem(plain.spec, "grouped", "dynamic")!, /dynamic batch/);
+  assert.match(formulationProblem(plain.spec, "per-example", 2)!, /batch must be 1/);
+  assert.match(formulationProblem(plain.spec, "im2col-matmul")!, /unknown formulation/);
+  assert.equal(formulationProblem(plain.spec, "expert-sum", "dynamic"), undefined);
+  assert.throws(
+    () =>
+      buildCondConvOnnx(plain.spec, plain.weights, {
+        height: 5,
+        width: 5,
+        batch: 2,
+        formulation: "per-example",
+      }),
+    (e) => e instanceof TypeError && /batch must be 1/.test(e.message),
+  );
+  // depthwise-folded is the grouped graph of a depthwise layer, byte for byte
+  const build = (formulation: ConvFormulation) =>
+    buildCondConvOnnx(dw.spec, dw.weights, { height: 5, width: 5, batch: 2, formulation });
+  const folded = decode(build("depthwise-folded").bytes).graph!;
+  const grouped = decode(build("grouped").bytes).graph!;
+  assert.deepEqual(folded.node, grouped.node);
+  assert.equal(Number(attribute(build("grouped").bytes, "Conv", "group")!.i), 8);
+});
+
+for (const mixing of ["matmul", "mul-reducesum"] as const) {
+  Deno.test(`onnx graph: expert-sum (static E x O Conv, ${mixing}) agrees with reference, groups and per-expert bias`, async () => {
+    const c = seededCase(46, { ...small, bias: "perExpert", groups: 2 }, [3, 5, 5]);
+    const truth = await (await referenceAdapter.prepare(c.spec, c.weights)).run(c.input);
+    const model = buildCondConvOnnx(c.spec, c.weights, {
+      height: 5,
+      width: 5,
+      batch: "dynamic",
+      formulation: "expert-sum",
+      kernelMixing: mixing,
+    });
+    const ops = opTypes(model.bytes);
+    assert.equal(ops.filter((op) => op === "Conv").length, 1);
+    // no kernel is mixed: the Conv's weights are an initializer of E x O output channels
+    const conv = decode(model.bytes).graph!.node!.find((n) => n.opType === "Conv")!;
+    const filter = decode(model.bytes).graph!.initializer!.find((t) => t.name === conv.input![1]);
+    assert.deepEqual(filter?.dims?.map(Number), [c.spec.numExperts * 8, 2, 3, 3]);
+    const output = await runModel(model.bytes, c.input);
+    assertWithinWasmTolerance(output, truth.data);
+  });
 }
 
 Deno.test("onnx graph: Mul + ReduceSum mixing agrees with reference, per-expert bias too", async () => {

@@ -5,6 +5,11 @@
  * provider (no silent fallback, which WebGPU kernels run, why one wasm thread),
  * `formulation.ts` chooses each layer's models, `layer.ts` holds a layer's sessions.
  *
+ * `prepare` takes the layer's default formulation (`formulation.ts`); `prepareWith(spec,
+ * weights, { formulation })` forces one of `formulations` (the project's axis, the names the
+ * tfjs adapters use; `formulationProblem(spec, f)` says why one cannot compute a layer), and
+ * the prepared layer records its `formulation`.
+ *
  * `prepare` validates the weights, copies the spec and every weight array (the models are
  * built later, at the first run of each input size, so a caller's later change to its arrays
  * must not reach them) and initialises the runtime (wasm instantiated, GPU device made, a
@@ -24,8 +29,12 @@
 import { z } from "zod";
 import { CondConvSpec, type CondConvWeights } from "../../condconv/spec.ts";
 import { checkWeights } from "../../condconv/geometry.ts";
-import { checkStaticConvWeights } from "../../condconv/formats/onnx_graph.ts";
-import type { KernelMixing } from "../../condconv/formats/onnx_graph.ts";
+import {
+  checkStaticConvWeights,
+  CONV_FORMULATIONS,
+  formulationProblem,
+} from "../../condconv/formats/onnx_graph.ts";
+import type { ConvFormulation, KernelMixing } from "../../condconv/formats/onnx_graph.ts";
 import type {
   Availability,
   CondConvAdapter,
@@ -63,6 +72,33 @@ export interface OrtAdapterOptions {
   workarounds?: boolean;
 }
 
+/** Options of `prepareWith`. */
+export interface OrtPrepareOptions {
+  /** force a formulation instead of the layer's default (`formulationProblem` must allow it) */
+  formulation?: ConvFormulation;
+}
+
+/** A prepared `ort-*` layer, with the formulation it runs. */
+export type OrtCondConv = PreparedCondConv & { readonly formulation: string };
+
+/**
+ * An `ort-*` adapter: a CondConv adapter whose formulation can be forced, with the members
+ * the tfjs adapters have (`TfjsAdapter`), so that a caller treats both alike.
+ */
+export interface OrtAdapter extends CondConvAdapter {
+  prepare(spec: CondConvSpec, weights: CondConvWeights): Promise<OrtCondConv>;
+  /** `prepare` in the formulation `options` forces (one of `formulations`) */
+  prepareWith: (
+    spec: CondConvSpec,
+    weights: CondConvWeights,
+    options: OrtPrepareOptions,
+  ) => Promise<OrtCondConv>;
+  /** the formulation axis's names this adapter builds; `formulationProblem` says where */
+  readonly formulations: readonly ConvFormulation[];
+  /** The reason `formulation` cannot compute `spec` on this adapter; `undefined` if it can. */
+  formulationProblem(spec: CondConvSpec, formulation: string): string | undefined;
+}
+
 /**
  * The layer's own copy of its spec, parsed again (a fresh object, checked field by field):
  * the caller may change its spec object after `prepare`. Throws a `TypeError` naming the
@@ -92,7 +128,7 @@ export function copyWeights(weights: CondConvWeights): CondConvWeights {
 export function makeOrtAdapter(
   flavor: OrtFlavor,
   options: OrtAdapterOptions = {},
-): CondConvAdapter {
+): OrtAdapter {
   const ready = runtimeLoader(flavor);
   const count: SessionCount = { live: 0 };
   const workarounds = flavor.convBug && (options.workarounds ?? true);
@@ -106,13 +142,28 @@ export function makeOrtAdapter(
         : "off: the plain graph, the WebGPU EP's Conv bug shows"
       : "none needed",
   };
-  const layer = async (models: LayerModels): Promise<PreparedCondConv> =>
-    new OrtLayer(await ready(), count, models.check, models.model);
+  const layer = async (models: LayerModels & { formulation: string }): Promise<OrtLayer> =>
+    new OrtLayer(await ready(), count, models);
+  const prepareWith = async (
+    spec: CondConvSpec,
+    weights: CondConvWeights,
+    prepareOptions: OrtPrepareOptions,
+  ): Promise<OrtLayer> => {
+    const owned = ownSpec(spec);
+    checkWeights(owned, weights);
+    const { formulation } = prepareOptions;
+    const problem = formulation === undefined ? undefined : formulationProblem(owned, formulation);
+    if (problem) throw new RangeError(`Cannot prepare the formulation: ${problem}`);
+    const choice = { kernelMixing: flavor.kernelMixing, workarounds };
+    return await layer(condConvModels(owned, copyWeights(weights), choice, formulation));
+  };
 
-  const adapter: CondConvAdapter = {
+  const adapter: OrtAdapter = {
     id: flavor.id,
     description: flavor.description,
     toleranceClass: flavor.toleranceClass,
+    formulations: CONV_FORMULATIONS,
+    formulationProblem: (spec, formulation) => formulationProblem(spec, formulation),
     async availability(): Promise<Availability> {
       try {
         const rt = await ready();
@@ -121,12 +172,8 @@ export function makeOrtAdapter(
         return { available: false, reason: messageOf(error) };
       }
     },
-    async prepare(spec: CondConvSpec, weights: CondConvWeights): Promise<PreparedCondConv> {
-      const owned = ownSpec(spec);
-      checkWeights(owned, weights);
-      const choice = { kernelMixing: flavor.kernelMixing, workarounds };
-      return await layer(condConvModels(owned, copyWeights(weights), choice));
-    },
+    prepare: (spec, weights) => prepareWith(spec, weights, {}),
+    prepareWith,
     async prepareStatic(
       spec: CondConvSpec,
       kernel: Float32Array,
@@ -142,7 +189,7 @@ export function makeOrtAdapter(
   };
   if (flavor.convBug) {
     // conform and bench `--no-workarounds` swap the adapter for this one (made once)
-    let plain: CondConvAdapter | undefined = workarounds ? undefined : adapter;
+    let plain: OrtAdapter | undefined = workarounds ? undefined : adapter;
     adapter.withoutWorkarounds = () => plain ??= makeOrtAdapter(flavor, { workarounds: false });
   }
   return adapter;

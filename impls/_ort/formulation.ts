@@ -1,9 +1,45 @@
 /**
- * Which ONNX model an `ort-*` layer runs for each input: the formulation (`onnx_graph.ts`,
- * `chooseFormulation`: one dynamic-batch `MatMul` for 1x1 kernels, a grouped `Conv` with
- * `group = batch x groups` and one session per batch size for every other kernel, measured
- * faster there), the kernel mixing of the flavor, and where asked the workarounds of the
- * WebGPU Conv bug (`onnx_graph_conv_bugs.ts`), recorded per model.
+ * Which ONNX model an `ort-*` layer runs for each input: the formulation (`onnx_graph.ts`; by
+ * default `chooseFormulation`: one dynamic-batch `MatMul` (`"batched-matmul"`) for 1x1
+ * kernels, a grouped `Conv` with `group = batch x groups` and one session per batch size
+ * (`"grouped"`, `"depthwise-folded"` for a depthwise layer) for every other kernel, measured
+ * faster there; a prepare option can force any other), the kernel mixing of the flavor, and
+ * where asked the workarounds of the WebGPU Conv bug (`onnx_graph_conv_bugs.ts`), recorded
+ * per model.
+ *
+ * Sessions per formulation: `"batched-matmul"` and `"expert-sum"` one per input size (any
+ * batch); `"grouped"` and `"depthwise-folded"` one per batch and input size; `"per-example"`
+ * one batch-1 session per input size, run once per example (`layer.ts`).
+ *
+ * ## Measured on ort-wasm (issue 18; the default rule is unchanged until a measured table)
+ *
+ * `scripts/ort_timing.ts --adapter ort-wasm --all-formulations --runs 5` and `--runs 9`, the
+ * 13 effnet-b0 layers at batch 1 and 8, formulations interleaved, on a 2-core VM at load
+ * average 16-20 (so medians swing 2-10x between runs; the fastest of the 14 runs is steadier).
+ * Sum of the 13 fastest runs, ms (depthwise-folded: the 5 depthwise layers only, where it is
+ * the grouped graph):
+ *
+ * | batch | batched-matmul | grouped | per-example | expert-sum | depthwise-folded (5 dw) |
+ * | ----- | -------------- | ------- | ----------- | ---------- | ----------------------- |
+ * | 1     | 107            | 61      | 43          | 307        | 18 (grouped: 38)        |
+ * | 8     | 1186           | 491     | 671         | 2566       | 236 (grouped: 214)      |
+ *
+ * (The same graph at 18 and 38 ms is the size of the noise at batch 1.)
+ *
+ * - depthwise layers: the batch folded into one Conv (`grouped` = `depthwise-folded`) wins at
+ *   batch 8 (per-example 1.2-1.6x slower, batched-matmul 3-5x, expert-sum 1.2-3x); at batch
+ *   1 it is the same Conv as per-example (a tie within the noise).
+ * - 1x1 layers: batched-matmul and grouped tie within the noise at both batches; per-example
+ *   ties at batch 1 and is 1.2-2x slower at batch 8.
+ * - tried and dropped for depthwise layers: the taps as a weighted sum (the batched-matmul's
+ *   strided slices, `Mul` by the kernels `(B, C, O/C, kh*kw, 1)`, `ReduceSum` over the taps):
+ *   3-5x slower than the grouped Conv at batch 1 and 8. So `depthwise-folded` stays the
+ *   grouped graph, an alias. ort-wasm's depthwise layers stay slower than tfjs-wasm's
+ *   XNNPACK `depthwiseConv2d` at batch 8 (fastest of 9, same load: grouped 49 / 80 / 42 / 62
+ *   / 13 ms against 47 / 60 / 22 / 9 / 4 ms for dw5-480-14, dw5-672-14, dw5-672-s2-14,
+ *   dw5-1152-7, dw3-1152-7); per-example (B runs of the batch-1 depthwise Conv) is no faster.
+ * - expert-sum never wins here: 1.5-10x the fastest (worst on 1x1 layers at batch 8, where
+ *   E = 8 times the FLOPs cost most), despite its static, pre-packed weights.
  * @module
  */
 import type { CondConvSpec, CondConvWeights } from "../../condconv/spec.ts";
@@ -13,6 +49,7 @@ import {
   buildStaticConvOnnx,
   chooseFormulation,
   type CondConvOnnxModel,
+  type ConvFormulation,
   type KernelMixing,
 } from "../../condconv/formats/onnx_graph.ts";
 import type { BuiltModel, CheckInputs, ModelFor } from "./layer.ts";
@@ -32,8 +69,10 @@ export interface LayerModels {
 }
 
 /** How every layer's formulation is chosen, for the adapter info. */
-export const FORMULATION_INFO = "1x1 kernels: im2col-matmul, one dynamic-batch session per " +
-  "input size; other kernels: grouped-conv, one session per batch and input size";
+export const FORMULATION_INFO = "per layer unless prepareWith forces one: 1x1 kernels: " +
+  "batched-matmul, one dynamic-batch session per input size; other kernels: grouped " +
+  "(depthwise-folded when groups == inChannels, the same graph), one session per batch and " +
+  "input size";
 
 /** The workaround a model contains, in words, or null. */
 export function describeWorkaround(model: CondConvOnnxModel): string | null {
@@ -51,20 +90,37 @@ function built(model: CondConvOnnxModel): BuiltModel {
   return { bytes: model.bytes, workaround: describeWorkaround(model) };
 }
 
-/** The models of a CondConv layer; `spec` and `weights` must be the layer's own copies. */
+/** The batch a formulation's model is built for, given the run's batch. */
+function modelBatch(formulation: ConvFormulation, batch: number): number | "dynamic" {
+  switch (formulation) {
+    case "batched-matmul":
+    case "expert-sum":
+      return "dynamic";
+    case "per-example":
+      return 1;
+    default:
+      return batch; // group = batch x groups is static
+  }
+}
+
+/**
+ * The models of a CondConv layer in `formulation` (default `chooseFormulation(spec)`, checked
+ * by the caller with `formulationProblem`); `spec` and `weights` must be the layer's own copies.
+ */
 export function condConvModels(
   spec: CondConvSpec,
   weights: CondConvWeights,
   choice: ModelChoice,
-): LayerModels {
-  const formulation = chooseFormulation(spec);
+  formulation: ConvFormulation = chooseFormulation(spec),
+): LayerModels & { formulation: ConvFormulation } {
   return {
+    formulation,
     check: (input, routingWeights) => checkRunInputs(spec, input, routingWeights),
     model: (g) => {
-      // a dynamic batch where it costs nothing (1x1), else a session per batch size
-      const batch = formulation === "im2col-matmul" ? "dynamic" : g.batch;
+      const batch = modelBatch(formulation, g.batch);
       return {
         key: `${batch}x${g.inHeight}x${g.inWidth}`,
+        perExample: formulation === "per-example",
         build: () =>
           built(buildCondConvOnnx(spec, weights, {
             height: g.inHeight,
@@ -85,10 +141,11 @@ export function staticConvModels(
   kernel: Float32Array,
   bias: Float32Array | undefined,
   choice: Pick<ModelChoice, "workarounds">,
-): LayerModels {
+): LayerModels & { formulation: "static" } {
   // the spec's geometry with computed routing: run() then refuses routing weights
   const geometrySpec: CondConvSpec = { ...spec, routing: { kind: "sigmoid" } };
   return {
+    formulation: "static",
     check: (input, routingWeights) => checkRunInputs(geometrySpec, input, routingWeights),
     model: (g) => ({
       key: `${g.inHeight}x${g.inWidth}`, // an ordinary Conv: any batch

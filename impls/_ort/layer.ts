@@ -22,8 +22,13 @@ export interface BuiltModel {
   workaround: string | null;
 }
 
-/** Which session a geometry needs (its key), and how to build its model. */
-export type ModelFor = (g: Geometry) => { key: string; build: () => BuiltModel };
+/**
+ * Which session a geometry needs (its key), and how to build its model; `perExample`: the
+ * model is for batch 1, run once per example (the `"per-example"` formulation).
+ */
+export type ModelFor = (
+  g: Geometry,
+) => { key: string; build: () => BuiltModel; perExample?: boolean };
 
 /** Live sessions of one adapter, for `resourceCounts`. */
 export interface SessionCount {
@@ -33,6 +38,8 @@ export interface SessionCount {
 /** A layer on onnxruntime-web: one session per model key, made by the first run needing it. */
 export class OrtLayer implements PreparedCondConv {
   readonly backend: string;
+  /** the formulation of the layer's models (`onnx_graph.ts`), or `"static"` for a plain conv */
+  readonly formulation: string;
   #runtime: Runtime;
   #count: SessionCount;
   #check: CheckInputs;
@@ -41,11 +48,16 @@ export class OrtLayer implements PreparedCondConv {
   #workarounds = new Set<string>();
   #disposed = false;
 
-  constructor(runtime: Runtime, count: SessionCount, check: CheckInputs, model: ModelFor) {
+  constructor(
+    runtime: Runtime,
+    count: SessionCount,
+    models: { check: CheckInputs; model: ModelFor; formulation: string },
+  ) {
     this.#runtime = runtime;
+    this.formulation = models.formulation;
     this.#count = count;
-    this.#check = check;
-    this.#model = model;
+    this.#check = models.check;
+    this.#model = models.model;
     this.backend = runtime.backend;
   }
 
@@ -57,8 +69,7 @@ export class OrtLayer implements PreparedCondConv {
     return [...this.#workarounds];
   }
 
-  #session(g: Geometry): Promise<Session> {
-    const { key, build } = this.#model(g);
+  #session(key: string, build: () => BuiltModel): Promise<Session> {
     let session = this.#sessions.get(key);
     if (!session) {
       const rt = this.#runtime;
@@ -85,7 +96,33 @@ export class OrtLayer implements PreparedCondConv {
   async run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
     if (this.#disposed) throw new TypeError("Cannot run: the layer was disposed");
     const g = this.#check(input, routingWeights);
-    const session = await this.#session(g);
+    const { key, build, perExample } = this.#model(g);
+    const session = await this.#session(key, build);
+    if (!perExample || g.batch === 1) {
+      return await this.#runSession(session, g, input, routingWeights);
+    }
+    // one run of the batch-1 session per example, outputs laid end to end
+    const [, c, h, w] = input.shape;
+    const size = c * h * w;
+    let data: Float32Array | undefined;
+    let shape: number[] = [];
+    for (let i = 0; i < g.batch; i++) {
+      const example = { shape: [1, c, h, w], data: input.data.subarray(i * size, (i + 1) * size) };
+      const r = routingWeights?.subarray(i * g.numExperts, (i + 1) * g.numExperts);
+      const out = await this.#runSession(session, { ...g, batch: 1 }, example, r);
+      data ??= new Float32Array(out.data.length * g.batch);
+      data.set(out.data, i * out.data.length);
+      shape = [g.batch, ...out.shape.slice(1)];
+    }
+    return { shape, data: data! };
+  }
+
+  async #runSession(
+    session: Session,
+    g: Geometry,
+    input: Tensor,
+    routingWeights?: Float32Array,
+  ): Promise<Tensor> {
     const { ort } = this.#runtime;
     const feeds: Record<string, OrtTensor> = {
       [INPUT_NAME]: new ort.Tensor("float32", input.data, [...input.shape]),

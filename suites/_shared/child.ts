@@ -14,6 +14,13 @@
  * cannot start a process or write a file. A path is refused when it contains a comma (Deno
  * would read it as two paths) or starts with `-` (it would be read as a flag).
  *
+ * One exception, by adapter id and narrow: the `ort-node` adapter's child may load
+ * onnxruntime-node's native addon, that one file (`--allow-ffi=<its real path>` in place of
+ * `--deny-ffi`; {@link adapterChildPermissions}), since Deno loads a Node-API addon only with
+ * FFI permission for it. Every other child, and every other file in that one, is denied FFI.
+ * The addon is native code, beyond Deno's permission checks once loaded: the grant trusts the
+ * onnxruntime-node build that `deno.lock` pins by its checksum.
+ *
  * Lifetime: the child's stdin is a pipe from its parent, and {@link parentChannel} exits the
  * child when that pipe closes, so a child never outlives a parent killed with SIGKILL.
  *
@@ -22,6 +29,7 @@
  */
 import { runMain, UsageError } from "./cli.ts";
 import { decodeMessage, encodeMessage, lines } from "./protocol.ts";
+import { ORT_NODE_ID, ortNodeAddonPath, ortNodeInstalledAddonPath } from "./native_addon.ts";
 
 export { decodeMessage, encodeMessage, lines } from "./protocol.ts";
 
@@ -40,6 +48,33 @@ const DEFAULT_IMPORT_HOSTS = [
 export interface ChildPermissions {
   /** files and folders the child may read (its own modules and `node_modules` included) */
   read: readonly string[];
+  /** native addons the child may load (FFI), by real path; none unless given */
+  ffi?: readonly string[];
+}
+
+/**
+ * What an adapter's child may do: read `read`, and for `ort-node` load onnxruntime-node's
+ * addon for this platform in the tree `root` (the child's project folder; default the current
+ * one), by its real path: Deno checks FFI against the file the `node_modules` link leads to.
+ * Where the link is not there yet, the file Deno will install it as is granted (a missing
+ * file: the adapter's availability in the child then says why it cannot load).
+ */
+export function adapterChildPermissions(
+  adapterId: string,
+  read: readonly string[],
+  root = ".",
+): ChildPermissions {
+  const [os, arch] = [Deno.build.os, Deno.build.arch];
+  const linked = ortNodeAddonPath(os, arch);
+  if (adapterId !== ORT_NODE_ID || linked === undefined) return { read };
+  let addon: string;
+  try {
+    addon = Deno.realPathSync(`${root}/${linked}`);
+  } catch {
+    const tree = root.startsWith("/") ? root : `${Deno.cwd()}/${root}`;
+    addon = `${tree}/${ortNodeInstalledAddonPath(os, arch)}`;
+  }
+  return { read, ffi: [addon] };
 }
 
 /**
@@ -73,9 +108,14 @@ export function childPath(path: string, what: string): string {
   return safe;
 }
 
-/** The permission flags of every child: `read` granted, the rest denied by name. */
+/**
+ * The permission flags of every child: `read` granted, FFI for the `ffi` files alone where
+ * given, the rest denied by name.
+ */
 export function childPermissionFlags(permissions: ChildPermissions): string[] {
   for (const path of permissions.read) assertPlainPath(path, "path for a child process");
+  const ffi = permissions.ffi ?? [];
+  for (const path of ffi) assertPlainPath(path, "native addon for a child process");
   return [
     "--no-prompt",
     `--allow-read=${permissions.read.join(",")}`,
@@ -84,7 +124,7 @@ export function childPermissionFlags(permissions: ChildPermissions): string[] {
     "--deny-run",
     "--deny-write",
     "--deny-net",
-    "--deny-ffi",
+    ffi.length > 0 ? `--allow-ffi=${ffi.join(",")}` : "--deny-ffi",
     `--deny-import=${DEFAULT_IMPORT_HOSTS.join(",")}`,
   ];
 }

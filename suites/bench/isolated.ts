@@ -7,7 +7,12 @@
  * @module
  */
 import type { FlopCount } from "../../condconv/geometry.ts";
-import { planInChild, runAdapterChild, type RunMessage } from "../_shared/child.ts";
+import {
+  adapterChildPermissions,
+  planInChild,
+  runAdapterChild,
+  type RunMessage,
+} from "../_shared/child.ts";
 import {
   implementationName,
   isWebGpuAdapter,
@@ -118,7 +123,7 @@ export async function benchIsolated(
           `--timing=${JSON.stringify(options.timing)}`,
           ...planArgs(options.flags),
         ],
-        permissions: { read: readPaths(options.flags) },
+        permissions: adapterChildPermissions(adapter.id, readPaths(options.flags)),
         v8Flags: ["--expose-gc"],
         env: backend ? { DENO_WEBGPU_BACKEND: backend } : undefined,
         label,

@@ -10,7 +10,12 @@
  */
 import type { AdapterSummary } from "../results/adapter_summary.ts";
 import type { ConformResult } from "../results/conformance.ts";
-import { planInChild, runAdapterChild, type RunMessage } from "../_shared/child.ts";
+import {
+  adapterChildPermissions,
+  planInChild,
+  runAdapterChild,
+  type RunMessage,
+} from "../_shared/child.ts";
 import {
   implementationName,
   isWebGpuAdapter,
@@ -109,7 +114,7 @@ export async function runAdapterInChild(
       ...(options.workarounds === false ? ["--no-workarounds"] : []),
       ...options.childArgs,
     ],
-    permissions: { read: readPaths(options.extraReads) },
+    permissions: adapterChildPermissions(options.adapter.id, readPaths(options.extraReads)),
     env: options.env,
     label: options.label,
     timeoutMs: options.processTimeoutMs,

@@ -10,7 +10,7 @@
  * @module
  */
 import { median } from "./stats.ts";
-import { ChildProcess } from "../_shared/child.ts";
+import { adapterChildPermissions, ChildProcess } from "../_shared/child.ts";
 import type { WorkerCase, WorkerCommand, WorkerMessage } from "./worker.ts";
 import type { Side, SideCase } from "../results/gate.ts";
 
@@ -61,7 +61,11 @@ class TimingWorker {
       script: worker,
       cwd: tree,
       config: `${tree}/deno.json`,
-      permissions: { read: [tree, options.fixturesDir, worker] },
+      permissions: adapterChildPermissions(
+        options.adapter,
+        [tree, options.fixturesDir, worker],
+        tree,
+      ),
       label: `${side} worker`,
       args: [
         "--tree",
