@@ -4,11 +4,9 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { reserveStdoutForJson, STDOUT_PATH } from "./terminal.ts";
+import { UsageError } from "./usage_error.ts";
 
-/** A bad flag or filter: printed without a stack, exit status 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+export { UsageError };
 
 /** Parses `args` strictly: an unknown flag or a missing value is a `UsageError`. */
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(

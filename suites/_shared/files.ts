@@ -2,7 +2,7 @@
  * Writing reports so that an interrupted run never leaves a truncated one.
  * @module
  */
-import { UsageError } from "./cli.ts";
+import { UsageError } from "./usage_error.ts";
 
 /** Writes `text` to `path` through a temporary file and a rename (atomic on one filesystem). */
 export async function writeTextAtomic(path: string, text: string): Promise<void> {
