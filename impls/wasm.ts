@@ -38,6 +38,13 @@ export interface WasmAdapterOptions {
   workers?: number;
   /** adapter id; default `"wasm"`, or `"wasm-<n>w"` when `workers` is given */
   id?: string;
+  /**
+   * The worker module's URL. Default: `./_wasm/worker.ts` beside this file (Deno, or any loader
+   * that serves this folder's TypeScript). A bundled page passes its own bundle of it.
+   */
+  workerUrl?: string | URL;
+  /** Where the kernels are. Default: `./_wasm/condconv.wasm` beside this file. */
+  moduleUrl?: string | URL;
 }
 
 /** A `wasm` adapter: its worker count and live resources for leak checks. */
@@ -47,19 +54,26 @@ export interface WasmAdapter extends CondConvAdapter {
   resourceCounts(): { workers: number; memories: number };
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined;
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
-/** The compiled kernels (fetched and compiled once per realm). */
-export function wasmModule(): Promise<WebAssembly.Module> {
-  compiled ??= (async () => {
-    const response = await fetch(new URL("./_wasm/condconv.wasm", import.meta.url));
-    if (!response.ok) {
-      throw new Error(`Cannot load impls/_wasm/condconv.wasm: HTTP ${response.status}`);
-    }
-    return WebAssembly.compile(await response.arrayBuffer());
-  })();
-  compiled.catch(() => compiled = undefined);
-  return compiled;
+/** The compiled kernels at `url` (fetched and compiled once per realm and URL). */
+export function wasmModule(
+  url: string | URL = new URL("./_wasm/condconv.wasm", import.meta.url),
+): Promise<WebAssembly.Module> {
+  const key = String(url);
+  let module = compiled.get(key);
+  if (!module) {
+    module = (async () => {
+      const response = await fetch(url);
+      if (!response.ok) {
+        throw new Error(`Cannot load the kernels "${key}": HTTP ${response.status}`);
+      }
+      return WebAssembly.compile(await response.arrayBuffer());
+    })();
+    compiled.set(key, module);
+    module.catch(() => compiled.delete(key));
+  }
+  return module;
 }
 
 function hardwareConcurrency(): number {
@@ -223,7 +237,7 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
     // layer's memory below
     const reason = threadsUnavailable();
     if (reason) throw new TypeError(`Cannot prepare the wasm layer: ${reason}`);
-    const module = await wasmModule();
+    const module = await wasmModule(options.moduleUrl);
     const base = (await WebAssembly.instantiate(module, {
       env: { memory: new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }) },
     })).exports.heapBase as () => number;
@@ -257,7 +271,15 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
     memories++;
     let team: WasmTeam;
     try {
-      team = await WasmTeam.start(workers, counter, module, memory, ctrlAt, completion);
+      team = await WasmTeam.start(
+        workers,
+        counter,
+        module,
+        memory,
+        ctrlAt,
+        completion,
+        options.workerUrl,
+      );
     } catch (error) {
       memories--;
       throw error;
@@ -283,7 +305,7 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
       const reason = threadsUnavailable();
       if (reason) return { available: false, reason };
       try {
-        await wasmModule();
+        await wasmModule(options.moduleUrl);
       } catch (error) {
         return { available: false, reason: `the kernels do not load: ${error}` };
       }

@@ -48,6 +48,7 @@ export class WasmTeam {
     memory: WebAssembly.Memory,
     ctrlAt: number,
     completion: "atomics" | "message",
+    workerUrl: string | URL = new URL("./worker.ts", import.meta.url),
   ): Promise<WasmTeam> {
     const ctrl = new Int32Array(memory.buffer, ctrlAt, CTRL_WORDS);
     ctrl.fill(0);
@@ -55,7 +56,7 @@ export class WasmTeam {
     ctrl[CTRL.checkedIn] = count;
     const team = new WasmTeam(count, counter, ctrl);
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+      const worker = new Worker(workerUrl, { type: "module" });
       counter.live++;
       team.#workers.push(worker);
       worker.onmessage = (event: MessageEvent<WasmWorkerMessage>) => team.#receive(event.data);

@@ -77,7 +77,7 @@ Deno.test("bad flags are usage errors naming the flag", async () => {
 });
 
 Deno.test({
-  name: "deno task browser: conformance and bench reports of 3 adapters in Chromium",
+  name: "deno task browser: conformance and bench reports of 4 adapters in Chromium, our wasm included",
   ignore: "reason" in chromium,
   sanitizeResources: false,
   async fn() {
@@ -85,7 +85,7 @@ Deno.test({
     try {
       const conformJson = `${dir}/conformance.json`;
       const benchJson = `${dir}/bench.json`;
-      const adapters = ["ts", "ort-wasm", "wgsl"];
+      const adapters = ["ts", "wasm", "ort-wasm", "wgsl"];
       const cases = ["control", "routing-supplied-depthwise"];
       const out = await new Deno.Command("deno", {
         args: [
@@ -132,7 +132,10 @@ Deno.test({
         assert.ok(env.threads.ort.running! > 1, "ort-wasm runs threads in an isolated page");
         assert.ok(env.threads.ts.running! > 1, "ts runs workers");
       }
-      if (!("reason" in env.gpu)) assert.equal(conform.adapters[2].gpu?.vendor, env.gpu.vendor);
+      if (!("reason" in env.gpu)) {
+        const wgsl = conform.adapters.find((a) => a.id === "wgsl")!;
+        assert.equal(wgsl.gpu?.vendor, env.gpu.vendor);
+      }
       // deno task report shows the browser's rows apart from a Deno run on the same machine
       const text2 = await Deno.readTextFile(conformJson);
       const denoLike = JSON.parse(text2);

@@ -2,6 +2,7 @@
  * Builds the page of `deno task browser` into `reports/browser-dist/` (git-ignored):
  * - `page.js`: `suites/browser/page.ts` with the adapters and their npm dependencies
  *   (`deno bundle --platform browser`);
+ * - `wasm_worker.js` and `wasm/condconv.wasm`: the `wasm` adapter's worker and its kernels;
  * - `ts_worker.js`: the `ts` adapter's worker (`impls/_ts/worker.ts`), bundled on its own (a
  *   bundler leaves `new Worker(new URL(...))` alone, so the page passes this URL instead);
  * - `ort/`: onnxruntime-web's Emscripten glue and wasm, plain and asyncify builds
@@ -64,6 +65,8 @@ export async function buildPage(dir = DIST_DIR): Promise<number> {
   await Deno.mkdir(dir, { recursive: true });
   await bundle("suites/browser/page.ts", `${dir}/page.js`);
   await bundle("impls/_ts/worker.ts", `${dir}/ts_worker.js`);
+  await bundle("impls/_wasm/worker.ts", `${dir}/wasm_worker.js`);
+  await copyFiles("impls/_wasm", `${dir}/wasm`, ["condconv.wasm"]);
   await copyFiles("node_modules/onnxruntime-web/dist", `${dir}/ort`, ORT_FILES);
   await copyFiles(
     "node_modules/@tensorflow/tfjs-backend-wasm/dist",

@@ -13,6 +13,7 @@ import type { CondConvAdapter } from "../../impls/adapter.ts";
 import { ADAPTERS } from "../../impls/registry.ts";
 import { configureOrt } from "../../impls/_ort/runtime.ts";
 import { configureTfjsWasm } from "../../impls/tfjs_wasm.ts";
+import { createWasmAdapter } from "../../impls/wasm.ts";
 import { createTsAdapter } from "../../impls/ts.ts";
 import { type GpuSummary, requestGpuAdapter } from "../../impls/_webgpu.ts";
 import { type ConformRun, runConformance } from "../conform/run.ts";
@@ -44,10 +45,20 @@ const here = (path: string) => new URL(path, import.meta.url).href;
 configureOrt({ numThreads: threads.ort, wasmPaths: here("./ort/") });
 configureTfjsWasm({ wasmPaths: here("./tfjs-wasm/"), threads: threads.tfjs });
 
-/** The registry's adapters, `ts` re-made to start its workers from their own bundle. */
+/**
+ * The registry's adapters, `ts` and `wasm` re-made to start their workers from their own
+ * bundles (and `wasm` to fetch its kernels from beside this one).
+ */
 const adapters: CondConvAdapter[] = ADAPTERS.map((a) =>
   a.id === "ts"
     ? createTsAdapter({ id: "ts", workers: threads.ts, workerUrl: here("./ts_worker.js") })
+    : a.id === "wasm"
+    ? createWasmAdapter({
+      id: "wasm",
+      workers: threads.ts,
+      workerUrl: here("./wasm_worker.js"),
+      moduleUrl: here("./wasm/condconv.wasm"),
+    })
     : a
 );
 
