@@ -77,7 +77,8 @@ Deno.test("bad flags are usage errors naming the flag", async () => {
 });
 
 Deno.test({
-  name: "deno task browser: conformance and bench reports of 4 adapters in Chromium, our wasm included",
+  name:
+    "deno task browser: conformance and bench reports of 4 adapters in Chromium, our wasm included",
   ignore: "reason" in chromium,
   sanitizeResources: false,
   async fn() {
