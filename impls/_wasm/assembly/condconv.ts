@@ -377,6 +377,8 @@ function tile(
     a += 16;
     b += 32;
   }
+  // The stores are unrolled on purpose, one per accumulator register: a loop over an array of
+  // v128 values would spill the 8 accumulators to memory.
   if (rows == MR && cols == NR) {
     v128.store(y, c00);
     v128.store(y, c01, 16);
@@ -391,6 +393,7 @@ function tile(
     v128.store(y, c31, 16);
     return;
   }
+  // a partial tile at the edge: the same unrolled order, row by row, as far as `rows` reaches
   const n0 = min(cols, 4), n1 = cols - 4;
   storeLanes(y, c00, n0);
   storeLanes(y + 16, c01, n1);
