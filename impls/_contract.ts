@@ -2,7 +2,7 @@
  * The guard every adapter goes through: `defineAdapter(raw)` returns the adapter with its
  * entry points held to the contract of `adapter.ts`, whatever its engine does.
  *
- * - `prepare` and `prepareStatic` parse the spec with `CondConvSpec` (strict, cross-field
+ * - `prepare`, `prepareStatic` and a framework adapter's `prepareWith` parse the spec with `CondConvSpec` (strict, cross-field
  *   rules included) and check the weights against it before the engine sees them, so a spread
  *   `{ ...spec, groups: 2 }` or a raw object gets a `TypeError` naming the field, never a
  *   crash deep in a kernel or a silent NaN;
@@ -75,7 +75,8 @@ function guardLayer<L extends PreparedCondConv>(layer: L, id: string): L {
 /**
  * Wraps an adapter record so that every entry point keeps the contract of `adapter.ts`
  * (see the module doc). Idempotent: a guarded adapter is returned as it is. Members other
- * than `prepare`, `prepareStatic` and `withoutWorkarounds` (whose variant is guarded too, once)
+ * than `prepare`, `prepareWith`, `prepareStatic` and `withoutWorkarounds` (whose variant is
+ * guarded too, once)
  * are kept as they are, extras included.
  *
  * @example A spec that skipped `CondConvSpec.parse` is refused with the field named
@@ -97,18 +98,29 @@ export function defineAdapter<A extends CondConvAdapter>(raw: A): A {
     Object.getOwnPropertyDescriptors(raw),
   ) as A;
   const id = raw.id;
-  const prepare = async (spec: CondConvSpec, weights: CondConvWeights) => {
+  /** The parsed spec and copies of the checked weights, as every CondConv entry point takes them. */
+  const owned = (spec: CondConvSpec, weights: CondConvWeights) => {
     const parsed = parseAdapterSpec(spec, `prepare the ${id} layer`);
     if (typeof weights !== "object" || weights === null) {
       throw new TypeError(`Cannot prepare the ${id} layer: weights must be an object of tensors`);
     }
     checkWeights(parsed, weights);
-    return guardLayer(await raw.prepare(parsed, copyWeights(weights)), id);
+    return [parsed, copyWeights(weights)] as const;
   };
+  const prepare = async (spec: CondConvSpec, weights: CondConvWeights) =>
+    guardLayer(await raw.prepare(...owned(spec, weights)), id);
   const members: PropertyDescriptorMap = {
     [GUARDED]: { value: true },
     prepare: { value: prepare, enumerable: true },
   };
+  // The framework adapters' formulation entry point (`prepareWith(spec, weights, options)`)
+  // is a CondConv entry point too: held to the same contract.
+  const rawWith = (raw as { prepareWith?: unknown }).prepareWith;
+  if (typeof rawWith === "function") {
+    const prepareWith = async (spec: CondConvSpec, weights: CondConvWeights, options: unknown) =>
+      guardLayer(await rawWith.call(raw, ...owned(spec, weights), options), id);
+    members.prepareWith = { value: prepareWith, enumerable: true };
+  }
   const rawStatic = raw.prepareStatic;
   if (rawStatic) {
     const prepareStatic = async (spec: CondConvSpec, kernel: Float32Array, bias?: Float32Array) => {

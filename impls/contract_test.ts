@@ -74,29 +74,52 @@ function assertMatches(adapter: CondConvAdapter, actual: Tensor, truth: Tensor, 
 testEachAdapter(
   "prepare owns its spec and weights: changing the caller's objects afterwards has no effect",
   async (adapter) => {
-    const spec = CondConvSpec.parse(LAYER);
-    const weights = weightsFor(spec, 7);
-    const pristine = weightsFor(spec, 7);
-    const truthLayer = await referenceAdapter.prepare(LAYER, pristine);
-    const layer = await adapter.prepare(spec, weights);
-    try {
-      const first = inputOf([1, 4, 5, 5], 11);
-      assertMatches(adapter, await layer.run(first), await truthLayer.run(first), "before");
-      // after prepare the caller reuses its objects for another layer
-      for (const tensor of Object.values(weights)) tensor.fill(9);
-      Object.assign(spec, { paddingMode: "circular", numExperts: 1, groups: 1 });
-      // a new batch size and a new input size: sessions, plans and buffers built now
-      for (const shape of [[3, 4, 5, 5], [2, 4, 6, 7]] as const) {
-        const input = inputOf([...shape], 12 + shape[0]);
-        const out = await layer.run(input);
-        assertMatches(adapter, out, await truthLayer.run(input), `batch ${shape[0]} after`);
-      }
-    } finally {
-      await layer.dispose();
-      await truthLayer.dispose();
+    for (const [entry, prepare] of entryPoints(adapter)) {
+      await ownsWhatItKeeps(adapter, entry, prepare);
     }
   },
 );
+
+/** Every CondConv entry point of `adapter`: `prepare`, and `prepareWith` where it has one. */
+function entryPoints(adapter: CondConvAdapter): [string, PrepareFn][] {
+  const entries: [string, PrepareFn][] = [["prepare", (s, w) => adapter.prepare(s, w)]];
+  const withOptions = (adapter as { prepareWith?: (...args: unknown[]) => Promise<never> })
+    .prepareWith;
+  if (withOptions) entries.push(["prepareWith", (s, w) => withOptions.call(adapter, s, w, {})]);
+  return entries;
+}
+
+type PrepareFn = (spec: CondConvSpec, weights: CondConvWeights) => Promise<PreparedCondConv>;
+
+/** Changing the caller's objects after `prepare` (through `entry`) changes no output. */
+async function ownsWhatItKeeps(adapter: CondConvAdapter, entry: string, prepare: PrepareFn) {
+  const spec = CondConvSpec.parse(LAYER);
+  const weights = weightsFor(spec, 7);
+  const pristine = weightsFor(spec, 7);
+  const truthLayer = await referenceAdapter.prepare(LAYER, pristine);
+  const layer = await prepare(spec, weights);
+  try {
+    const first = inputOf([1, 4, 5, 5], 11);
+    assertMatches(adapter, await layer.run(first), await truthLayer.run(first), "before");
+    // after prepare the caller reuses its objects for another layer
+    for (const tensor of Object.values(weights)) tensor.fill(9);
+    Object.assign(spec, { paddingMode: "circular", numExperts: 1, groups: 1 });
+    // a new batch size and a new input size: sessions, plans and buffers built now
+    for (const shape of [[3, 4, 5, 5], [2, 4, 6, 7]] as const) {
+      const input = inputOf([...shape], 12 + shape[0]);
+      const out = await layer.run(input);
+      assertMatches(
+        adapter,
+        out,
+        await truthLayer.run(input),
+        `${entry}: batch ${shape[0]} after`,
+      );
+    }
+  } finally {
+    await layer.dispose();
+    await truthLayer.dispose();
+  }
+}
 
 /** Specs that skipped `CondConvSpec.parse`, with the error `prepare` must give. */
 const UNPARSED: { name: string; spec: unknown; weights: CondConvWeights; message: RegExp }[] = [
@@ -150,11 +173,13 @@ testEachAdapter(
   "prepare refuses a spec that skipped CondConvSpec.parse, naming the field",
   async (adapter) => {
     for (const entry of UNPARSED) {
-      await rejectsWith(
-        () => adapter.prepare(entry.spec as CondConvSpec, entry.weights),
-        entry.message,
-        entry.name,
-      );
+      for (const [point, prepare] of entryPoints(adapter)) {
+        await rejectsWith(
+          () => prepare(entry.spec as CondConvSpec, entry.weights),
+          entry.message,
+          `${entry.name} (${point})`,
+        );
+      }
       if (!adapter.prepareStatic) continue;
       await rejectsWith(
         () => adapter.prepareStatic!(entry.spec as CondConvSpec, entry.weights.expertKernels),

@@ -14,7 +14,6 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { CondConvSpec, CondConvWeights } from "../../condconv/spec.ts";
-import { checkWeights } from "../../condconv/geometry.ts";
 import type { Availability, CondConvAdapter, GpuSummary, ToleranceClass } from "../adapter.ts";
 import { defineAdapter } from "../_contract.ts";
 import { activateBackend, messageOf } from "./backend.ts";
@@ -98,8 +97,8 @@ export interface TfjsAdapter extends CondConvAdapter {
 }
 
 /**
- * Builds a tfjs adapter for one backend, held to the contract by `defineAdapter` (`prepare`
- * and `prepareStatic`; `prepareWith`, a tfjs extra, checks the weights itself).
+ * Builds a tfjs adapter for one backend, held to the contract by `defineAdapter` (`prepare`,
+ * `prepareWith` and `prepareStatic`).
  */
 export function createTfjsAdapter(options: TfjsAdapterOptions): TfjsAdapter {
   const { backendName } = options;
@@ -125,7 +124,7 @@ export function createTfjsAdapter(options: TfjsAdapterOptions): TfjsAdapter {
     weights: CondConvWeights,
     prepareOptions: TfjsPrepareOptions,
   ) => {
-    checkWeights(spec, weights);
+    // defineAdapter has parsed the spec, checked the weights and copied them
     await ensureReady();
     return prepareTfjsCondConv(backendName, spec, weights, { kernelMixing, ...prepareOptions });
   };
