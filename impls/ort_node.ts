@@ -17,7 +17,7 @@ import { defineAdapter } from "./_contract.ts";
 import { messageOf } from "./_ort/runtime.ts";
 import {
   condConvModels,
-  FORMULATION_INFO,
+  formulationInfo,
   type LayerModels,
   staticConvModels,
 } from "./_ort/formulation.ts";
@@ -61,7 +61,11 @@ export function createOrtNodeAdapter(options: OrtNodeOptions = {}): CondConvAdap
     async availability(): Promise<Availability> {
       try {
         const rt = await ready();
-        const info = { ...rt.info, kernelMixing: "matmul", formulation: FORMULATION_INFO };
+        const info = {
+          ...rt.info,
+          kernelMixing: "matmul",
+          formulation: formulationInfo("ort-node"),
+        };
         return { available: true, backend: rt.backend, info };
       } catch (error) {
         return { available: false, reason: messageOf(error) };
@@ -69,7 +73,11 @@ export function createOrtNodeAdapter(options: OrtNodeOptions = {}): CondConvAdap
     },
     // defineAdapter parses the spec and hands over copies of the weights
     prepare(spec: CondConvSpec, weights: CondConvWeights): Promise<PreparedCondConv> {
-      return layer(condConvModels(spec, weights, { kernelMixing: "matmul", workarounds: false }));
+      return layer(condConvModels(spec, weights, {
+        kernelMixing: "matmul",
+        workarounds: false,
+        tableBackend: "ort-node",
+      }));
     },
     prepareStatic(spec: CondConvSpec, kernel: Float32Array, bias?: Float32Array) {
       return layer(staticConvModels(spec, kernel, bias, { workarounds: false }));

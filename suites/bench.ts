@@ -5,7 +5,7 @@
  * deno task bench [--set effnet-b0|smoke]... [--case <id or glob>]... [--batch N]...
  *                 [--adapter <id or glob>]... [--json <path>] [--markdown <path>]
  *                 [--min-samples N] [--budget-ms MS] [--torch-threads N]... [--no-torch]
- *                 [--no-static] [--no-workarounds] [--no-roofline]
+ *                 [--no-static] [--no-workarounds] [--no-roofline] [--formulations]
  * ```
  * Before an adapter is timed on a case, its output is checked against the golden (or, at a
  * batch the goldens do not have, against the `reference` adapter): a wrong adapter is
@@ -66,7 +66,7 @@ const USAGE = `deno task bench [--set NAME]... [--case ID]... [--batch N]... [--
                 [--weights FILE] [--json PATH|-] [--markdown PATH] [--min-samples N]
                 [--budget-ms MS] [--max-ms MS] [--no-static] [--in-process]
                 [--torch-threads N]... [--no-torch] [--webgpu-backend vulkan|gl]...
-                [--no-workarounds] [--no-roofline]
+                [--no-workarounds] [--no-roofline] [--formulations]
 
 Times every available adapter that passes the correctness check, case by case.
   --set            ${Object.entries(CASE_SETS).map(([k, v]) => `${k}: ${v.about}`).join("; ")}
@@ -95,7 +95,11 @@ Times every available adapter that passes the correctness check, case by case.
                    changed Conv graphs), to show the raw bugs: a pre-check that a known
                    library bug explains is then a wrong row that does not fail the run
   --no-roofline    skip the probe of the machine's limits (the smoke and gate sets take a
-                   short one, about 1 s; others the full one), so rows get no roofline`;
+                   short one, about 1 s; others the full one), so rows get no roofline
+  --formulations   also time every formulation of each framework adapter (tfjs-*, ort-*) on
+                   every case, each checked first, interleaved round by round; the report
+                   marks the fastest and the default (deno task formulations:table turns
+                   such a run into the defaults table)`;
 
 /** Options of `benchMain` beyond its flags (tests use them). */
 export interface BenchMainOptions {
@@ -126,6 +130,7 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
     "in-process": { type: "boolean" },
     "no-workarounds": { type: "boolean" },
     "no-roofline": { type: "boolean" },
+    formulations: { type: "boolean" },
   }, USAGE);
   if (!flags) return 0;
   for (const b of flags.batch ?? []) integerFlag(b, "batch", 1);
@@ -163,7 +168,12 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
     defaultSets: BENCH_DEFAULTS.sets,
   };
   const workarounds = !flags["no-workarounds"];
-  const bench: BenchOptions = { ...timing, static: !flags["no-static"], workarounds };
+  const bench: BenchOptions = {
+    ...timing,
+    static: !flags["no-static"],
+    workarounds,
+    formulations: flags.formulations === true,
+  };
   const probe = !flags["no-roofline"];
   const run = inProcess
     ? await benchHere(planFlags, options, bench, threads, !flags["no-torch"], probe)
@@ -188,6 +198,7 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
       budgetMs: timing.budgetMs,
       torchThreads: torch.status === "measured" ? torch.threads : null,
       readback: "every wall time includes reading the output back to the CPU",
+      formulations: bench.formulations,
     },
     adapters: summaries,
     results,

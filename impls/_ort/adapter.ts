@@ -44,7 +44,7 @@ import type {
 import { messageOf, runtimeLoader, type RuntimeSpec } from "./runtime.ts";
 import {
   condConvModels,
-  FORMULATION_INFO,
+  formulationInfo,
   type LayerModels,
   staticConvModels,
 } from "./formulation.ts";
@@ -134,7 +134,7 @@ export function makeOrtAdapter(
   const workarounds = flavor.convBug && (options.workarounds ?? true);
   const info = {
     kernelMixing: flavor.kernelMixing,
-    formulation: FORMULATION_INFO,
+    formulation: formulationInfo(flavor.id),
     workarounds: flavor.convBug
       ? workarounds
         ? "on: Conv nodes the WebGPU EP gets wrong are built with zero channels or a zero kernel row " +
@@ -154,7 +154,7 @@ export function makeOrtAdapter(
     const { formulation } = prepareOptions;
     const problem = formulation === undefined ? undefined : formulationProblem(owned, formulation);
     if (problem) throw new RangeError(`Cannot prepare the formulation: ${problem}`);
-    const choice = { kernelMixing: flavor.kernelMixing, workarounds };
+    const choice = { kernelMixing: flavor.kernelMixing, workarounds, tableBackend: flavor.id };
     return await layer(condConvModels(owned, copyWeights(weights), choice, formulation));
   };
 

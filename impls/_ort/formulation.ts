@@ -50,9 +50,14 @@ import {
   chooseFormulation,
   type CondConvOnnxModel,
   type ConvFormulation,
+  formulationProblem,
   type KernelMixing,
 } from "../../condconv/formats/onnx_graph.ts";
+import { defaultFormulation, tableSummary } from "../_formulations/defaults.ts";
 import type { BuiltModel, CheckInputs, ModelFor } from "./layer.ts";
+
+/** What a run's default formulation depends on. */
+type RunSize = { batch: number; inHeight: number; inWidth: number };
 
 /** How a layer's models are built. */
 export interface ModelChoice {
@@ -60,6 +65,11 @@ export interface ModelChoice {
   kernelMixing: KernelMixing;
   /** whether a `Conv` node the WebGPU EP gets wrong is changed so that it does not */
   workarounds: boolean;
+  /**
+   * the adapter whose cells of the measured defaults table apply (`impls/_formulations/`),
+   * e.g. `"ort-wasm"`; where the table has no cell, `chooseFormulation`'s rule
+   */
+  tableBackend: string;
 }
 
 /** A layer's input check and its model for each input geometry. */
@@ -68,11 +78,12 @@ export interface LayerModels {
   model: ModelFor;
 }
 
-/** How every layer's formulation is chosen, for the adapter info. */
-export const FORMULATION_INFO = "per layer unless prepareWith forces one: 1x1 kernels: " +
-  "batched-matmul, one dynamic-batch session per input size; other kernels: grouped " +
-  "(depthwise-folded when groups == inChannels, the same graph), one session per batch and " +
-  "input size";
+/** How every layer's formulation is chosen on `backend`, for the adapter info. */
+export function formulationInfo(backend: string): string {
+  return `per run unless prepareWith forces one: ${tableSummary(backend)}; rule: 1x1 ` +
+    "kernels: batched-matmul, one dynamic-batch session per input size; other kernels: " +
+    "grouped (depthwise-folded when groups == inChannels), one session per batch and input size";
+}
 
 /** The workaround a model contains, in words, or null. */
 export function describeWorkaround(model: CondConvOnnxModel): string | null {
@@ -104,29 +115,41 @@ function modelBatch(formulation: ConvFormulation, batch: number): number | "dyna
 }
 
 /**
- * The models of a CondConv layer in `formulation` (default `chooseFormulation(spec)`, checked
- * by the caller with `formulationProblem`); `spec` and `weights` must be the layer's own copies.
+ * The models of a CondConv layer: in `formulation` when one is forced (checked by the caller
+ * with `formulationProblem`), else in each run's default (`defaultFormulation`: the measured
+ * table's cell for `choice.tableBackend`, else `chooseFormulation`); `spec` and `weights` must
+ * be the layer's own copies.
  */
 export function condConvModels(
   spec: CondConvSpec,
   weights: CondConvWeights,
   choice: ModelChoice,
-  formulation: ConvFormulation = chooseFormulation(spec),
+  formulation?: ConvFormulation,
 ): LayerModels & { formulation: ConvFormulation } {
+  const formulationFor = (g: RunSize): ConvFormulation =>
+    formulation ?? defaultFormulation(
+      choice.tableBackend,
+      spec,
+      g,
+      () => chooseFormulation(spec),
+      (f) => formulationProblem(spec, f),
+    ).formulation;
   return {
-    formulation,
+    formulation: formulation ?? formulationFor({ batch: 1, inHeight: 1, inWidth: 1 }),
     check: (input, routingWeights) => checkRunInputs(spec, input, routingWeights),
     model: (g) => {
-      const batch = modelBatch(formulation, g.batch);
+      const chosen = formulationFor(g);
+      const batch = modelBatch(chosen, g.batch);
       return {
-        key: `${batch}x${g.inHeight}x${g.inWidth}`,
-        perExample: formulation === "per-example",
+        key: `${chosen} ${batch}x${g.inHeight}x${g.inWidth}`,
+        formulation: chosen,
+        perExample: chosen === "per-example",
         build: () =>
           built(buildCondConvOnnx(spec, weights, {
             height: g.inHeight,
             width: g.inWidth,
             batch,
-            formulation,
+            formulation: chosen,
             kernelMixing: choice.kernelMixing,
             workarounds: choice.workarounds,
           })),

@@ -28,7 +28,7 @@ export interface BuiltModel {
  */
 export type ModelFor = (
   g: Geometry,
-) => { key: string; build: () => BuiltModel; perExample?: boolean };
+) => { key: string; build: () => BuiltModel; perExample?: boolean; formulation?: string };
 
 /** Live sessions of one adapter, for `resourceCounts`. */
 export interface SessionCount {
@@ -38,8 +38,7 @@ export interface SessionCount {
 /** A layer on onnxruntime-web: one session per model key, made by the first run needing it. */
 export class OrtLayer implements PreparedCondConv {
   readonly backend: string;
-  /** the formulation of the layer's models (`onnx_graph.ts`), or `"static"` for a plain conv */
-  readonly formulation: string;
+  #formulation: string;
   #runtime: Runtime;
   #count: SessionCount;
   #check: CheckInputs;
@@ -54,11 +53,19 @@ export class OrtLayer implements PreparedCondConv {
     models: { check: CheckInputs; model: ModelFor; formulation: string },
   ) {
     this.#runtime = runtime;
-    this.formulation = models.formulation;
+    this.#formulation = models.formulation;
     this.#count = count;
     this.#check = models.check;
     this.#model = models.model;
     this.backend = runtime.backend;
+  }
+
+  /**
+   * The formulation of the last run's model (`onnx_graph.ts`; before any run, a forced one or
+   * the default of a batch-1 run on a small input), or `"static"` for a plain conv.
+   */
+  get formulation(): string {
+    return this.#formulation;
   }
 
   /**
@@ -96,8 +103,9 @@ export class OrtLayer implements PreparedCondConv {
   async run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
     if (this.#disposed) throw new TypeError("Cannot run: the layer was disposed");
     const g = this.#check(input, routingWeights);
-    const { key, build, perExample } = this.#model(g);
+    const { key, build, perExample, formulation } = this.#model(g);
     const session = await this.#session(key, build);
+    if (formulation !== undefined) this.#formulation = formulation;
     if (!perExample || g.batch === 1) {
       return await this.#runSession(session, g, input, routingWeights);
     }

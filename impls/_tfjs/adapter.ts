@@ -18,6 +18,7 @@ import type { Availability, CondConvAdapter, GpuSummary, ToleranceClass } from "
 import { defineAdapter } from "../_contract.ts";
 import { activateBackend, messageOf } from "./backend.ts";
 import { formulationRule } from "./choose_formulation.ts";
+import { tableSummary } from "../_formulations/defaults.ts";
 import { formulationProblem, TFJS_FORMULATIONS, type TfjsFormulation } from "./formulations.ts";
 import type { KernelMixing } from "./kernel_mixing.ts";
 import {
@@ -143,7 +144,8 @@ export function createTfjsAdapter(options: TfjsAdapterOptions): TfjsAdapter {
           tfjsVersion: tf.version_core,
           tfjsBackend: tf.getBackend(),
           kernelMixing,
-          formulation: formulationRule(backendName),
+          formulation: `per run unless prepareWith forces one: ` +
+            `${tableSummary(options.id)}; rule: ${formulationRule(backendName)}`,
           ...await options.describe(),
         };
         return { available: true, backend: `tfjs:${backendName}`, info, gpu: options.gpu?.() };

@@ -11,6 +11,7 @@ import type { Geometry } from "../../condconv/geometry.ts";
 import { checkRunInputs, checkWeights, pair } from "../../condconv/geometry.ts";
 import type { PreparedCondConv } from "../adapter.ts";
 import { computeAndRead, onBackend } from "./backend.ts";
+import { defaultFormulation, possibleDefaults } from "../_formulations/defaults.ts";
 import { chooseFormulation } from "./choose_formulation.ts";
 import {
   batchedMatmulConv,
@@ -33,16 +34,17 @@ import {
 /** Options of `prepareTfjsCondConv`. */
 export interface TfjsPrepareOptions {
   /**
-   * force a formulation instead of `chooseFormulation`'s; `"depthwise-folded"` needs
-   * groups == inChannels
+   * force a formulation for every run; by default each run takes its cell's entry of the
+   * measured table (`impls/_formulations/`), or `chooseFormulation`'s rule where the table
+   * has none; `"depthwise-folded"` needs groups == inChannels
    */
   formulation?: TfjsFormulation;
   /** force a kernel mixing instead of the adapter's */
   kernelMixing?: KernelMixing;
 }
 
-/** The tensors a prepared layer owns. */
-type LayerTensors = {
+/** The kernel tensors of one formulation. */
+type KernelTensors = {
   /**
    * `L = O * C/g * kh * kw`: `(O, C/g, kh, kw)` per expert for `"batched-matmul"`,
    * `(kh, kw, C/g, O)` (HWIO) per expert for `"depthwise-folded"` and `"per-example"`
@@ -50,6 +52,10 @@ type LayerTensors = {
   experts?: ExpertTensors;
   /** for `"expert-sum"`: `(kh, kw, C/g, O * E)` (see `expertSumFilter`) */
   expertFilter?: tf.Tensor4D;
+};
+
+/** The tensors a prepared layer owns beside its kernels. */
+type LayerTensors = {
   /** `(1, O, 1, 1)` for a shared bias */
   bias?: tf.Tensor4D;
   /** `L = O`, for a per-expert bias */
@@ -66,50 +72,111 @@ export class TfjsCondConv implements PreparedCondConv {
   readonly backend: string;
   /** the tfjs backend name, activated before every computation */
   readonly backendName: string;
-  /** how this layer computes its convolution */
-  readonly formulation: TfjsFormulation;
+  /** the formulation every run takes when one was forced, else `undefined` (per run) */
+  readonly forced: TfjsFormulation | undefined;
   /** how this layer mixes its kernels (for `"expert-sum"`: its expert outputs) */
   readonly kernelMixing: KernelMixing;
   readonly #spec: CondConvSpec;
+  readonly #expertKernels: Float32Array;
   #tensors: LayerTensors | undefined;
+  #kernels = new Map<TfjsFormulation, Promise<KernelTensors>>();
+  #last: TfjsFormulation;
 
   /** Use `prepareTfjsCondConv`, which validates and uploads. */
   constructor(
     backendName: string,
     spec: CondConvSpec,
-    formulation: TfjsFormulation,
-    kernelMixing: KernelMixing,
+    expertKernels: Float32Array,
+    options: { forced?: TfjsFormulation; kernelMixing: KernelMixing },
     tensors: LayerTensors,
   ) {
     this.backendName = backendName;
     this.backend = `tfjs:${backendName}`;
     this.#spec = spec;
-    this.formulation = formulation;
-    this.kernelMixing = kernelMixing;
+    this.#expertKernels = expertKernels;
+    this.forced = options.forced;
+    this.kernelMixing = options.kernelMixing;
     this.#tensors = tensors;
+    this.#last = options.forced ?? this.formulationFor({ batch: 1, inHeight: 1, inWidth: 1 });
+  }
+
+  /**
+   * The formulation of the last run (before any run: the forced one, or the default of a
+   * batch-1 run on a small input).
+   */
+  get formulation(): TfjsFormulation {
+    return this.#last;
+  }
+
+  /** The formulation a run of geometry `g` takes (see `TfjsPrepareOptions.formulation`). */
+  formulationFor(g: { batch: number; inHeight: number; inWidth: number }): TfjsFormulation {
+    if (this.forced !== undefined) return this.forced;
+    const spec = this.#spec;
+    return defaultFormulation(
+      `tfjs-${this.backendName}`,
+      spec,
+      g,
+      () => chooseFormulation(spec, this.backendName),
+      (f) => formulationProblem(spec, f),
+    ).formulation;
   }
 
   /** Runs the layer; reads the output back with `await tensor.data()` only. */
   async run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
     const g = checkRunInputs(this.#spec, input, routingWeights);
-    return await computeAndRead(this.backendName, g, () => {
+    const formulation = this.formulationFor(g);
+    const kernels = await this.#kernelsOf(formulation);
+    const out = await computeAndRead(this.backendName, g, () => {
       const tensors = this.#tensors;
       if (tensors === undefined) {
         throw new Error(`Cannot run: this ${this.backend} layer was disposed`);
       }
-      return this.#compute(tensors, g, input, routingWeights);
+      return this.#compute(formulation, kernels, tensors, g, input, routingWeights);
     });
+    this.#last = formulation;
+    return out;
   }
 
   /** Releases the weight tensors; later runs throw. */
-  dispose(): Promise<void> {
+  async dispose(): Promise<void> {
     const tensors = this.#tensors;
     this.#tensors = undefined;
+    const kernels = [...this.#kernels.values()];
+    this.#kernels.clear();
     if (tensors) tf.dispose(Object.values(tensors).flat());
-    return Promise.resolve();
+    for (const k of await Promise.allSettled(kernels)) {
+      if (k.status === "fulfilled") tf.dispose(Object.values(k.value).flat());
+    }
+  }
+
+  /** Uploads the kernel tensors of `formulation` now, if not yet (a run would otherwise). */
+  async upload(formulation: TfjsFormulation): Promise<void> {
+    await this.#kernelsOf(formulation);
+  }
+
+  /** The kernel tensors of `formulation`, uploaded by the first run that needs them. */
+  #kernelsOf(formulation: TfjsFormulation): Promise<KernelTensors> {
+    if (this.#tensors === undefined) {
+      return Promise.reject(new Error(`Cannot run: this ${this.backend} layer was disposed`));
+    }
+    let kernels = this.#kernels.get(formulation);
+    if (kernels === undefined) {
+      kernels = uploadKernels(
+        this.backendName,
+        this.#spec,
+        this.#expertKernels,
+        formulation,
+        this.kernelMixing,
+      );
+      this.#kernels.set(formulation, kernels);
+      kernels.catch(() => this.#kernels.delete(formulation));
+    }
+    return kernels;
   }
 
   #compute(
+    formulation: TfjsFormulation,
+    k: KernelTensors,
     t: LayerTensors,
     g: Geometry,
     input: Tensor,
@@ -136,14 +203,14 @@ export class TfjsCondConv implements PreparedCondConv {
 
     const mode = spec.paddingMode;
     let y: tf.Tensor4D;
-    if (this.formulation === "expert-sum") {
-      y = expertSumConv(x, t.expertFilter!, r, this.kernelMixing, g, mode);
+    if (formulation === "expert-sum") {
+      y = expertSumConv(x, k.expertFilter!, r, this.kernelMixing, g, mode);
     } else {
-      // K: (B, O * C/g * kh * kw), in the layout of t.experts
-      const kernels = mix(r, t.experts!, this.kernelMixing);
-      const conv = this.formulation === "batched-matmul"
+      // K: (B, O * C/g * kh * kw), in the layout of k.experts
+      const kernels = mix(r, k.experts!, this.kernelMixing);
+      const conv = formulation === "batched-matmul"
         ? batchedMatmulConv
-        : this.formulation === "depthwise-folded"
+        : formulation === "depthwise-folded"
         ? depthwiseFoldedConv
         : perExampleConv;
       y = conv(x, kernels, g, mode);
@@ -158,9 +225,32 @@ export class TfjsCondConv implements PreparedCondConv {
   }
 }
 
+/** Uploads the expert kernels in the layout `formulation` reads. */
+function uploadKernels(
+  backendName: string,
+  spec: CondConvSpec,
+  expertKernels: Float32Array,
+  formulation: TfjsFormulation,
+  kernelMixing: KernelMixing,
+): Promise<KernelTensors> {
+  const [kh, kw] = pair(spec.kernelSize);
+  const e = spec.numExperts, o = spec.outChannels, cg = spec.inChannels / spec.groups;
+  return onBackend(backendName, () =>
+    tf.tidy(() => {
+      const raw = tf.tensor2d(expertKernels, [e, o * cg * kh * kw]);
+      const shape = { outChannels: o, channelsPerGroup: cg, kernelHeight: kh, kernelWidth: kw };
+      // tidy keeps what it returns and disposes the rest (the raw layout, when transposed)
+      const depthwise = spec.groups === spec.inChannels ? spec.inChannels : undefined;
+      return formulation === "expert-sum"
+        ? { expertFilter: expertSumFilter(raw, shape, depthwise) }
+        : { experts: expertTensors(mixedKernelLayout(raw, shape, formulation), kernelMixing) };
+    }));
+}
+
 /**
- * Validates `weights` and uploads them to the tfjs backend `backendName` in the layout the
- * formulation needs. Throws a `TypeError` for bad weights, a `RangeError` for a formulation or
+ * Validates `weights` and uploads the routing weights and bias to the tfjs backend
+ * `backendName`, and the kernels in the layout of every formulation a run may take (the forced
+ * one, or each default the table and the rule can give this layer). Throws a `TypeError` for bad weights, a `RangeError` for a formulation or
  * kernel mixing that is unknown or cannot compute `spec`, an `Error` when the backend cannot be
  * activated.
  */
@@ -171,8 +261,8 @@ export async function prepareTfjsCondConv(
   options: TfjsPrepareOptions = {},
 ): Promise<TfjsCondConv> {
   checkWeights(spec, weights);
-  const formulation = options.formulation ?? chooseFormulation(spec, backendName);
-  const problem = formulationProblem(spec, formulation);
+  const forced = options.formulation;
+  const problem = forced === undefined ? undefined : formulationProblem(spec, forced);
   if (problem !== undefined) throw new RangeError(`Cannot prepare: ${problem}`);
   const kernelMixing = options.kernelMixing ?? "matmul";
   if (!KERNEL_MIXINGS.includes(kernelMixing)) {
@@ -181,26 +271,35 @@ export async function prepareTfjsCondConv(
         `${KERNEL_MIXINGS.join(", ")})`,
     );
   }
-  const [kh, kw] = pair(spec.kernelSize);
-  const e = spec.numExperts, o = spec.outChannels, cg = spec.inChannels / spec.groups;
-  const tensors = await onBackend(backendName, () =>
-    tf.tidy(() => {
-      const raw = tf.tensor2d(weights.expertKernels, [e, o * cg * kh * kw]);
-      const shape = { outChannels: o, channelsPerGroup: cg, kernelHeight: kh, kernelWidth: kw };
-      // tidy keeps what it returns and disposes the rest (the raw layout, when transposed)
-      const depthwise = spec.groups === spec.inChannels ? spec.inChannels : undefined;
-      const layer: LayerTensors = formulation === "expert-sum"
-        ? { expertFilter: expertSumFilter(raw, shape, depthwise) }
-        : { experts: expertTensors(mixedKernelLayout(raw, shape, formulation), kernelMixing) };
-      if (spec.bias === "shared") layer.bias = tf.tensor4d(weights.bias!, [1, o, 1, 1]);
-      if (spec.bias === "perExpert") {
-        layer.expertBias = expertTensors(tf.tensor2d(weights.bias!, [e, o]), kernelMixing);
-      }
-      if (spec.routing.kind !== "supplied") {
-        layer.routingWeight = tf.tensor2d(weights.routingWeight!, [e, spec.inChannels]);
-        layer.routingBias = tf.tensor2d(weights.routingBias!, [1, e]);
-      }
-      return layer;
-    }));
-  return new TfjsCondConv(backendName, spec, formulation, kernelMixing, tensors);
+  const e = spec.numExperts, o = spec.outChannels;
+  const tensors = await onBackend(backendName, () => {
+    const layer: LayerTensors = {};
+    if (spec.bias === "shared") layer.bias = tf.tensor4d(weights.bias!, [1, o, 1, 1]);
+    if (spec.bias === "perExpert") {
+      layer.expertBias = tf.tidy(() =>
+        expertTensors(tf.tensor2d(weights.bias!, [e, o]), kernelMixing)
+      );
+    }
+    if (spec.routing.kind !== "supplied") {
+      layer.routingWeight = tf.tensor2d(weights.routingWeight!, [e, spec.inChannels]);
+      layer.routingBias = tf.tensor2d(weights.routingBias!, [1, e]);
+    }
+    return layer;
+  });
+  const layer = new TfjsCondConv(
+    backendName,
+    spec,
+    weights.expertKernels,
+    { forced, kernelMixing },
+    tensors,
+  );
+  // every formulation a run may take, so that runs upload nothing
+  const formulations = forced !== undefined ? [forced] : possibleDefaults(
+    `tfjs-${backendName}`,
+    spec,
+    () => chooseFormulation(spec, backendName),
+    (f) => formulationProblem(spec, f),
+  );
+  for (const f of formulations) await layer.upload(f);
+  return layer;
 }

@@ -20,6 +20,7 @@ import type { MachineLimits, RooflinePoint } from "../results/machine_limits.ts"
 import { condConvBytes } from "./_roofline_bytes.ts";
 import { type ComputeCeiling, rooflinePoint } from "./_roofline_point.ts";
 import { computeCeiling, rowThreads, type ThreadsFrom } from "./threads.ts";
+import { benchFormulations, cellFields, formulationAxis, formulationOf } from "./formulations.ts";
 
 export { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./limits.ts";
 export { P50_INTERVAL, p50Interval } from "../report/interval.ts";
@@ -170,6 +171,8 @@ export interface BenchOptions extends TimingOptions {
   onResult?: (result: BenchResult) => void;
   /** the machine's limits: each timed CPU row gets its roofline point under them */
   limits?: MachineLimits;
+  /** time every formulation of a framework adapter too (`bench/formulations.ts`) */
+  formulations?: boolean;
 }
 
 async function benchOne(
@@ -219,6 +222,8 @@ async function benchOne(
       heapUsedBytes: memory.heapUsed,
       peakRssBytes: peakRssBytes(),
     };
+    const formulation = formulationOf(prepared);
+    if (formulation !== undefined) result.formulation = formulation;
     const bytes = condConvBytes(target.spec, target.input.shape).total;
     const roofline = placed(placement, flopCount.total, bytes, result.warm.p50Ms);
     if (roofline) result.roofline = roofline;
@@ -229,6 +234,18 @@ async function benchOne(
     return result;
   } finally {
     await prepared.dispose().catch(() => {});
+  }
+  const axis = options.formulations ? formulationAxis(adapter) : undefined;
+  if (axis) {
+    result.formulationCell = cellFields(loaded);
+    result.formulations = await benchFormulations(
+      adapter,
+      axis,
+      backend,
+      loaded,
+      options,
+      result.formulation,
+    );
   }
   if (!options.static) {
     result.static = { status: "not-measured", reason: "--no-static" };

@@ -3,6 +3,7 @@
  * are written as `deno task report` writes them (`report/format.ts`).
  * @module
  */
+import { formulationMarkdown } from "../report/formulations.ts";
 import type { BenchReport, BenchResult, TimingStats } from "../results/bench.ts";
 import { fmtGflops, fmtMs as ms, fmtRatio, mdTable, wrap } from "../report/format.ts";
 import { rowLabel } from "../_shared/webgpu_matrix.ts";
@@ -107,5 +108,6 @@ export function renderBenchMarkdown(report: BenchReport): string {
   });
   lines.push(mdTable(header, rows, header.map((_, i) => (i === 0 ? "left" : "right"))), "");
   lines.push(...renderRooflineSection(report));
+  lines.push(...formulationMarkdown(report.results));
   return lines.join("\n");
 }

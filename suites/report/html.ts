@@ -6,6 +6,7 @@
  * embedded in the page as JSON (`<script type="application/json" id="report-data">`).
  * @module
  */
+import { formulationAdvice, MATRIX_LEGEND, matrixRows, matrixTable } from "./formulations.ts";
 import {
   adapterFacts,
   conformanceCoverage,
@@ -239,6 +240,7 @@ export function renderIndexHtml(machines: readonly Machine[], options: PageOptio
       );
       parts.push(tableHtml(`table-${m.id}-${i}`, rowsOfSet(m, set)));
     });
+    parts.push(formulationsHtml(m.rows));
     parts.push(`</section>`);
     return parts.join("\n");
   });
@@ -294,6 +296,35 @@ ${sections.join("\n")}
 </body>
 </html>
 `;
+}
+
+/** The formulation matrix (`formulations.ts`): one table per adapter, then the advice. */
+function formulationsHtml(rows: readonly ReportRow[]): string {
+  const matrix = matrixRows(rows);
+  if (matrix.length === 0) return "";
+  const parts = [`<h3>Formulations</h3>`, `<p class="legend">${inlineMarkdown(MATRIX_LEGEND)}</p>`];
+  for (const adapter of [...new Set(matrix.map((r) => r.adapter))]) {
+    const { header, body, formulationColumns: [start, end] } = matrixTable(
+      matrix.filter((r) => r.adapter === adapter),
+    );
+    const cell = (text: string, i: number) => {
+      const numeric = i >= start && i < end ? ` class="num"` : "";
+      return `<td${numeric}>${inlineMarkdown(text)}</td>`;
+    };
+    parts.push(
+      `<h4>${escapeHtml(adapter)}</h4><div class="scroll"><table class="formulations">` +
+        `<thead><tr>${header.map((h) => `<th scope="col">${escapeHtml(h)}</th>`).join("")}` +
+        `</tr></thead><tbody>${
+          body.map((r) => `<tr>${r.map(cell).join("")}</tr>`).join("")
+        }</tbody></table></div>`,
+    );
+  }
+  const [summary, ...items] = formulationAdvice(matrix).filter((l) => l !== "");
+  parts.push(`<p>${inlineMarkdown(summary)}</p>`);
+  if (items.length > 0) {
+    parts.push(`<ul>${items.map((l) => `<li>${inlineMarkdown(l.slice(2))}</li>`).join("")}</ul>`);
+  }
+  return parts.join("\n");
 }
 
 /** The `html` format: `index.html`, and the chart libraries (with licences) in `vendor/`. */

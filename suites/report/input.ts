@@ -13,7 +13,7 @@
  * @module
  */
 import { z } from "zod";
-import { BenchReport } from "../results/bench.ts";
+import { BenchReport, type BenchResult } from "../results/bench.ts";
 import type { MachineLimits, RooflinePoint } from "../bench/roofline.ts";
 import { fasterThanStaticWithinNoise, isNoisy } from "./noise.ts";
 import { p50Interval } from "./interval.ts";
@@ -144,6 +144,11 @@ export interface ReportRow {
   conformance?: ConformanceCell;
   /** the bench file the row came from */
   file: string;
+  /** the formulation the row's default timing ran, on a framework adapter */
+  formulation?: string;
+  /** with `bench --formulations`: the case's cell and every formulation's timing */
+  formulationCell?: BenchResult["formulationCell"];
+  formulations?: BenchResult["formulations"];
 }
 
 /** PyTorch's CPU baseline on one case. */
@@ -348,6 +353,9 @@ function buildMachine(
         staticWithinNoise: fasterThanStaticWithinNoise(warmCi, staticCi),
         roofline: r.roofline,
         file: file.path,
+        formulation: r.formulation,
+        formulationCell: r.formulationCell,
+        formulations: r.formulations,
       });
     }
   }

@@ -5,6 +5,7 @@
  * formatted after a report.
  * @module
  */
+import { formulationMarkdown } from "./formulations.ts";
 import {
   adaptersOf,
   gpuName,
@@ -258,6 +259,7 @@ export function renderResultsMarkdown(machines: readonly Machine[]): string {
       const notes = untimedNotes(rows);
       if (notes.length > 0) out.push("Not timed:", "", ...notes.map(bullet), "");
     }
+    out.push(...formulationMarkdown(m.rows, "###"));
   }
   return out.join("\n").replace(/\n+$/, "\n");
 }

@@ -25,6 +25,7 @@ table { border-collapse: collapse; margin: 8px 0 16px; }
 th, td { border: 1px solid #d5d5d5; padding: 3px 8px; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.bad, td.flag { color: #b00020; font-weight: 600; }
+table.formulations td strong { background: #dcf2d8; padding: 0 3px; }
 table.env th { background: #f4f4f4; font-weight: 600; white-space: nowrap; }
 table.results { overflow-wrap: normal; }
 table.results th { background: #eef2f7; position: sticky; top: 0; }

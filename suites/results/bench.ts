@@ -72,6 +72,38 @@ export const FlopCount = z.object({
 export type FlopCount = z.infer<typeof FlopCount>;
 const _sameFlops = (f: CountedFlops): FlopCount => f;
 
+/**
+ * One formulation of a framework adapter on one case (`deno task bench --formulations`):
+ * prepared with `prepareWith(spec, weights, { formulation })`, checked by the same verify
+ * path as the row, and timed interleaved with the layer's other formulations (round by
+ * round, so that a drift in the machine's load reaches all alike). `screened` marks one whose
+ * first run was so much slower than the fastest first run that it was not timed warm.
+ */
+export const FormulationTiming = z.object({
+  formulation: z.string().min(1),
+  /** `skip`: the formulation cannot compute this layer here (the reason says why) */
+  status: z.enum(["timed", "screened", "wrong", "skip", "error"]),
+  reason: z.string().optional(),
+  knownFailure: z.string().optional(),
+  /** whether it is the adapter's default for this layer at this batch */
+  default: z.boolean(),
+  maxAbsErr: z.number().optional(),
+  firstRunMs: z.number().optional(),
+  warm: TimingStats.optional(),
+  gflops: ratio,
+  /** warm p50 over the fastest formulation's warm p50 on this case (1 for the fastest) */
+  overFastest: ratio,
+});
+/** One formulation of a framework adapter on one case. */
+export type FormulationTiming = z.infer<typeof FormulationTiming>;
+
+/** The cell of a case in the formulation defaults table (`condconv/formulation.ts`). */
+export const FormulationCellFields = z.object({
+  kernel: z.enum(["pointwise", "depthwise", "general"]),
+  batch: z.enum(["1", "2+"]),
+  spatial: z.enum(["<=100px", "<=400px", ">400px"]),
+});
+
 /** The statuses of a bench row: `wrong` failed the correctness check, so was not timed. */
 export const BENCH_STATUSES = ["timed", "wrong", "skip", "error"] as const;
 
@@ -132,6 +164,12 @@ export const BenchResult = z.object({
   threadsFrom: z.string().optional(),
   /** where the run sits under the machine's limits (`environment.machineLimits`), if probed */
   roofline: RooflinePoint.optional(),
+  /** the formulation the row's (default) timing ran, on a framework adapter */
+  formulation: z.string().optional(),
+  /** with `--formulations`: the case's cell of the defaults table */
+  formulationCell: FormulationCellFields.optional(),
+  /** with `--formulations`: every formulation of the adapter on this case */
+  formulations: z.array(FormulationTiming).optional(),
 });
 /** One adapter on one bench case. */
 export type BenchResult = z.infer<typeof BenchResult>;
@@ -195,6 +233,8 @@ export const BenchReport = z.object({
     budgetMs: z.number(),
     torchThreads: z.number().nullable(),
     readback: z.string(),
+    /** whether every formulation of the framework adapters was timed (`--formulations`) */
+    formulations: z.boolean().optional(),
   }),
   adapters: z.array(BenchAdapter),
   results: z.array(BenchResult),
