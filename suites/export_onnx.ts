@@ -20,9 +20,11 @@
  * a value that overflows float32 (1e39) or is not finite is refused, naming the tensor.
  *
  * `--batch` defaults to `dynamic` (a symbolic batch dimension, formulation `batched-matmul`);
- * a number makes a fixed-batch model, by default in the formulation the `ort-*` adapters
- * take for that batch (`chooseFormulation`: `batched-matmul` for 1x1, `grouped` otherwise,
- * named `depthwise-folded` for a depthwise layer). `--formulation` forces one of the
+ * a number makes a fixed-batch model, by default in the formulation the `ort-wasm` adapter
+ * takes for that batch and input size (`ort-webgpu`'s with `--webgpu-workaround`): the
+ * measured defaults table's (`impls/_formulations/table.ts`) where it has the layer's cell
+ * and that formulation builds a model of that batch, else `chooseFormulation`'s rule
+ * (`batched-matmul` for 1x1, `grouped` otherwise, `depthwise-folded` for a depthwise layer). `--formulation` forces one of the
  * project's formulation axis (`condconv/formats/onnx_graph.ts`): `batched-matmul` and
  * `expert-sum` take any batch, `grouped` and `depthwise-folded` (depthwise layers only) a
  * fixed one, and `per-example` is the batch-1 model a caller runs once per example (its
@@ -46,11 +48,14 @@
 import { z } from "zod";
 import {
   buildCondConvOnnx,
+  chooseFormulation,
   type CondConvOnnxModel,
   CONV_FORMULATIONS,
   type ConvFormulation,
+  formulationProblem,
   ONNX_OPSET,
 } from "../condconv/formats/onnx_graph.ts";
+import { defaultFormulation } from "../impls/_formulations/defaults.ts";
 import { CondConvSpec, type CondConvWeights } from "../condconv/spec.ts";
 import { parseUserLayer, type UserLayer } from "../condconv/formats/user_layer.ts";
 import { parseTaskFlags, runMain, selectByIds, UsageError } from "./_shared/cli.ts";
@@ -290,7 +295,36 @@ export async function exportCase(
   const [fixture] = matches;
   const { weights } = await loadCaseTensors(fixture);
   const { height, width } = fixture.goldenCase.input;
-  return buildCondConvOnnx(fixture.goldenCase.spec, weights, { height, width, ...options });
+  const spec = fixture.goldenCase.spec;
+  return buildCondConvOnnx(spec, weights, {
+    height,
+    width,
+    ...withDefaultFormulation(spec, { height, width }, options),
+  });
+}
+
+/**
+ * `options` with the formulation a fixed-batch model takes by default: the measured table's
+ * for `ort-wasm` (`ort-webgpu` with `--webgpu-workaround`) at that batch and input size
+ * (`impls/_formulations/`), where the table has the layer's cell and the formulation can build
+ * a model of that batch, else `chooseFormulation`'s rule. A dynamic batch keeps the builder's
+ * default (`batched-matmul`), as does a formulation given.
+ */
+export function withDefaultFormulation(
+  spec: CondConvSpec,
+  size: { height: number; width: number },
+  options: ExportOptions,
+): ExportOptions {
+  const { batch } = options;
+  if (options.formulation !== undefined || batch === "dynamic") return options;
+  const { formulation } = defaultFormulation(
+    options.workarounds ? "ort-webgpu" : "ort-wasm",
+    spec,
+    { batch, inHeight: size.height, inWidth: size.width },
+    () => chooseFormulation(spec),
+    (f) => formulationProblem(spec, f, batch),
+  );
+  return { ...options, formulation };
 }
 
 /**
@@ -307,7 +341,10 @@ export function exportLayer(
 ): CondConvOnnxModel {
   checkFiniteWeights(weights, source);
   try {
-    return buildCondConvOnnx(spec, weights, { ...size, ...options });
+    return buildCondConvOnnx(spec, weights, {
+      ...size,
+      ...withDefaultFormulation(spec, size, options),
+    });
   } catch (error) {
     asInputError(`Cannot export ${source}: `, error);
   }
@@ -339,7 +376,7 @@ const USAGE = `deno task export-onnx --case <id> --out <path> [options]
 deno task export-onnx --weights <layer.safetensors> --out <path> [--height h --width w] [options]
 deno task export-onnx --spec <spec.json> --json-weights <weights.json> --height <h> --width <w>
                       --out <path> [options]
-options: [--batch N|dynamic] [--formulation grouped-conv|im2col-matmul] [--webgpu-workaround]
+options: [--batch N|dynamic] [--formulation NAME] [--webgpu-workaround]
 
 Writes one CondConv layer as an ONNX model (opset ${ONNX_OPSET}), atomically.
   --case          a golden case id from fixtures/cases.json (weights from its seed)
@@ -350,9 +387,11 @@ Writes one CondConv layer as an ONNX model (opset ${ONNX_OPSET}), atomically.
   --height, --width  the input size the model is for
 options:
   --batch         a batch size, or "dynamic" (the default; 1 for --formulation per-example)
-  --formulation   how the per-example convolution is built (default: what the ort adapters
-                  take for the batch: batched-matmul for a dynamic batch or a 1x1 kernel,
-                  else grouped, named depthwise-folded for a depthwise layer):
+  --formulation   how the per-example convolution is built (default: batched-matmul for a
+                  dynamic batch; for a fixed one, what ort-wasm takes for that batch and
+                  input size, ort-webgpu with --webgpu-workaround: the measured table's
+                  choice, impls/_formulations/table.ts, else batched-matmul for a 1x1
+                  kernel, grouped otherwise, depthwise-folded for a depthwise layer):
                     batched-matmul    im2col + one batched MatMul, any batch
                     grouped           the batch folded into one Conv's groups, fixed batch
                     depthwise-folded  the same graph for a depthwise layer (groups == in)

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { defaultFormulation } from "../impls/_formulations/defaults.ts";
+import { chooseFormulation, formulationProblem } from "../condconv/formats/onnx_graph.ts";
 import {
   CONV_FORMULATIONS,
   INPUT_NAME,
@@ -347,4 +349,32 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("export-onnx at a fixed batch takes ort-wasm's measured default for that batch, else the rule", async () => {
+  const fixtures = (await loadFixtureSet()).fixtures;
+  let fromTable = 0;
+  for (const id of ["effnet-b0.expand-80-480-14", "effnet-b0.dw5-672-14", "kitchen-sink"]) {
+    const fixture = fixtures.find((f) => f.entry.id === id)!;
+    const { spec } = fixture.goldenCase;
+    const { height, width } = fixture.goldenCase.input;
+    for (const batch of [1, 8]) {
+      const size = { batch, inHeight: height, inWidth: width };
+      const choice = defaultFormulation(
+        "ort-wasm",
+        spec,
+        size,
+        () => chooseFormulation(spec),
+        (f) => formulationProblem(spec, f, batch),
+      );
+      if (choice.from === "table") fromTable++;
+      const model = await exportCase(id, { batch });
+      assert.equal(model.formulation, choice.formulation, `${id} at batch ${batch}`);
+      const forced = await exportCase(id, { batch, formulation: "batched-matmul" });
+      assert.equal(forced.formulation, "batched-matmul", "a formulation given wins");
+    }
+    const dynamic = await exportCase(id, { batch: "dynamic" });
+    assert.equal(dynamic.formulation, "batched-matmul", "a dynamic batch keeps batched-matmul");
+  }
+  assert.ok(fromTable > 0, "the committed table has ort-wasm cells for effnet-b0 layers");
 });

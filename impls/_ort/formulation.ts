@@ -1,9 +1,11 @@
 /**
  * Which ONNX model an `ort-*` layer runs for each input: the formulation (`onnx_graph.ts`; by
- * default `chooseFormulation`: one dynamic-batch `MatMul` (`"batched-matmul"`) for 1x1
- * kernels, a grouped `Conv` with `group = batch x groups` and one session per batch size
- * (`"grouped"`, `"depthwise-folded"` for a depthwise layer) for every other kernel, measured
- * faster there; a prepare option can force any other), the kernel mixing of the flavor, and
+ * default the measured table's for the run's cell (`impls/_formulations/`: adapter x kernel
+ * kind x batch bucket x spatial bucket), else `chooseFormulation`'s rule: one dynamic-batch
+ * `MatMul` (`"batched-matmul"`) for 1x1 kernels, a grouped `Conv` with `group = batch x
+ * groups` and one session per batch size (`"grouped"`, `"depthwise-folded"` for a depthwise
+ * layer) for every other kernel; a prepare option can force any one), the kernel mixing of
+ * the flavor, and
  * where asked the workarounds of the WebGPU Conv bug (`onnx_graph_conv_bugs.ts`), recorded
  * per model.
  *
@@ -11,7 +13,7 @@
  * batch); `"grouped"` and `"depthwise-folded"` one per batch and input size; `"per-example"`
  * one batch-1 session per input size, run once per example (`layer.ts`).
  *
- * ## Measured on ort-wasm (issue 18; the default rule is unchanged until a measured table)
+ * ## Measured on ort-wasm (issue 18; what the rule above came from)
  *
  * `scripts/ort_timing.ts --adapter ort-wasm --all-formulations --runs 5` and `--runs 9`, the
  * 13 effnet-b0 layers at batch 1 and 8, formulations interleaved, on a 2-core VM at load

@@ -1,6 +1,8 @@
 /**
- * The formulation a tfjs layer takes unless a prepare option forces one: a rule of thumb per
- * backend, from the measurements below (not yet a measured table: see issue 18).
+ * The rule of thumb a tfjs layer falls back on where the measured defaults table
+ * (`impls/_formulations/table.ts`, from `deno task bench --formulations`) has no cell for its
+ * run (always on webgpu, whose table is never filled from a software GPU adapter), from the
+ * measurements below.
  * @module
  */
 import type { CondConvSpec } from "../../condconv/spec.ts";
@@ -22,8 +24,8 @@ export function isPointwise(spec: CondConvSpec): boolean {
 }
 
 /**
- * The formulation `prepareTfjsCondConv` takes for `spec` on `backendName` unless told
- * otherwise:
+ * The formulation a run of `spec` on `backendName` takes where the table has no cell and no
+ * formulation is forced:
  * - groups == inChannels: `"depthwise-folded"`, on every backend;
  * - webgpu (and any backend not named below): `"batched-matmul"`, for every other layer;
  * - cpu and wasm: `"batched-matmul"` for a pointwise layer (`isPointwise`), else
