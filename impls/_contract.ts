@@ -2,8 +2,9 @@
  * The guard every adapter goes through: `defineAdapter(raw)` returns the adapter with its
  * entry points held to the contract of `adapter.ts`, whatever its engine does.
  *
- * - `prepare`, `prepareStatic` and a framework adapter's `prepareWith` parse the spec with `CondConvSpec` (strict, cross-field
- *   rules included) and check the weights against it before the engine sees them, so a spread
+ * - `prepare`, `prepareStatic` and a framework adapter's `prepareWith` and `prepareAutotuned`
+ *   parse the spec with `CondConvSpec` (strict, cross-field rules included) and check the
+ *   weights against it before the engine sees them, so a spread
  *   `{ ...spec, groups: 2 }` or a raw object gets a `TypeError` naming the field, never a
  *   crash deep in a kernel or a silent NaN;
  * - they hand the engine the parsed spec and copies of the weight arrays: later changes to
@@ -75,9 +76,8 @@ function guardLayer<L extends PreparedCondConv>(layer: L, id: string): L {
 /**
  * Wraps an adapter record so that every entry point keeps the contract of `adapter.ts`
  * (see the module doc). Idempotent: a guarded adapter is returned as it is. Members other
- * than `prepare`, `prepareWith`, `prepareStatic` and `withoutWorkarounds` (whose variant is
- * guarded too, once)
- * are kept as they are, extras included.
+ * than `prepare`, `prepareWith`, `prepareAutotuned`, `prepareStatic` and `withoutWorkarounds`
+ * (whose variant is guarded too, once) are kept as they are, extras included.
  *
  * @example A spec that skipped `CondConvSpec.parse` is refused with the field named
  * ```ts
@@ -113,13 +113,14 @@ export function defineAdapter<A extends CondConvAdapter>(raw: A): A {
     [GUARDED]: { value: true },
     prepare: { value: prepare, enumerable: true },
   };
-  // The framework adapters' formulation entry point (`prepareWith(spec, weights, options)`)
-  // is a CondConv entry point too: held to the same contract.
-  const rawWith = (raw as { prepareWith?: unknown }).prepareWith;
-  if (typeof rawWith === "function") {
-    const prepareWith = async (spec: CondConvSpec, weights: CondConvWeights, options: unknown) =>
-      guardLayer(await rawWith.call(raw, ...owned(spec, weights), options), id);
-    members.prepareWith = { value: prepareWith, enumerable: true };
+  // The framework adapters' formulation entry points (`prepareWith(spec, weights, options)`,
+  // `prepareAutotuned(spec, weights)`) are CondConv entry points too: held to the same contract.
+  for (const name of ["prepareWith", "prepareAutotuned"] as const) {
+    const rawEntry = (raw as unknown as Record<string, unknown>)[name];
+    if (typeof rawEntry !== "function") continue;
+    const entry = async (spec: CondConvSpec, weights: CondConvWeights, ...rest: unknown[]) =>
+      guardLayer(await rawEntry.call(raw, ...owned(spec, weights), ...rest), id);
+    members[name] = { value: entry, enumerable: true };
   }
   const rawStatic = raw.prepareStatic;
   if (rawStatic) {

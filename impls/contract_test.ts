@@ -80,12 +80,21 @@ testEachAdapter(
   },
 );
 
-/** Every CondConv entry point of `adapter`: `prepare`, and `prepareWith` where it has one. */
+/**
+ * Every CondConv entry point of `adapter`: `prepare`, and `prepareWith` and
+ * `prepareAutotuned` where it has them.
+ */
 function entryPoints(adapter: CondConvAdapter): [string, PrepareFn][] {
   const entries: [string, PrepareFn][] = [["prepare", (s, w) => adapter.prepare(s, w)]];
-  const withOptions = (adapter as { prepareWith?: (...args: unknown[]) => Promise<never> })
-    .prepareWith;
-  if (withOptions) entries.push(["prepareWith", (s, w) => withOptions.call(adapter, s, w, {})]);
+  const framework = adapter as {
+    prepareWith?: (...args: unknown[]) => Promise<never>;
+    prepareAutotuned?: (...args: unknown[]) => Promise<never>;
+  };
+  const { prepareWith, prepareAutotuned } = framework;
+  if (prepareWith) entries.push(["prepareWith", (s, w) => prepareWith.call(adapter, s, w, {})]);
+  if (prepareAutotuned) {
+    entries.push(["prepareAutotuned", (s, w) => prepareAutotuned.call(adapter, s, w)]);
+  }
   return entries;
 }
 

@@ -49,6 +49,7 @@ import {
   staticConvModels,
 } from "./formulation.ts";
 import { OrtLayer, type SessionCount } from "./layer.ts";
+import { autotune, type AutotunedLayer } from "../_formulations/autotune.ts";
 
 export { ortSessionOptions, WASM_THREADS_LIMIT } from "./runtime.ts";
 
@@ -93,6 +94,11 @@ export interface OrtAdapter extends CondConvAdapter {
     weights: CondConvWeights,
     options: OrtPrepareOptions,
   ) => Promise<OrtCondConv>;
+  /**
+   * Opt-in autotuning: every formulation that computes the layer, the fastest kept per input
+   * geometry by timing each once at its first run (`impls/_formulations/autotune.ts`).
+   */
+  prepareAutotuned(spec: CondConvSpec, weights: CondConvWeights): Promise<AutotunedLayer>;
   /** the formulation axis's names this adapter builds; `formulationProblem` says where */
   readonly formulations: readonly ConvFormulation[];
   /** The reason `formulation` cannot compute `spec` on this adapter; `undefined` if it can. */
@@ -186,6 +192,7 @@ export function makeOrtAdapter(
     resourceCounts() {
       return { ortSessions: count.live };
     },
+    prepareAutotuned: (spec, weights) => autotune(adapter, spec, weights),
   };
   if (flavor.convBug) {
     // conform and bench `--no-workarounds` swap the adapter for this one (made once)

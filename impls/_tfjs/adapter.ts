@@ -19,6 +19,7 @@ import { defineAdapter } from "../_contract.ts";
 import { activateBackend, messageOf } from "./backend.ts";
 import { formulationRule } from "./choose_formulation.ts";
 import { tableSummary } from "../_formulations/defaults.ts";
+import { autotune, type AutotunedLayer } from "../_formulations/autotune.ts";
 import { formulationProblem, TFJS_FORMULATIONS, type TfjsFormulation } from "./formulations.ts";
 import type { KernelMixing } from "./kernel_mixing.ts";
 import {
@@ -94,6 +95,11 @@ export interface TfjsAdapter extends CondConvAdapter {
     weights: CondConvWeights,
     options: TfjsPrepareOptions,
   ): Promise<TfjsCondConv>;
+  /**
+   * Opt-in autotuning: every formulation that computes the layer, the fastest kept per input
+   * geometry by timing each once at its first run (`impls/_formulations/autotune.ts`).
+   */
+  prepareAutotuned(spec: CondConvSpec, weights: CondConvWeights): Promise<AutotunedLayer>;
   resourceCounts(): TfjsResourceCounts;
 }
 
@@ -129,7 +135,7 @@ export function createTfjsAdapter(options: TfjsAdapterOptions): TfjsAdapter {
     await ensureReady();
     return prepareTfjsCondConv(backendName, spec, weights, { kernelMixing, ...prepareOptions });
   };
-  return defineAdapter<TfjsAdapter>({
+  const adapter: TfjsAdapter = defineAdapter<TfjsAdapter>({
     id: options.id,
     description: options.description,
     toleranceClass: options.toleranceClass,
@@ -160,5 +166,7 @@ export function createTfjsAdapter(options: TfjsAdapterOptions): TfjsAdapter {
       return prepareTfjsStaticConv(backendName, spec, kernel, bias);
     },
     resourceCounts: tfjsResourceCounts,
+    prepareAutotuned: (spec, weights) => autotune(adapter, spec, weights),
   });
+  return adapter;
 }
