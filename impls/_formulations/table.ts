@@ -6,14 +6,14 @@ import type { FormulationTable } from "./evidence.ts";
 export const FORMULATION_TABLE: FormulationTable = {
   "source": {
     "command":
-      "deno task bench --formulations (reports/local/f.json: sets none, 4 cases; adapters ort-wasm, tfjs-wasm)",
-    "date": "2026-12-02T00:36:41.457Z",
+      "deno task bench --formulations (reports/local/form-effnet.json: sets effnet-b0, 26 cases; adapters ort-wasm, tfjs-cpu, tfjs-wasm)",
+    "date": "2026-12-02T00:47:48.241Z",
     "cpu": "Intel(R) Xeon(R) Processor",
     "cores": 2,
     "loadAverage": [
-      4.98974609375,
-      3.1904296875,
-      2.43310546875,
+      3.041015625,
+      3.7080078125,
+      3.15380859375,
     ],
     "runtime": "Deno 2.9.6",
   },
@@ -23,20 +23,106 @@ export const FORMULATION_TABLE: FormulationTable = {
         "backend": "ort-wasm",
         "kernel": "depthwise",
         "batch": "1",
-        "spatial": "<=400px",
+        "spatial": "<=100px",
       },
-      "formulation": "per-example",
+      "formulation": "grouped",
       "geomeanOverFastest": 1,
       "worstOverFastest": 1,
       "evidence": [
         {
+          "case": "effnet-b0.dw5-1152-7@b1",
+          "p50Ms": {
+            "batched-matmul": 6.844316000002436,
+            "grouped": 3.120896000000357,
+            "depthwise-folded": 3.1321790000001783,
+            "per-example": 3.1728109999967273,
+            "expert-sum": 5.530653000001621,
+          },
+        },
+        {
+          "case": "effnet-b0.dw3-1152-7@b1",
+          "p50Ms": {
+            "batched-matmul": 2.816671000000497,
+            "grouped": 0.7644149999978254,
+            "depthwise-folded": 0.7803189999976894,
+            "per-example": 0.769523000002664,
+            "expert-sum": 2.4079530000017257,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "ort-wasm",
+        "kernel": "depthwise",
+        "batch": "1",
+        "spatial": "<=400px",
+      },
+      "formulation": "per-example",
+      "geomeanOverFastest": 1.0166108673839835,
+      "worstOverFastest": 1.0268123728964422,
+      "evidence": [
+        {
+          "case": "effnet-b0.dw5-480-14@b1",
+          "p50Ms": {
+            "batched-matmul": 36.83873600000152,
+            "grouped": 2.696481999999378,
+            "depthwise-folded": 2.5879469999999856,
+            "per-example": 2.657336000000214,
+            "expert-sum": 9.971067000002222,
+          },
+        },
+        {
           "case": "effnet-b0.dw5-672-14@b1",
           "p50Ms": {
-            "batched-matmul": 28.278870000000097,
-            "grouped": 8.091921999999613,
-            "depthwise-folded": 8.538908000000447,
-            "per-example": 6.781635000001188,
-            "expert-sum": 16.6764349999994,
+            "batched-matmul": 9.413876000002347,
+            "grouped": 3.4353919999994105,
+            "depthwise-folded": 3.4380500000006577,
+            "per-example": 2.9279219999989436,
+            "expert-sum": 7.097729000000982,
+          },
+        },
+        {
+          "case": "effnet-b0.dw5-672-s2-14@b1",
+          "p50Ms": {
+            "batched-matmul": 6.213864000004833,
+            "grouped": 1.829144000002998,
+            "depthwise-folded": 1.8260220000011032,
+            "per-example": 1.8684399999983725,
+            "expert-sum": 2.92612999999983,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "ort-wasm",
+        "kernel": "depthwise",
+        "batch": "2+",
+        "spatial": "<=100px",
+      },
+      "formulation": "grouped",
+      "geomeanOverFastest": 1.0030661530732323,
+      "worstOverFastest": 1.006141707441133,
+      "evidence": [
+        {
+          "case": "effnet-b0.dw5-1152-7@b8",
+          "p50Ms": {
+            "batched-matmul": 43.24912399999448,
+            "grouped": 13.7192040000009,
+            "depthwise-folded": 13.635458999997354,
+            "per-example": 15.6257689999984,
+            "expert-sum": 25.99923499999568,
+          },
+        },
+        {
+          "case": "effnet-b0.dw3-1152-7@b8",
+          "p50Ms": {
+            "batched-matmul": 25.143246999999974,
+            "grouped": 9.067698999999266,
+            "depthwise-folded": 9.847249999998894,
+            "per-example": 11.30156399999396,
+            "expert-sum": 18.002352000003157,
           },
         },
       ],
@@ -48,17 +134,86 @@ export const FORMULATION_TABLE: FormulationTable = {
         "batch": "2+",
         "spatial": "<=400px",
       },
-      "formulation": "depthwise-folded",
-      "geomeanOverFastest": 1,
-      "worstOverFastest": 1,
+      "formulation": "grouped",
+      "geomeanOverFastest": 1.0037288127434136,
+      "worstOverFastest": 1.0112282022092454,
       "evidence": [
+        {
+          "case": "effnet-b0.dw5-480-14@b8",
+          "p50Ms": {
+            "grouped": 18.93076099999962,
+            "depthwise-folded": 19.02299900000071,
+            "per-example": 22.74267300000065,
+            "expert-sum": 44.35610299999826,
+          },
+        },
         {
           "case": "effnet-b0.dw5-672-14@b8",
           "p50Ms": {
-            "grouped": 28.525469000000157,
-            "depthwise-folded": 21.096661000000495,
-            "per-example": 31.945647000000463,
-            "expert-sum": 60.55931599999985,
+            "batched-matmul": 102.51516299999639,
+            "grouped": 21.149179999993066,
+            "depthwise-folded": 22.73909399999684,
+            "per-example": 24.2519420000026,
+            "expert-sum": 92.29202100000111,
+          },
+        },
+        {
+          "case": "effnet-b0.dw5-672-s2-14@b8",
+          "p50Ms": {
+            "batched-matmul": 50.96643100000074,
+            "grouped": 13.361337000002095,
+            "depthwise-folded": 13.212979000003543,
+            "per-example": 14.947589999996126,
+            "expert-sum": 20.094194999997853,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "ort-wasm",
+        "kernel": "pointwise",
+        "batch": "1",
+        "spatial": "<=100px",
+      },
+      "formulation": "per-example",
+      "geomeanOverFastest": 1.0123678791057116,
+      "worstOverFastest": 1.0503968938048924,
+      "evidence": [
+        {
+          "case": "effnet-b0.expand-192-1152-7@b1",
+          "p50Ms": {
+            "batched-matmul": 4.888623999999254,
+            "grouped": 5.442557999998826,
+            "per-example": 4.540960999998788,
+            "expert-sum": 17.776246000001265,
+          },
+        },
+        {
+          "case": "effnet-b0.project-672-192-7@b1",
+          "p50Ms": {
+            "batched-matmul": 1.054855000002135,
+            "grouped": 1.0479720000002999,
+            "per-example": 1.0078970000031404,
+            "expert-sum": 8.98681100000249,
+          },
+        },
+        {
+          "case": "effnet-b0.project-1152-192-7@b1",
+          "p50Ms": {
+            "batched-matmul": 3.080219000003126,
+            "grouped": 2.9684919999999693,
+            "per-example": 2.902326000003086,
+            "expert-sum": 16.216576999999234,
+          },
+        },
+        {
+          "case": "effnet-b0.project-1152-320-7@b1",
+          "p50Ms": {
+            "batched-matmul": 3.3909219999986817,
+            "grouped": 3.2368859999987762,
+            "per-example": 3.4000149999992573,
+            "expert-sum": 14.601345999995829,
           },
         },
       ],
@@ -70,17 +225,44 @@ export const FORMULATION_TABLE: FormulationTable = {
         "batch": "1",
         "spatial": "<=400px",
       },
-      "formulation": "per-example",
-      "geomeanOverFastest": 1,
-      "worstOverFastest": 1,
+      "formulation": "grouped",
+      "geomeanOverFastest": 1.0080496054163037,
+      "worstOverFastest": 1.022291036587586,
       "evidence": [
         {
           "case": "effnet-b0.expand-80-480-14@b1",
           "p50Ms": {
-            "batched-matmul": 0.9123399999998583,
-            "grouped": 0.8963690000000497,
-            "per-example": 0.8898849999995946,
-            "expert-sum": 5.2724630000002435,
+            "batched-matmul": 0.9299709999977495,
+            "grouped": 0.9051689999978407,
+            "per-example": 0.9068809999989753,
+            "expert-sum": 6.555685999999696,
+          },
+        },
+        {
+          "case": "effnet-b0.expand-112-672-14@b1",
+          "p50Ms": {
+            "batched-matmul": 2.699926000001142,
+            "grouped": 2.7166719999986526,
+            "per-example": 2.6895779999977094,
+            "expert-sum": 13.42595799999981,
+          },
+        },
+        {
+          "case": "effnet-b0.project-480-112-14@b1",
+          "p50Ms": {
+            "batched-matmul": 2.781072999998287,
+            "grouped": 2.8430659999939962,
+            "per-example": 2.8430410000000848,
+            "expert-sum": 18.51875999999902,
+          },
+        },
+        {
+          "case": "effnet-b0.project-672-112-14@b1",
+          "p50Ms": {
+            "batched-matmul": 2.6594630000035977,
+            "grouped": 2.5697349999973085,
+            "per-example": 2.678605000000971,
+            "expert-sum": 20.37283799999568,
           },
         },
       ],
@@ -88,6 +270,362 @@ export const FORMULATION_TABLE: FormulationTable = {
     {
       "cell": {
         "backend": "ort-wasm",
+        "kernel": "pointwise",
+        "batch": "2+",
+        "spatial": "<=100px",
+      },
+      "formulation": "batched-matmul",
+      "geomeanOverFastest": 1.0061276360376352,
+      "worstOverFastest": 1.0247367534208807,
+      "evidence": [
+        {
+          "case": "effnet-b0.expand-192-1152-7@b8",
+          "p50Ms": {
+            "batched-matmul": 14.892402999998012,
+            "grouped": 16.59115699999893,
+            "per-example": 22.165522999999666,
+            "expert-sum": 97.25823699999819,
+          },
+        },
+        {
+          "case": "effnet-b0.project-672-192-7@b8",
+          "p50Ms": {
+            "batched-matmul": 11.001416999999492,
+            "grouped": 10.735846999996284,
+            "per-example": 13.90666699999565,
+            "expert-sum": 57.45603299999493,
+          },
+        },
+        {
+          "case": "effnet-b0.project-1152-192-7@b8",
+          "p50Ms": {
+            "batched-matmul": 13.876128000003519,
+            "grouped": 18.123058000004676,
+            "per-example": 17.071115999999165,
+            "expert-sum": 131.19133400000283,
+          },
+        },
+        {
+          "case": "effnet-b0.project-1152-320-7@b8",
+          "p50Ms": {
+            "batched-matmul": 22.400456000003032,
+            "grouped": 23.853910999998334,
+            "per-example": 31.64586699999927,
+            "expert-sum": 167.33076000000437,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "ort-wasm",
+        "kernel": "pointwise",
+        "batch": "2+",
+        "spatial": "<=400px",
+      },
+      "formulation": "grouped",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "effnet-b0.expand-80-480-14@b8",
+          "p50Ms": {
+            "batched-matmul": 5.828632000000653,
+            "grouped": 5.681430000000546,
+            "per-example": 7.292246000000887,
+            "expert-sum": 39.58584100000007,
+          },
+        },
+        {
+          "case": "effnet-b0.expand-112-672-14@b8",
+          "p50Ms": {
+            "batched-matmul": 14.324542000002111,
+            "grouped": 14.101320000001579,
+            "per-example": 17.317378999996436,
+          },
+        },
+        {
+          "case": "effnet-b0.project-480-112-14@b8",
+          "p50Ms": {
+            "batched-matmul": 17.537364000003436,
+            "grouped": 16.802577000002202,
+            "per-example": 19.890360000004875,
+            "expert-sum": 116.40417899999738,
+          },
+        },
+        {
+          "case": "effnet-b0.project-672-112-14@b8",
+          "p50Ms": {
+            "batched-matmul": 14.6607640000002,
+            "grouped": 14.582478000003903,
+            "per-example": 15.769915999997465,
+            "expert-sum": 123.23346300000412,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "tfjs-cpu",
+        "kernel": "depthwise",
+        "batch": "1",
+        "spatial": "<=100px",
+      },
+      "formulation": "depthwise-folded",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "effnet-b0.dw5-1152-7@b1",
+          "p50Ms": {
+            "depthwise-folded": 11.291255999996793,
+            "expert-sum": 22.028358000010485,
+          },
+        },
+        {
+          "case": "effnet-b0.dw3-1152-7@b1",
+          "p50Ms": {
+            "depthwise-folded": 15.21292099999846,
+            "expert-sum": 23.4380410000158,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "tfjs-cpu",
+        "kernel": "depthwise",
+        "batch": "1",
+        "spatial": "<=400px",
+      },
+      "formulation": "depthwise-folded",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "effnet-b0.dw5-480-14@b1",
+          "p50Ms": {
+            "depthwise-folded": 39.356876000005286,
+            "per-example": 240.28581199998735,
+            "expert-sum": 106.40771200000017,
+          },
+        },
+        {
+          "case": "effnet-b0.dw5-672-14@b1",
+          "p50Ms": {
+            "depthwise-folded": 104.86669199998141,
+            "expert-sum": 330.78868900000816,
+          },
+        },
+        {
+          "case": "effnet-b0.dw5-672-s2-14@b1",
+          "p50Ms": {
+            "depthwise-folded": 45.951579000015045,
+            "expert-sum": 70.33086200000253,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "tfjs-cpu",
+        "kernel": "depthwise",
+        "batch": "2+",
+        "spatial": "<=100px",
+      },
+      "formulation": "depthwise-folded",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "effnet-b0.dw5-1152-7@b8",
+          "p50Ms": {
+            "depthwise-folded": 135.2112330000091,
+            "expert-sum": 272.93915699998615,
+          },
+        },
+        {
+          "case": "effnet-b0.dw3-1152-7@b8",
+          "p50Ms": {
+            "depthwise-folded": 122.89713799994206,
+            "expert-sum": 185.64190300001064,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "tfjs-cpu",
+        "kernel": "depthwise",
+        "batch": "2+",
+        "spatial": "<=400px",
+      },
+      "formulation": "depthwise-folded",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "effnet-b0.dw5-480-14@b8",
+          "p50Ms": {
+            "depthwise-folded": 297.14967099999194,
+            "per-example": 1990.4624690000055,
+            "expert-sum": 686.2393039999879,
+          },
+        },
+        {
+          "case": "effnet-b0.dw5-672-14@b8",
+          "p50Ms": {
+            "depthwise-folded": 283.6034360000049,
+            "per-example": 2210.677200999984,
+            "expert-sum": 496.66311699998914,
+          },
+        },
+        {
+          "case": "effnet-b0.dw5-672-s2-14@b8",
+          "p50Ms": {
+            "depthwise-folded": 154.36600300000282,
+            "per-example": 1592.4889740000071,
+            "expert-sum": 239.50507500002277,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "tfjs-cpu",
+        "kernel": "pointwise",
+        "batch": "1",
+        "spatial": "<=100px",
+      },
+      "formulation": "per-example",
+      "geomeanOverFastest": 1.0653376606930112,
+      "worstOverFastest": 1.288098635129251,
+      "evidence": [
+        {
+          "case": "effnet-b0.expand-192-1152-7@b1",
+          "p50Ms": {
+            "batched-matmul": 133.5653949999978,
+            "per-example": 172.04540299999644,
+            "expert-sum": 1067.0660549999957,
+          },
+        },
+        {
+          "case": "effnet-b0.project-672-192-7@b1",
+          "p50Ms": {
+            "batched-matmul": 27.118147999979556,
+            "per-example": 24.30726599995978,
+            "expert-sum": 123.52544300002046,
+          },
+        },
+        {
+          "case": "effnet-b0.project-1152-192-7@b1",
+          "p50Ms": {
+            "batched-matmul": 26.476823000004515,
+            "per-example": 24.461049999983516,
+            "expert-sum": 132.24726799997734,
+          },
+        },
+        {
+          "case": "effnet-b0.project-1152-320-7@b1",
+          "p50Ms": {
+            "batched-matmul": 76.825485999987,
+            "per-example": 65.06758099998115,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "tfjs-cpu",
+        "kernel": "pointwise",
+        "batch": "1",
+        "spatial": "<=400px",
+      },
+      "formulation": "batched-matmul",
+      "geomeanOverFastest": 1.0043931002972235,
+      "worstOverFastest": 1.0176885366782606,
+      "evidence": [
+        {
+          "case": "effnet-b0.expand-80-480-14@b1",
+          "p50Ms": {
+            "batched-matmul": 45.026262999999744,
+            "per-example": 61.46794399999999,
+          },
+        },
+        {
+          "case": "effnet-b0.expand-112-672-14@b1",
+          "p50Ms": {
+            "batched-matmul": 56.67669500000193,
+            "per-example": 57.57164200000261,
+            "expert-sum": 516.5449660000013,
+          },
+        },
+        {
+          "case": "effnet-b0.project-480-112-14@b1",
+          "p50Ms": {
+            "batched-matmul": 45.95264000003226,
+            "per-example": 45.15393299999414,
+            "expert-sum": 198.85676300001796,
+          },
+        },
+        {
+          "case": "effnet-b0.project-672-112-14@b1",
+          "p50Ms": {
+            "batched-matmul": 44.840932000020985,
+            "per-example": 47.867230999981984,
+            "expert-sum": 280.56964900001185,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "tfjs-cpu",
+        "kernel": "pointwise",
+        "batch": "2+",
+        "spatial": "<=100px",
+      },
+      "formulation": "per-example",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "effnet-b0.expand-192-1152-7@b8",
+          "p50Ms": {
+            "batched-matmul": 622.6896809999889,
+            "per-example": 465.7470319999993,
+            "expert-sum": 2949.463524000006,
+          },
+        },
+        {
+          "case": "effnet-b0.project-672-192-7@b8",
+          "p50Ms": {
+            "batched-matmul": 203.79151200002525,
+            "per-example": 185.02039499999955,
+            "expert-sum": 1011.7851589999627,
+          },
+        },
+        {
+          "case": "effnet-b0.project-1152-192-7@b8",
+          "p50Ms": {
+            "batched-matmul": 361.372657000029,
+            "per-example": 322.43731200002367,
+            "expert-sum": 1693.4533030000166,
+          },
+        },
+        {
+          "case": "effnet-b0.project-1152-320-7@b8",
+          "p50Ms": {
+            "batched-matmul": 399.9459060000372,
+            "per-example": 371.4456440000213,
+            "expert-sum": 2465.4728170000017,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "tfjs-cpu",
         "kernel": "pointwise",
         "batch": "2+",
         "spatial": "<=400px",
@@ -99,10 +637,60 @@ export const FORMULATION_TABLE: FormulationTable = {
         {
           "case": "effnet-b0.expand-80-480-14@b8",
           "p50Ms": {
-            "batched-matmul": 7.275950999999623,
-            "grouped": 8.877497999999832,
-            "per-example": 12.090224999999919,
-            "expert-sum": 50.80768799999987,
+            "batched-matmul": 291.28780599999664,
+            "per-example": 376.7328860000016,
+            "expert-sum": 1746.5408290000014,
+          },
+        },
+        {
+          "case": "effnet-b0.expand-112-672-14@b8",
+          "p50Ms": {
+            "batched-matmul": 748.4553390000001,
+            "per-example": 755.0539820000049,
+          },
+        },
+        {
+          "case": "effnet-b0.project-480-112-14@b8",
+          "p50Ms": {
+            "batched-matmul": 311.36317299999064,
+            "per-example": 313.9398369999835,
+            "expert-sum": 1816.1967920000316,
+          },
+        },
+        {
+          "case": "effnet-b0.project-672-112-14@b8",
+          "p50Ms": {
+            "batched-matmul": 366.2742299999809,
+            "per-example": 398.7538099999656,
+            "expert-sum": 2212.896277999971,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "tfjs-wasm",
+        "kernel": "depthwise",
+        "batch": "1",
+        "spatial": "<=100px",
+      },
+      "formulation": "depthwise-folded",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "effnet-b0.dw5-1152-7@b1",
+          "p50Ms": {
+            "depthwise-folded": 0.565482999998494,
+            "expert-sum": 2.5409059999983583,
+          },
+        },
+        {
+          "case": "effnet-b0.dw3-1152-7@b1",
+          "p50Ms": {
+            "batched-matmul": 5.005053000000771,
+            "depthwise-folded": 0.3456100000003062,
+            "expert-sum": 1.4182469999977911,
           },
         },
       ],
@@ -119,10 +707,51 @@ export const FORMULATION_TABLE: FormulationTable = {
       "worstOverFastest": 1,
       "evidence": [
         {
+          "case": "effnet-b0.dw5-480-14@b1",
+          "p50Ms": {
+            "depthwise-folded": 0.7606850000011036,
+            "expert-sum": 4.112958999998227,
+          },
+        },
+        {
           "case": "effnet-b0.dw5-672-14@b1",
           "p50Ms": {
-            "depthwise-folded": 2.0313490000007732,
-            "expert-sum": 10.689227999999275,
+            "depthwise-folded": 1.0418590000008408,
+            "expert-sum": 5.516017999998439,
+          },
+        },
+        {
+          "case": "effnet-b0.dw5-672-s2-14@b1",
+          "p50Ms": {
+            "depthwise-folded": 0.497270000003482,
+            "expert-sum": 1.583386000002065,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "tfjs-wasm",
+        "kernel": "depthwise",
+        "batch": "2+",
+        "spatial": "<=100px",
+      },
+      "formulation": "depthwise-folded",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "effnet-b0.dw5-1152-7@b8",
+          "p50Ms": {
+            "depthwise-folded": 9.369563000000198,
+            "expert-sum": 41.87986499999897,
+          },
+        },
+        {
+          "case": "effnet-b0.dw3-1152-7@b8",
+          "p50Ms": {
+            "depthwise-folded": 2.635448000000906,
+            "expert-sum": 15.279544000000897,
           },
         },
       ],
@@ -139,9 +768,69 @@ export const FORMULATION_TABLE: FormulationTable = {
       "worstOverFastest": 1,
       "evidence": [
         {
+          "case": "effnet-b0.dw5-480-14@b8",
+          "p50Ms": {
+            "depthwise-folded": 11.858352999999624,
+            "expert-sum": 40.786135999998805,
+          },
+        },
+        {
           "case": "effnet-b0.dw5-672-14@b8",
           "p50Ms": {
-            "depthwise-folded": 18.169275999999627,
+            "depthwise-folded": 11.057088999998086,
+            "expert-sum": 54.32010799999989,
+          },
+        },
+        {
+          "case": "effnet-b0.dw5-672-s2-14@b8",
+          "p50Ms": {
+            "depthwise-folded": 5.738625999998476,
+            "expert-sum": 16.713463000000047,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "tfjs-wasm",
+        "kernel": "pointwise",
+        "batch": "1",
+        "spatial": "<=100px",
+      },
+      "formulation": "batched-matmul",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "effnet-b0.expand-192-1152-7@b1",
+          "p50Ms": {
+            "batched-matmul": 2.769733000000997,
+            "per-example": 4.80131899999833,
+            "expert-sum": 12.073567999999796,
+          },
+        },
+        {
+          "case": "effnet-b0.project-672-192-7@b1",
+          "p50Ms": {
+            "batched-matmul": 1.2996780000030412,
+            "per-example": 1.9796579999965616,
+            "expert-sum": 5.568819000000076,
+          },
+        },
+        {
+          "case": "effnet-b0.project-1152-192-7@b1",
+          "p50Ms": {
+            "batched-matmul": 3.538181000003533,
+            "per-example": 5.604686999999103,
+            "expert-sum": 15.121071000001393,
+          },
+        },
+        {
+          "case": "effnet-b0.project-1152-320-7@b1",
+          "p50Ms": {
+            "batched-matmul": 5.608978999996907,
+            "per-example": 9.362876999999571,
+            "expert-sum": 23.504147999999986,
           },
         },
       ],
@@ -160,9 +849,78 @@ export const FORMULATION_TABLE: FormulationTable = {
         {
           "case": "effnet-b0.expand-80-480-14@b1",
           "p50Ms": {
-            "batched-matmul": 1.1949249999997846,
-            "per-example": 1.6225429999994958,
-            "expert-sum": 6.446810000000369,
+            "batched-matmul": 0.844202000000223,
+            "per-example": 1.1563110000006418,
+            "expert-sum": 6.123904000000039,
+          },
+        },
+        {
+          "case": "effnet-b0.expand-112-672-14@b1",
+          "p50Ms": {
+            "batched-matmul": 1.4397509999998874,
+            "per-example": 1.9214159999992262,
+            "expert-sum": 10.775985000000219,
+          },
+        },
+        {
+          "case": "effnet-b0.project-480-112-14@b1",
+          "p50Ms": {
+            "batched-matmul": 1.256238999998459,
+            "per-example": 1.3379370000002382,
+            "expert-sum": 5.412067000001116,
+          },
+        },
+        {
+          "case": "effnet-b0.project-672-112-14@b1",
+          "p50Ms": {
+            "batched-matmul": 1.949826000003668,
+            "per-example": 2.0744479999993928,
+            "expert-sum": 8.39485699999932,
+          },
+        },
+      ],
+    },
+    {
+      "cell": {
+        "backend": "tfjs-wasm",
+        "kernel": "pointwise",
+        "batch": "2+",
+        "spatial": "<=100px",
+      },
+      "formulation": "per-example",
+      "geomeanOverFastest": 1.0189971292307916,
+      "worstOverFastest": 1.078181416245197,
+      "evidence": [
+        {
+          "case": "effnet-b0.expand-192-1152-7@b8",
+          "p50Ms": {
+            "batched-matmul": 76.03426500000205,
+            "per-example": 35.04504000000088,
+            "expert-sum": 53.01154400000087,
+          },
+        },
+        {
+          "case": "effnet-b0.project-672-192-7@b8",
+          "p50Ms": {
+            "batched-matmul": 56.93864900000335,
+            "per-example": 26.083374999994703,
+            "expert-sum": 37.83687899999495,
+          },
+        },
+        {
+          "case": "effnet-b0.project-1152-192-7@b8",
+          "p50Ms": {
+            "batched-matmul": 124.43084299999464,
+            "per-example": 78.99131399999897,
+            "expert-sum": 73.26347199999873,
+          },
+        },
+        {
+          "case": "effnet-b0.project-1152-320-7@b8",
+          "p50Ms": {
+            "batched-matmul": 245.69823099999485,
+            "per-example": 89.58539600000222,
+            "expert-sum": 135.87322600000334,
           },
         },
       ],
@@ -181,9 +939,33 @@ export const FORMULATION_TABLE: FormulationTable = {
         {
           "case": "effnet-b0.expand-80-480-14@b8",
           "p50Ms": {
-            "batched-matmul": 64.62207699999999,
-            "per-example": 18.299257000000125,
-            "expert-sum": 56.21387400000003,
+            "batched-matmul": 55.11454099999901,
+            "per-example": 11.242083000001003,
+            "expert-sum": 47.697134999998525,
+          },
+        },
+        {
+          "case": "effnet-b0.expand-112-672-14@b8",
+          "p50Ms": {
+            "batched-matmul": 113.00386200000139,
+            "per-example": 20.79832499999975,
+            "expert-sum": 83.87851499999852,
+          },
+        },
+        {
+          "case": "effnet-b0.project-480-112-14@b8",
+          "p50Ms": {
+            "batched-matmul": 79.58199400000012,
+            "per-example": 20.41659300000174,
+            "expert-sum": 50.80501899999945,
+          },
+        },
+        {
+          "case": "effnet-b0.project-672-112-14@b8",
+          "p50Ms": {
+            "batched-matmul": 115.4498320000057,
+            "per-example": 36.553459000002476,
+            "expert-sum": 82.5418239999999,
           },
         },
       ],
