@@ -19,7 +19,15 @@ import type { BenchResult, FormulationTiming } from "../results/bench.ts";
 import type { LoadedBenchCase } from "./load.ts";
 import { timingStats } from "./rows.ts";
 import { MIN_SAMPLES_FLOOR } from "./limits.ts";
-import type { TimingOptions } from "./measure.ts";
+
+/** How long to time (`measure.ts`'s `TimingOptions`, which imports this module). */
+export interface FormulationTimingOptions {
+  minSamples: number;
+  budgetMs: number;
+  maxMsPerCase: number;
+  timeoutMs: number;
+  workarounds?: boolean;
+}
 
 /** A first run this many times slower than the fastest first run is not timed warm. */
 export const SCREEN_FACTOR = 8;
@@ -77,7 +85,7 @@ export async function benchFormulations(
   axis: FormulationAxis,
   backend: string,
   loaded: LoadedBenchCase,
-  options: TimingOptions & { workarounds?: boolean },
+  options: FormulationTimingOptions,
   defaultFormulation: string | undefined,
 ): Promise<FormulationTiming[]> {
   const { target } = loaded;
@@ -135,7 +143,7 @@ export async function benchFormulations(
 /** Screens the candidates by their first run, then samples the rest round by round. */
 async function timeInterleaved(
   candidates: Candidate[],
-  options: TimingOptions,
+  options: FormulationTimingOptions,
   flopsTotal: number,
 ): Promise<void> {
   const firstFastest = Math.min(...candidates.map((c) => c.entry.firstRunMs ?? Infinity));
