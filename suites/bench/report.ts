@@ -4,6 +4,7 @@
  * @module
  */
 import { formulationMarkdown } from "../report/formulations.ts";
+import { anchorMarkdown, type AnchorRow, anchorRows } from "../report/anchors.ts";
 import type { BenchReport, BenchResult, TimingStats } from "../results/bench.ts";
 import { fmtGflops, fmtMs as ms, fmtRatio, mdTable, wrap } from "../report/format.ts";
 import { rowLabel } from "../_shared/webgpu_matrix.ts";
@@ -44,6 +45,24 @@ export function formatBenchRow(r: BenchResult, paint: Painter = plain): string {
 /** A timing's p50 and interval, as `noise.ts` compares them. */
 function interval(w: TimingStats | undefined) {
   return w && { p50Ms: w.p50Ms, lowMs: w.p50Ci?.lowMs, highMs: w.p50Ci?.highMs };
+}
+
+/** PyTorch and ort-node side by side, PyTorch's run at ort-node's thread count. */
+function benchAnchors(report: BenchReport): AnchorRow[] {
+  const torch = report.torch.status === "measured" ? report.torch : undefined;
+  const runs = torch?.runs ?? (torch ? [{ threads: torch.threads, results: torch.results }] : []);
+  return anchorRows(
+    report.settings.cases,
+    (c) => {
+      const r = report.results.find((x) => x.adapter === "ort-node" && x.case === c);
+      return r?.warm && r.threads ? { p50Ms: r.warm.p50Ms, threads: r.threads } : undefined;
+    },
+    (c, threads) => {
+      const run = runs.find((x) => x.threads === threads);
+      const cell = run?.results[c];
+      return run && cell ? { p50Ms: cell.condconvP50Ms, threads: run.threads } : undefined;
+    },
+  );
 }
 
 /** The Markdown summary: environment, then one table per case set of batch sizes. */
@@ -108,6 +127,7 @@ export function renderBenchMarkdown(report: BenchReport): string {
   });
   lines.push(mdTable(header, rows, header.map((_, i) => (i === 0 ? "left" : "right"))), "");
   lines.push(...renderRooflineSection(report));
+  lines.push(...anchorMarkdown(benchAnchors(report)));
   lines.push(...formulationMarkdown(report.results));
   return lines.join("\n");
 }

@@ -6,6 +6,7 @@
  * embedded in the page as JSON (`<script type="application/json" id="report-data">`).
  * @module
  */
+import { type AnchorRow, ANCHORS_LEGEND, anchorTable } from "./anchors.ts";
 import { formulationAdvice, MATRIX_LEGEND, matrixRows, matrixTable } from "./formulations.ts";
 import {
   adapterFacts,
@@ -16,6 +17,7 @@ import {
   FLAGS_LEGEND,
   FULL_TABLE_HEADER,
   fullTableCells,
+  machineAnchors,
   rowFlags,
   softwareGpuWarning,
 } from "./markdown.ts";
@@ -239,6 +241,7 @@ export function renderIndexHtml(machines: readonly Machine[], options: PageOptio
         }</div>`,
       );
       parts.push(tableHtml(`table-${m.id}-${i}`, rowsOfSet(m, set)));
+      parts.push(anchorsHtml(machineAnchors(m, set.cases)));
     });
     parts.push(formulationsHtml(m.rows));
     parts.push(`</section>`);
@@ -296,6 +299,23 @@ ${sections.join("\n")}
 </body>
 </html>
 `;
+}
+
+/** PyTorch and ort-node side by side (`anchors.ts`), where some case has both. */
+function anchorsHtml(rows: readonly AnchorRow[]): string {
+  if (!rows.some((r) => r.stronger)) return "";
+  const { header, body } = anchorTable(rows);
+  return `<h4>Native anchors</h4><p class="legend">${inlineMarkdown(ANCHORS_LEGEND)}</p>` +
+    `<div class="scroll"><table class="anchors"><thead><tr>${
+      header.map((h) => `<th scope="col">${escapeHtml(h)}</th>`).join("")
+    }</tr></thead><tbody>${
+      body.map((r) =>
+        `<tr>${
+          r.map((t, i) => `<td${i === 0 || i === 3 ? "" : ` class="num"`}>${escapeHtml(t)}</td>`)
+            .join("")
+        }</tr>`
+      ).join("")
+    }</tbody></table></div>`;
 }
 
 /** The formulation matrix (`formulations.ts`): one table per adapter, then the advice. */

@@ -144,6 +144,8 @@ export interface ReportRow {
   conformance?: ConformanceCell;
   /** the bench file the row came from */
   file: string;
+  /** the CPU threads the row computed on, where the bench file says */
+  threads?: number;
   /** the formulation the row's default timing ran, on a framework adapter */
   formulation?: string;
   /** with `bench --formulations`: the case's cell and every formulation's timing */
@@ -353,6 +355,7 @@ function buildMachine(
         staticWithinNoise: fasterThanStaticWithinNoise(warmCi, staticCi),
         roofline: r.roofline,
         file: file.path,
+        threads: r.threads,
         formulation: r.formulation,
         formulationCell: r.formulationCell,
         formulations: r.formulations,

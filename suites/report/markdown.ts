@@ -6,6 +6,7 @@
  * @module
  */
 import { formulationMarkdown } from "./formulations.ts";
+import { anchorMarkdown, type AnchorRow, anchorRows } from "./anchors.ts";
 import {
   adaptersOf,
   gpuName,
@@ -205,6 +206,23 @@ export function conformanceCoverage(machine: Machine): string {
   return `${cases} case${cases === 1 ? "" : "s"}`;
 }
 
+/** PyTorch (its all-cores run) and ort-node side by side on `cases` of machine `m`. */
+export function machineAnchors(m: Machine, cases: readonly string[]): AnchorRow[] {
+  return anchorRows(
+    cases,
+    (c) => {
+      const r = m.rows.find((x) => x.adapter === "ort-node" && x.case === c);
+      return r?.p50Ms !== undefined && r.threads
+        ? { p50Ms: r.p50Ms, threads: r.threads }
+        : undefined;
+    },
+    (c) => {
+      const t = m.torch.get(c);
+      return t ? { p50Ms: t.condconvP50Ms, threads: t.threads } : undefined;
+    },
+  );
+}
+
 /** `RESULTS.md`: per machine, the environment, the adapters and the full tables. */
 export function renderResultsMarkdown(machines: readonly Machine[]): string {
   const out: string[] = ["# condconv-bench results", ""];
@@ -258,6 +276,7 @@ export function renderResultsMarkdown(machines: readonly Machine[]): string {
       );
       const notes = untimedNotes(rows);
       if (notes.length > 0) out.push("Not timed:", "", ...notes.map(bullet), "");
+      out.push(...anchorMarkdown(machineAnchors(m, set.cases), "####"));
     }
     out.push(...formulationMarkdown(m.rows, "###"));
   }
