@@ -27,7 +27,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 td.bad, td.flag { color: #b00020; font-weight: 600; }
 table.formulations td strong { background: #dcf2d8; padding: 0 3px; }
 table.env th { background: #f4f4f4; font-weight: 600; white-space: nowrap; }
-table.results { overflow-wrap: normal; }
+table.results, table.formulations, table.anchors { overflow-wrap: normal; }
 table.results th { background: #eef2f7; position: sticky; top: 0; }
 table.results th button { all: unset; cursor: pointer; font-weight: 600; }
 table.results th[aria-sort="ascending"] button::after { content: " \\25B2"; }
