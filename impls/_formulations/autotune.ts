@@ -99,10 +99,14 @@ export async function prepareAutotuned(
   }
 }
 
-/** The formulation members of a framework adapter that autotuning uses. */
-export interface TunableAxis {
+/**
+ * The formulation members of a framework adapter (`TfjsAdapter`, `OrtAdapter`), which
+ * autotuning and `bench --formulations` use.
+ */
+export interface FormulationAxis {
   readonly formulations: readonly string[];
   formulationProblem(spec: CondConvSpec, formulation: string): string | undefined;
+  /** `options.formulation`: a name of `formulations` that `formulationProblem` allows */
   prepareWith(
     spec: CondConvSpec,
     weights: CondConvWeights,
@@ -116,7 +120,7 @@ export interface TunableAxis {
  * the caller's spec and weights taken before the first await.
  */
 export async function autotune(
-  axis: TunableAxis,
+  axis: FormulationAxis,
   spec: CondConvSpec,
   weights: CondConvWeights,
 ): Promise<AutotunedLayer> {

@@ -10,6 +10,7 @@
  * @module
  */
 import type { CondConvAdapter, PreparedCondConv } from "../../impls/adapter.ts";
+import type { FormulationAxis } from "../../impls/_formulations/autotune.ts";
 import type { CondConvSpec, CondConvWeights, Tensor } from "../../condconv/spec.ts";
 import { formulationCell } from "../../condconv/formulation.ts";
 import { flops } from "../../condconv/geometry.ts";
@@ -33,17 +34,6 @@ export interface FormulationTimingOptions {
 export const SCREEN_FACTOR = 8;
 /** A warm median this many times the best one stops being sampled. */
 export const DROP_FACTOR = 3;
-
-/** The formulation members of a framework adapter (`TfjsAdapter`, `OrtAdapter`). */
-export interface FormulationAxis {
-  readonly formulations: readonly string[];
-  formulationProblem(spec: CondConvSpec, formulation: string): string | undefined;
-  prepareWith(
-    spec: CondConvSpec,
-    weights: CondConvWeights,
-    options: { formulation: string },
-  ): Promise<PreparedCondConv>;
-}
 
 /** `adapter`'s formulation axis, or `undefined` for an adapter without one. */
 export function formulationAxis(adapter: CondConvAdapter): FormulationAxis | undefined {
@@ -106,7 +96,9 @@ export async function benchFormulations(
       }
       const forced: CondConvAdapter = {
         ...adapter,
-        prepare: (spec, weights) => axis.prepareWith(spec, weights, { formulation }),
+        // a name of the adapter's own axis, that formulationProblem allowed
+        prepare: (spec, weights) =>
+          axis.prepareWith(spec, weights, { formulation: formulation as never }),
       };
       const verdict = await verify(forced, backend, target, {
         timeoutMs: options.timeoutMs,
