@@ -13,8 +13,9 @@ const USAGE = `deno task formulations:table [BENCH_JSON]
 
 Writes ${TABLE_MODULE} from a bench run made with --formulations
 (default reports/bench.json): per adapter, kernel kind, batch bucket and spatial bucket, the
-formulation with the smallest geomean of p50 over the fastest. Cells of adapters the run did
-not measure are kept; WebGPU rows on a software GPU adapter are never used.`;
+formulation with the smallest geomean of p50 over the fastest. Cells the run did not measure
+are kept, each naming the run it came from; WebGPU rows on a software GPU adapter are never
+used.`;
 
 if (import.meta.main) {
   const args = Deno.args;

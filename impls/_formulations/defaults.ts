@@ -21,7 +21,7 @@ import type { CondConvSpec } from "../../condconv/spec.ts";
 import { FORMULATION_TABLE } from "./table.ts";
 import type { MeasuredDefault } from "./evidence.ts";
 
-export type { CellEvidence, FormulationTable, MeasuredDefault } from "./evidence.ts";
+export type { CellEvidence, FormulationTable, MeasuredDefault, RunSource } from "./evidence.ts";
 
 const BY_KEY = new Map(FORMULATION_TABLE.cells.map((c) => [cellKey(c.cell), c]));
 
@@ -65,7 +65,8 @@ export function tableSummary(backend: string): string {
   const list = cells.map((c) =>
     `${c.cell.kernel} b${c.cell.batch} ${c.cell.spatial}: ${c.formulation}`
   );
-  return `measured (impls/_formulations/table.ts, ${FORMULATION_TABLE.source.date}): ` +
+  const dates = [...new Set(cells.map((c) => FORMULATION_TABLE.sources[c.source].date))];
+  return `measured (impls/_formulations/table.ts, ${dates.join(", ")}): ` +
     `${list.join("; ")}; elsewhere the rule below`;
 }
 

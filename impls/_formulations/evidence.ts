@@ -28,19 +28,24 @@ export interface MeasuredDefault {
   /** its largest p50 over the fastest on any one case */
   worstOverFastest: number;
   evidence: CellEvidence[];
+  /** the run it was measured in: an index into the table's `sources` */
+  source: number;
+}
+
+/** A bench run that measured cells of the table: command, date, machine, load. */
+export interface RunSource {
+  command: string;
+  date: string;
+  cpu: string;
+  cores: number;
+  loadAverage: number[] | null;
+  runtime: string;
 }
 
 /** The measured table and where it was measured. */
 export interface FormulationTable {
-  /** the run the table came from: command, date, machine, load */
-  source: {
-    command: string;
-    date: string;
-    cpu: string;
-    cores: number;
-    loadAverage: number[] | null;
-    runtime: string;
-  };
+  /** the runs the cells came from */
+  sources: RunSource[];
   cells: MeasuredDefault[];
   /** measurements the table did not use, and why (e.g. WebGPU on a software adapter) */
   notUsed: string[];

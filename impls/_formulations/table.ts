@@ -4,19 +4,34 @@ import type { FormulationTable } from "./evidence.ts";
 
 /** The measured defaults table (see `defaults.ts`). */
 export const FORMULATION_TABLE: FormulationTable = {
-  "source": {
-    "command":
-      "deno task bench --formulations (reports/local/form-effnet.json: sets effnet-b0, 26 cases; adapters ort-wasm, tfjs-cpu, tfjs-wasm)",
-    "date": "2026-12-02T00:47:48.241Z",
-    "cpu": "Intel(R) Xeon(R) Processor",
-    "cores": 2,
-    "loadAverage": [
-      3.041015625,
-      3.7080078125,
-      3.15380859375,
-    ],
-    "runtime": "Deno 2.9.6",
-  },
+  "sources": [
+    {
+      "command":
+        "deno task bench --formulations (reports/local/form-effnet.json: sets effnet-b0, 26 cases; adapters ort-wasm, tfjs-cpu, tfjs-wasm)",
+      "date": "2026-12-02T00:47:48.241Z",
+      "cpu": "Intel(R) Xeon(R) Processor",
+      "cores": 2,
+      "loadAverage": [
+        3.041015625,
+        3.7080078125,
+        3.15380859375,
+      ],
+      "runtime": "Deno 2.9.6",
+    },
+    {
+      "command":
+        "deno task bench --formulations (reports/local/form-c3248.json: sets none, 2 cases; adapters ort-wasm, tfjs-cpu, tfjs-wasm)",
+      "date": "2026-12-02T00:59:47.461Z",
+      "cpu": "Intel(R) Xeon(R) Processor",
+      "cores": 2,
+      "loadAverage": [
+        2.22314453125,
+        3.513671875,
+        3.5078125,
+      ],
+      "runtime": "Deno 2.9.6",
+    },
+  ],
   "cells": [
     {
       "cell": {
@@ -50,6 +65,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -93,6 +109,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -126,6 +143,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -168,6 +186,52 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
+    },
+    {
+      "cell": {
+        "backend": "ort-wasm",
+        "kernel": "general",
+        "batch": "1",
+        "spatial": "<=400px",
+      },
+      "formulation": "per-example",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "channels-32-48@b1",
+          "p50Ms": {
+            "grouped": 0.2542350000001079,
+            "per-example": 0.24568300000009913,
+            "expert-sum": 0.6914469999999255,
+          },
+        },
+      ],
+      "source": 1,
+    },
+    {
+      "cell": {
+        "backend": "ort-wasm",
+        "kernel": "general",
+        "batch": "2+",
+        "spatial": "<=400px",
+      },
+      "formulation": "grouped",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "channels-32-48@b8",
+          "p50Ms": {
+            "batched-matmul": 3.6512079999997695,
+            "grouped": 2.970146999999997,
+            "per-example": 3.5169479999999567,
+            "expert-sum": 15.06153600000016,
+          },
+        },
+      ],
+      "source": 1,
     },
     {
       "cell": {
@@ -217,6 +281,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -266,6 +331,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -315,6 +381,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -363,6 +430,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -390,6 +458,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -425,6 +494,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -452,6 +522,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -489,6 +560,50 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
+    },
+    {
+      "cell": {
+        "backend": "tfjs-cpu",
+        "kernel": "general",
+        "batch": "1",
+        "spatial": "<=400px",
+      },
+      "formulation": "per-example",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "channels-32-48@b1",
+          "p50Ms": {
+            "per-example": 7.981964999999946,
+            "expert-sum": 21.77365000000009,
+          },
+        },
+      ],
+      "source": 1,
+    },
+    {
+      "cell": {
+        "backend": "tfjs-cpu",
+        "kernel": "general",
+        "batch": "2+",
+        "spatial": "<=400px",
+      },
+      "formulation": "per-example",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "channels-32-48@b8",
+          "p50Ms": {
+            "batched-matmul": 244.90336200000002,
+            "per-example": 38.952174000000014,
+            "expert-sum": 127.9924289999999,
+          },
+        },
+      ],
+      "source": 1,
     },
     {
       "cell": {
@@ -533,6 +648,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -577,6 +693,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -622,6 +739,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -666,6 +784,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -694,6 +813,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -728,6 +848,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -755,6 +876,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -789,6 +911,51 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
+    },
+    {
+      "cell": {
+        "backend": "tfjs-wasm",
+        "kernel": "general",
+        "batch": "1",
+        "spatial": "<=400px",
+      },
+      "formulation": "per-example",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "channels-32-48@b1",
+          "p50Ms": {
+            "batched-matmul": 1.126641999999947,
+            "per-example": 0.6200780000001487,
+            "expert-sum": 1.226468000000068,
+          },
+        },
+      ],
+      "source": 1,
+    },
+    {
+      "cell": {
+        "backend": "tfjs-wasm",
+        "kernel": "general",
+        "batch": "2+",
+        "spatial": "<=400px",
+      },
+      "formulation": "per-example",
+      "geomeanOverFastest": 1,
+      "worstOverFastest": 1,
+      "evidence": [
+        {
+          "case": "channels-32-48@b8",
+          "p50Ms": {
+            "batched-matmul": 29.725581000000147,
+            "per-example": 2.9876100000001315,
+            "expert-sum": 5.1164199999998345,
+          },
+        },
+      ],
+      "source": 1,
     },
     {
       "cell": {
@@ -834,6 +1001,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -879,6 +1047,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -924,6 +1093,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
     {
       "cell": {
@@ -969,6 +1139,7 @@ export const FORMULATION_TABLE: FormulationTable = {
           },
         },
       ],
+      "source": 0,
     },
   ],
   "notUsed": [],

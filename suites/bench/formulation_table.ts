@@ -6,8 +6,8 @@
  * (`impls/_formulations/table.ts`).
  *
  * A row that ran on a software GPU adapter (llvmpipe, SwiftShader) never makes a WebGPU cell:
- * it is listed in `notUsed` with the reason. Cells of adapters the run did not measure are
- * kept from the previous table.
+ * it is listed in `notUsed` with the reason. Cells the run did not measure are kept from the
+ * previous table, each with the run it came from.
  * @module
  */
 import { cellKey, type Formulation, isFormulation } from "../../condconv/formulation.ts";
@@ -16,6 +16,7 @@ import {
   chooseFromEvidence,
   type FormulationTable,
   type MeasuredDefault,
+  type RunSource,
 } from "../../impls/_formulations/evidence.ts";
 import type { BenchReport } from "../results/bench.ts";
 
@@ -23,7 +24,7 @@ import type { BenchReport } from "../results/bench.ts";
 export const TABLE_MODULE = "impls/_formulations/table.ts";
 
 /**
- * The table `report` measures, with `previous`'s cells of every adapter the report has no
+ * The table `report` measures, with `previous`'s cells of every cell the report has no
  * formulation rows of. Throws a `RangeError` when the report has no formulation timings.
  */
 export function deriveTable(
@@ -63,28 +64,31 @@ export function deriveTable(
         "--formulations)",
     );
   }
-  const cells: MeasuredDefault[] = [];
+  const env = report.environment;
+  const adapters = [...measured].sort().join(", ");
+  const source: RunSource = {
+    command: `deno task bench --formulations (${reportPath}: sets ${
+      report.settings.sets.join(", ") || "none"
+    }, ${report.settings.cases.length} cases; adapters ${adapters || "none"})`,
+    date: env.date,
+    cpu: env.cpuModel ?? "unknown CPU",
+    cores: env.logicalCores,
+    loadAverage: env.loadAverage?.atEnd ?? null,
+    runtime: `Deno ${env.deno}`,
+  };
+  // the previous table's cells this run did not measure stay, with their runs
+  const kept = previous.cells.filter((c) => !byCell.has(cellKey(c.cell)));
+  const used = [...new Set(kept.map((c) => c.source))].sort((a, b) => a - b);
+  const sources = [...used.map((i) => previous.sources[i]), source];
+  const cells: MeasuredDefault[] = kept.map((c) => ({ ...c, source: used.indexOf(c.source) }));
   for (const { cell, evidence } of byCell.values()) {
     const choice = chooseFromEvidence(evidence);
-    if (choice) cells.push({ cell, ...choice, evidence });
+    if (choice) cells.push({ cell, ...choice, evidence, source: sources.length - 1 });
   }
-  const kept = previous.cells.filter((c) => !measured.has(c.cell.backend));
-  const env = report.environment;
-  const load = env.loadAverage?.atEnd ?? null;
-  const adapters = [...measured].sort().join(", ");
   return {
-    source: {
-      command: `deno task bench --formulations (${reportPath}: sets ${
-        report.settings.sets.join(", ") || "none"
-      }, ${report.settings.cases.length} cases; adapters ${adapters || "none"})`,
-      date: env.date,
-      cpu: env.cpuModel ?? "unknown CPU",
-      cores: env.logicalCores,
-      loadAverage: load,
-      runtime: `Deno ${env.deno}`,
-    },
-    cells: [...kept, ...cells].sort((a, b) => cellKey(a.cell).localeCompare(cellKey(b.cell))),
-    notUsed: [...notUsed].sort(),
+    sources,
+    cells: cells.sort((a, b) => cellKey(a.cell).localeCompare(cellKey(b.cell))),
+    notUsed: [...new Set([...previous.notUsed, ...notUsed])].sort(),
   };
 }
 

@@ -45,11 +45,7 @@ function report(results: BenchResult[]): BenchReport {
   } as unknown as BenchReport;
 }
 
-const EMPTY: FormulationTable = {
-  source: { command: "", date: "", cpu: "", cores: 0, loadAverage: null, runtime: "" },
-  cells: [],
-  notUsed: [],
-};
+const EMPTY: FormulationTable = { sources: [], cells: [], notUsed: [] };
 
 const POINTWISE_B8 = { kernel: "pointwise", batch: "2+", spatial: "<=400px" } as const;
 
@@ -73,13 +69,20 @@ Deno.test("deriveTable: each cell takes the smallest geomean over the fastest, c
   assert.deepEqual(tfjs.evidence.map((e) => e.case), ["a@b8", "b@b8"]);
   const ort = table.cells.find((c) => c.cell.backend === "ort-wasm")!;
   assert.equal(ort.formulation, "expert-sum");
-  assert.match(table.source.command, /bench\.json/);
-  assert.equal(table.source.cpu, "test CPU");
+  assert.equal(table.sources.length, 1);
+  assert.match(table.sources[0].command, /bench\.json/);
+  assert.equal(table.sources[0].cpu, "test CPU");
+  assert.deepEqual(table.cells.map((c) => c.source), [0, 0]);
 });
 
-Deno.test("deriveTable never makes a WebGPU cell from a software adapter, and keeps unmeasured adapters' cells", () => {
+Deno.test("deriveTable never makes a WebGPU cell from a software adapter, and keeps the cells a run did not measure", () => {
+  const DEPTHWISE_B1 = { kernel: "depthwise", batch: "1", spatial: "<=100px" } as const;
   const previous = deriveTable(
-    report([row("tfjs-cpu", "a@b8", POINTWISE_B8, { "per-example": 3 })]),
+    report([
+      row("tfjs-cpu", "a@b8", POINTWISE_B8, { "per-example": 3 }),
+      row("tfjs-wasm", "d@b1", DEPTHWISE_B1, { "depthwise-folded": 1, "per-example": 9 }),
+      row("tfjs-wasm", "a@b8", POINTWISE_B8, { "per-example": 1, "batched-matmul": 3 }),
+    ]),
     EMPTY,
     "old.json",
   );
@@ -91,7 +94,16 @@ Deno.test("deriveTable never makes a WebGPU cell from a software adapter, and ke
     previous,
     "new.json",
   );
-  assert.deepEqual(table.cells.map((c) => c.cell.backend), ["tfjs-cpu", "tfjs-wasm"]);
+  assert.deepEqual(table.cells.map((c) => [c.cell.backend, c.cell.kernel, c.formulation]), [
+    ["tfjs-cpu", "pointwise", "per-example"],
+    ["tfjs-wasm", "depthwise", "depthwise-folded"],
+    ["tfjs-wasm", "pointwise", "batched-matmul"],
+  ]);
+  assert.deepEqual(table.sources.map((s) => s.command.match(/\((\S+):/)![1]), [
+    "old.json",
+    "new.json",
+  ]);
+  assert.deepEqual(table.cells.map((c) => c.source), [0, 0, 1], "each cell names its run");
   assert.equal(table.notUsed.length, 1);
   assert.match(table.notUsed[0], /tfjs-webgpu: ran on a software GPU adapter/);
   assert.throws(

@@ -3,10 +3,12 @@
  * one case, each checked by the one verify path and then timed interleaved with the others:
  * round after round, each formulation runs once per round, so that a change in the machine's
  * load during the measurement reaches every formulation alike (mitata would time them one
- * after the other). A formulation whose first (checked) run took more than
- * `SCREEN_FACTOR` times the fastest first run is not timed warm (`screened`); one whose warm
- * median is past `DROP_FACTOR` times the best after `MIN_SAMPLES_FLOOR` samples stops early.
- * Both are far from being anyone's choice, and timing them fully would take most of the run.
+ * after the other). A formulation other than the default whose first (checked) run took more
+ * than `SCREEN_FACTOR` times the fastest first run and at least `SCREEN_MIN_MS` is not timed
+ * warm (`screened`); one whose warm median is past `DROP_FACTOR` times the best after
+ * `MIN_SAMPLES_FLOOR` samples stops early. Both are far from being anyone's choice, and
+ * timing them fully would take most of the run; a first run shorter than `SCREEN_MIN_MS` is
+ * cheap to time again, and may be slow only from compiling (JIT, shaders).
  * @module
  */
 import type { CondConvAdapter, PreparedCondConv } from "../../impls/adapter.ts";
@@ -32,6 +34,8 @@ export interface FormulationTimingOptions {
 
 /** A first run this many times slower than the fastest first run is not timed warm. */
 export const SCREEN_FACTOR = 8;
+/** A first run shorter than this is never screened out. */
+export const SCREEN_MIN_MS = 25;
 /** A warm median this many times the best one stops being sampled. */
 export const DROP_FACTOR = 3;
 
@@ -141,7 +145,7 @@ async function timeInterleaved(
   const firstFastest = Math.min(...candidates.map((c) => c.entry.firstRunMs ?? Infinity));
   for (const c of candidates) {
     const first = c.entry.firstRunMs ?? Infinity;
-    if (first > SCREEN_FACTOR * firstFastest) {
+    if (!c.entry.default && first > SCREEN_FACTOR * firstFastest && first >= SCREEN_MIN_MS) {
       c.active = false;
       c.entry.status = "screened";
       c.entry.reason = `first run ${first.toFixed(1)} ms, ${(first / firstFastest).toFixed(1)}x ` +

@@ -10,9 +10,10 @@ import { formulationAxis } from "./formulations.ts";
 /**
  * A framework adapter made of the reference: `"batched-matmul"` (its default) and
  * `"per-example"` compute right, `"expert-sum"` adds 1 to the first value, `"grouped"` cannot
- * compute any layer.
+ * compute any layer, `slow` (default `"depthwise-folded"`) is right but takes 80 ms more per
+ * run.
  */
-function fakeFramework(): CondConvAdapter {
+function fakeFramework(slow = "depthwise-folded"): CondConvAdapter {
   const layer = async (
     spec: Parameters<CondConvAdapter["prepare"]>[0],
     weights: Parameters<
@@ -27,6 +28,7 @@ function fakeFramework(): CondConvAdapter {
       async run(input, routing) {
         const out = await inner.run(input, routing);
         if (formulation === "expert-sum") out.data[0] += 1;
+        if (formulation === slow) await new Promise((r) => setTimeout(r, 80));
         return out;
       },
       dispose: () => inner.dispose(),
@@ -37,7 +39,7 @@ function fakeFramework(): CondConvAdapter {
     id: "fake-framework",
     toleranceClass: "cpu",
     prepare: (spec, weights) => layer(spec, weights, "batched-matmul"),
-    formulations: ["batched-matmul", "grouped", "per-example", "expert-sum"],
+    formulations: ["batched-matmul", "grouped", "per-example", "expert-sum", "depthwise-folded"],
     formulationProblem: (_spec: unknown, f: string) =>
       f === "grouped" ? "this framework has no grouped convolution" : undefined,
     prepareWith: (
@@ -61,7 +63,15 @@ Deno.test("bench --formulations checks and times every formulation, never a wron
   assert.equal(row.formulation, "batched-matmul");
   assert.deepEqual(row.formulationCell, { kernel: "general", batch: "2+", spatial: "<=100px" });
   const by = Object.fromEntries(row.formulations!.map((e) => [e.formulation, e]));
-  assert.deepEqual(Object.keys(by), ["batched-matmul", "grouped", "per-example", "expert-sum"]);
+  assert.deepEqual(Object.keys(by), [
+    "batched-matmul",
+    "grouped",
+    "per-example",
+    "expert-sum",
+    "depthwise-folded",
+  ]);
+  assert.equal(by["depthwise-folded"].status, "screened", "far slower first run: not timed warm");
+  assert.match(by["depthwise-folded"].reason!, /x the fastest first run/);
   assert.equal(by["grouped"].status, "skip");
   assert.equal(by["grouped"].reason, "this framework has no grouped convolution");
   assert.equal(by["expert-sum"].status, "wrong");
@@ -79,6 +89,20 @@ Deno.test("bench --formulations checks and times every formulation, never a wron
   const markdown = await Deno.readTextFile(`${dir}/b.md`);
   assert.match(markdown, /## Formulations/);
   assert.match(markdown, /\| control@b2 +\| general <=100px \|.*\| +wrong \| batched-matmul +\|/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("bench --formulations times the default however slow its first run", async () => {
+  const dir = await Deno.makeTempDir();
+  await benchMain(
+    ["--case", "control", "--no-torch", "--no-static", "--formulations", ...fastBench(dir)],
+    { adapters: [fakeFramework("batched-matmul")] },
+  );
+  const report = BenchReport.parse(JSON.parse(await Deno.readTextFile(`${dir}/b.json`)));
+  const mine = report.results[0].formulations!.find((e) => e.default)!;
+  assert.equal(mine.formulation, "batched-matmul");
+  assert.equal(mine.status, "timed", "the default is measured, so its distance to the fastest is");
+  assert.ok(mine.overFastest! > 5);
   await Deno.remove(dir, { recursive: true });
 });
 
