@@ -62,7 +62,8 @@
  *   (KleidiAI, ARM64) and otherwise transposes to NCHW around the same `MlasConv`; the wasm
  *   binary has no XNNPACK kernels (no `xnn_` symbols; onnxruntime-web's JavaScript accepts
  *   only the `wasm`/`cpu`, `webgpu` and `webnn` EPs) and no `session.use_nhwc` option.
- *   The graph optimization level changes nothing here (fusions keep `MlasConv`).
+ *   The graph optimization level does not change the `Conv`'s algorithm (fusions keep
+ *   `MlasConv`; measured: `"disabled"` no faster than the adapters' `"all"`).
  * - Where the time goes, from ONNX Runtime's profiler (`enableProfiling`, the `Conv` node
  *   alone, batch 8, load about 4 on 2 cores): the GEMV is most of it on 14x14 (dw5-672-14:
  *   23-34 ms for the depthwise `Conv`, 22-31 ms for a 1x1 grouped `Conv` of the same units
