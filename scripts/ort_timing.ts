@@ -5,7 +5,7 @@
  * ```
  * deno run --allow-read=. --allow-sys=cpus,loadavg --allow-env scripts/ort_timing.ts \
  *   [--adapter <glob>]... [--case <glob>]... [--batch 1,8] [--runs 5] [--budget-ms 4000] \
- *   [--all-formulations | --formulations <a,b>] [--workarounds]
+ *   [--all-formulations | --formulations <a,b> | --depthwise-variants] [--workarounds]
  * ```
  * Default: each adapter (`ort-*`) on each case (default `effnet-b0.*`) and batch: prepare,
  * 2 warm-up runs, then up to `--runs` timed runs or `--budget-ms` of them, whichever ends
@@ -22,6 +22,10 @@
  * marks the fastest and the adapter's default, checks each output against the golden (exit 1
  * on a wrong one) and prints the load average before and after (`--allow-sys=loadavg`).
  *
+ * `--depthwise-variants` (`--allow-read=.,/proc/cpuinfo`): per depthwise case and batch, the
+ * ort-wasm adapter, the tfjs-wasm adapter and every graph of `impls/_ort/depthwise_variants.ts`
+ * that applies, their runs interleaved as above; each checked against the golden.
+ *
  * `--workarounds`: what ort-webgpu's workaround of the WebGPU Conv bug costs, on the layers of
  * `WORKAROUND_LAYERS` (each shows the bug in the plain graph: `condConvConvBug`). ort-webgpu
  * with its workarounds and without them (`createOrtWebgpuAdapter({ workarounds: false })`,
@@ -35,13 +39,24 @@ import {
   condConvConvBug,
   CONV_FORMULATIONS,
   type ConvFormulation,
+  INPUT_NAME,
+  OUTPUT_NAME,
+  ROUTING_INPUT_NAME,
 } from "../condconv/formats/onnx_graph.ts";
+import {
+  buildDepthwiseVariant,
+  DEPTHWISE_VARIANTS,
+  depthwiseVariantProblem,
+} from "../impls/_ort/depthwise_variants.ts";
+import { ortSessionOptions, runtimeLoader, type Session } from "../impls/_ort/runtime.ts";
+import { tfjsWasmAdapter } from "../impls/tfjs_wasm.ts";
+import { resolveGeometry } from "../condconv/geometry.ts";
 import { ortWasmAdapter } from "../impls/ort_wasm.ts";
 import { createOrtWebgpuAdapter, ortWebgpuAdapter } from "../impls/ort_webgpu.ts";
 import type { CondConvSpecInput, Tensor } from "../condconv/spec.ts";
 import { caseTensors, seededUniform, STREAMS } from "../condconv/seeded.ts";
 import { GoldenCase } from "../condconv/cases.ts";
-import { referenceAdapter } from "../impls/reference.ts";
+import { computeRouting, referenceAdapter } from "../impls/reference.ts";
 import { compareWithTruth, toleranceFor } from "../condconv/tolerance.ts";
 import { parseFlags, runMain, selectByIds, UsageError } from "../suites/_shared/cli.ts";
 import { median } from "../suites/gate/stats.ts";
@@ -55,23 +70,12 @@ import {
 
 const ADAPTERS: OrtAdapter[] = [ortWasmAdapter, ortWebgpuAdapter];
 
-/** 2 warm-up calls, then up to `runs` timed calls or `budgetMs` of them. */
-async function time(
-  call: () => Promise<unknown>,
-  runs: number,
-  budgetMs: number,
-): Promise<{ median: number; min: number; runs: number }> {
-  await call();
-  await call();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < runs && (times.length === 0 || performance.now() - start < budgetMs)) {
-    const t0 = performance.now();
-    await call();
-    times.push(performance.now() - t0);
-  }
-  return { median: median(times), min: Math.min(...times), runs: times.length };
-}
+/** The runtime the depthwise variants run on: the same module ort-wasm loads. */
+const wasmRuntime = runtimeLoader({
+  executionProvider: "wasm",
+  wasmArtifact: "ort-wasm-simd-threaded.wasm",
+  load: () => import("onnxruntime-web/wasm"),
+});
 
 /** The case's input at another batch size: the seeded stream, longer. */
 function batchInput(fixture: Fixture, batch: number): Tensor {
@@ -141,19 +145,19 @@ async function timeAdapters(
         for (const batch of batches) {
           const input = batchInput(fixture, batch);
           const routing = routingFor(fixture, batch);
-          let last: Tensor | undefined;
-          const t = await time(
-            async () => {
-              last = await prepared!.run(input, routing);
-            },
+          const layer = prepared;
+          const { outputs: [last], times: [times] } = await interleaved(
+            [() => layer.run(input, routing)],
             runs,
             budgetMs,
           );
-          totals.set(batch, (totals.get(batch) ?? 0) + t.median);
+          totals.set(batch, (totals.get(batch) ?? 0) + median(times));
           console.log(
             `${adapter.id.padEnd(12)} ${fixture.entry.id.padEnd(32)} ${String(batch).padStart(5)}` +
-              ` ${ms(t.median)} ${ms(t.min)} ${String(t.runs).padStart(5)}  ` +
-              checkFirst(last!.data, truth, adapter, fixture),
+              ` ${ms(median(times))} ${ms(Math.min(...times))} ${
+                String(times.length).padStart(5)
+              }  ` +
+              checkFirst(last.data, truth, adapter, fixture),
           );
         }
       } finally {
@@ -173,6 +177,30 @@ function loadAverage(): string {
   } catch (error) {
     return `unknown (${(error as Error).message})`;
   }
+}
+
+/**
+ * 2 warm-up rounds, then up to `runs` rounds (or as many as start within `budgetMs`) of one
+ * timed call each, in order, so that all see the same machine load; the last outputs and each
+ * call's times.
+ */
+async function interleaved(
+  calls: (() => Promise<Tensor>)[],
+  runs: number,
+  budgetMs = Infinity,
+): Promise<{ outputs: Tensor[]; times: number[][] }> {
+  const outputs: Tensor[] = [];
+  const times: number[][] = calls.map(() => []);
+  let start = 0;
+  for (let r = 0; r < runs + 2 && (r <= 2 || performance.now() - start < budgetMs); r++) {
+    if (r === 2) start = performance.now();
+    for (const [i, call] of calls.entries()) {
+      const t0 = performance.now();
+      outputs[i] = await call();
+      if (r >= 2) times[i].push(performance.now() - t0);
+    }
+  }
+  return { outputs, times };
 }
 
 /**
@@ -223,15 +251,10 @@ async function timeFormulations(
         for (const batch of batches) {
           const input = batchInput(fixture, batch);
           const routing = routingFor(fixture, batch);
-          const outputs: Tensor[] = [];
-          const times: number[][] = layers.map(() => []);
-          for (let r = 0; r < runs + 2; r++) {
-            for (const [i, layer] of layers.entries()) {
-              const t0 = performance.now();
-              outputs[i] = await layer.run(input, routing);
-              if (r >= 2) times[i].push(performance.now() - t0);
-            }
-          }
+          const { outputs, times } = await interleaved(
+            layers.map((layer) => () => layer.run(input, routing)),
+            runs,
+          );
           const medians = times.map(median);
           const best = Math.min(...medians);
           for (const [i, layer] of layers.entries()) {
@@ -255,6 +278,79 @@ async function timeFormulations(
     }
     for (const [key, total] of totals) {
       console.log(`${adapter.id}: sum of medians, ${key}: ${total.toFixed(1)} ms`);
+    }
+  }
+  console.log(`load average at end: ${loadAverage()}`);
+  return failures;
+}
+
+/**
+ * `--depthwise-variants`: per depthwise case and batch, the ort-wasm adapter (its default
+ * graph), the tfjs-wasm adapter, and every depthwise graph of `impls/_ort/depthwise_variants.ts`
+ * that applies (mixing and convolution only: the routing, computed here in float64, is an
+ * input), their runs interleaved; each median, min and check against the golden.
+ */
+async function timeDepthwiseVariants(
+  set: FixtureSet,
+  fixtures: Fixture[],
+  batches: number[],
+  runs: number,
+): Promise<number> {
+  const { ort } = await wasmRuntime();
+  console.log(`load average at start: ${loadAverage()}`);
+  console.log(
+    `${"case".padEnd(32)} batch  graph                 median ms     min ms  runs  check`,
+  );
+  let failures = 0;
+  for (const fixture of fixtures) {
+    const { spec } = fixture.goldenCase;
+    if (spec.groups !== spec.inChannels) continue;
+    const { weights } = await loadCaseTensors(fixture);
+    const truth = await loadGolden(set, fixture);
+    const adapters = [
+      await ortWasmAdapter.prepare(spec, weights),
+      await tfjsWasmAdapter.prepare(spec, weights),
+    ];
+    try {
+      for (const batch of batches) {
+        const input = batchInput(fixture, batch);
+        const g = resolveGeometry(spec, input.shape);
+        const supplied = routingFor(fixture, batch);
+        const routing = supplied ?? Float32Array.from(computeRouting(spec, weights, input, g));
+        const variants = DEPTHWISE_VARIANTS.filter((v) => !depthwiseVariantProblem(g, v));
+        const sessions: Session[] = [];
+        for (const variant of variants) {
+          const shape = { ...fixture.goldenCase.input, batch };
+          const bytes = buildDepthwiseVariant(spec, weights.expertKernels, shape, variant);
+          sessions.push(await ort.InferenceSession.create(bytes, ortSessionOptions("wasm")));
+        }
+        const feeds = {
+          [INPUT_NAME]: new ort.Tensor("float32", input.data, input.shape),
+          [ROUTING_INPUT_NAME]: new ort.Tensor("float32", routing, [batch, spec.numExperts]),
+        };
+        const { outputs, times } = await interleaved([
+          ...adapters.map((layer) => () => layer.run(input, supplied)),
+          ...sessions.map((session) => async () => {
+            const output = (await session.run(feeds))[OUTPUT_NAME];
+            return { shape: [...output.dims], data: output.data as Float32Array };
+          }),
+        ], runs);
+        const medians = times.map(median);
+        for (const [i, name] of ["ort-wasm adapter", "tfjs-wasm adapter", ...variants].entries()) {
+          const owner = i === 1 ? tfjsWasmAdapter : ortWasmAdapter;
+          const check = checkFirst(outputs[i].data, truth, owner, fixture);
+          if (check !== "ok") failures++;
+          const best = medians[i] === Math.min(...medians) ? " fastest" : "";
+          console.log(
+            `${fixture.entry.id.padEnd(32)} ${String(batch).padStart(5)}  ${name.padEnd(18)} ` +
+              `${ms(medians[i])} ${ms(Math.min(...times[i]))} ${String(runs).padStart(5)}  ` +
+              check + best,
+          );
+        }
+        for (const session of sessions) await session.release();
+      }
+    } finally {
+      for (const layer of adapters) await layer.dispose();
     }
   }
   console.log(`load average at end: ${loadAverage()}`);
@@ -363,6 +459,7 @@ async function main(): Promise<number> {
     "all-formulations": { type: "boolean" },
     formulations: { type: "string" },
     workarounds: { type: "boolean" },
+    "depthwise-variants": { type: "boolean" },
   });
   const batches = flags.batch.split(",").map(Number);
   if (!batches.every((b) => Number.isInteger(b) && b >= 1)) {
@@ -387,6 +484,8 @@ async function main(): Promise<number> {
   }
   if (flags.workarounds) {
     await timeWorkarounds(runs);
+  } else if (flags["depthwise-variants"]) {
+    return await timeDepthwiseVariants(set, fixtures, batches, runs) === 0 ? 0 : 1;
   } else if (formulations) {
     return await timeFormulations(set, fixtures, adapters, batches, runs, formulations) === 0
       ? 0

@@ -46,7 +46,12 @@
  * - `"depthwise-folded"` (groups == inChannels only): the batch folded into the channels of
  *   one depthwise `Conv` (`group = B*C`). On ONNX this is the `"grouped"` graph of a
  *   depthwise layer, node for node: an alias, kept so that the name means the same on every
- *   framework.
+ *   framework. It stays one: onnxruntime-web 1.30's wasm build (SIMD) compiles out MLAS's
+ *   direct depthwise kernel (`MLAS_TARGET_WASM_SCALAR` and ARM64 only, 3x3 only) and has no
+ *   float NHWC or XNNPACK path, so every depthwise `Conv` is im2col plus a GEMV per example
+ *   and channel; seven other graphs (Toeplitz `GemmDirect`, channels-last taps, polyphase,
+ *   ...) were all slower or tied, and tfjs-wasm's XNNPACK stays 1.4-2.2x faster at batch 8
+ *   (`impls/_ort/depthwise_variants.ts`: the source reading and the figures).
  * - `"per-example"`: the model is for batch 1 (the `"grouped"` graph at batch 1: routing, the
  *   mixed kernel of one example, then a plain `Conv` with `group = groups`); the caller runs
  *   it once per example. The ort adapters do (B runs of one batch-1 session), which also works
