@@ -99,7 +99,8 @@ Times every available adapter that passes the correctness check, case by case.
   --formulations   also time every formulation of each framework adapter (tfjs-*, ort-*) on
                    every case, each checked first, interleaved round by round; the report
                    marks the fastest and the default (deno task formulations:table turns
-                   such a run into the defaults table)`;
+                   such a run into the defaults table); without --adapter, the CPU
+                   framework adapters only (tfjs-wasm, tfjs-cpu, ort-wasm)`;
 
 /** Options of `benchMain` beyond its flags (tests use them). */
 export interface BenchMainOptions {
@@ -218,6 +219,26 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
   return failed.length > 0 ? 1 : 0;
 }
 
+/**
+ * The adapters `--adapter` names; without it, every adapter, or with `--formulations` the CPU
+ * framework adapters (those with a formulation axis, tolerance class cpu or wasm), said so.
+ */
+function chooseAdapters<A extends { id: string; toleranceClass: string; formulations?: boolean }>(
+  all: readonly A[],
+  asked: string[] | undefined,
+  formulations: boolean | undefined,
+  hasAxis: (a: A) => boolean = (a) => a.formulations === true,
+): A[] {
+  if (asked !== undefined || !formulations) return selectByIds(all, asked ?? [], "adapter");
+  const chosen = all.filter((a) => hasAxis(a) && ["cpu", "wasm"].includes(a.toleranceClass));
+  console.log(
+    `bench: --formulations without --adapter: the CPU framework adapters (${
+      chosen.map((a) => a.id).join(", ")
+    }); name others with --adapter`,
+  );
+  return chosen;
+}
+
 /** What a run gives, in or out of process. */
 interface BenchRun {
   plan: BenchPlan;
@@ -299,7 +320,7 @@ async function benchInChildren(
 ): Promise<BenchRun> {
   // The cases are loaded and checked in a child before any adapter starts.
   const plan = await planBench(flags, timerDelay(timing.timeoutMs));
-  const adapters = selectByIds(plan.adapters, flags.adapter ?? [], "adapter");
+  const adapters = chooseAdapters(plan.adapters, flags.adapter, timing.formulations);
   printHeader(plan, adapters.length, timing);
   const probe = await probeLimits(plan, withProbe, timerDelay(timing.timeoutMs));
   const torch = await torchBaseline(withTorch ? plan : undefined, threads, timing);
@@ -334,7 +355,13 @@ async function benchHere(
   if (options.revokeRunBeforeLoading) await Deno.permissions.revoke({ name: "run" });
   const registry = options.adapters ?? (await import("../impls/registry.ts")).ADAPTERS;
   const { benchInProcess, loadBenchPlan } = await import("./bench/child.ts");
-  const adapters = selectByIds(registry, flags.adapter ?? [], "adapter");
+  const { formulationAxis } = await import("./bench/formulations.ts");
+  const adapters = chooseAdapters(
+    registry,
+    flags.adapter,
+    timing.formulations,
+    (a) => formulationAxis(a) !== undefined,
+  );
   const { plan, loaded } = await loadBenchPlan(flags, registry);
   printHeader(plan, adapters.length, timing);
   if (adapters.some(isWebGpuAdapter)) {

@@ -23,6 +23,7 @@ import type { BenchAdapter, BenchResult } from "../results/bench.ts";
 import { selectBenchCases } from "./cases.ts";
 import { loadBenchCase, type LoadedBenchCase, userLayerBenchCase } from "./load.ts";
 import { benchAdapter, type BenchOptions } from "./measure.ts";
+import { formulationAxis } from "./formulations.ts";
 import type { BenchMessage, BenchPlan, PlanFlags } from "./isolated.ts";
 
 /** The cases the flags choose, loaded: a user's layer, or golden cases from sets and ids. */
@@ -66,6 +67,7 @@ export async function loadBenchPlan(
       id: a.id,
       description: a.description,
       toleranceClass: a.toleranceClass,
+      formulations: formulationAxis(a) !== undefined,
     })),
     cases: loaded.map((c) => ({
       id: c.id,

@@ -53,7 +53,8 @@ function fakeFramework(slow = "depthwise-folded"): CondConvAdapter {
 Deno.test("bench --formulations checks and times every formulation, never a wrong one", async () => {
   const dir = await Deno.makeTempDir();
   const status = await benchMain(
-    ["--case", "control", "--batch", "2", "--no-torch", "--formulations", ...fastBench(dir)],
+    ["--case", "control", "--batch", "2", "--adapter", "*", "--no-torch", "--formulations"]
+      .concat(fastBench(dir)),
     { adapters: [fakeFramework(), referenceAdapter] },
   );
   assert.equal(status, 0, "a wrong formulation is a finding, not a failed run");
@@ -89,6 +90,18 @@ Deno.test("bench --formulations checks and times every formulation, never a wron
   const markdown = await Deno.readTextFile(`${dir}/b.md`);
   assert.match(markdown, /## Formulations/);
   assert.match(markdown, /\| control@b2 +\| general <=100px \|.*\| +wrong \| batched-matmul +\|/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("bench --formulations without --adapter times the CPU framework adapters only", async () => {
+  const dir = await Deno.makeTempDir();
+  const gpuFramework = { ...fakeFramework(), id: "fake-gpu-framework", toleranceClass: "webgpu" };
+  await benchMain(
+    ["--case", "control", "--no-torch", "--no-static", "--formulations", ...fastBench(dir)],
+    { adapters: [fakeFramework(), referenceAdapter, gpuFramework as CondConvAdapter] },
+  );
+  const report = BenchReport.parse(JSON.parse(await Deno.readTextFile(`${dir}/b.json`)));
+  assert.deepEqual(report.results.map((r) => r.adapter), ["fake-framework"]);
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -41,7 +41,8 @@ export interface PlanFlags {
 
 /** What the plan child found to time. */
 export interface BenchPlan {
-  adapters: { id: string; description: string; toleranceClass: string }[];
+  /** `formulations`: whether the adapter has a formulation axis (`bench --formulations`) */
+  adapters: { id: string; description: string; toleranceClass: string; formulations?: boolean }[];
   /** every case, with what a row needs when its adapter's process is lost */
   cases: { id: string; goldenCase: string; batch: number; flops: FlopCount }[];
   sets: string[];
