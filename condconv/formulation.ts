@@ -38,15 +38,35 @@ export function isFormulation(name: string): name is Formulation {
 
 /**
  * What kind of kernel a layer has, for the defaults table: `"depthwise"` (groups ==
- * inChannels), `"pointwise"` (a 1x1 kernel, one group), or `"general"` (everything else).
+ * inChannels), `"pointwise"` (a plain 1x1 convolution: `isPlainPointwise`, one group), or
+ * `"general"` (everything else, a strided or padded 1x1 layer included).
  */
 export type KernelKind = "pointwise" | "depthwise" | "general";
 
-/** The kernel kind of `spec` (see `KernelKind`). */
-export function kernelKind(spec: Pick<CondConvSpec, "kernelSize" | "groups" | "inChannels">) {
-  if (spec.groups === spec.inChannels) return "depthwise" as const;
+/** What `kernelKind` reads of a spec. */
+type KindFields = Pick<
+  CondConvSpec,
+  "kernelSize" | "groups" | "inChannels" | "stride" | "padding"
+>;
+
+/**
+ * Whether `spec` is a plain 1x1 convolution: kernel 1x1, stride 1, no padding, so that the
+ * input reshaped is already the im2col patch matrix (no slicing).
+ */
+export function isPlainPointwise(spec: Omit<KindFields, "groups" | "inChannels">): boolean {
   const [kh, kw] = pair(spec.kernelSize);
-  return kh === 1 && kw === 1 && spec.groups === 1 ? "pointwise" as const : "general" as const;
+  const [sh, sw] = pair(spec.stride);
+  const p = spec.padding;
+  // "same" pads nothing for a 1x1 kernel at stride 1
+  const unpadded = p === "valid" || p === "same" || p === 0 ||
+    (Array.isArray(p) && p[0] === 0 && p[1] === 0);
+  return kh === 1 && kw === 1 && sh === 1 && sw === 1 && unpadded;
+}
+
+/** The kernel kind of `spec` (see `KernelKind`). */
+export function kernelKind(spec: KindFields): KernelKind {
+  if (spec.groups === spec.inChannels) return "depthwise";
+  return isPlainPointwise(spec) && spec.groups === 1 ? "pointwise" : "general";
 }
 
 /** The batch buckets of the defaults table: one example, or several. */
@@ -85,7 +105,7 @@ export interface FormulationCell {
 /** The cell of `spec` run at `batch` on an `height x width` input, on `backend`. */
 export function formulationCell(
   backend: string,
-  spec: Pick<CondConvSpec, "kernelSize" | "groups" | "inChannels">,
+  spec: KindFields,
   batch: number,
   height: number,
   width: number,

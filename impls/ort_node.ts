@@ -64,7 +64,8 @@ export function createOrtNodeAdapter(options: OrtNodeOptions = {}): CondConvAdap
         const info = {
           ...rt.info,
           kernelMixing: "matmul",
-          formulation: formulationInfo("ort-node"),
+          // ort-wasm's cells, so that both run the same ONNX graph on every case
+          formulation: `as ort-wasm, the same graphs: ${formulationInfo("ort-wasm")}`,
         };
         return { available: true, backend: rt.backend, info };
       } catch (error) {
@@ -76,7 +77,7 @@ export function createOrtNodeAdapter(options: OrtNodeOptions = {}): CondConvAdap
       return layer(condConvModels(spec, weights, {
         kernelMixing: "matmul",
         workarounds: false,
-        tableBackend: "ort-node",
+        tableBackend: "ort-wasm", // the same graphs as ort-wasm, whose cells were measured
       }));
     },
     prepareStatic(spec: CondConvSpec, kernel: Float32Array, bias?: Float32Array) {

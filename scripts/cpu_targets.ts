@@ -68,7 +68,11 @@ export function cpuTargets(report: BenchReport): string {
       );
   for (const a of adapters) {
     const parts = batches.map((b) => {
-      const vsTorch = ratioOver(a, (c, r) => torchAt(r.threads ?? 1, c))(b);
+      // a row without a thread count is not compared with PyTorch: its threads are unknown
+      const vsTorch = ratioOver(
+        a,
+        (c, r) => r.threads === undefined ? undefined : torchAt(r.threads, c),
+      )(b);
       const vsNode = a === "ort-node"
         ? NaN
         : ratioOver(a, (c) => at("ort-node", c)?.warm?.p50Ms)(b);

@@ -1,6 +1,6 @@
 /**
- * The opt-in autotuning of a framework adapter (`prepareWith(spec, weights, { autotune: true
- * })`): every formulation that can compute the layer is prepared; the first run of each input
+ * The opt-in autotuning of a framework adapter (`adapter.prepareAutotuned(spec, weights)`):
+ * every formulation that can compute the layer is prepared; the first run of each input
  * geometry (batch, height, width) runs each once to warm it, then once more timed, and keeps
  * the fastest for that geometry; later runs of it take that one only. Each candidate passes
  * the adapter's conformance on the goldens (`deno task conform`), so they compute the same
@@ -19,6 +19,8 @@ export class AutotunedLayer implements PreparedCondConv {
   readonly #candidates: Map<string, Candidate>;
   /** geometry key -> chosen formulation, with every candidate's timed run in ms */
   readonly #chosen = new Map<string, { formulation: string; timesMs: Record<string, number> }>();
+  /** the tuning of each geometry in progress, so that overlapping first runs tune it once */
+  readonly #tuning = new Map<string, Promise<unknown>>();
   #last: string;
   #disposed = false;
 
@@ -50,12 +52,28 @@ export class AutotunedLayer implements PreparedCondConv {
 
   async run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
     if (this.#disposed) throw new TypeError("Cannot run: the layer was disposed");
+    if (!Array.isArray(input?.shape)) {
+      throw new TypeError("Cannot run: input.shape must be an array of 4 dimensions");
+    }
     const key = input.shape.join("x");
+    const pending = this.#tuning.get(key); // checked before any await: one tuning per geometry
+    if (pending) await pending;
     const chosen = this.#chosen.get(key);
     if (chosen) {
       this.#last = chosen.formulation;
       return await this.#candidates.get(chosen.formulation)!.run(input, routingWeights);
     }
+    const tuning = this.#tune(key, input, routingWeights);
+    this.#tuning.set(key, tuning.catch(() => {}));
+    try {
+      return await tuning;
+    } finally {
+      this.#tuning.delete(key);
+    }
+  }
+
+  /** Runs every candidate on `input`, warm then timed, and keeps the fastest for `key`. */
+  async #tune(key: string, input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
     let best: { formulation: string; ms: number; output: Tensor } | undefined;
     const timesMs: Record<string, number> = {};
     for (const [formulation, layer] of this.#candidates) {

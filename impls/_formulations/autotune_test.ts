@@ -45,6 +45,17 @@ Deno.test("autotune keeps the fastest formulation per input geometry, timed at i
   ]);
   await layer.run({ shape: [3, 1, 1, 1], data: new Float32Array(3) });
   assert.equal(layer.choices.size, 2, "a new geometry is tuned again");
+  runs.length = 0;
+  const wide = { shape: [4, 1, 1, 1], data: new Float32Array(4) };
+  await Promise.all([layer.run(wide), layer.run(wide)]);
+  assert.deepEqual(runs, [
+    "batched-matmul",
+    "batched-matmul",
+    "per-example",
+    "per-example",
+    "per-example",
+  ], "overlapping first runs of one geometry tune it once");
+  await assert.rejects(layer.run({} as never), /input\.shape must be an array/);
   await layer.dispose();
   await assert.rejects(layer.run(input), TypeError);
   await assert.rejects(

@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { cellKey, type FormulationCell } from "../../condconv/formulation.ts";
+import { cellKey, type FormulationCell, FORMULATIONS } from "../../condconv/formulation.ts";
 import { seededLayer } from "../../condconv/seeded.ts";
 import type { CondConvAdapter } from "../adapter.ts";
 import { ortWasmAdapter } from "../ort_wasm.ts";
@@ -13,7 +13,7 @@ import { tfjsCpuAdapter } from "../tfjs_cpu.ts";
 import { tfjsWasmAdapter } from "../tfjs_wasm.ts";
 import { chooseFormulation as tfjsRule } from "../_tfjs/choose_formulation.ts";
 import { chooseFormulation as onnxRule } from "../../condconv/formats/onnx_graph.ts";
-import { chooseFromEvidence } from "./evidence.ts";
+import { chooseFromEvidence, PREFERENCE } from "./evidence.ts";
 import { FORMULATION_TABLE } from "./table.ts";
 import { defaultFormulation } from "./defaults.ts";
 
@@ -36,6 +36,10 @@ function layerIn(cell: Omit<FormulationCell, "backend">) {
     [batch, 8, side, side],
   );
 }
+
+Deno.test("the order of preference holds every formulation once", () => {
+  assert.deepEqual([...PREFERENCE].sort(), [...FORMULATIONS].sort());
+});
 
 Deno.test("every cell of the committed table is the choice its own evidence makes", () => {
   const keys = FORMULATION_TABLE.cells.map((c) => cellKey(c.cell));

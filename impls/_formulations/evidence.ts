@@ -4,11 +4,7 @@
  * the committed table to its own evidence.
  * @module
  */
-import {
-  type Formulation,
-  type FormulationCell,
-  FORMULATIONS,
-} from "../../condconv/formulation.ts";
+import type { Formulation, FormulationCell } from "../../condconv/formulation.ts";
 
 /** What one formulation measured on one case of a cell. */
 export interface CellEvidence {
@@ -40,6 +36,8 @@ export interface RunSource {
   cores: number;
   loadAverage: number[] | null;
   runtime: string;
+  /** the CPU threads each measured adapter ran on (absent where the rows did not say) */
+  threads: Record<string, number>;
 }
 
 /** The measured table and where it was measured. */
@@ -59,14 +57,35 @@ export interface CellChoice {
 }
 
 /**
- * The formulation with the smallest geomean of p50 over the fastest p50, over the cases of a
- * cell, among those timed on every case (ties go to the earlier one in `FORMULATIONS`);
- * `undefined` when no formulation was timed on every case.
+ * The formulations from the cheapest to hold to the dearest: `batched-matmul` (one op, one
+ * dynamic-batch ONNX session), `depthwise-folded` (one op), `grouped` (one ONNX session per
+ * batch size), `per-example` (a run per example), `expert-sum` (E times the FLOPs).
+ */
+export const PREFERENCE: readonly Formulation[] = [
+  "batched-matmul",
+  "depthwise-folded",
+  "grouped",
+  "per-example",
+  "expert-sum",
+];
+
+/**
+ * How much slower (geomean) a cheaper formulation may be than the fastest and still be chosen:
+ * gaps this small are within one run's noise on a shared machine, and on ORT at batch 1
+ * `grouped`, `depthwise-folded` and `per-example` are the same graph.
+ */
+export const TIE_MARGIN = 1.05;
+
+/**
+ * A cell's choice from its evidence: among the formulations timed on every case, each one's
+ * geomean of p50 over the fastest p50, case by case; the cheapest (`PREFERENCE`) within
+ * `TIE_MARGIN` of the smallest geomean wins. `undefined` when no formulation was timed on every
+ * case.
  */
 export function chooseFromEvidence(evidence: readonly CellEvidence[]): CellChoice | undefined {
   if (evidence.length === 0) return undefined;
-  let best: CellChoice | undefined;
-  for (const formulation of FORMULATIONS) {
+  const choices: CellChoice[] = [];
+  for (const formulation of PREFERENCE) {
     const ratios: number[] = [];
     for (const e of evidence) {
       const mine = e.p50Ms[formulation];
@@ -76,9 +95,13 @@ export function chooseFromEvidence(evidence: readonly CellEvidence[]): CellChoic
     }
     if (ratios.length < evidence.length) continue;
     const geomean = Math.exp(ratios.reduce((s, r) => s + Math.log(r), 0) / ratios.length);
-    if (best === undefined || geomean < best.geomeanOverFastest) {
-      best = { formulation, geomeanOverFastest: geomean, worstOverFastest: Math.max(...ratios) };
-    }
+    choices.push({
+      formulation,
+      geomeanOverFastest: geomean,
+      worstOverFastest: Math.max(...ratios),
+    });
   }
-  return best;
+  if (choices.length === 0) return undefined;
+  const best = Math.min(...choices.map((c) => c.geomeanOverFastest));
+  return choices.find((c) => c.geomeanOverFastest <= best * TIE_MARGIN);
 }

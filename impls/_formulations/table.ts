@@ -17,6 +17,11 @@ export const FORMULATION_TABLE: FormulationTable = {
         3.15380859375,
       ],
       "runtime": "Deno 2.9.6",
+      "threads": {
+        "ort-wasm": 1,
+        "tfjs-wasm": 1,
+        "tfjs-cpu": 1,
+      },
     },
     {
       "command":
@@ -30,6 +35,11 @@ export const FORMULATION_TABLE: FormulationTable = {
         3.5078125,
       ],
       "runtime": "Deno 2.9.6",
+      "threads": {
+        "ort-wasm": 1,
+        "tfjs-wasm": 1,
+        "tfjs-cpu": 1,
+      },
     },
   ],
   "cells": [
@@ -40,9 +50,9 @@ export const FORMULATION_TABLE: FormulationTable = {
         "batch": "1",
         "spatial": "<=100px",
       },
-      "formulation": "grouped",
-      "geomeanOverFastest": 1,
-      "worstOverFastest": 1,
+      "formulation": "depthwise-folded",
+      "geomeanOverFastest": 1.01217388751348,
+      "worstOverFastest": 1.0208054525354804,
       "evidence": [
         {
           "case": "effnet-b0.dw5-1152-7@b1",
@@ -74,9 +84,9 @@ export const FORMULATION_TABLE: FormulationTable = {
         "batch": "1",
         "spatial": "<=400px",
       },
-      "formulation": "per-example",
-      "geomeanOverFastest": 1.0166108673839835,
-      "worstOverFastest": 1.0268123728964422,
+      "formulation": "depthwise-folded",
+      "geomeanOverFastest": 1.0549961995488881,
+      "worstOverFastest": 1.1742286850544168,
       "evidence": [
         {
           "case": "effnet-b0.dw5-480-14@b1",
@@ -118,9 +128,9 @@ export const FORMULATION_TABLE: FormulationTable = {
         "batch": "2+",
         "spatial": "<=100px",
       },
-      "formulation": "grouped",
-      "geomeanOverFastest": 1.0030661530732323,
-      "worstOverFastest": 1.006141707441133,
+      "formulation": "depthwise-folded",
+      "geomeanOverFastest": 1.0420988922001833,
+      "worstOverFastest": 1.085970101124849,
       "evidence": [
         {
           "case": "effnet-b0.dw5-1152-7@b8",
@@ -152,9 +162,9 @@ export const FORMULATION_TABLE: FormulationTable = {
         "batch": "2+",
         "spatial": "<=400px",
       },
-      "formulation": "grouped",
-      "geomeanOverFastest": 1.0037288127434136,
-      "worstOverFastest": 1.0112282022092454,
+      "formulation": "depthwise-folded",
+      "geomeanOverFastest": 1.0261169115644837,
+      "worstOverFastest": 1.0751761534018953,
       "evidence": [
         {
           "case": "effnet-b0.dw5-480-14@b8",
@@ -195,9 +205,9 @@ export const FORMULATION_TABLE: FormulationTable = {
         "batch": "1",
         "spatial": "<=400px",
       },
-      "formulation": "per-example",
-      "geomeanOverFastest": 1,
-      "worstOverFastest": 1,
+      "formulation": "grouped",
+      "geomeanOverFastest": 1.0348090832495749,
+      "worstOverFastest": 1.0348090832495749,
       "evidence": [
         {
           "case": "channels-32-48@b1",
@@ -240,9 +250,9 @@ export const FORMULATION_TABLE: FormulationTable = {
         "batch": "1",
         "spatial": "<=100px",
       },
-      "formulation": "per-example",
-      "geomeanOverFastest": 1.0123678791057116,
-      "worstOverFastest": 1.0503968938048924,
+      "formulation": "batched-matmul",
+      "geomeanOverFastest": 1.0579382486935334,
+      "worstOverFastest": 1.0765615472144683,
       "evidence": [
         {
           "case": "effnet-b0.expand-192-1152-7@b1",
@@ -290,9 +300,9 @@ export const FORMULATION_TABLE: FormulationTable = {
         "batch": "1",
         "spatial": "<=400px",
       },
-      "formulation": "grouped",
-      "geomeanOverFastest": 1.0080496054163037,
-      "worstOverFastest": 1.022291036587586,
+      "formulation": "batched-matmul",
+      "geomeanOverFastest": 1.0164318518383257,
+      "worstOverFastest": 1.0349172190931684,
       "evidence": [
         {
           "case": "effnet-b0.expand-80-480-14@b1",
@@ -390,9 +400,9 @@ export const FORMULATION_TABLE: FormulationTable = {
         "batch": "2+",
         "spatial": "<=400px",
       },
-      "formulation": "grouped",
-      "geomeanOverFastest": 1,
-      "worstOverFastest": 1,
+      "formulation": "batched-matmul",
+      "geomeanOverFastest": 1.0226120641889063,
+      "worstOverFastest": 1.0437306134648952,
       "evidence": [
         {
           "case": "effnet-b0.expand-80-480-14@b8",
@@ -612,9 +622,9 @@ export const FORMULATION_TABLE: FormulationTable = {
         "batch": "1",
         "spatial": "<=100px",
       },
-      "formulation": "per-example",
-      "geomeanOverFastest": 1.0653376606930112,
-      "worstOverFastest": 1.288098635129251,
+      "formulation": "batched-matmul",
+      "geomeanOverFastest": 1.092732439969435,
+      "worstOverFastest": 1.1807029678882524,
       "evidence": [
         {
           "case": "effnet-b0.expand-192-1152-7@b1",
@@ -1142,5 +1152,8 @@ export const FORMULATION_TABLE: FormulationTable = {
       "source": 0,
     },
   ],
-  "notUsed": [],
+  "notUsed": [
+    "ort-webgpu@wgpu/vulkan llvmpipe (LLVM 15.0.6, 256 bits): ran on a software GPU adapter, a CPU figure; the WebGPU defaults stay as they are until a real GPU is measured",
+    "tfjs-webgpu@wgpu/vulkan llvmpipe (LLVM 15.0.6, 256 bits): ran on a software GPU adapter, a CPU figure; the WebGPU defaults stay as they are until a real GPU is measured",
+  ],
 };

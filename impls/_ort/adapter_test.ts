@@ -92,14 +92,12 @@ Deno.test({
 });
 
 Deno.test({
-  name: "ort-wasm: a batched-matmul layer has one dynamic-batch session for every batch size",
+  name: "ort-wasm: a 1x1 layer has one dynamic-batch session for every batch size",
   ...sanitizers,
   async fn() {
     const c = seededCase(23, { inChannels: 6, outChannels: 4, kernelSize: 1 }, [3, 4, 5]);
     const before = ortWasmAdapter.resourceCounts!().ortSessions;
-    const prepared = await ortWasmAdapter.prepareWith(c.spec, c.weights, {
-      formulation: "batched-matmul",
-    });
+    const prepared = await ortWasmAdapter.prepare(c.spec, c.weights);
     try {
       for (const batch of [3, 1, 2]) {
         const input = { shape: [batch, 6, 4, 5], data: c.input.data.slice(0, batch * 120) };

@@ -82,7 +82,7 @@ export interface LayerModels {
 
 /** How every layer's formulation is chosen on `backend`, for the adapter info. */
 export function formulationInfo(backend: string): string {
-  return `per run unless prepareWith forces one: ${tableSummary(backend)}; rule: 1x1 ` +
+  return `per run (prepareWith may force one): ${tableSummary(backend)}; rule: 1x1 ` +
     "kernels: batched-matmul, one dynamic-batch session per input size; other kernels: " +
     "grouped (depthwise-folded when groups == inChannels), one session per batch and input size";
 }

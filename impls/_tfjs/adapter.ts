@@ -133,7 +133,11 @@ export function createTfjsAdapter(options: TfjsAdapterOptions): TfjsAdapter {
   ) => {
     // defineAdapter has parsed the spec, checked the weights and copied them
     await ensureReady();
-    return prepareTfjsCondConv(backendName, spec, weights, { kernelMixing, ...prepareOptions });
+    return prepareTfjsCondConv(backendName, spec, weights, {
+      kernelMixing,
+      ...prepareOptions,
+      tableBackend: options.id,
+    });
   };
   const adapter: TfjsAdapter = defineAdapter<TfjsAdapter>({
     id: options.id,

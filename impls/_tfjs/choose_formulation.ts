@@ -6,22 +6,11 @@
  * @module
  */
 import type { CondConvSpec } from "../../condconv/spec.ts";
-import { pair } from "../../condconv/geometry.ts";
+import { isPlainPointwise } from "../../condconv/formulation.ts";
 import type { TfjsFormulation } from "./formulations.ts";
 
-/**
- * Whether `spec` is a plain 1x1 convolution: kernel 1x1, stride 1, no padding, so that the
- * input reshaped is already the batched-matmul formulation's patch matrix (no slicing).
- */
-export function isPointwise(spec: CondConvSpec): boolean {
-  const [kh, kw] = pair(spec.kernelSize);
-  const [sh, sw] = pair(spec.stride);
-  const p = spec.padding;
-  // "same" pads nothing for a 1x1 kernel at stride 1
-  const unpadded = p === "valid" || p === "same" || p === 0 ||
-    (Array.isArray(p) && p[0] === 0 && p[1] === 0);
-  return kh === 1 && kw === 1 && sh === 1 && sw === 1 && unpadded;
-}
+/** Whether `spec` is a plain 1x1 convolution (`condconv/formulation.ts`). */
+export const isPointwise: (spec: CondConvSpec) => boolean = isPlainPointwise;
 
 /**
  * The formulation a run of `spec` on `backendName` takes where the table has no cell and no

@@ -41,6 +41,11 @@ export interface TfjsPrepareOptions {
   formulation?: TfjsFormulation;
   /** force a kernel mixing instead of the adapter's */
   kernelMixing?: KernelMixing;
+  /**
+   * whose cells of the measured table the defaults follow (the adapter's id; default
+   * `"tfjs-<backend>"`)
+   */
+  tableBackend?: string;
 }
 
 /** The kernel tensors of one formulation. */
@@ -77,26 +82,29 @@ export class TfjsCondConv implements PreparedCondConv {
   /** how this layer mixes its kernels (for `"expert-sum"`: its expert outputs) */
   readonly kernelMixing: KernelMixing;
   readonly #spec: CondConvSpec;
-  readonly #expertKernels: Float32Array;
+  /** whose cells of the measured table the defaults follow, e.g. `"tfjs-wasm"` */
+  readonly #tableBackend: string;
   #tensors: LayerTensors | undefined;
-  #kernels = new Map<TfjsFormulation, Promise<KernelTensors>>();
+  /** the kernels of every formulation a run may take, uploaded by `prepareTfjsCondConv` */
+  #kernels: Map<TfjsFormulation, KernelTensors>;
   #last: TfjsFormulation;
 
   /** Use `prepareTfjsCondConv`, which validates and uploads. */
   constructor(
     backendName: string,
     spec: CondConvSpec,
-    expertKernels: Float32Array,
-    options: { forced?: TfjsFormulation; kernelMixing: KernelMixing },
+    options: { forced?: TfjsFormulation; kernelMixing: KernelMixing; tableBackend: string },
     tensors: LayerTensors,
+    kernels: Map<TfjsFormulation, KernelTensors>,
   ) {
     this.backendName = backendName;
     this.backend = `tfjs:${backendName}`;
     this.#spec = spec;
-    this.#expertKernels = expertKernels;
+    this.#tableBackend = options.tableBackend;
     this.forced = options.forced;
     this.kernelMixing = options.kernelMixing;
     this.#tensors = tensors;
+    this.#kernels = kernels;
     this.#last = options.forced ?? this.formulationFor({ batch: 1, inHeight: 1, inWidth: 1 });
   }
 
@@ -110,26 +118,22 @@ export class TfjsCondConv implements PreparedCondConv {
 
   /** The formulation a run of geometry `g` takes (see `TfjsPrepareOptions.formulation`). */
   formulationFor(g: { batch: number; inHeight: number; inWidth: number }): TfjsFormulation {
-    if (this.forced !== undefined) return this.forced;
-    const spec = this.#spec;
-    return defaultFormulation(
-      `tfjs-${this.backendName}`,
-      spec,
-      g,
-      () => chooseFormulation(spec, this.backendName),
-      (f) => formulationProblem(spec, f),
-    ).formulation;
+    return this.forced ?? layerDefault(this.#tableBackend, this.backendName, this.#spec, g);
   }
 
   /** Runs the layer; reads the output back with `await tensor.data()` only. */
   async run(input: Tensor, routingWeights?: Float32Array): Promise<Tensor> {
     const g = checkRunInputs(this.#spec, input, routingWeights);
     const formulation = this.formulationFor(g);
-    const kernels = await this.#kernelsOf(formulation);
     const out = await computeAndRead(this.backendName, g, () => {
       const tensors = this.#tensors;
       if (tensors === undefined) {
         throw new Error(`Cannot run: this ${this.backend} layer was disposed`);
+      }
+      const kernels = this.#kernels.get(formulation);
+      if (kernels === undefined) {
+        // prepare uploads every formulation formulationFor can return: a bug if reached
+        throw new Error(`Cannot run: the ${formulation} kernels of this layer were not prepared`);
       }
       return this.#compute(formulation, kernels, tensors, g, input, routingWeights);
     });
@@ -138,40 +142,13 @@ export class TfjsCondConv implements PreparedCondConv {
   }
 
   /** Releases the weight tensors; later runs throw. */
-  async dispose(): Promise<void> {
+  dispose(): Promise<void> {
     const tensors = this.#tensors;
     this.#tensors = undefined;
-    const kernels = [...this.#kernels.values()];
-    this.#kernels.clear();
     if (tensors) tf.dispose(Object.values(tensors).flat());
-    for (const k of await Promise.allSettled(kernels)) {
-      if (k.status === "fulfilled") tf.dispose(Object.values(k.value).flat());
-    }
-  }
-
-  /** Uploads the kernel tensors of `formulation` now, if not yet (a run would otherwise). */
-  async upload(formulation: TfjsFormulation): Promise<void> {
-    await this.#kernelsOf(formulation);
-  }
-
-  /** The kernel tensors of `formulation`, uploaded by the first run that needs them. */
-  #kernelsOf(formulation: TfjsFormulation): Promise<KernelTensors> {
-    if (this.#tensors === undefined) {
-      return Promise.reject(new Error(`Cannot run: this ${this.backend} layer was disposed`));
-    }
-    let kernels = this.#kernels.get(formulation);
-    if (kernels === undefined) {
-      kernels = uploadKernels(
-        this.backendName,
-        this.#spec,
-        this.#expertKernels,
-        formulation,
-        this.kernelMixing,
-      );
-      this.#kernels.set(formulation, kernels);
-      kernels.catch(() => this.#kernels.delete(formulation));
-    }
-    return kernels;
+    for (const k of this.#kernels.values()) tf.dispose(Object.values(k).flat());
+    this.#kernels.clear();
+    return Promise.resolve();
   }
 
   #compute(
@@ -223,6 +200,22 @@ export class TfjsCondConv implements PreparedCondConv {
     }
     return y;
   }
+}
+
+/** The default formulation of a run of `g` (the table's cell, else the backend's rule). */
+function layerDefault(
+  tableBackend: string,
+  backendName: string,
+  spec: CondConvSpec,
+  g: { batch: number; inHeight: number; inWidth: number },
+): TfjsFormulation {
+  return defaultFormulation(
+    tableBackend,
+    spec,
+    g,
+    () => chooseFormulation(spec, backendName),
+    (f) => formulationProblem(spec, f),
+  ).formulation;
 }
 
 /** Uploads the expert kernels in the layout `formulation` reads. */
@@ -286,20 +279,34 @@ export async function prepareTfjsCondConv(
     }
     return layer;
   });
-  const layer = new TfjsCondConv(
-    backendName,
-    spec,
-    weights.expertKernels,
-    { forced, kernelMixing },
-    tensors,
-  );
   // every formulation a run may take, so that runs upload nothing
+  const tableBackend = options.tableBackend ?? `tfjs-${backendName}`;
   const formulations = forced !== undefined ? [forced] : possibleDefaults(
-    `tfjs-${backendName}`,
+    tableBackend,
     spec,
     () => chooseFormulation(spec, backendName),
     (f) => formulationProblem(spec, f),
   );
-  for (const f of formulations) await layer.upload(f);
+  const kernels = new Map<TfjsFormulation, KernelTensors>();
+  try {
+    for (const f of formulations) {
+      kernels.set(
+        f,
+        await uploadKernels(backendName, spec, weights.expertKernels, f, kernelMixing),
+      );
+    }
+  } catch (error) {
+    // nothing a failed prepare made stays on the backend
+    tf.dispose(Object.values(tensors).flat());
+    for (const k of kernels.values()) tf.dispose(Object.values(k).flat());
+    throw error;
+  }
+  const layer = new TfjsCondConv(
+    backendName,
+    spec,
+    { forced, kernelMixing, tableBackend },
+    tensors,
+    kernels,
+  );
   return layer;
 }

@@ -12,6 +12,7 @@
  */
 import { cellKey, type Formulation, isFormulation } from "../../condconv/formulation.ts";
 import {
+  type CellChoice,
   type CellEvidence,
   chooseFromEvidence,
   type FormulationTable,
@@ -35,6 +36,7 @@ export function deriveTable(
   const byCell = new Map<string, { cell: MeasuredDefault["cell"]; evidence: CellEvidence[] }>();
   const notUsed = new Set<string>();
   const measured = new Set<string>();
+  const threads: Record<string, number> = {};
   for (const r of report.results) {
     if (!r.formulations || !r.formulationCell) continue;
     if (r.softwareGpu) {
@@ -45,6 +47,7 @@ export function deriveTable(
       continue;
     }
     measured.add(r.adapter);
+    if (r.threads !== undefined) threads[r.adapter] = r.threads;
     const p50Ms: Partial<Record<Formulation, number>> = {};
     for (const e of r.formulations) {
       if (e.status === "timed" && e.warm && isFormulation(e.formulation)) {
@@ -75,15 +78,31 @@ export function deriveTable(
     cores: env.logicalCores,
     loadAverage: env.loadAverage?.atEnd ?? null,
     runtime: `Deno ${env.deno}`,
+    threads,
   };
-  // the previous table's cells this run did not measure stay, with their runs
-  const kept = previous.cells.filter((c) => !byCell.has(cellKey(c.cell)));
-  const used = [...new Set(kept.map((c) => c.source))].sort((a, b) => a - b);
-  const sources = [...used.map((i) => previous.sources[i]), source];
-  const cells: MeasuredDefault[] = kept.map((c) => ({ ...c, source: used.indexOf(c.source) }));
-  for (const { cell, evidence } of byCell.values()) {
+  // a cell this run measured but could not decide (no formulation timed on every case)
+  // keeps its previous entry, said in notUsed
+  const choices = new Map<string, CellChoice>();
+  for (const [key, { evidence }] of byCell) {
     const choice = chooseFromEvidence(evidence);
-    if (choice) cells.push({ cell, ...choice, evidence, source: sources.length - 1 });
+    if (choice) {
+      choices.set(key, choice);
+    } else {
+      notUsed.add(
+        `${key}: no formulation was timed on every case of the cell in ${reportPath}; ` +
+          "the cell keeps its previous entry, if any",
+      );
+    }
+  }
+  // the previous table's cells this run did not decide stay, with their runs
+  const kept = previous.cells.filter((c) => !choices.has(cellKey(c.cell)));
+  const used = [...new Set(kept.map((c) => c.source))].sort((a, b) => a - b);
+  const sources = used.map((i) => previous.sources[i]);
+  const cells: MeasuredDefault[] = kept.map((c) => ({ ...c, source: used.indexOf(c.source) }));
+  if (choices.size > 0) sources.push(source);
+  for (const [key, choice] of choices) {
+    const { cell, evidence } = byCell.get(key)!;
+    cells.push({ cell, ...choice, evidence, source: sources.length - 1 });
   }
   return {
     sources,

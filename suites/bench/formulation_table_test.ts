@@ -75,6 +75,42 @@ Deno.test("deriveTable: each cell takes the smallest geomean over the fastest, c
   assert.deepEqual(table.cells.map((c) => c.source), [0, 0]);
 });
 
+Deno.test("deriveTable: a cheaper formulation within 5% of the fastest wins the cell", () => {
+  const table = deriveTable(
+    report([
+      // per-example is 3% faster: within the noise, and batched-matmul is cheaper to hold
+      row("ort-wasm", "a@b8", POINTWISE_B8, { "batched-matmul": 10.3, "per-example": 10 }),
+      row("tfjs-wasm", "a@b8", POINTWISE_B8, { "batched-matmul": 11, "per-example": 10 }),
+    ]),
+    EMPTY,
+    "bench.json",
+  );
+  assert.deepEqual(table.cells.map((c) => [c.cell.backend, c.formulation]), [
+    ["ort-wasm", "batched-matmul"],
+    ["tfjs-wasm", "per-example"],
+  ]);
+  assert.ok(Math.abs(table.cells[0].worstOverFastest - 1.03) < 1e-9);
+});
+
+Deno.test("deriveTable keeps a cell's previous entry when a run cannot decide it", () => {
+  const previous = deriveTable(
+    report([row("tfjs-wasm", "a@b8", POINTWISE_B8, { "per-example": 1, "batched-matmul": 3 })]),
+    EMPTY,
+    "old.json",
+  );
+  const table = deriveTable(
+    report([
+      row("tfjs-wasm", "a@b8", POINTWISE_B8, { "per-example": 1 }),
+      row("tfjs-wasm", "b@b8", POINTWISE_B8, { "batched-matmul": 1 }),
+    ]),
+    previous,
+    "new.json",
+  );
+  assert.deepEqual(table.cells, previous.cells, "the old entry and its run stay");
+  assert.equal(table.sources.length, 1, "a run that decided nothing adds no source");
+  assert.match(table.notUsed[0], /no formulation was timed on every case of the cell in new\.json/);
+});
+
 Deno.test("deriveTable never makes a WebGPU cell from a software adapter, and keeps the cells a run did not measure", () => {
   const DEPTHWISE_B1 = { kernel: "depthwise", batch: "1", spatial: "<=100px" } as const;
   const previous = deriveTable(

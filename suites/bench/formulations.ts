@@ -148,6 +148,7 @@ async function timeInterleaved(
     if (!c.entry.default && first > SCREEN_FACTOR * firstFastest && first >= SCREEN_MIN_MS) {
       c.active = false;
       c.entry.status = "screened";
+      c.entry.firstRunOverFastest = first / firstFastest;
       c.entry.reason = `first run ${first.toFixed(1)} ms, ${(first / firstFastest).toFixed(1)}x ` +
         `the fastest first run (${firstFastest.toFixed(1)} ms): not timed warm`;
     }

@@ -197,9 +197,22 @@ async function benchOne(
     result.reason = verdict.reason;
     return result;
   }
+  const axis = options.formulations ? formulationAxis(adapter) : undefined;
   if (!verdict.layer) {
     result.status = "wrong";
     result.reason = `${verdict.reason}: not timed`;
+    if (axis) {
+      // which formulations are right, when the default is not
+      result.formulationCell = cellFields(loaded);
+      result.formulations = await benchFormulations(
+        adapter,
+        axis,
+        backend,
+        loaded,
+        options,
+        undefined,
+      );
+    }
     return result;
   }
   const { prepared, run } = verdict.layer;
@@ -235,7 +248,6 @@ async function benchOne(
   } finally {
     await prepared.dispose().catch(() => {});
   }
-  const axis = options.formulations ? formulationAxis(adapter) : undefined;
   if (axis) {
     result.formulationCell = cellFields(loaded);
     result.formulations = await benchFormulations(

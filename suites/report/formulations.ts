@@ -69,14 +69,8 @@ export function entryText(e: FormulationTiming | undefined, fastest?: Formulatio
     const text = ms(e.warm.p50Ms);
     return e === fastest ? `**${text}**` : text;
   }
-  if (e.status === "screened") return `>${fmtRatio(screenedFactor(e))} (1 run)`;
+  if (e.status === "screened") return `first run ${fmtRatio(e.firstRunOverFastest ?? undefined)}`;
   return e.status;
-}
-
-/** How far a screened formulation's first run was from the fastest first run. */
-function screenedFactor(e: FormulationTiming): number {
-  const m = /([\d.]+)x the fastest first run/.exec(e.reason ?? "");
-  return m ? Number(m[1]) : NaN;
 }
 
 /** The formulations any row of `rows` has (in the axis's order). */
@@ -89,9 +83,10 @@ function columns(rows: readonly MatrixRow[]): string[] {
 export const MATRIX_LEGEND = "`deno task bench --formulations`: every formulation of each " +
   "framework adapter on each case, checked first, then timed interleaved round by round. Warm " +
   "p50 in ms; the fastest in bold; `-`: the formulation cannot compute the layer on that " +
-  "backend; `>Nx (1 run)`: its checked first run took N times the fastest first run, so it was " +
-  "not timed warm. `default` is what the adapter runs unless told otherwise " +
-  "(impls/_formulations/table.ts), and `default / fastest` its p50 over the fastest's.";
+  "backend; `first run Nx`: its checked first run (compiling included) took N times the " +
+  "fastest first run, so it was not timed warm. `default` is what the adapter ran unless told " +
+  "otherwise, by the table (impls/_formulations/table.ts) in effect when the bench ran, and " +
+  "`default / fastest` its p50 over the fastest's.";
 
 /** The matrix's columns: case, cell, the formulations present, default, default / fastest. */
 export function matrixTable(matrix: readonly MatrixRow[]): {
@@ -151,21 +146,28 @@ function clearlySlower(a: FormulationTiming, b: FormulationTiming): boolean {
  * within the noise.
  */
 export function formulationAdvice(matrix: readonly MatrixRow[]): string[] {
-  const judged = matrix.filter((r) => r.defaultOverFastest !== undefined);
-  const off = judged.filter((r) => r.defaultOverFastest! > DEFAULT_WITHIN);
+  const judged = matrix.filter((r) => r.entries.some((e) => e.default));
+  const off = judged.filter((r) => !(r.defaultOverFastest! <= DEFAULT_WITHIN));
   const lines = [
     `The default is within ${DEFAULT_WITHIN.toFixed(2)}x of the fastest formulation on ` +
     `${judged.length - off.length} of ${judged.length} rows.`,
     "",
   ];
   for (const r of off) {
-    const fastest = r.fastest!, mine = r.entries.find((e) => e.default)!;
+    const fastest = r.fastest, mine = r.entries.find((e) => e.default)!;
+    const where = `- **${r.adapter}**, ${r.case} (${r.cell.kernel}, batch ${r.batch}): `;
+    if (mine.status !== "timed" || !fastest) {
+      lines.push(
+        `${where}the default \`${mine.formulation}\` was ${mine.status}` +
+          (mine.reason ? ` (${mine.reason})` : "") + ".",
+      );
+      continue;
+    }
     const noise = clearlySlower(mine, fastest)
       ? ""
       : " (their p50 intervals overlap: within the noise of this run)";
     lines.push(
-      `- **${r.adapter}**, ${r.case} (${r.cell.kernel}, batch ${r.batch}): ` +
-        `\`${fastest.formulation}\` is ${fmtRatio(r.defaultOverFastest!)} faster than ` +
+      `${where}\`${fastest.formulation}\` is ${fmtRatio(r.defaultOverFastest!)} faster than ` +
         `\`${r.defaultFormulation}\` (the default)${noise}; force it with ` +
         `\`prepareWith(spec, weights, { formulation: "${fastest.formulation}" })\`.`,
     );

@@ -89,6 +89,8 @@ export const FormulationTiming = z.object({
   default: z.boolean(),
   maxAbsErr: z.number().optional(),
   firstRunMs: z.number().optional(),
+  /** on a `screened` entry: its first run over the fastest first run */
+  firstRunOverFastest: ratio,
   warm: TimingStats.optional(),
   gflops: ratio,
   /** warm p50 over the fastest formulation's warm p50 on this case (1 for the fastest) */
