@@ -11,6 +11,7 @@
  */
 import { BenchReport, type BenchResult } from "../suites/results/bench.ts";
 import { fmtMs, fmtRatio, mdTable } from "../suites/report/format.ts";
+import { DEFAULT_WITHIN, matrixRows } from "../suites/report/formulations.ts";
 
 /** The adapters that run in a web page (ort-node is native, reference is the truth). */
 const WEB = ["wasm", "ts", "ort-wasm", "tfjs-wasm", "tfjs-cpu"];
@@ -119,6 +120,39 @@ export function cpuTargets(report: BenchReport): string {
   lines.push(
     `- ort-wasm over tfjs-wasm on the depthwise layers (geomean p50): ${fmtRatio(dwRatio)}`,
   );
+  // issue 18: each framework adapter's default against its fastest formulation
+  for (const m of [...new Set(matrixRows(report.results).map((r) => r.adapter))]) {
+    for (const b of batches) {
+      const rows = matrixRows(report.results).filter((r) =>
+        r.adapter === m && r.batch === b && r.defaultOverFastest !== undefined
+      );
+      const off = rows.filter((r) => r.defaultOverFastest! > DEFAULT_WITHIN);
+      lines.push(
+        `- ${m} at batch ${b}: default within ${DEFAULT_WITHIN}x of the fastest formulation on ` +
+          `${rows.length - off.length} of ${rows.length} layers` +
+          (off.length > 0
+            ? ` (not on ${
+              off.map((r) =>
+                `${r.case} ${fmtRatio(r.defaultOverFastest)} vs ${r.fastest?.formulation}`
+              )
+                .join(", ")
+            })`
+            : ""),
+      );
+    }
+  }
+  // issue 18: tfjs-wasm against PyTorch at batch 8, at 1 thread and at all cores
+  for (const t of threadCounts) {
+    const g = geomean(
+      cases.filter((c) => c.endsWith("@b8")).flatMap((c) => {
+        const r = at("tfjs-wasm", c), base = torchAt(t, c);
+        return r?.warm && base ? [r.warm.p50Ms / base] : [];
+      }),
+    );
+    if (Number.isFinite(g)) {
+      lines.push(`- tfjs-wasm at batch 8 over PyTorch at ${t} thread(s): ${fmtRatio(g)}`);
+    }
+  }
   const limits = report.environment.machineLimits;
   if (limits) {
     const f = (x: { best: number }) => x.best.toPrecision(3);
