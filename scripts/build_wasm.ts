@@ -33,6 +33,8 @@ export const ASC_FLAGS = [
   "simd",
   "--enable",
   "threads",
+  "--enable",
+  "relaxed-simd",
   "--importMemory",
   "--sharedMemory",
   "--initialMemory",

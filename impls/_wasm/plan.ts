@@ -116,8 +116,9 @@ export function makePlan(
   const hp = g.inHeight + g.padTop + g.padBottom, wp = g.inWidth + g.padLeft + g.padRight;
   const reach = Math.floor(((g.kernelWidth - 1) * g.dilationWidth) / g.strideWidth);
   const phaseWidth = Math.ceil(g.outWidth / 8) * 8 + reach;
-  // scratch of one worker: cache key, routing, mixed kernels, biases, work
-  const sRouting = 64;
+  // scratch of one worker: cache key, edge tile, routing, mixed kernels, biases, work
+  const sTile = 64;
+  const sRouting = align(sTile + 4 * L.MR * L.NR);
   const sMixed = align(sRouting + 4 * capacity * E);
   let mixedBytes: number, biasBytes: number, workBytes: number;
   if (path === 0) {
@@ -201,6 +202,7 @@ export function makePlan(
   );
   w[L.P_CAPACITY] = capacity;
   w[L.P_PHASE_WIDTH] = phaseWidth;
+  w[L.P_S_TILE] = sTile;
   w[L.P_S_ROUTING] = sRouting;
   w[L.P_S_MIXED] = sMixed;
   w[L.P_S_BIAS] = sBias;

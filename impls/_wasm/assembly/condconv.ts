@@ -73,6 +73,7 @@ import {
   P_S_BIAS,
   P_S_MIXED,
   P_S_ROUTING,
+  P_S_TILE,
   P_S_WORK,
   P_SCRATCH_PTR,
   P_SCRATCH_STRIDE,
@@ -238,9 +239,28 @@ function biasOf(plan: usize, r: usize, b: i32, o: i32): f32 {
 // ---------------------------------------------------------------------------------------
 // Mixing
 
+/** `c + a * b`, fused where the hardware has a fused multiply-add (relaxed SIMD). */
+function madd(a: v128, b: v128, c: v128): v128 {
+  return f32x4.relaxed_madd(a, b, c);
+}
+
+/** Stores rows `a0 .. a3` (4 floats along k each) as 4 k-vectors across the rows at `d`. */
+function storeTransposed(d: usize, a0: v128, a1: v128, a2: v128, a3: v128): void {
+  const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+  v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
+  v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
+  v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+}
+
 /**
  * Mixes output rows `o0 .. o0 + rows` (rows <= MR; missing rows are zero) of every expert
- * for examples `b0 .. b0 + nb` into `[K][MR]` panels at `dst + i * dstStride`.
+ * for examples `b0 .. b0 + nb` into `[K][MR]` panels at `dst + i * dstStride`. Four rows are
+ * mixed as float32x4 along k, two examples at a time (each expert vector loaded once for
+ * both), then transposed to the panel's `[k][row]` order.
  */
 function mixPanel(
   plan: usize,
@@ -257,30 +277,45 @@ function mixPanel(
   const rowBytes = <usize> K << 2;
   const w0 = at(ptr(plan, P_EXPERTS_PTR), o0 * K);
   const zero = f32x4.splat(0);
+  const pairs = rows == MR ? nb >> 1 : 0;
   let k = 0;
   for (; k + 4 <= K; k += 4) {
-    for (let i = 0; i < nb; i++) {
+    for (let i = 0; i < pairs; i++) {
+      const rb = at(r, (b0 + 2 * i) * E), rc = at(rb, E);
+      let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+      let c0 = zero, c1 = zero, c2 = zero, c3 = zero;
+      let w = w0 + (<usize> k << 2);
+      for (let e = 0; e < E; e++) {
+        const re = v128.load32_splat(at(rb, e)), rf = v128.load32_splat(at(rc, e));
+        const v0 = v128.load(w), v1 = v128.load(w + rowBytes);
+        const v2 = v128.load(w + 2 * rowBytes), v3 = v128.load(w + 3 * rowBytes);
+        a0 = madd(re, v0, a0);
+        c0 = madd(rf, v0, c0);
+        a1 = madd(re, v1, a1);
+        c1 = madd(rf, v1, c1);
+        a2 = madd(re, v2, a2);
+        c2 = madd(rf, v2, c2);
+        a3 = madd(re, v3, a3);
+        c3 = madd(rf, v3, c3);
+        w += expertBytes;
+      }
+      const d = dst + <usize> (2 * i) * dstStride + (<usize> (k * MR) << 2);
+      storeTransposed(d, a0, a1, a2, a3);
+      storeTransposed(d + dstStride, c0, c1, c2, c3);
+    }
+    for (let i = 2 * pairs; i < nb; i++) {
       const rb = at(r, (b0 + i) * E);
       let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
       let w = w0 + (<usize> k << 2);
       for (let e = 0; e < E; e++) {
         const re = v128.load32_splat(at(rb, e));
-        a0 = f32x4.add(a0, f32x4.mul(re, v128.load(w)));
-        if (rows > 1) a1 = f32x4.add(a1, f32x4.mul(re, v128.load(w + rowBytes)));
-        if (rows > 2) a2 = f32x4.add(a2, f32x4.mul(re, v128.load(w + 2 * rowBytes)));
-        if (rows > 3) a3 = f32x4.add(a3, f32x4.mul(re, v128.load(w + 3 * rowBytes)));
+        a0 = madd(re, v128.load(w), a0);
+        if (rows > 1) a1 = madd(re, v128.load(w + rowBytes), a1);
+        if (rows > 2) a2 = madd(re, v128.load(w + 2 * rowBytes), a2);
+        if (rows > 3) a3 = madd(re, v128.load(w + 3 * rowBytes), a3);
         w += expertBytes;
       }
-      // transpose: row-vectors along k to k-vectors across the 4 rows
-      const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
-      const t1 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
-      const t2 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
-      const t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-      const d = dst + <usize> i * dstStride + (<usize> (k * MR) << 2);
-      v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-      v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
-      v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
-      v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+      storeTransposed(dst + <usize> i * dstStride + (<usize> (k * MR) << 2), a0, a1, a2, a3);
     }
   }
   for (; k < K; k++) {
@@ -343,8 +378,71 @@ function mixFlat(
 // The GEMM micro-kernel
 
 /**
- * One `MR x NR` tile: `A` `[K][MR]`, `B` `[K][NR]`, outputs to `y` (row stride `ldy`
- * bytes), `rows` x `cols` of them valid, started from the 4 biases at `bias`.
+ * A full `MR x NR` tile: `A` `[K][MR]`, `B` `[K][NR]`, the 4 x 8 outputs to `y` (row stride
+ * `ldy` bytes), started from the 4 biases at `bias`. Per k: one A vector (the 4 rows, each
+ * broadcast by a lane shuffle), two B vectors, eight fused multiply-adds.
+ */
+function kernel4x8(a: usize, b: usize, K: i32, y: usize, ldy: usize, bias: usize): void {
+  const v = v128.load(bias);
+  let c00 = v128.shuffle<f32>(v, v, 0, 0, 0, 0), c01 = c00;
+  let c10 = v128.shuffle<f32>(v, v, 1, 1, 1, 1), c11 = c10;
+  let c20 = v128.shuffle<f32>(v, v, 2, 2, 2, 2), c21 = c20;
+  let c30 = v128.shuffle<f32>(v, v, 3, 3, 3, 3), c31 = c30;
+  for (let k = 0; k < K; k++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16), av = v128.load(a);
+    let s = v128.shuffle<f32>(av, av, 0, 0, 0, 0);
+    c00 = madd(s, b0, c00);
+    c01 = madd(s, b1, c01);
+    s = v128.shuffle<f32>(av, av, 1, 1, 1, 1);
+    c10 = madd(s, b0, c10);
+    c11 = madd(s, b1, c11);
+    s = v128.shuffle<f32>(av, av, 2, 2, 2, 2);
+    c20 = madd(s, b0, c20);
+    c21 = madd(s, b1, c21);
+    s = v128.shuffle<f32>(av, av, 3, 3, 3, 3);
+    c30 = madd(s, b0, c30);
+    c31 = madd(s, b1, c31);
+    a += 16;
+    b += 32;
+  }
+  // The stores are unrolled on purpose, one per accumulator register: a loop over an array of
+  // v128 values would spill the 8 accumulators to memory.
+  v128.store(y, c00);
+  v128.store(y, c01, 16);
+  y += ldy;
+  v128.store(y, c10);
+  v128.store(y, c11, 16);
+  y += ldy;
+  v128.store(y, c20);
+  v128.store(y, c21, 16);
+  y += ldy;
+  v128.store(y, c30);
+  v128.store(y, c31, 16);
+}
+
+/** A `MR x 4` tile: the first B vector of each k only (a column panel with 4 or fewer left). */
+function kernel4x4(a: usize, b: usize, K: i32, y: usize, ldy: usize, bias: usize): void {
+  const v = v128.load(bias);
+  let c0 = v128.shuffle<f32>(v, v, 0, 0, 0, 0), c1 = v128.shuffle<f32>(v, v, 1, 1, 1, 1);
+  let c2 = v128.shuffle<f32>(v, v, 2, 2, 2, 2), c3 = v128.shuffle<f32>(v, v, 3, 3, 3, 3);
+  for (let k = 0; k < K; k++) {
+    const b0 = v128.load(b), av = v128.load(a);
+    c0 = madd(v128.shuffle<f32>(av, av, 0, 0, 0, 0), b0, c0);
+    c1 = madd(v128.shuffle<f32>(av, av, 1, 1, 1, 1), b0, c1);
+    c2 = madd(v128.shuffle<f32>(av, av, 2, 2, 2, 2), b0, c2);
+    c3 = madd(v128.shuffle<f32>(av, av, 3, 3, 3, 3), b0, c3);
+    a += 16;
+    b += 32;
+  }
+  v128.store(y, c0);
+  v128.store(y + ldy, c1);
+  v128.store(y + 2 * ldy, c2);
+  v128.store(y + 3 * ldy, c3);
+}
+
+/**
+ * One `MR x NR` tile of which `rows` x `cols` are valid (see `kernel4x8`): a full tile is
+ * stored in place, an edge tile through the worker's tile buffer `tmp` (`MR x NR` floats).
  */
 function tile(
   a: usize,
@@ -355,60 +453,17 @@ function tile(
   bias: usize,
   rows: i32,
   cols: i32,
+  tmp: usize,
 ): void {
-  let c00 = v128.load32_splat(bias), c01 = c00;
-  let c10 = v128.load32_splat(bias, 4), c11 = c10;
-  let c20 = v128.load32_splat(bias, 8), c21 = c20;
-  let c30 = v128.load32_splat(bias, 12), c31 = c30;
-  for (let k = 0; k < K; k++) {
-    const b0 = v128.load(b), b1 = v128.load(b, 16);
-    let s = v128.load32_splat(a);
-    c00 = f32x4.add(c00, f32x4.mul(s, b0));
-    c01 = f32x4.add(c01, f32x4.mul(s, b1));
-    s = v128.load32_splat(a, 4);
-    c10 = f32x4.add(c10, f32x4.mul(s, b0));
-    c11 = f32x4.add(c11, f32x4.mul(s, b1));
-    s = v128.load32_splat(a, 8);
-    c20 = f32x4.add(c20, f32x4.mul(s, b0));
-    c21 = f32x4.add(c21, f32x4.mul(s, b1));
-    s = v128.load32_splat(a, 12);
-    c30 = f32x4.add(c30, f32x4.mul(s, b0));
-    c31 = f32x4.add(c31, f32x4.mul(s, b1));
-    a += 16;
-    b += 32;
-  }
-  // The stores are unrolled on purpose, one per accumulator register: a loop over an array of
-  // v128 values would spill the 8 accumulators to memory.
   if (rows == MR && cols == NR) {
-    v128.store(y, c00);
-    v128.store(y, c01, 16);
-    y += ldy;
-    v128.store(y, c10);
-    v128.store(y, c11, 16);
-    y += ldy;
-    v128.store(y, c20);
-    v128.store(y, c21, 16);
-    y += ldy;
-    v128.store(y, c30);
-    v128.store(y, c31, 16);
+    kernel4x8(a, b, K, y, ldy, bias);
     return;
   }
-  // a partial tile at the edge: the same unrolled order, row by row, as far as `rows` reaches
-  const n0 = min(cols, 4), n1 = cols - 4;
-  storeLanes(y, c00, n0);
-  storeLanes(y + 16, c01, n1);
-  if (rows < 2) return;
-  y += ldy;
-  storeLanes(y, c10, n0);
-  storeLanes(y + 16, c11, n1);
-  if (rows < 3) return;
-  y += ldy;
-  storeLanes(y, c20, n0);
-  storeLanes(y + 16, c21, n1);
-  if (rows < 4) return;
-  y += ldy;
-  storeLanes(y, c30, n0);
-  storeLanes(y + 16, c31, n1);
+  if (cols <= 4) kernel4x4(a, b, K, tmp, NR << 2, bias);
+  else kernel4x8(a, b, K, tmp, NR << 2, bias);
+  for (let q = 0; q < rows; q++) {
+    memory.copy(y + <usize> q * ldy, tmp + (<usize> (q * NR) << 2), <usize> cols << 2);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -422,6 +477,7 @@ function pointwise(plan: usize, unit: i32, worker: i32): void {
   const p0 = unit * size, p1 = min(total, p0 + size), n = p1 - p0;
   const s = scratch(plan, worker), r = s + ptr(plan, P_S_ROUTING);
   const mixed = s + ptr(plan, P_S_MIXED), biases = s + ptr(plan, P_S_BIAS);
+  const tmp = s + ptr(plan, P_S_TILE);
   const panelBytes = <usize> (K * MR) << 2, exampleBytes = <usize> n * panelBytes;
   for (let p = p0; p < p1; p++) {
     const g = p / rowPanels, o0 = g * Og + (p % rowPanels) * MR;
@@ -454,6 +510,7 @@ function pointwise(plan: usize, unit: i32, worker: i32): void {
           at(biases, (b * n + p - p0) * MR),
           min(MR, (g + 1) * Og - o0),
           cols,
+          tmp,
         );
       }
     }
@@ -702,6 +759,7 @@ function general(plan: usize, unit: i32, worker: i32): void {
   const s = scratch(plan, worker), r = s + ptr(plan, P_S_ROUTING);
   const mixed = s + ptr(plan, P_S_MIXED), biases = s + ptr(plan, P_S_BIAS);
   const work = s + ptr(plan, P_S_WORK), panelBytes = <usize> (K * MR) << 2;
+  const tmp = s + ptr(plan, P_S_TILE);
   const key = b * groups + g;
   if (load<i32>(s) != key) {
     for (let p = 0; p < rowPanels; p++) {
@@ -728,6 +786,7 @@ function general(plan: usize, unit: i32, worker: i32): void {
         at(biases, p * MR),
         min(MR, (g + 1) * Og - o0),
         cols,
+        tmp,
       );
     }
   }
