@@ -48,6 +48,9 @@ export const BLOCKS = {
   poolFloats: 16384,
 };
 
+/** Floats of one row per mixing chunk (`MIX_CHUNK` in the kernels). */
+const MIX_CHUNK = 64;
+
 /** A plan and the bytes it needs from its base. */
 export interface Plan {
   /** the plan words, pointers included */
@@ -116,9 +119,10 @@ export function makePlan(
   const hp = g.inHeight + g.padTop + g.padBottom, wp = g.inWidth + g.padLeft + g.padRight;
   const reach = Math.floor(((g.kernelWidth - 1) * g.dilationWidth) / g.strideWidth);
   const phaseWidth = Math.ceil(g.outWidth / 8) * 8 + reach;
-  // scratch of one worker: cache key, edge tile, routing, mixed kernels, biases, work
+  // scratch of one worker: cache key, edge tile, mixing stage, routing, mixed kernels, biases, work
   const sTile = 64;
-  const sRouting = align(sTile + 4 * L.MR * L.NR);
+  const sStage = align(sTile + 4 * L.MR * L.NR);
+  const sRouting = align(sStage + 16 * E + 4 * 4 * L.MR * MIX_CHUNK);
   const sMixed = align(sRouting + 4 * capacity * E);
   let mixedBytes: number, biasBytes: number, workBytes: number;
   if (path === 0) {
@@ -203,6 +207,7 @@ export function makePlan(
   w[L.P_CAPACITY] = capacity;
   w[L.P_PHASE_WIDTH] = phaseWidth;
   w[L.P_S_TILE] = sTile;
+  w[L.P_S_STAGE] = sStage;
   w[L.P_S_ROUTING] = sRouting;
   w[L.P_S_MIXED] = sMixed;
   w[L.P_S_BIAS] = sBias;

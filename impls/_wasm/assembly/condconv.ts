@@ -73,6 +73,7 @@ import {
   P_S_BIAS,
   P_S_MIXED,
   P_S_ROUTING,
+  P_S_STAGE,
   P_S_TILE,
   P_S_WORK,
   P_SCRATCH_PTR,
@@ -256,6 +257,110 @@ function storeTransposed(d: usize, a0: v128, a1: v128, a2: v128, a3: v128): void
   v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
 }
 
+/** Floats of one row per mixing chunk: the staging buffer holds 4 examples x 4 rows of it. */
+const MIX_CHUNK = 64;
+
+/**
+ * Mixing as a small GEMM: for 4 examples (routing weights `r4`, `[E][4]`) and `n8` blocks of
+ * 8 consecutive weights from `w` (expert 0; expert e is `e * expertBytes` further), the 4
+ * mixed spans to `out + i * outStride`. Per expert: one routing vector (each example's weight
+ * broadcast by a lane shuffle), two weight vectors, eight fused multiply-adds.
+ */
+function mixTile(
+  r4: usize,
+  w: usize,
+  E: i32,
+  expertBytes: usize,
+  n8: i32,
+  out: usize,
+  outStride: usize,
+): void {
+  const zero = f32x4.splat(0);
+  for (let j = 0; j < n8; j++) {
+    let c00 = zero, c01 = zero, c10 = zero, c11 = zero;
+    let c20 = zero, c21 = zero, c30 = zero, c31 = zero;
+    let p = w + (<usize> j << 5), q = r4;
+    for (let e = 0; e < E; e++) {
+      const b0 = v128.load(p), b1 = v128.load(p, 16), av = v128.load(q);
+      let t = v128.shuffle<f32>(av, av, 0, 0, 0, 0);
+      c00 = madd(t, b0, c00);
+      c01 = madd(t, b1, c01);
+      t = v128.shuffle<f32>(av, av, 1, 1, 1, 1);
+      c10 = madd(t, b0, c10);
+      c11 = madd(t, b1, c11);
+      t = v128.shuffle<f32>(av, av, 2, 2, 2, 2);
+      c20 = madd(t, b0, c20);
+      c21 = madd(t, b1, c21);
+      t = v128.shuffle<f32>(av, av, 3, 3, 3, 3);
+      c30 = madd(t, b0, c30);
+      c31 = madd(t, b1, c31);
+      p += expertBytes;
+      q += 16;
+    }
+    let d = out + (<usize> j << 5);
+    v128.store(d, c00);
+    v128.store(d, c01, 16);
+    d += outStride;
+    v128.store(d, c10);
+    v128.store(d, c11, 16);
+    d += outStride;
+    v128.store(d, c20);
+    v128.store(d, c21, 16);
+    d += outStride;
+    v128.store(d, c30);
+    v128.store(d, c31, 16);
+  }
+}
+
+/**
+ * Full row panels (`rows == MR`) for examples `b0 + 4 * g ..` in groups of 4, k below
+ * `K & ~3`: chunk by chunk of `MIX_CHUNK` k, each row's span mixed by `mixTile` into the
+ * staging buffer `stage` (`[E][4]` routing weights, then `[4 examples][4 rows][MIX_CHUNK]`),
+ * then transposed into the panels.
+ */
+function mixGroups(
+  plan: usize,
+  r: usize,
+  b0: i32,
+  groups: i32,
+  o0: i32,
+  dst: usize,
+  dstStride: usize,
+  stage: usize,
+): void {
+  const E = word(plan, P_E), K = word(plan, P_K), K4 = K & ~3;
+  const expertBytes = <usize> (word(plan, P_O) * K) << 2;
+  const w0 = at(ptr(plan, P_EXPERTS_PTR), o0 * K);
+  const r4 = stage, rows = stage + (<usize> E << 4);
+  const exampleStride = <usize> (MR * MIX_CHUNK) << 2, rowStride = <usize> MIX_CHUNK << 2;
+  for (let k0 = 0; k0 < K4; k0 += MIX_CHUNK) {
+    const k1 = min(K4, k0 + MIX_CHUNK), n8 = (k1 - k0 + 7) >> 3;
+    for (let g = 0; g < groups; g++) {
+      const b = b0 + 4 * g;
+      for (let e = 0; e < E; e++) {
+        for (let i = 0; i < 4; i++) store<f32>(at(r4, e * 4 + i), load<f32>(at(r, (b + i) * E + e)));
+      }
+      for (let q = 0; q < MR; q++) {
+        mixTile(r4, w0 + (<usize> (q * K + k0) << 2), E, expertBytes, n8, rows + <usize> q * rowStride, exampleStride);
+      }
+      for (let i = 0; i < 4; i++) {
+        const src = rows + <usize> i * exampleStride;
+        const d = dst + <usize> (b - b0 + i) * dstStride;
+        for (let k = k0; k < k1; k += 4) {
+          const f = at(src, k - k0);
+          storeTransposed(
+            d + (<usize> (k * MR) << 2),
+            v128.load(f),
+            v128.load(f + rowStride),
+            v128.load(f + 2 * rowStride),
+            v128.load(f + 3 * rowStride),
+          );
+        }
+      }
+    }
+  }
+}
+
 /**
  * Mixes output rows `o0 .. o0 + rows` (rows <= MR; missing rows are zero) of every expert
  * for examples `b0 .. b0 + nb` into `[K][MR]` panels at `dst + i * dstStride`. Four rows are
@@ -271,17 +376,21 @@ function mixPanel(
   rows: i32,
   dst: usize,
   dstStride: usize,
+  stage: usize,
 ): void {
   const E = word(plan, P_E), K = word(plan, P_K);
   const expertBytes = <usize> (word(plan, P_O) * K) << 2;
   const rowBytes = <usize> K << 2;
   const w0 = at(ptr(plan, P_EXPERTS_PTR), o0 * K);
   const zero = f32x4.splat(0);
-  const pairs = rows == MR ? nb >> 1 : 0;
+  const groups = rows == MR ? nb >> 2 : 0;
+  if (groups > 0) mixGroups(plan, r, b0, groups, o0, dst, dstStride, stage);
+  const first = 4 * groups;
+  const pairs = rows == MR ? (nb - first) >> 1 : 0;
   let k = 0;
   for (; k + 4 <= K; k += 4) {
     for (let i = 0; i < pairs; i++) {
-      const rb = at(r, (b0 + 2 * i) * E), rc = at(rb, E);
+      const rb = at(r, (b0 + first + 2 * i) * E), rc = at(rb, E);
       let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
       let c0 = zero, c1 = zero, c2 = zero, c3 = zero;
       let w = w0 + (<usize> k << 2);
@@ -299,11 +408,11 @@ function mixPanel(
         c3 = madd(rf, v3, c3);
         w += expertBytes;
       }
-      const d = dst + <usize> (2 * i) * dstStride + (<usize> (k * MR) << 2);
+      const d = dst + <usize> (first + 2 * i) * dstStride + (<usize> (k * MR) << 2);
       storeTransposed(d, a0, a1, a2, a3);
       storeTransposed(d + dstStride, c0, c1, c2, c3);
     }
-    for (let i = 2 * pairs; i < nb; i++) {
+    for (let i = first + 2 * pairs; i < nb; i++) {
       const rb = at(r, (b0 + i) * E);
       let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
       let w = w0 + (<usize> k << 2);
@@ -477,12 +586,13 @@ function pointwise(plan: usize, unit: i32, worker: i32): void {
   const p0 = unit * size, p1 = min(total, p0 + size), n = p1 - p0;
   const s = scratch(plan, worker), r = s + ptr(plan, P_S_ROUTING);
   const mixed = s + ptr(plan, P_S_MIXED), biases = s + ptr(plan, P_S_BIAS);
-  const tmp = s + ptr(plan, P_S_TILE);
+  const tmp = s + ptr(plan, P_S_TILE), stage = s + ptr(plan, P_S_STAGE);
   const panelBytes = <usize> (K * MR) << 2, exampleBytes = <usize> n * panelBytes;
   for (let p = p0; p < p1; p++) {
     const g = p / rowPanels, o0 = g * Og + (p % rowPanels) * MR;
     const rows = min(MR, (g + 1) * Og - o0);
-    mixPanel(plan, r, 0, batch, o0, rows, mixed + <usize> (p - p0) * panelBytes, exampleBytes);
+    const dst = mixed + <usize> (p - p0) * panelBytes;
+    mixPanel(plan, r, 0, batch, o0, rows, dst, exampleBytes, stage);
     for (let b = 0; b < batch; b++) {
       for (let q = 0; q < MR; q++) {
         store<f32>(
@@ -759,12 +869,12 @@ function general(plan: usize, unit: i32, worker: i32): void {
   const s = scratch(plan, worker), r = s + ptr(plan, P_S_ROUTING);
   const mixed = s + ptr(plan, P_S_MIXED), biases = s + ptr(plan, P_S_BIAS);
   const work = s + ptr(plan, P_S_WORK), panelBytes = <usize> (K * MR) << 2;
-  const tmp = s + ptr(plan, P_S_TILE);
+  const tmp = s + ptr(plan, P_S_TILE), stage = s + ptr(plan, P_S_STAGE);
   const key = b * groups + g;
   if (load<i32>(s) != key) {
     for (let p = 0; p < rowPanels; p++) {
       const o0 = g * Og + p * MR, rows = min(MR, (g + 1) * Og - o0);
-      mixPanel(plan, r, b, 1, o0, rows, mixed + <usize> p * panelBytes, 0);
+      mixPanel(plan, r, b, 1, o0, rows, mixed + <usize> p * panelBytes, 0, stage);
       for (let q = 0; q < MR; q++) {
         store<f32>(at(biases, p * MR + q), q < rows ? biasOf(plan, r, b, o0 + q) : 0);
       }
