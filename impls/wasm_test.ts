@@ -140,9 +140,9 @@ Deno.test("the committed condconv.wasm is what its source builds", async () => {
   );
 });
 
-for (const workers of [1, 2, 3]) {
-  Deno.test(`wasm with ${workers} worker(s) agrees with the reference on every path`, async () => {
-    const adapter = createWasmAdapter({ workers });
+for (const threads of [1, 2, 3]) {
+  Deno.test(`wasm on ${threads} thread(s) agrees with the reference on every path`, async () => {
+    const adapter = createWasmAdapter({ threads });
     for (const [index, { name, spec, shape }] of LAYERS.entries()) {
       const layer = seededLayer(300 + index, spec, shape);
       assertClose(await runOnce(adapter, layer), await runOnce(referenceAdapter, layer), name);
@@ -151,8 +151,8 @@ for (const workers of [1, 2, 3]) {
   });
 }
 
-Deno.test("wasm is bit-identical across worker counts and repeated runs", async () => {
-  const one = createWasmAdapter({ workers: 1 }), two = createWasmAdapter({ workers: 2 });
+Deno.test("wasm is bit-identical across thread counts and repeated runs", async () => {
+  const one = createWasmAdapter({ threads: 1 }), two = createWasmAdapter({ threads: 3 });
   for (const [index, { name, spec, shape }] of LAYERS.entries()) {
     const layer = seededLayer(400 + index, spec, shape);
     const a = await runOnce(one, layer);
@@ -214,7 +214,7 @@ Deno.test("wasm copies the weights in prepare", async () => {
 });
 
 Deno.test("wasm rejects runs after dispose and releases its workers and memory", async () => {
-  const adapter = createWasmAdapter({ workers: 2 });
+  const adapter = createWasmAdapter({ threads: 3 });
   const layer = seededLayer(8, { inChannels: 4, outChannels: 4, kernelSize: 3, padding: 1 }, [
     1,
     4,

@@ -338,10 +338,20 @@ function mixGroups(
     for (let g = 0; g < groups; g++) {
       const b = b0 + 4 * g;
       for (let e = 0; e < E; e++) {
-        for (let i = 0; i < 4; i++) store<f32>(at(r4, e * 4 + i), load<f32>(at(r, (b + i) * E + e)));
+        for (let i = 0; i < 4; i++) {
+          store<f32>(at(r4, e * 4 + i), load<f32>(at(r, (b + i) * E + e)));
+        }
       }
       for (let q = 0; q < MR; q++) {
-        mixTile(r4, w0 + (<usize> (q * K + k0) << 2), E, expertBytes, n8, rows + <usize> q * rowStride, exampleStride);
+        mixTile(
+          r4,
+          w0 + (<usize> (q * K + k0) << 2),
+          E,
+          expertBytes,
+          n8,
+          rows + <usize> q * rowStride,
+          exampleStride,
+        );
       }
       for (let i = 0; i < 4; i++) {
         const src = rows + <usize> i * exampleStride;
