@@ -22,8 +22,21 @@ const JOB_WORDS = [
   CTRL.error,
 ] as const;
 
-/** How long the calling thread spins for the others' last units before it awaits them. */
+/** How long a calling thread that may not block spins for the others' last units. */
 const SPIN_MS = 0.2;
+
+/**
+ * Whether this thread may block in `Atomics.wait` (Deno's main thread and workers may, a
+ * page's main thread may not: there it throws).
+ */
+const CAN_BLOCK = (() => {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 /** `threads - 1` workers and the calling thread on one memory. */
 export class WasmTeam {
@@ -167,19 +180,25 @@ export class WasmTeam {
     // this thread's part: the last of the threads, so the workers keep their ranges
     const part = new JobPart(this.#kernels, ctrl, this.count, this.threads);
     part.phaseOne(plan);
-    // Spun, not awaited: the others' phase-one units are short, and an Atomics.waitAsync on
-    // this word, notified while it was being set up, was seen to never settle in Deno 2.9.6.
+    // Phase one is short: wait for the units the others hold by blocking where this thread
+    // may (Deno's main thread, a worker) and by spinning where it may not (a page's main
+    // thread). Not Atomics.waitAsync: one on this word, notified while it was being set up,
+    // was seen to never settle in Deno 2.9.6.
     while (!part.phaseOneDone()) {
-      // the other threads finish the units they hold
+      if (CAN_BLOCK) Atomics.wait(ctrl, CTRL.doneOne, Atomics.load(ctrl, CTRL.doneOne), 1);
     }
     if (part.phaseTwo(plan)) {
       Atomics.store(ctrl, CTRL.finished, generation);
       this.#finishedGeneration = generation;
     } else if (ctrl[CTRL.completion] === 1) {
       await this.#until(() => this.#finishedGeneration === generation);
+    } else if (CAN_BLOCK) {
+      // the others are finishing their last units: blocking saves the event loop's wake-up
+      while (Atomics.load(ctrl, CTRL.finished) !== generation) {
+        Atomics.wait(ctrl, CTRL.finished, before, 1);
+      }
     } else {
-      // the others are usually finishing their last units: a short spin saves the event
-      // loop's wake-up (tens of microseconds, a scheduler tick on a busy machine)
+      // a short spin saves the event loop's wake-up (tens of microseconds, more when busy)
       const spinUntil = performance.now() + SPIN_MS;
       while (Atomics.load(ctrl, CTRL.finished) !== generation && performance.now() < spinUntil) {
         // spin

@@ -1,26 +1,31 @@
 /// <reference path="./builtins.d.ts" />
 /**
  * The `wasm` adapter's kernels, in AssemblyScript: WebAssembly SIMD128 (float32x4) over one
- * shared memory that every worker instantiates. Built by `deno task build:wasm` into
+ * shared memory that every thread instantiates, with relaxed SIMD's fused multiply-add in the
+ * GEMM and mixing loops. Built by `deno task build:wasm` into
  * `impls/_wasm/condconv.wasm` (see `scripts/build_wasm.ts`). No runtime, no allocation: the
  * host lays out every tensor and each worker's scratch in the memory and passes a plan (see
  * `../layout.ts`, which this file shares with the host).
  *
- * A job is two phases of units that workers claim from atomic counters (the host does the
- * claiming, `../worker.ts`):
+ * A job is two phases of units that threads claim from atomic counters (the host does the
+ * claiming, `../job.ts`):
  * - `phaseOne(plan, unit)`: channel means for the routing, and on the pointwise path the
  *   input packed into `NR`-column panels `[panel][C][NR]`;
- * - `route(plan, worker)`: each worker computes the routing weights of every example of the
+ * - `route(plan, worker)`: each thread computes the routing weights of every example of the
  *   job into its scratch (E x C multiply-adds per example: cheap);
- * - `phaseTwo(plan, unit, worker)`: mixing and convolution.
+ * - `phaseTwo(plan, unit, worker)`: mixing and convolution (`worker` is the thread's index,
+ *   which picks its scratch).
  *
  * ## The paths
  * - pointwise (1x1, stride 1, no padding): a unit is a block of `MR`-row panels of output
  *   channels for every example of the job. The expert kernels of those rows are read once
- *   and mixed, per example, straight into the micro-kernel's packed layout `[K][MR]`
- *   (four rows mixed as float32x4 along K, then a 4x4 transpose). The GEMM micro-kernel is
- *   `MR x NR` = 4 x 8: eight float32x4 accumulators, K innermost, A broadcast with
- *   `v128.load32_splat`, B two vectors per k.
+ *   and mixed, per example, straight into the micro-kernel's packed layout `[K][MR]`: four
+ *   examples at a time as a small GEMM (`mixTile`, through a staging chunk and a 4x4
+ *   transpose), the rest two or one at a time as float32x4 along K. The GEMM micro-kernel is
+ *   `MR x NR` = 4 x 8: eight float32x4 accumulators, K innermost, per k one A vector (the 4
+ *   rows, each broadcast by a lane shuffle) and two B vectors into eight fused multiply-adds
+ *   (`f32x4.relaxed_madd`, relaxed SIMD); a column panel with 4 or fewer columns left runs a
+ *   4 x 4 kernel. Why this shape: `BLOCKS` in `../plan.ts`.
  * - depthwise (one input channel per group): a unit is a block of output channels for every
  *   example. Per example and channel the padded input plane is split into `stride` column
  *   phases (phase q holds padded columns q, q + s, ...), so every tap of every stride reads
