@@ -24,32 +24,31 @@ export interface PlanSpec {
  * --allow-sys=loadavg scripts/roofline.ts`) gives 53 to 60 GFLOP/s of f32x4.relaxed_madd on
  * one thread and 104 to 120 on two. Other jobs shared the 2 cores (load average 2 to 6).
  *
- * The micro-kernel `MR x NR` = 4 x 8 (`layout.ts`). Candidates built from one AssemblyScript
- * file with the same flags as the kernels, each timed on one thread on data in L1 (A `[K][MR]`,
- * B `[K][NR]`), rounds interleaved, best of up to 150 rounds of about 1 ms, GFLOP/s:
+ * The micro-kernel `MR x NR` = 4 x 8 (`layout.ts`). The candidates
+ * (`scripts/_wasm_kernels/candidates.ts`, built with the kernels' flags), each on one thread
+ * on data in L1, rounds interleaved, best of 150 rounds of about 1 ms, GFLOP/s (`deno run
+ * --allow-read=. --allow-env --allow-sys=loadavg scripts/wasm_kernels.ts`, load average 3.2):
  *
- * | kernel (one round, load average about 4)                          |   K=96 |  K=256 |
+ * | kernel                                                             |   K=96 |  K=256 |
  * | ------------------------------------------------------------------ | -----: | -----: |
- * | 4x8, A broadcast by 4 `load32_splat`, `mul` + `add` (before)       |   30.5 |   21.7 |
- * | 4x8, A broadcast by 4 `load32_splat`, `relaxed_madd`               |   34.9 |   25.1 |
- * | **4x8, one A vector, lanes broadcast by shuffles, `relaxed_madd`** | **49.4** | **37.7** |
- * | 6x8, 6 `load32_splat`, `relaxed_madd`                              |   40.4 |   27.2 |
- * | 6x8, A vector for 4 rows + 2 `load32_splat`                        |   41.2 |   30.9 |
- * | 6x8, two overlapping A vectors + 6 shuffles                        |   40.6 |   27.4 |
- * | 6x8, 6 `load32_splat`, k unrolled twice                            |   40.2 |   29.1 |
- * | 4x12, 4 `load32_splat`                                             |   39.9 |   27.9 |
- * | 4x12, 4 `load32_splat`, k unrolled twice                           |   42.4 |   31.9 |
- * | 4x12, A vector + shuffles (17 live vectors: spills)                |   41.1 |   29.2 |
+ * | 4x8, A broadcast by 4 `load32_splat`, `mul` + `add` (before)       |   26.7 |   28.9 |
+ * | 4x8, A broadcast by 4 `load32_splat`, `relaxed_madd`               |   31.1 |   33.8 |
+ * | **4x8, one A vector, lanes broadcast by shuffles, `relaxed_madd`** | **44.8** | **47.2** |
+ * | the chosen kernel with k unrolled twice                            |   34.3 |   34.5 |
+ * | 4x8, A `[K/4][MR][4]` (4 A vectors live), k unrolled 4 times       |   38.9 |   39.4 |
+ * | 6x8, 6 `load32_splat`, `relaxed_madd`                              |   36.5 |   37.5 |
+ * | 6x8, A vector for 4 rows + 2 `load32_splat`                        |   38.2 |   37.3 |
+ * | 4x12, 4 `load32_splat`                                             |   36.3 |   37.3 |
+ * | 4x12, A vector + shuffles (17 live vectors: spills)                |   36.4 |   37.2 |
  *
- * Other rounds, each against the chosen kernel in the same round: the chosen kernel with k
- * unrolled twice 28.2 against 33.7 (K=96) and 30.0 against 38.9 (K=256); A laid out
- * `[K/4][MR][4]` (4 A vectors live, k unrolled 4 times, which would let mixing skip its
- * transpose) 27.6 against 32.4 and 32.2 against 34.3; 8x4 and 12x4 (one B vector, 8 or 12
- * broadcasts) 7 to 26 in earlier rounds that were not interleaved, below the 4x8 forms there.
+ * Earlier rounds of the same candidates (and of 6x8 with two overlapping A vectors, 4x12 with
+ * k unrolled, 8x4 and 12x4 with one B vector) ranked them the same: the chosen kernel 38 to
+ * 49, every other 4x8, 6x8 and 4x12 form 22 to 42, 8x4 and 12x4 below 26. The `[K/4][MR][4]`
+ * layout would have let the mixing skip its transpose; it lost. The probe's one-thread peak
+ * was 53 to 59 at the time.
  *
- * The columns ran at different moments of the load: compare within a column. Why the fewest
- * loads win: V8 in Deno 2.9.6 guards every wasm memory access here with an explicit
- * bounds check (`lea`, `cmp`, `jae` before the load: seen in the machine code through
+ * Why the fewest loads win: V8 in Deno 2.9.6 guards every wasm memory access here with an
+ * explicit bounds check (`lea`, `cmp`, `jae` before the load: seen in the machine code through
  * `--print-wasm-code` and gdb), so a load costs four instructions. The chosen kernel does 3
  * loads (1 A, 2 B) and 4 shuffles (port 5, idle otherwise) per 8 fused multiply-adds, in 13 of
  * the 15 xmm registers V8 allocates (8 accumulators, 2 B, 1 A, 1 broadcast); 6x8 needs 8 loads
@@ -59,10 +58,13 @@ export interface PlanSpec {
  * Mixing (pointwise and general): full row panels are mixed 4 examples at a time as a small
  * GEMM (`mixTile`: a `[E][4]` routing vector broadcast by shuffles, 2 weight vectors, 8
  * fused multiply-adds) into a staging chunk of `MIX_CHUNK` = 64 floats a row, then transposed
- * into the panels; pairs and single examples use 4-row vectors. The same candidate bench gave
- * `mixTile` 30 to 40 GFLOP/s against about 19 for the pair form; in the layers the mixing of
- * the 7x7 layers is bound by streaming the expert kernels instead (project-1152-320-7: 11.8 MB
- * a run, 1.05 ms at batch 1 on one thread, 11 GB/s, the probe's one-thread triad bandwidth).
+ * into the panels; pairs and single examples use 4-row vectors. The tile alone (a one-off
+ * bench, 4 rows of K = 1152 over 8 experts) ran at 30 to 40 GFLOP/s on one thread. In the
+ * layers it beat the pair form by about 10% where the expert rows stay in cache
+ * (expand-192-1152-7 and project-672-112-14 at batch 8, one thread: mixing 2.65 to 2.34 and
+ * 1.71 to 1.50 ms) and tied on the largest: the mixing of the 7x7 layers is bound by
+ * streaming the expert kernels (project-1152-320-7: 11.8 MB a run, 1.05 ms at batch 1 on one
+ * thread, 11 GB/s, the probe's one-thread triad bandwidth).
  *
  * The rest:
  * - Pointwise units: a block of up to `maxPanelsPerUnit` = 8 row panels (32 output rows) for
