@@ -67,6 +67,11 @@ const LAYERS: { name: string; spec: CondConvSpecInput; shape: number[] }[] = [
     shape: [8, 35, 7, 7],
   },
   {
+    name: "1x1, batch 7 (mixed four, two and one at a time), K 70 over two mixing chunks",
+    spec: { ...dense(70, 26, 1), numExperts: 5, bias: "perExpert" },
+    shape: [7, 70, 3, 5],
+  },
+  {
     name: "1x1 grouped, per-expert bias, 1 expert",
     spec: { ...dense(12, 18, 1), groups: 3, bias: "perExpert", numExperts: 1 },
     shape: [3, 12, 4, 5],
@@ -90,6 +95,11 @@ const LAYERS: { name: string; spec: CondConvSpecInput; shape: number[] }[] = [
     name: "depthwise 5x5 stride 2 TF same (asymmetric pads), batch 8",
     spec: { ...dw(10, 5), stride: 2, padding: "same", numExperts: 3 },
     shape: [8, 10, 14, 14],
+  },
+  {
+    name: "depthwise 5x5 stride 2, padding 2 (even left), 17 wide (vector and scalar columns)",
+    spec: { ...dw(12, 5), stride: 2, padding: 2, numExperts: 4 },
+    shape: [4, 12, 9, 17],
   },
   {
     name: "depthwise 3x3 multiplier 2, replicate, softmax",
