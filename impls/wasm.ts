@@ -1,13 +1,17 @@
 /**
- * `wasm`: CondConv in WebAssembly with SIMD128 and threads, written in AssemblyScript
- * (`impls/_wasm/assembly/condconv.ts`, built into `impls/_wasm/condconv.wasm` by
- * `deno task build:wasm`).
+ * `wasm`: CondConv in WebAssembly with SIMD128, relaxed SIMD's fused multiply-add and threads,
+ * written in AssemblyScript (`impls/_wasm/assembly/condconv.ts`, built into
+ * `impls/_wasm/condconv.wasm` by `deno task build:wasm`).
  *
  * Each prepared layer owns one shared `WebAssembly.Memory` holding its weights (copied),
- * its buffers, a plan and the control words, and `navigator.hardwareConcurrency` module
- * workers that instantiate the kernels on that memory. A run copies the input in, wakes the
- * workers through `Atomics.notify`, awaits them with `Atomics.waitAsync` (or a message where
- * that is missing) and copies the output out. Kernels: see the AssemblyScript module's doc.
+ * its buffers, a plan and the control words, and computes on `navigator.hardwareConcurrency`
+ * threads: that many minus one module workers that instantiate the kernels on that memory,
+ * and the thread that calls `run`, with its own instance on the same memory. A run copies the
+ * input in, wakes the workers through `Atomics.notify`, computes its own part of the job
+ * (`_wasm/job.ts`), awaits the rest with `Atomics.waitAsync` (or a message where that is
+ * missing) and copies the output out. The calling thread computing too saves a worker's
+ * wake-up on the way in and the main thread's on the way out, which small layers at batch 1
+ * feel most. Kernels: see the AssemblyScript module's doc.
  *
  * The `.wasm` is loaded with `fetch(new URL("./_wasm/condconv.wasm", import.meta.url))`: in
  * Deno that reads a `file:` URL (read permission on the project), in a browser page it is an
@@ -22,7 +26,8 @@ import type { Availability, CondConvAdapter, PreparedCondConv } from "./adapter.
 import { defineAdapter } from "./_contract.ts";
 import { jobUnits, makePlan, type Plan, weightLayout } from "./_wasm/plan.ts";
 import * as L from "./_wasm/layout.ts";
-import { CTRL_WORDS } from "./_wasm/protocol.ts";
+import { ctrlWords } from "./_wasm/protocol.ts";
+import type { Kernels } from "./_wasm/job.ts";
 import { WasmTeam, type WorkerCounter } from "./_wasm/team.ts";
 
 /** The backend every `wasm` layer reports. */
@@ -34,9 +39,12 @@ const PAGE = 65536;
 
 /** Options of `createWasmAdapter`. */
 export interface WasmAdapterOptions {
-  /** workers per prepared layer; default `navigator.hardwareConcurrency` (1 where unknown) */
-  workers?: number;
-  /** adapter id; default `"wasm"`, or `"wasm-<n>w"` when `workers` is given */
+  /**
+   * threads computing each prepared layer: the calling thread and `threads - 1` workers;
+   * default `navigator.hardwareConcurrency` (1 where unknown)
+   */
+  threads?: number;
+  /** adapter id; default `"wasm"`, or `"wasm-<n>t"` when `threads` is given */
   id?: string;
   /**
    * The worker module's URL. Default: `./_wasm/worker.ts` beside this file (Deno, or any loader
@@ -47,9 +55,10 @@ export interface WasmAdapterOptions {
   moduleUrl?: string | URL;
 }
 
-/** A `wasm` adapter: its worker count and live resources for leak checks. */
+/** A `wasm` adapter: its thread count and live resources for leak checks. */
 export interface WasmAdapter extends CondConvAdapter {
-  readonly workers: number;
+  /** threads per layer, the calling thread included */
+  readonly threads: number;
   /** workers started and not terminated; memories allocated and not released */
   resourceCounts(): { workers: number; memories: number };
 }
@@ -157,7 +166,7 @@ class WasmCondConv implements PreparedCondConv {
       this.#parts.spec,
       g,
       capacity,
-      this.#team!.count,
+      this.#team!.threads,
       this.#parts.weights,
       this.#parts.weights.end,
     );
@@ -211,23 +220,23 @@ class WasmCondConv implements PreparedCondConv {
 }
 
 /**
- * A `wasm` adapter with its own worker count (workers start when a layer is prepared).
+ * A `wasm` adapter with its own thread count (workers start when a layer is prepared).
  *
- * @example Two workers per layer
+ * @example Two threads per layer: the caller's and one worker
  * ```ts
  * import { createWasmAdapter } from "./wasm.ts";
- * const adapter = createWasmAdapter({ workers: 2 });
- * if (adapter.id !== "wasm-2w" || adapter.workers !== 2) throw new Error("unexpected adapter");
+ * const adapter = createWasmAdapter({ threads: 2 });
+ * if (adapter.id !== "wasm-2t" || adapter.threads !== 2) throw new Error("unexpected adapter");
  * ```
  */
 export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter {
-  const workers = options.workers ?? hardwareConcurrency();
-  if (!Number.isInteger(workers) || workers < 1) {
+  const threads = options.threads ?? hardwareConcurrency();
+  if (!Number.isInteger(threads) || threads < 1) {
     throw new RangeError(
-      `Create the wasm adapter with a whole number of workers: got "${workers}"`,
+      `Create the wasm adapter with a whole number of threads: got "${threads}"`,
     );
   }
-  const id = options.id ?? (options.workers === undefined ? "wasm" : `wasm-${workers}w`);
+  const id = options.id ?? (options.threads === undefined ? "wasm" : `wasm-${threads}t`);
   const counter: WorkerCounter = { live: 0 };
   let memories = 0;
   const completion = typeof Atomics.waitAsync === "function" ? "atomics" : "message";
@@ -242,7 +251,7 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
       env: { memory: new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }) },
     })).exports.heapBase as () => number;
     const ctrlAt = Math.ceil(base() / 64) * 64;
-    const planAt = ctrlAt + 4 * CTRL_WORDS;
+    const planAt = ctrlAt + 4 * ctrlWords(threads);
     const layout = weightLayout(planAt + 4 * L.PLAN_WORDS, {
       expertKernels: weights.expertKernels.length,
       bias: weights.bias?.length ?? 0,
@@ -271,11 +280,13 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
     memories++;
     let team: WasmTeam;
     try {
+      const own = await WebAssembly.instantiate(module, { env: { memory } });
       team = await WasmTeam.start(
-        workers,
+        threads,
         counter,
         module,
         memory,
+        own.exports as unknown as Kernels,
         ctrlAt,
         completion,
         options.workerUrl,
@@ -297,10 +308,11 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
 
   return defineAdapter({
     id,
-    description: `WebAssembly SIMD128 (AssemblyScript), mixed kernels packed for a 4x8 ` +
-      `micro-kernel, ${workers} worker${workers === 1 ? "" : "s"} on one shared memory`,
+    description: `WebAssembly SIMD128 and relaxed-SIMD FMA (AssemblyScript), mixed kernels ` +
+      `packed for a 4x8 micro-kernel, ${threads} thread${threads === 1 ? "" : "s"} ` +
+      `(the caller and ${threads - 1} worker${threads === 2 ? "" : "s"}) on one shared memory`,
     toleranceClass: "wasm",
-    workers,
+    threads,
     async availability(): Promise<Availability> {
       const reason = threadsUnavailable();
       if (reason) return { available: false, reason };
@@ -313,9 +325,10 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
         available: true,
         backend: WASM_BACKEND,
         info: {
-          workers,
-          threads: `${workers} workers`,
-          arithmetic: "float32 (SIMD128), float64 channel means and routing",
+          threads,
+          workers: `${threads - 1} (the calling thread computes too)`,
+          arithmetic: "float32 (SIMD128, relaxed-SIMD fused multiply-add), float64 channel " +
+            "means and routing",
           microKernel: `${L.MR}x${L.NR}`,
           completion: completion === "atomics" ? "Atomics.waitAsync" : "postMessage",
         },
@@ -331,5 +344,5 @@ export function createWasmAdapter(options: WasmAdapterOptions = {}): WasmAdapter
   });
 }
 
-/** The registered `wasm` adapter: `navigator.hardwareConcurrency` workers per layer. */
+/** The registered `wasm` adapter: `navigator.hardwareConcurrency` threads per layer. */
 export const wasmAdapter: WasmAdapter = createWasmAdapter();

@@ -67,6 +67,11 @@ const LAYERS: { name: string; spec: CondConvSpecInput; shape: number[] }[] = [
     shape: [8, 35, 7, 7],
   },
   {
+    name: "1x1, batch 7 (mixed four, two and one at a time), K 70 over two mixing chunks",
+    spec: { ...dense(70, 26, 1), numExperts: 5, bias: "perExpert" },
+    shape: [7, 70, 3, 5],
+  },
+  {
     name: "1x1 grouped, per-expert bias, 1 expert",
     spec: { ...dense(12, 18, 1), groups: 3, bias: "perExpert", numExperts: 1 },
     shape: [3, 12, 4, 5],
@@ -90,6 +95,11 @@ const LAYERS: { name: string; spec: CondConvSpecInput; shape: number[] }[] = [
     name: "depthwise 5x5 stride 2 TF same (asymmetric pads), batch 8",
     spec: { ...dw(10, 5), stride: 2, padding: "same", numExperts: 3 },
     shape: [8, 10, 14, 14],
+  },
+  {
+    name: "depthwise 5x5 stride 2, padding 2 (even left), 17 wide (vector and scalar columns)",
+    spec: { ...dw(12, 5), stride: 2, padding: 2, numExperts: 4 },
+    shape: [4, 12, 9, 17],
   },
   {
     name: "depthwise 3x3 multiplier 2, replicate, softmax",
@@ -140,9 +150,9 @@ Deno.test("the committed condconv.wasm is what its source builds", async () => {
   );
 });
 
-for (const workers of [1, 2, 3]) {
-  Deno.test(`wasm with ${workers} worker(s) agrees with the reference on every path`, async () => {
-    const adapter = createWasmAdapter({ workers });
+for (const threads of [1, 2, 3]) {
+  Deno.test(`wasm on ${threads} thread(s) agrees with the reference on every path`, async () => {
+    const adapter = createWasmAdapter({ threads });
     for (const [index, { name, spec, shape }] of LAYERS.entries()) {
       const layer = seededLayer(300 + index, spec, shape);
       assertClose(await runOnce(adapter, layer), await runOnce(referenceAdapter, layer), name);
@@ -151,8 +161,8 @@ for (const workers of [1, 2, 3]) {
   });
 }
 
-Deno.test("wasm is bit-identical across worker counts and repeated runs", async () => {
-  const one = createWasmAdapter({ workers: 1 }), two = createWasmAdapter({ workers: 2 });
+Deno.test("wasm is bit-identical across thread counts and repeated runs", async () => {
+  const one = createWasmAdapter({ threads: 1 }), two = createWasmAdapter({ threads: 3 });
   for (const [index, { name, spec, shape }] of LAYERS.entries()) {
     const layer = seededLayer(400 + index, spec, shape);
     const a = await runOnce(one, layer);
@@ -214,7 +224,7 @@ Deno.test("wasm copies the weights in prepare", async () => {
 });
 
 Deno.test("wasm rejects runs after dispose and releases its workers and memory", async () => {
-  const adapter = createWasmAdapter({ workers: 2 });
+  const adapter = createWasmAdapter({ threads: 3 });
   const layer = seededLayer(8, { inChannels: 4, outChannels: 4, kernelSize: 3, padding: 1 }, [
     1,
     4,

@@ -33,6 +33,8 @@ export const ASC_FLAGS = [
   "simd",
   "--enable",
   "threads",
+  "--enable",
+  "relaxed-simd",
   "--importMemory",
   "--sharedMemory",
   "--initialMemory",
@@ -42,12 +44,15 @@ export const ASC_FLAGS = [
   "--noExportMemory",
 ];
 
-/** Compiles the kernels; resolves to the `.wasm` bytes. Throws with the compiler's report. */
-export async function buildWasm(root = "."): Promise<Uint8Array> {
+/**
+ * Compiles the kernels (or another AssemblyScript file, relative to `root`, with the same
+ * flags); resolves to the `.wasm` bytes. Throws with the compiler's report.
+ */
+export async function buildWasm(root = ".", source = WASM_SOURCE): Promise<Uint8Array> {
   let binary: Uint8Array | undefined;
   let report = "";
   const { error } = await asc.main(
-    [WASM_SOURCE, "--outFile", "condconv.wasm", ...ASC_FLAGS],
+    [source, "--outFile", "condconv.wasm", ...ASC_FLAGS],
     {
       readFile: (name: string, baseDir: string) => {
         try {
@@ -65,7 +70,7 @@ export async function buildWasm(root = "."): Promise<Uint8Array> {
     } as unknown as Parameters<typeof asc.main>[1],
   );
   if (error || !binary) {
-    throw new Error(`Cannot build ${WASM_BINARY}: ${error?.message ?? "no binary"}\n${report}`);
+    throw new Error(`Cannot build ${source}: ${error?.message ?? "no binary"}\n${report}`);
   }
   return binary;
 }

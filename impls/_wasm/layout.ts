@@ -83,8 +83,12 @@ export const P_PAD_TOP = 48;
 export const P_PAD_LEFT = 49;
 /** 0 zeros, 1 reflect, 2 replicate, 3 circular */
 export const P_PAD_MODE = 50;
+/** worker scratch: byte offset of the `MR x NR` edge-tile buffer */
+export const P_S_TILE = 51;
+/** worker scratch: byte offset of the mixing stage (`[E][4]` routing, `[4][4][64]` floats) */
+export const P_S_STAGE = 52;
 /** words of a plan */
-export const PLAN_WORDS = 51;
+export const PLAN_WORDS = 53;
 
 /** Rows of the GEMM micro-kernel (output channels per tile). */
 export const MR = 4;

@@ -18,27 +18,77 @@ export interface PlanSpec {
 }
 
 /**
- * Block and unit sizes. Measured on the project's machine (2 cores of AMD EPYC, AVX2/FMA,
- * 2.45 GHz), shared with other jobs at the time (load average 10 to 19 on 2 cores): minima of
- * 15 to 30 warm runs, repeated 2 to 3 times (`scratch` timing over the effnet-b0 layers).
- * - Micro-kernel `MR x NR` = 4 x 8 (`layout.ts`): 8 float32x4 accumulators, 2 B vectors and
- *   1 broadcast A value are 11 of the 16 xmm registers V8 allocates on x64, so nothing
- *   spills; 4 x 12 would need all 16. One worker ran the 1x1 layers at 18 to 23 GFLOP/s
- *   (about half the 39 GFLOP/s one-core SIMD128 peak) at batch 1.
+ * Block and unit sizes, measured on the project's machine: 2 vCPUs (KVM) that report
+ * themselves as an Intel Xeon with AVX-512 and FMA (the issue's "AMD EPYC" is an older box),
+ * 48 KiB L1d and 2 MiB L2 a core; the roofline probe (`deno run --allow-read
+ * --allow-sys=loadavg scripts/roofline.ts`) gives 53 to 60 GFLOP/s of f32x4.relaxed_madd on
+ * one thread and 104 to 120 on two. Other jobs shared the 2 cores (load average 2 to 6).
+ *
+ * The micro-kernel `MR x NR` = 4 x 8 (`layout.ts`). The candidates
+ * (`scripts/_wasm_kernels/candidates.ts`, built with the kernels' flags), each on one thread
+ * on data in L1, rounds interleaved, best of 150 rounds of about 1 ms, GFLOP/s (`deno run
+ * --allow-read=. --allow-env --allow-sys=loadavg scripts/wasm_kernels.ts`, load average 3.2):
+ *
+ * | kernel                                                             |   K=96 |  K=256 |
+ * | ------------------------------------------------------------------ | -----: | -----: |
+ * | 4x8, A broadcast by 4 `load32_splat`, `mul` + `add` (before)       |   26.7 |   28.9 |
+ * | 4x8, A broadcast by 4 `load32_splat`, `relaxed_madd`               |   31.1 |   33.8 |
+ * | **4x8, one A vector, lanes broadcast by shuffles, `relaxed_madd`** | **44.8** | **47.2** |
+ * | the chosen kernel with k unrolled twice                            |   34.3 |   34.5 |
+ * | 4x8, A `[K/4][MR][4]` (4 A vectors live), k unrolled 4 times       |   38.9 |   39.4 |
+ * | 6x8, 6 `load32_splat`, `relaxed_madd`                              |   36.5 |   37.5 |
+ * | 6x8, A vector for 4 rows + 2 `load32_splat`                        |   38.2 |   37.3 |
+ * | 4x12, 4 `load32_splat`                                             |   36.3 |   37.3 |
+ * | 4x12, A vector + shuffles (17 live vectors: spills)                |   36.4 |   37.2 |
+ *
+ * Earlier rounds of the same candidates (and of 6x8 with two overlapping A vectors, 4x12 with
+ * k unrolled, 8x4 and 12x4 with one B vector) ranked them the same: the chosen kernel 38 to
+ * 49, every other 4x8, 6x8 and 4x12 form 22 to 42, 8x4 and 12x4 below 26. The `[K/4][MR][4]`
+ * layout would have let the mixing skip its transpose; it lost. The probe's one-thread peak
+ * was 53 to 59 at the time.
+ *
+ * Why the fewest loads win: V8 in Deno 2.9.6 guards every wasm memory access here with an
+ * explicit bounds check (`lea`, `cmp`, `jae` before the load: seen in the machine code through
+ * `--print-wasm-code` and gdb), so a load costs four instructions. The chosen kernel does 3
+ * loads (1 A, 2 B) and 4 shuffles (port 5, idle otherwise) per 8 fused multiply-adds, in 13 of
+ * the 15 xmm registers V8 allocates (8 accumulators, 2 B, 1 A, 1 broadcast); 6x8 needs 8 loads
+ * or 6 shuffles, 4x12 with shuffles needs 17 registers. A column panel with 4 or fewer columns
+ * left runs a 4x4 kernel (7x7 planes: 49 = 6 x 8 + 1 costs 52 columns, not 56).
+ *
+ * Mixing (pointwise and general): full row panels are mixed 4 examples at a time as a small
+ * GEMM (`mixTile`: a `[E][4]` routing vector broadcast by shuffles, 2 weight vectors, 8
+ * fused multiply-adds) into a staging chunk of `MIX_CHUNK` = 64 floats a row, then transposed
+ * into the panels; pairs and single examples use 4-row vectors. The tile alone (a one-off
+ * bench, 4 rows of K = 1152 over 8 experts) ran at 30 to 40 GFLOP/s on one thread. In the
+ * layers it beat the pair form by about 10% where the expert rows stay in cache
+ * (expand-192-1152-7 and project-672-112-14 at batch 8, one thread: mixing 2.65 to 2.34 and
+ * 1.71 to 1.50 ms) and tied on the largest: the mixing of the 7x7 layers is bound by
+ * streaming the expert kernels (project-1152-320-7: 11.8 MB a run, 1.05 ms at batch 1 on one
+ * thread, 11 GB/s, the probe's one-thread triad bandwidth).
+ *
+ * The rest:
  * - Pointwise units: a block of up to `maxPanelsPerUnit` = 8 row panels (32 output rows) for
  *   every example of the job, so each unit reads its rows of the 8 expert kernels once and
  *   mixes them for all examples. Tried instead: a unit of one example and up to 32 row panels
  *   (each input panel reused from L1 by more rows, the expert kernels read once per
  *   example). Best of two alternating rounds of 15 runs at batch 8, this layout first:
  *   expand-80-480-14 10.1 against 29.1 ms, expand-112-672-14 32.2 against 56.1 ms,
- *   expand-192-1152-7 40.7 against 60.5 ms; batch 1 within the noise. Kept this one.
+ *   expand-192-1152-7 40.7 against 60.5 ms; batch 1 within the noise. Kept this one. No
+ *   K blocking: a 4 x K A panel streams from L2 past an `NR x K` B panel that stays in L1
+ *   (36 KiB at K = 1152), and the GEMM part of project-1152-320-7 at batch 8 already runs at
+ *   about 51 GFLOP/s on one thread (330 MFLOP in 6.5 ms), near the kernel's own rate.
  * - `pointwiseUnits`, `depthwiseUnits` 16 (a pointwise job has about panels / 16 panels per
- *   unit): 4 to 32 made no difference above the noise of the shared machine; 16 units give
- *   two workers 8 each, to balance one that is descheduled.
+ *   unit): 4 to 32 made no difference above the noise of the shared machine. Each thread
+ *   runs its own contiguous share of the units first (`job.ts`), then steals the rest.
  * - `im2colFloats` 32768 (128 KiB, half of L2) and `poolFloats` 16384: as `ts`.
  * - Depthwise: the 25 or 9 mixed taps splatted into locals once per channel, 8 outputs a step,
  *   measured about 30% faster on the 14x14 5x5 layers than a kernel-row-by-row variant that
- *   keeps only one row's 5 taps in registers and accumulates in a scratch plane.
+ *   keeps only one row's 5 taps in registers and accumulates in a scratch plane. The taps are
+ *   a multiply then an add: `relaxed_madd` there made dw5-480-14 1.2 to 1.5x slower (every
+ *   tap of a sum waits for the one before), still 1.1x with four sums instead of two.
+ *
+ * Layer-level comparisons: `deno run --allow-read=. --allow-sys=loadavg
+ * scripts/wasm_timing.ts [--threads N] [--static]`.
  */
 export const BLOCKS = {
   pointwiseUnits: 16,
@@ -47,6 +97,9 @@ export const BLOCKS = {
   im2colFloats: 32768,
   poolFloats: 16384,
 };
+
+/** Floats of one row per mixing chunk (`MIX_CHUNK` in the kernels). */
+const MIX_CHUNK = 64;
 
 /** A plan and the bytes it needs from its base. */
 export interface Plan {
@@ -116,8 +169,10 @@ export function makePlan(
   const hp = g.inHeight + g.padTop + g.padBottom, wp = g.inWidth + g.padLeft + g.padRight;
   const reach = Math.floor(((g.kernelWidth - 1) * g.dilationWidth) / g.strideWidth);
   const phaseWidth = Math.ceil(g.outWidth / 8) * 8 + reach;
-  // scratch of one worker: cache key, routing, mixed kernels, biases, work
-  const sRouting = 64;
+  // scratch of one worker: cache key, edge tile, mixing stage, routing, mixed kernels, biases, work
+  const sTile = 64;
+  const sStage = align(sTile + 4 * L.MR * L.NR);
+  const sRouting = align(sStage + 16 * E + 4 * 4 * L.MR * MIX_CHUNK);
   const sMixed = align(sRouting + 4 * capacity * E);
   let mixedBytes: number, biasBytes: number, workBytes: number;
   if (path === 0) {
@@ -201,6 +256,8 @@ export function makePlan(
   );
   w[L.P_CAPACITY] = capacity;
   w[L.P_PHASE_WIDTH] = phaseWidth;
+  w[L.P_S_TILE] = sTile;
+  w[L.P_S_STAGE] = sStage;
   w[L.P_S_ROUTING] = sRouting;
   w[L.P_S_MIXED] = sMixed;
   w[L.P_S_BIAS] = sBias;

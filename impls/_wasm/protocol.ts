@@ -17,10 +17,9 @@ export const CTRL = {
   /** phase one and phase two units of the job */
   unitsOne: 3,
   unitsTwo: 4,
-  /** next unit to claim and units done, per phase (reset by the main thread) */
+  /** next phase-one unit to claim, and units done per phase (reset by the main thread) */
   nextOne: 5,
   doneOne: 6,
-  nextTwo: 7,
   doneTwo: 8,
   /** workers that have left the job (reset by the main thread) */
   checkedIn: 9,
@@ -30,10 +29,17 @@ export const CTRL = {
   error: 11,
   /** 0: the main thread awaits `finished` with `Atomics.waitAsync`; 1: a `finished` message */
   completion: 12,
+  /** from here, one word per thread: the next unit of its phase-two range (see `job.ts`) */
+  queues: 16,
 } as const;
 
-/** Control words (a multiple of 4, so what follows stays 16-byte aligned). */
-export const CTRL_WORDS = 16;
+/**
+ * Control words of a layer computed on `threads` threads (a multiple of 4, so what follows
+ * stays 16-byte aligned).
+ */
+export function ctrlWords(threads: number): number {
+  return CTRL.queues + Math.ceil(threads / 4) * 4;
+}
 
 /** Commands through `CTRL.command`. */
 export const WASM_COMMAND = { run: 1, exit: 2 } as const;
@@ -45,10 +51,10 @@ export interface WasmStartMessage {
   memory: WebAssembly.Memory;
   /** byte offset of the control words */
   ctrl: number;
-  /** this worker's index (its scratch) */
+  /** this worker's index (its scratch and its phase-two range) */
   worker: number;
-  /** workers serving the layer */
-  count: number;
+  /** threads computing the layer's jobs: the workers and the thread that calls `run` */
+  threads: number;
 }
 
 /** Worker to main thread. */

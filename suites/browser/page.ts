@@ -55,7 +55,7 @@ const adapters: CondConvAdapter[] = ADAPTERS.map((a) =>
     : a.id === "wasm"
     ? createWasmAdapter({
       id: "wasm",
-      workers: threads.ts,
+      threads: threads.ts,
       workerUrl: here("./wasm_worker.js"),
       moduleUrl: here("./wasm/condconv.wasm"),
     })

@@ -32,6 +32,7 @@ declare namespace f32x4 {
   function splat(x: f32): v128;
   function add(a: v128, b: v128): v128;
   function mul(a: v128, b: v128): v128;
+  function relaxed_madd(a: v128, b: v128, c: v128): v128;
 }
 declare namespace f64x2 {
   function splat(x: f64): v128;
