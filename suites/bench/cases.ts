@@ -24,10 +24,32 @@ export interface BenchCase {
  */
 export const GATE_TAG = "gate";
 
+/** How a set is sampled when it is a quick look rather than a figure to publish. */
+export interface QuickLook {
+  /** mitata: at least this many warm samples (the task's default is 8) */
+  minSamples: number;
+  /** mitata: keep sampling until this much time was measured, ms (the task's default is 400) */
+  budgetMs: number;
+}
+
+/**
+ * The smoke set's sampling: a quick look that every adapter runs, is checked and is timed, in
+ * well under a minute with every adapter on every wgpu backend, not a figure to publish. Five
+ * samples give a p50 (its interval in the report says how rough); 25 ms of samples is tens to
+ * hundreds of runs of a tiny case on the CPU. `--min-samples` and `--budget-ms` override it.
+ */
+export const SMOKE_QUICK_LOOK: QuickLook = { minSamples: 5, budgetMs: 25 };
+
+/** A named case set: what it is, its cases at their batches, and its own sampling if any. */
+export interface CaseSet {
+  about: string;
+  select: (f: Fixture) => number[];
+  /** the sampling a run of this set alone defaults to (absent: the task's defaults) */
+  quickLook?: QuickLook;
+}
+
 /** The named case sets. */
-export const CASE_SETS: Readonly<
-  Record<string, { about: string; select: (f: Fixture) => number[] }>
-> = {
+export const CASE_SETS: Readonly<Record<string, CaseSet>> = {
   "effnet-b0": {
     about: "the 13 CondConv-EfficientNet-B0 layers at batch 1 and 8",
     select: (f) => f.goldenCase.tags.includes("effnet-b0") ? [1, 8] : [],
@@ -37,10 +59,53 @@ export const CASE_SETS: Readonly<
     select: (f) => f.goldenCase.tags.includes(GATE_TAG) ? [f.goldenCase.input.batch] : [],
   },
   smoke: {
-    about: "a few tiny cases, seconds in all",
+    about: `a few tiny cases, timed as a quick look (at least ${SMOKE_QUICK_LOOK.minSamples} ` +
+      `samples, ${SMOKE_QUICK_LOOK.budgetMs} ms of them per measurement), not a figure to publish`,
     select: (f) => f.goldenCase.tags.includes("smoke") ? [f.goldenCase.input.batch] : [],
+    quickLook: SMOKE_QUICK_LOOK,
   },
 };
+
+/** What a bench run chose to time: its `--set`s, and whether it named cases or a layer too. */
+export interface SetChoice {
+  sets?: readonly string[];
+  /** sets run when neither sets nor cases are given */
+  defaultSets: readonly string[];
+  /** `--case` or `--weights` was given */
+  picked: boolean;
+}
+
+/**
+ * The quick look a run defaults to: the one its sets share when it runs only sets that have
+ * one and picks nothing else (a case picked by id may be any size); `undefined` otherwise.
+ */
+export function quickLookOf(choice: SetChoice): QuickLook | undefined {
+  const sets = choice.sets ?? (choice.picked ? [] : choice.defaultSets);
+  if (choice.picked || sets.length === 0) return undefined;
+  const looks = sets.map((name) => CASE_SETS[name]?.quickLook);
+  const first = looks[0];
+  const same = looks.every((l) =>
+    l !== undefined && l.minSamples === first?.minSamples && l.budgetMs === first.budgetMs
+  );
+  return same ? first : undefined;
+}
+
+/**
+ * The line a run prints when a quick look set its sampling (`minSamples`, `budgetMs`: what the
+ * run uses, flags included), or `undefined` when it did not.
+ */
+export function quickLookNote(
+  sets: readonly string[],
+  look: QuickLook | undefined,
+  used: QuickLook,
+): string | undefined {
+  if (!look || (used.minSamples !== look.minSamples && used.budgetMs !== look.budgetMs)) {
+    return undefined;
+  }
+  return `bench: --set ${sets.join(", ")} is a quick look, not a figure to publish: at least ` +
+    `${used.minSamples} samples and ${used.budgetMs} ms of them per measurement (PyTorch's ` +
+    "too; --min-samples and --budget-ms change it, --set effnet-b0 for figures)";
+}
 
 /** A golden case at `batch`. */
 export function benchCase(fixture: Fixture, batch: number): BenchCase {
