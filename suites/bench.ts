@@ -166,7 +166,7 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
   const jsonPath = flags.json ?? BENCH_DEFAULTS.jsonPath;
   const markdownPath = flags.markdown ?? BENCH_DEFAULTS.markdownPath;
   await checkOutputPaths({ json: jsonPath, markdown: markdownPath });
-  const quickNote = quickLookNote(flags.set ?? [], quick, timing);
+  const quickNote = quickLookNote(flags.set ?? [], quick, timing, BENCH_DEFAULTS);
   if (quickNote) console.log(quickNote);
   const planFlags: PlanFlags = {
     ...flags,

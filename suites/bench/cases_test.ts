@@ -21,14 +21,16 @@ Deno.test("quickLookOf: the smoke set alone is a quick look; other sets, cases o
   assert.equal(quickLookOf({ defaultSets: ["smoke"], picked: true }), undefined);
 });
 
-Deno.test("the quick look is said when it sets the sampling, and not when the flags set both", () => {
+Deno.test("the quick look is said where it changed the sampling, not where the flags undid it", () => {
   const look = SMOKE_QUICK_LOOK;
-  const note = quickLookNote(["smoke"], look, look);
+  const defaults = BENCH_DEFAULTS;
+  const note = quickLookNote(["smoke"], look, look, defaults);
   assert.match(note!, /--set smoke is a quick look, not a figure to publish/);
-  assert.match(note!, /at least 5 samples and 25 ms of them per measurement/);
-  assert.match(quickLookNote(["smoke"], look, { ...look, budgetMs: 90 })!, /and 90 ms of them/);
-  assert.equal(quickLookNote(["smoke"], look, { minSamples: 9, budgetMs: 90 }), undefined);
-  assert.equal(quickLookNote(["effnet-b0"], undefined, look), undefined);
+  assert.match(note!, /at least 8 samples and 150 ms of them per measurement/);
+  assert.match(quickLookNote(["smoke"], look, { ...look, minSamples: 3 }, defaults)!, /least 3 /);
+  const undone = { ...look, budgetMs: defaults.budgetMs };
+  assert.equal(quickLookNote(["smoke"], look, undone, defaults), undefined);
+  assert.equal(quickLookNote(["effnet-b0"], undefined, look, defaults), undefined);
 });
 
 Deno.test("the README and bench --help state the smoke set's quick look as the code has it", async () => {
@@ -71,7 +73,7 @@ Deno.test("bench --set smoke samples as its quick look says, unless the flags sa
     assert.ok(r.warm!.samples >= SMOKE_QUICK_LOOK.minSamples, r.case);
   }
   const flagged = await benchReport(["--set", "smoke", "--min-samples", "6"]);
-  assert.deepEqual([flagged.settings.minSamples, flagged.settings.budgetMs], [6, 25]);
+  assert.deepEqual([flagged.settings.minSamples, flagged.settings.budgetMs], [6, 150]);
   const picked = await benchReport(["--set", "smoke", "--case", "control", "--budget-ms", "1"]);
   assert.equal(picked.settings.minSamples, BENCH_DEFAULTS.minSamples, "a case picked by id");
 });
