@@ -15,7 +15,7 @@
  * @module
  */
 import type { CondConvAdapter } from "../impls/adapter.ts";
-import { CASE_SETS } from "./bench/cases.ts";
+import { CASE_SETS, quickLookNote, quickLookOf } from "./bench/cases.ts";
 import { MAX_SAMPLES, MIN_SAMPLES_FLOOR } from "./bench/limits.ts";
 import type { BenchOptions, TimingOptions } from "./bench/measure.ts";
 import { renderBenchMarkdown } from "./bench/report.ts";
@@ -136,9 +136,13 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
   if (!flags) return 0;
   for (const b of flags.batch ?? []) integerFlag(b, "batch", 1);
   const time = { max: MAX_TIMER_MS };
+  // the smoke set alone is a quick look: its own sampling unless the flags say otherwise
+  const picked = flags.case !== undefined || flags.weights !== undefined;
+  const quick = quickLookOf({ sets: flags.set, defaultSets: BENCH_DEFAULTS.sets, picked });
+  const sampling = quick ?? BENCH_DEFAULTS;
   const timing: TimingOptions = {
-    minSamples: integerFlag(flags["min-samples"], "min-samples", BENCH_DEFAULTS.minSamples),
-    budgetMs: integerFlag(flags["budget-ms"], "budget-ms", BENCH_DEFAULTS.budgetMs, time),
+    minSamples: integerFlag(flags["min-samples"], "min-samples", sampling.minSamples),
+    budgetMs: integerFlag(flags["budget-ms"], "budget-ms", sampling.budgetMs, time),
     maxMsPerCase: integerFlag(flags["max-ms"], "max-ms", BENCH_DEFAULTS.maxMsPerCase, time),
     timeoutMs: BENCH_DEFAULTS.timeoutMs,
   };
@@ -162,6 +166,8 @@ export async function benchMain(args: string[], options: BenchMainOptions = {}):
   const jsonPath = flags.json ?? BENCH_DEFAULTS.jsonPath;
   const markdownPath = flags.markdown ?? BENCH_DEFAULTS.markdownPath;
   await checkOutputPaths({ json: jsonPath, markdown: markdownPath });
+  const quickNote = quickLookNote(flags.set ?? [], quick, timing, BENCH_DEFAULTS);
+  if (quickNote) console.log(quickNote);
   const planFlags: PlanFlags = {
     ...flags,
     weights,

@@ -308,9 +308,13 @@ export class ChildRefusal extends Error {
   }
 }
 
-/** What the children of conform and bench say: a plan, rows, a summary, the end or a failure. */
+/**
+ * What the children of conform and bench say: a plan, rows, a summary, the end or a failure;
+ * and `ready`, from a held child ({@link HeldAdapterChild}) that has loaded and waits for `go`.
+ */
 export type RunMessage<Plan, Summary, Result> =
   | { type: "plan"; plan: Plan }
+  | { type: "ready" }
   | { type: "adapter"; summary: Summary }
   | { type: "result"; result: Result }
   | { type: "failed"; name: string; message: string }
@@ -345,16 +349,63 @@ export interface AdapterRun<Summary, Result> {
   failure?: string;
 }
 
+type AdapterMessage<Summary, Result> = RunMessage<never, Summary, Result>;
+
 /** Runs an adapter's child to its end, passing each row on as it comes. */
-export async function runAdapterChild<Summary, Result>(
+export function runAdapterChild<Summary, Result>(
   options: SpawnOptions,
   onResult: (result: Result) => void,
 ): Promise<AdapterRun<Summary, Result>> {
-  const child = new ChildProcess<RunMessage<never, Summary, Result>>(options);
+  const child = new ChildProcess<AdapterMessage<Summary, Result>>(options);
+  return finishRun(child, [], onResult, options.timeoutMs);
+}
+
+/** The command that lets a held child go on from `ready` (see {@link waitForGo}). */
+export const GO = { type: "go" } as const;
+
+/**
+ * An adapter's child started before its turn, so that it loads (Deno, its modules, its cases,
+ * its adapter's runtime) while nothing is timed: it says `ready` and waits; `run` lets it go and
+ * collects it as {@link runAdapterChild} does. The child must call {@link waitForGo}.
+ */
+export class HeldAdapterChild<Summary, Result> {
+  #child: ChildProcess<AdapterMessage<Summary, Result>, typeof GO>;
+  #early: AdapterMessage<Summary, Result>[] = [];
+  /** resolves when the child is ready, or has ended without (its messages are kept) */
+  readonly ready: Promise<void>;
+
+  constructor(readonly options: SpawnOptions) {
+    this.#child = new ChildProcess(options);
+    const messages = this.#child.messages();
+    // next(), not for-await: leaving a for-await loop would close the child's message stream
+    this.ready = (async () => {
+      while (true) {
+        const next = await messages.next();
+        if (next.done || next.value.type === "ready") return;
+        this.#early.push(next.value);
+      }
+    })();
+  }
+
+  /** Lets the child go once it is ready, and runs it to its end, each row on as it comes. */
+  async run(onResult: (result: Result) => void): Promise<AdapterRun<Summary, Result>> {
+    await this.ready;
+    await this.#child.send(GO).catch(() => {}); // a child that has ended: its end says why
+    return await finishRun(this.#child, this.#early, onResult, this.options.timeoutMs);
+  }
+}
+
+/** Reads a child's messages (`early`: those read before) to its end, into its run. */
+async function finishRun<Summary, Result>(
+  child: ChildProcess<AdapterMessage<Summary, Result>, typeof GO>,
+  early: readonly AdapterMessage<Summary, Result>[],
+  onResult: (result: Result) => void,
+  timeoutMs: number,
+): Promise<AdapterRun<Summary, Result>> {
   const run: AdapterRun<Summary, Result> = { results: [] };
   let done = false;
   let failure = "";
-  for await (const message of child.messages()) {
+  const take = (message: AdapterMessage<Summary, Result>) => {
     if (message.type === "adapter") run.summary = message.summary;
     else if (message.type === "done") done = true;
     else if (message.type === "failed") failure = `${message.name}: ${message.message}`;
@@ -362,24 +413,39 @@ export async function runAdapterChild<Summary, Result>(
       run.results.push(message.result);
       onResult(message.result);
     }
-  }
+  };
+  early.forEach(take);
+  for await (const message of child.messages()) take(message);
   const end = await child.close();
   if (done && end.code === 0 && run.summary !== undefined) return run;
-  run.failure = failure
-    ? `the adapter's process failed: ${failure}`
-    : describeEnd(end, options.timeoutMs);
+  run.failure = failure ? `the adapter's process failed: ${failure}` : describeEnd(end, timeoutMs);
   return run;
 }
 
 /**
- * A child's whole life: exits when its parent goes (`parentChannel`), runs `work`, sends any
- * error it throws as a `failed` message (its name and message), then exits, even if a hung
- * call (an adapter's, a timed-out one) still holds the event loop open.
+ * In a held child: says `ready` to the parent, then waits for its `go` on `commands` (the
+ * channel {@link serveParent} gives its work).
  */
-export async function serveParent(work: () => Promise<void>): Promise<never> {
-  parentChannel();
+export async function waitForGo(commands: AsyncGenerator<unknown>): Promise<void> {
+  sendToParent({ type: "ready" });
+  while (true) {
+    const next = await commands.next();
+    if (next.done || (next.value as { type?: unknown })?.type === GO.type) return;
+  }
+}
+
+/**
+ * A child's whole life: exits when its parent goes (`parentChannel`), runs `work` (given the
+ * parent's commands), sends any error it throws as a `failed` message (its name and message),
+ * then exits, even if a hung call (an adapter's, a timed-out one) still holds the event loop
+ * open.
+ */
+export async function serveParent(
+  work: (commands: AsyncGenerator<unknown>) => Promise<void>,
+): Promise<never> {
+  const commands = parentChannel<unknown>();
   try {
-    await work();
+    await work(commands);
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));
     sendToParent({ type: "failed", name: e.name, message: e.message });

@@ -116,13 +116,15 @@ export async function chooseBackends(
   return present.length > 0 ? present : [null];
 }
 
-/** Asks each backend, in a child process with that environment, for a GPU adapter. */
-export async function probeWgpuBackends(
+/**
+ * Asks each backend, in a child process with that environment, for a GPU adapter; the children
+ * run at once (they time nothing), the answers come in the order of `backends`.
+ */
+export function probeWgpuBackends(
   backends: readonly WgpuBackend[] = WGPU_BACKENDS,
   timeoutMs = 60_000,
 ): Promise<BackendProbe[]> {
-  const probes: BackendProbe[] = [];
-  for (const backend of backends) {
+  return Promise.all(backends.map(async (backend): Promise<BackendProbe> => {
     const child = new ChildProcess<ProbeMessage>({
       script: new URL("./webgpu_probe.ts", import.meta.url).pathname,
       args: [],
@@ -134,13 +136,10 @@ export async function probeWgpuBackends(
     let message: ProbeMessage | undefined;
     for await (const m of child.messages()) message = m;
     const end = await child.close();
-    probes.push(
-      message?.available ? { backend, available: true, gpu: message.gpu } : {
-        backend,
-        available: false,
-        reason: message?.reason ?? describeEnd(end, timeoutMs, "the WebGPU probe"),
-      },
-    );
-  }
-  return probes;
+    return message?.available ? { backend, available: true, gpu: message.gpu } : {
+      backend,
+      available: false,
+      reason: message?.reason ?? describeEnd(end, timeoutMs, "the WebGPU probe"),
+    };
+  }));
 }

@@ -7,6 +7,9 @@
  * - `--adapter ID --timing JSON ...`: times one adapter over the same cases, sending each row
  *   as it comes; `JSON` is the parent's `BenchOptions` (with `workarounds: false` from
  *   `--no-workarounds`: the adapter's `withoutWorkarounds()` variant, under the bugs' rules).
+ *   With `--hold` it first loads the cases and the adapter's runtime (its availability), says
+ *   `ready` and waits for the parent's `go`: the parent loads two children at once while none
+ *   is timed, and lets one at a time go on to time.
  *
  * Exits when its parent closes stdin or dies.
  * @module
@@ -16,7 +19,9 @@ import { flops } from "../../condconv/geometry.ts";
 import { integerFlag, parseFlags, selectByIds, UsageError } from "../_shared/cli.ts";
 import { loadFixtureSet } from "../_shared/fixtures.ts";
 import { loadWeightsFile } from "../_shared/weights_file.ts";
-import { sendToParent, serveParent } from "../_shared/child.ts";
+import { sendToParent, serveParent, waitForGo } from "../_shared/child.ts";
+import { withTimeout } from "../_shared/calls.ts";
+import { adapterFor } from "../_shared/verify.ts";
 import { implementationHere } from "../_shared/webgpu_matrix.ts";
 import type { RunFilters } from "../results/adapter_summary.ts";
 import type { BenchAdapter, BenchResult } from "../results/bench.ts";
@@ -107,9 +112,10 @@ function send(message: BenchMessage): void {
 
 /** Runs the child (plan or one adapter, from `args`) with `adapters` as the registry, and exits. */
 export function benchChild(args: string[], adapters: readonly CondConvAdapter[]) {
-  return serveParent(async () => {
+  return serveParent(async (commands) => {
     const flags = parseFlags(args, {
       plan: { type: "boolean" },
+      hold: { type: "boolean" },
       adapter: { type: "string", multiple: true },
       set: { type: "string", multiple: true },
       "default-set": { type: "string", multiple: true },
@@ -128,6 +134,13 @@ export function benchChild(args: string[], adapters: readonly CondConvAdapter[])
       if (!adapter) throw new TypeError(`Cannot run adapter "${id}": not registered`);
       const { loaded } = await loadBenchPlan({ ...planFlags, adapter: undefined }, adapters);
       const options = JSON.parse(flags.timing ?? "{}") as BenchOptions;
+      if (flags.hold) {
+        // Loads the adapter's runtime (ORT's wasm, a GPU device) before `ready`; the announce
+        // in benchAdapter asks again and reports. A failure here is reported there.
+        const warm = adapterFor(adapter, options.workarounds).availability();
+        await withTimeout(warm, options.timeoutMs, "availability check").catch(() => {});
+        await waitForGo(commands);
+      }
       const run = await benchAdapter(adapter, loaded, {
         ...options,
         implementationOf: implementationHere,

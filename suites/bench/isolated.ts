@@ -9,8 +9,8 @@
 import type { FlopCount } from "../../condconv/geometry.ts";
 import {
   adapterChildPermissions,
+  HeldAdapterChild,
   planInChild,
-  runAdapterChild,
   type RunMessage,
 } from "../_shared/child.ts";
 import {
@@ -99,7 +99,19 @@ function lostRow(adapter: string, c: BenchPlan["cases"][number], reason: string)
   };
 }
 
-/** Each adapter in its own child (a WebGPU one once per wgpu backend), rows as they come. */
+/**
+ * How many adapter children load at once. Two share a 2-core machine's cores while nothing is
+ * timed; a child that has loaded waits for its turn idle, taking no CPU from the one timing.
+ */
+export const CHILDREN_LOADING_AT_ONCE = 2;
+
+/**
+ * Each adapter in its own child (a WebGPU one once per wgpu backend), rows as they come.
+ * Starting a child (Deno, the modules, the cases, the adapter's runtime) takes from a third of a
+ * second to two seconds, and none of it is timed: children are started in pairs, which load at
+ * once while nothing is timed, and are then let go one after the other, so that no two
+ * children's timings ever overlap and no child loads while another one times.
+ */
 export async function benchIsolated(
   plan: BenchPlan,
   adapters: readonly BenchPlan["adapters"][number][],
@@ -113,23 +125,34 @@ export async function benchIsolated(
 ): Promise<{ summaries: BenchAdapter[]; results: BenchResult[] }> {
   const summaries: BenchAdapter[] = [];
   const results: BenchResult[] = [];
-  for (const adapter of adapters) {
-    for (const backend of isWebGpuAdapter(adapter) ? backends : [undefined]) {
-      const implementation = backend === undefined ? "deno" : implementationName(backend);
-      const label = rowLabel({ adapter: adapter.id, implementation });
-      const run = await runAdapterChild<BenchAdapter, BenchResult>({
-        script: BENCH_CHILD_SCRIPT,
-        args: [
-          `--adapter=${adapter.id}`,
-          `--timing=${JSON.stringify(options.timing)}`,
-          ...planArgs(options.flags),
-        ],
-        permissions: adapterChildPermissions(adapter.id, readPaths(options.flags)),
-        v8Flags: ["--expose-gc"],
-        env: backend ? { DENO_WEBGPU_BACKEND: backend } : undefined,
-        label,
-        timeoutMs: options.processTimeoutMs,
-      }, options.onRow);
+  const runs = adapters.flatMap((adapter) =>
+    (isWebGpuAdapter(adapter) ? backends : [undefined]).map((backend) => ({ adapter, backend }))
+  );
+  const start = ({ adapter, backend }: typeof runs[number]) => {
+    const implementation = backend === undefined ? "deno" : implementationName(backend);
+    const label = rowLabel({ adapter: adapter.id, implementation });
+    const child = new HeldAdapterChild<BenchAdapter, BenchResult>({
+      script: BENCH_CHILD_SCRIPT,
+      args: [
+        `--adapter=${adapter.id}`,
+        `--timing=${JSON.stringify(options.timing)}`,
+        "--hold",
+        ...planArgs(options.flags),
+      ],
+      permissions: adapterChildPermissions(adapter.id, readPaths(options.flags)),
+      v8Flags: ["--expose-gc"],
+      env: backend ? { DENO_WEBGPU_BACKEND: backend } : undefined,
+      label,
+      // its own time limit, plus the time it may wait for the child before it to finish
+      timeoutMs: options.processTimeoutMs * CHILDREN_LOADING_AT_ONCE,
+    });
+    return { adapter, implementation, label, child };
+  };
+  for (let i = 0; i < runs.length; i += CHILDREN_LOADING_AT_ONCE) {
+    const started = runs.slice(i, i + CHILDREN_LOADING_AT_ONCE).map(start);
+    await Promise.all(started.map((s) => s.child.ready));
+    for (const { adapter, implementation, label, child } of started) {
+      const run = await child.run(options.onRow);
       if (run.summary && !run.summary.available) {
         console.log(`${label.padEnd(16)} skipped: ${run.summary.reason}`);
       }
