@@ -63,6 +63,8 @@ export function createOrtNodeAdapter(options: OrtNodeOptions = {}): CondConvAdap
         const rt = await ready();
         const info = {
           ...rt.info,
+          // bench gives its rows no roofline point: the probe measures wasm and JavaScript
+          native: "compiled CPU kernels (MLAS), not wasm or JavaScript",
           kernelMixing: "matmul",
           // ort-wasm's cells, so that both run the same ONNX graph on every case
           formulation: `as ort-wasm, the same graphs: ${formulationInfo("ort-wasm")}`,

@@ -299,6 +299,25 @@ Deno.test("a smoke bench probes the machine first: a roofline on every timed CPU
   assert.match(markdown, /Measured limits on 1 \/ \d+ threads \(best of 20 rounds/);
 });
 
+Deno.test("a native adapter's rows carry their threads but no roofline point (no native peak is measured)", async () => {
+  const native: CondConvAdapter = {
+    ...referenceAdapter,
+    id: "native-like",
+    async availability() {
+      const a = await referenceAdapter.availability();
+      if (!a.available) return a;
+      return { ...a, info: { ...a.info, threads: 2, native: "compiled kernels" } };
+    },
+  };
+  const { report } = await smokeBench(["--no-torch"], [native, referenceAdapter]);
+  const rows = report.results.filter((r) => r.status === "timed");
+  for (const r of rows.filter((r) => r.adapter === "native-like")) {
+    assert.equal(r.threads, 2, "its threads, for comparisons at equal threads");
+    assert.equal(r.roofline, undefined, "no percent of a wasm or JavaScript peak");
+  }
+  assert.ok(rows.filter((r) => r.adapter === "reference").every((r) => r.roofline));
+});
+
 Deno.test("a GPU row gets no roofline; a static baseline gets its own; --no-roofline has none", async (t) => {
   const gpuLike: CondConvAdapter = {
     ...referenceAdapter,

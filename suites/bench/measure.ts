@@ -82,15 +82,24 @@ async function timeRuns(
 interface Placement {
   threads: number;
   from: ThreadsFrom;
-  compute: ComputeCeiling;
+  /** absent for native code (`info.native`): the probe measures wasm and JavaScript only */
+  compute?: ComputeCeiling;
   /** absent when the run did not probe the machine (`--no-roofline`) */
   limits?: MachineLimits;
 }
 
-/** The CPU placement of `summary`'s rows; `undefined` for a GPU adapter. */
-function placementOf(summary: BenchAdapter, limits: MachineLimits | undefined) {
-  const compute = computeCeiling(summary.toleranceClass);
-  if (compute === undefined) return undefined;
+/**
+ * The CPU placement of `summary`'s rows; `undefined` for a GPU adapter. A native adapter
+ * (`info.native`, e.g. ort-node) gets its thread count but no ceiling: the probe measures the
+ * wasm SIMD and JavaScript peaks, not what compiled native code reaches.
+ */
+function placementOf(
+  summary: BenchAdapter,
+  limits: MachineLimits | undefined,
+): Placement | undefined {
+  const native = summary.info?.native !== undefined;
+  const compute = native ? undefined : computeCeiling(summary.toleranceClass);
+  if (compute === undefined && !native) return undefined;
   const { threads, from } = rowThreads(summary.id, summary.info, navigator.hardwareConcurrency);
   return { threads, from, compute, limits };
 }
@@ -102,7 +111,7 @@ function placed(
   bytes: number,
   ms: number,
 ): RooflinePoint | undefined {
-  if (!placement?.limits) return undefined;
+  if (!placement?.limits || !placement.compute) return undefined;
   const { threads, limits, compute } = placement;
   return rooflinePoint(flops, bytes, ms, threads, limits, compute);
 }
