@@ -22,10 +22,21 @@ Deno.test({
       const slowed = await run("deno", [...GATE_ARGS, "--base", "HEAD~1"], repo);
       assert.equal(slowed.code, 1, slowed.text);
       assert.match(slowed.text, /gate: FAILED: 5 compared, [1-5] regressed, 0 accepted, 0 broken/);
-      for (const line of slowed.text.split("\n").filter((l) => l.endsWith("REGRESSED"))) {
-        const ratio = Number(/ x(\d+\.\d+) \[/.exec(line)?.[1]);
-        assert.ok(ratio > 1.1 && ratio < 1.35, `an injected 1.2x measured as ${line}`);
-      }
+      // The slowdown applies to every case alike, so the gate's measure of it is the median
+      // of its ratios over the cases: one case's 6-round ratio alone strays on a 2-core VM
+      // (1.14-1.32 in 25 quiet rows, 1.36 [1.17, 2.02] once in CI), its median over the cases
+      // far less (1.195-1.267 in 5 runs).
+      const ratios = slowed.text.split("\n").flatMap((line) => {
+        const m = /^ort-wasm +\S+ .* x(\d+\.\d+) \[(\d+\.\d+), (\d+\.\d+)\]  (\w+)/.exec(line);
+        if (!m) return [];
+        if (m[4] === "REGRESSED") {
+          assert.ok(Number(m[2]) > 1, `regressed beyond the noise: ${line}`);
+        }
+        return [Number(m[1])];
+      });
+      assert.equal(ratios.length, 5, slowed.text);
+      const median = ratios.sort((a, b) => a - b)[2];
+      assert.ok(median > 1.1 && median < 1.35, `an injected 1.2x measured as ${ratios}`);
     } finally {
       await Deno.remove(repo, { recursive: true });
     }
