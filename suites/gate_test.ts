@@ -27,7 +27,7 @@ Deno.test({
       // (1.14-1.32 in 25 quiet rows, 1.36 [1.17, 2.02] once in CI), its median over the cases
       // far less (1.195-1.267 in 5 runs).
       const ratios = slowed.text.split("\n").flatMap((line) => {
-        const m = /^ort-wasm +\S+ .* x(\d+\.\d+) \[(\d+\.\d+), (\d+\.\d+)\]  (\w+)/.exec(line);
+        const m = /^ort-wasm +\S+ .* x(\d+\.\d+) \[(\d+\.\d+), (\d+\.\d+)\] {2}(\w+)/.exec(line);
         if (!m) return [];
         if (m[4] === "REGRESSED") {
           assert.ok(Number(m[2]) > 1, `regressed beyond the noise: ${line}`);

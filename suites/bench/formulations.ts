@@ -13,7 +13,7 @@
  */
 import type { CondConvAdapter, PreparedCondConv } from "../../impls/adapter.ts";
 import type { FormulationAxis } from "../../impls/_formulations/autotune.ts";
-import type { CondConvSpec, CondConvWeights, Tensor } from "../../condconv/spec.ts";
+import type { Tensor } from "../../condconv/spec.ts";
 import { formulationCell } from "../../condconv/formulation.ts";
 import { flops } from "../../condconv/geometry.ts";
 import { messageOf, withTimeout } from "../_shared/calls.ts";
