@@ -207,21 +207,23 @@ async function benchOne(
     return result;
   }
   const axis = options.formulations ? formulationAxis(adapter) : undefined;
+  /** With `--formulations`: every formulation of a framework adapter on this case. */
+  const matrix = async (defaultFormulation: string | undefined) => {
+    if (!axis) return;
+    result.formulationCell = cellFields(loaded);
+    result.formulations = await benchFormulations(
+      adapter,
+      axis,
+      backend,
+      loaded,
+      options,
+      defaultFormulation,
+    );
+  };
   if (!verdict.layer) {
     result.status = "wrong";
     result.reason = `${verdict.reason}: not timed`;
-    if (axis) {
-      // which formulations are right, when the default is not
-      result.formulationCell = cellFields(loaded);
-      result.formulations = await benchFormulations(
-        adapter,
-        axis,
-        backend,
-        loaded,
-        options,
-        undefined,
-      );
-    }
+    await matrix(undefined); // which formulations are right, when the default is not
     return result;
   }
   const { prepared, run } = verdict.layer;
@@ -257,17 +259,7 @@ async function benchOne(
   } finally {
     await prepared.dispose().catch(() => {});
   }
-  if (axis) {
-    result.formulationCell = cellFields(loaded);
-    result.formulations = await benchFormulations(
-      adapter,
-      axis,
-      backend,
-      loaded,
-      options,
-      result.formulation,
-    );
-  }
+  await matrix(result.formulation);
   if (!options.static) {
     result.static = { status: "not-measured", reason: "--no-static" };
     return result;
